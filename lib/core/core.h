@@ -1,0 +1,54 @@
+/*
+ * core.h — internal helpers shared by every part of the library: failing with
+ * a thread-local message, checked allocation, whole-file reads, thread count.
+ * Nothing here is exported; internal names start with dmi_.
+ */
+#ifndef DM_CORE_H
+#define DM_CORE_H
+
+#include "datamodel.h"
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#  define DMI_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#  define DMI_LIKELY(x) __builtin_expect(!!(x), 1)
+#  define DMI_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#  define DMI_PRINTF(a, b)
+#  define DMI_LIKELY(x) (x)
+#  define DMI_UNLIKELY(x) (x)
+#endif
+
+/* Sets the calling thread's error message and returns STATUS, so that a
+ * failure reads: return dmi_fail(DM_ERR_PARSE, "%s: line %zu: ...", ...). */
+dm_status dmi_fail(dm_status status, const char *fmt, ...) DMI_PRINTF(2, 3);
+
+/* Prefixes the current message with "PREFIX: " and returns STATUS (used to add
+ * context such as a file name to a message set deeper down). */
+dm_status dmi_fail_prefix(dm_status status, const char *fmt, ...) DMI_PRINTF(2, 3);
+
+/* malloc/calloc/realloc that set a DM_ERR_NO_MEMORY message on failure. */
+void *dmi_malloc(size_t size);
+void *dmi_calloc(size_t n, size_t size);
+void *dmi_realloc(void *ptr, size_t size);
+char *dmi_strndup(const char *s, size_t len);
+
+/* Reads a whole file; *DATA is NUL-terminated (the NUL not counted in *LEN).
+ * Fails with DM_ERR_IO naming the path and the system's reason. */
+dm_status dmi_read_file(const char *path, char **data, size_t *len);
+
+/* Writes LEN bytes to PATH atomically: PATH.tmp.PID, fsync, rename. */
+dm_status dmi_write_file_atomic(const char *path, const char *data, size_t len);
+
+/* The number of online CPUs (at least 1). */
+int dmi_cpu_count(void);
+
+/* Copies an option struct of the caller's size into a full-size default one:
+ * fields the caller's (older) struct lacks keep their defaults. Fails when
+ * struct_size is 0 or smaller than the first field. */
+dm_status dmi_copy_options(void *dst, size_t dst_size, const void *src, const char *what);
+
+#endif

@@ -1,0 +1,825 @@
+/*
+ * encode.c — text to token ids, exactly as Hugging Face `tokenizers` does for
+ * BERT (BertNormalizer -> BertPreTokenizer -> WordPiece -> template), fused
+ * into one pass over the text so that nothing is allocated per token:
+ *
+ *   raw text ─ split on added tokens ([CLS], [SEP], ... matched on raw bytes)
+ *            ─ per character: clean_text, Chinese spacing, NFD + drop Mn,
+ *              lowercase (tables probed from the reference: bert_unicode.h)
+ *            ─ whitespace ends a word, punctuation is a word of its own
+ *            ─ each word: greedy longest-match WordPiece ("##" continuations)
+ *            ─ truncation, template ([CLS] A [SEP] B [SEP]), padding.
+ *
+ * Every normalised byte remembers the byte range of the input character it
+ * came from, which gives HF's offsets (start of the first, end of the last).
+ */
+#include "tokenizer_internal.h"
+#include "bert_unicode.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+DM_API void dm_encode_options_default(dm_encode_options *o)
+{
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    o->add_special_tokens = 1;
+    o->truncation = DM_TRUNCATE_NONE;
+    o->padding = DM_PAD_NONE;
+    o->invalid_utf8 = DM_UTF8_ERROR;
+    o->threads = 0;
+}
+
+/* ------------------------------------------------------------------ UTF-8 */
+
+/* Decodes one code point at P (AVAIL > 0 bytes). Returns its length, or 0 when
+ * the bytes there are not valid UTF-8; *BAD_LEN then gets the length of the
+ * maximal subpart to replace (Unicode's "substitution of maximal subparts"). */
+static inline size_t utf8_decode(const uint8_t *p, size_t avail, uint32_t *cp, size_t *bad_len)
+{
+    uint8_t b = p[0];
+    size_t need;
+    uint32_t c, lo = 0x80, hi = 0xBF;
+    if (b < 0x80) {
+        *cp = b;
+        return 1;
+    } else if (b >= 0xC2 && b <= 0xDF) {
+        need = 1;
+        c = b & 0x1F;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+        need = 2;
+        c = b & 0x0F;
+        if (b == 0xE0) lo = 0xA0;
+        if (b == 0xED) hi = 0x9F; /* no surrogates */
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        need = 3;
+        c = b & 0x07;
+        if (b == 0xF0) lo = 0x90;
+        if (b == 0xF4) hi = 0x8F;
+    } else {
+        *bad_len = 1;
+        return 0;
+    }
+    size_t i = 1;
+    for (; i <= need; i++) {
+        if (i >= avail || p[i] < lo || p[i] > hi) {
+            *bad_len = i;
+            return 0;
+        }
+        c = (c << 6) | (p[i] & 0x3F);
+        lo = 0x80;
+        hi = 0xBF;
+    }
+    *cp = c;
+    return need + 1;
+}
+
+size_t dmi_utf8_invalid_at(const char *s, size_t len)
+{
+    const uint8_t *p = (const uint8_t *)s;
+    size_t i = 0;
+    while (i < len) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        size_t bad, n = utf8_decode(p + i, len - i, &cp, &bad);
+        if (!n) return i;
+        i += n;
+    }
+    return len;
+}
+
+static inline size_t utf8_encode(uint32_t cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    } else if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    } else if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* ---------------------------------------------------------- working memory */
+
+/* Tokens of one sequence before the template is applied. */
+typedef struct tok_list {
+    int32_t *ids;
+    uint32_t *offs; /* 2 per token */
+    size_t n, cap;
+} tok_list;
+
+/* The word being built: normalised bytes, and for each byte the input range
+ * of the character it came from. */
+typedef struct word_buf {
+    char *bytes;
+    uint32_t *from, *to;
+    size_t len, cap;
+    size_t chars;
+    size_t run_start; /* where the current run of combining marks starts */
+    uint64_t *prefix_hash; /* scratch for WordPiece, one per byte + 1 */
+} word_buf;
+
+typedef struct scratch {
+    tok_list a, b;
+    word_buf w;
+} scratch;
+
+static void scratch_free(scratch *s)
+{
+    free(s->a.ids);
+    free(s->a.offs);
+    free(s->b.ids);
+    free(s->b.offs);
+    free(s->w.bytes);
+    free(s->w.from);
+    free(s->w.to);
+    free(s->w.prefix_hash);
+}
+
+static dm_status tok_reserve(tok_list *l, size_t extra)
+{
+    if (l->n + extra <= l->cap) return DM_OK;
+    size_t cap = l->cap ? l->cap * 2 : 256;
+    while (cap < l->n + extra) cap *= 2;
+    int32_t *ids = dmi_realloc(l->ids, cap * sizeof *ids);
+    if (!ids) return DM_ERR_NO_MEMORY;
+    l->ids = ids;
+    uint32_t *offs = dmi_realloc(l->offs, cap * 2 * sizeof *offs);
+    if (!offs) return DM_ERR_NO_MEMORY;
+    l->offs = offs;
+    l->cap = cap;
+    return DM_OK;
+}
+
+static inline dm_status tok_push(tok_list *l, int32_t id, uint32_t from, uint32_t to)
+{
+    if (DMI_UNLIKELY(l->n == l->cap)) {
+        dm_status st = tok_reserve(l, 1);
+        if (st) return st;
+    }
+    l->ids[l->n] = id;
+    l->offs[2 * l->n] = from;
+    l->offs[2 * l->n + 1] = to;
+    l->n++;
+    return DM_OK;
+}
+
+static dm_status word_reserve(word_buf *w, size_t extra)
+{
+    if (w->len + extra <= w->cap) return DM_OK;
+    size_t cap = w->cap ? w->cap * 2 : 256;
+    while (cap < w->len + extra) cap *= 2;
+    char *b = dmi_realloc(w->bytes, cap);
+    if (!b) return DM_ERR_NO_MEMORY;
+    w->bytes = b;
+    uint32_t *f = dmi_realloc(w->from, cap * sizeof *f);
+    if (!f) return DM_ERR_NO_MEMORY;
+    w->from = f;
+    uint32_t *t = dmi_realloc(w->to, cap * sizeof *t);
+    if (!t) return DM_ERR_NO_MEMORY;
+    w->to = t;
+    uint64_t *h = dmi_realloc(w->prefix_hash, (cap + 1) * sizeof *h);
+    if (!h) return DM_ERR_NO_MEMORY;
+    w->prefix_hash = h;
+    w->cap = cap;
+    return DM_OK;
+}
+
+/* ---------------------------------------------------------------- WordPiece */
+
+/* What receives finished words: WordPiece for encoding, a user callback for
+ * the trainer. */
+typedef struct word_sink {
+    dm_status (*fn)(struct word_sink *sink, word_buf *w);
+    const dm_tokenizer *tok;
+    tok_list *out;
+    dmi_word_fn user_fn;
+    void *user;
+} word_sink;
+
+/* The longest vocabulary entry that is a prefix of W[start..), found by
+ * hashing every prefix once and testing from the longest down (HF's loop
+ * shortens the candidate one character at a time; this tests the same
+ * candidates in the same order). Returns the id and sets *END, or -1. */
+static int32_t longest_match(const dm_tokenizer *t, word_buf *w, size_t start, size_t *end)
+{
+    const bool cont = start > 0 && t->prefix_len > 0;
+    const dmi_vocab_map *map = cont ? &t->cont : &t->whole;
+    size_t limit = w->len - start < t->max_token_bytes ? w->len - start : t->max_token_bytes;
+    const uint8_t *s = (const uint8_t *)w->bytes + start;
+    uint64_t h = FNV_OFFSET;
+    uint64_t *ph = w->prefix_hash;
+    for (size_t i = 0; i < limit; i++) {
+        h = (h ^ s[i]) * FNV_PRIME;
+        ph[i + 1] = h ? h : 1;
+    }
+    for (size_t n = limit; n > 0; n--) {
+        if (start + n < w->len && ((uint8_t)w->bytes[start + n] & 0xC0) == 0x80) continue;
+        int32_t id = dmi_map_get(map, ph[n], t, (const char *)s, n, cont ? t->prefix_len : 0);
+        if (id >= 0) {
+            *end = start + n;
+            return id;
+        }
+    }
+    return -1;
+}
+
+static dm_status wordpiece_word(word_sink *sink, word_buf *w)
+{
+    const dm_tokenizer *t = sink->tok;
+    tok_list *out = sink->out;
+    if (w->chars > t->max_input_chars_per_word)
+        return tok_push(out, t->unk_id, w->from[0], w->to[w->len - 1]);
+    size_t first = out->n, start = 0;
+    while (start < w->len) {
+        size_t end;
+        int32_t id = longest_match(t, w, start, &end);
+        if (id < 0) {
+            /* One piece cannot be matched: the whole word becomes [UNK]. */
+            out->n = first;
+            return tok_push(out, t->unk_id, w->from[0], w->to[w->len - 1]);
+        }
+        dm_status st = tok_push(out, id, w->from[start], w->to[end - 1]);
+        if (st) return st;
+        start = end;
+    }
+    return DM_OK;
+}
+
+static dm_status user_word(word_sink *sink, word_buf *w)
+{
+    return sink->user_fn(w->bytes, w->len, sink->user) ? DM_ERR_CANCELLED : DM_OK;
+}
+
+static inline dm_status flush_word(word_sink *sink, word_buf *w)
+{
+    dm_status st = DM_OK;
+    if (w->len) st = sink->fn(sink, w);
+    w->len = 0;
+    w->chars = 0;
+    w->run_start = 0;
+    return st;
+}
+
+/* NFD puts combining marks of a run in canonical-class order. Marks that
+ * accent stripping keeps are rare (a few musical symbols), so this is a
+ * simple insertion of the new mark's bytes; alignments stay positional, as
+ * HF's alignment-tracking NFD keeps them. */
+static void reorder_last_mark(word_buf *w, size_t at, size_t n)
+{
+    uint32_t cp = 0;
+    size_t bad;
+    utf8_decode((const uint8_t *)w->bytes + at, n, &cp, &bad);
+    uint8_t mine = dmi_bert_ccc(cp);
+    while (at > w->run_start) {
+        size_t prev = at - 1;
+        while (prev > w->run_start && ((uint8_t)w->bytes[prev] & 0xC0) == 0x80) prev--;
+        uint32_t pcp = 0;
+        utf8_decode((const uint8_t *)w->bytes + prev, at - prev, &pcp, &bad);
+        if (dmi_bert_ccc(pcp) <= mine) break;
+        char tmp[8];
+        size_t plen = at - prev;
+        memcpy(tmp, w->bytes + prev, plen);
+        memmove(w->bytes + prev, w->bytes + at, n);
+        memcpy(w->bytes + prev + n, tmp, plen);
+        at = prev;
+    }
+}
+
+static inline dm_status word_append(word_buf *w, uint32_t cp, uint32_t from, uint32_t to, bool reorder)
+{
+    if (DMI_UNLIKELY(w->len + 4 > w->cap)) {
+        dm_status st = word_reserve(w, 4);
+        if (st) return st;
+    }
+    size_t at = w->len;
+    size_t n = utf8_encode(cp, w->bytes + at);
+    for (size_t i = 0; i < n; i++) {
+        w->from[at + i] = from;
+        w->to[at + i] = to;
+    }
+    w->len += n;
+    w->chars++;
+    if (reorder) reorder_last_mark(w, at, n);
+    else w->run_start = w->len;
+    return DM_OK;
+}
+
+/* One normalised character: the pre-tokenizer's view. */
+static inline dm_status emit_char(word_sink *sink, word_buf *w, uint32_t cp, uint8_t flags, uint32_t from,
+                                  uint32_t to, bool stripping)
+{
+    if (flags & DMI_U_SPACE) return flush_word(sink, w);
+    if (flags & DMI_U_PUNCT) {
+        dm_status st = flush_word(sink, w);
+        if (!st) st = word_append(w, cp, from, to, false);
+        return st ? st : flush_word(sink, w);
+    }
+    return word_append(w, cp, from, to, stripping && (flags & DMI_U_REORDER));
+}
+
+/* Normalises and pre-tokenises TEXT[begin, end) (BASE is added to offsets),
+ * feeding words to SINK. Invalid UTF-8 fails, or becomes U+FFFD. */
+static dm_status normalize_span(const dmi_normalizer *nz, const char *text, size_t begin, size_t end,
+                                dm_invalid_utf8 policy, word_sink *sink, word_buf *w)
+{
+    const uint8_t *p = (const uint8_t *)text;
+    const bool clean = nz->clean_text, cjk = nz->handle_chinese_chars, lower = nz->lowercase;
+    const bool strip = nz->strip_accents;
+    const int mode = strip && lower ? DMI_MAP_BOTH : strip ? DMI_MAP_STRIP : DMI_MAP_LOWER;
+    const bool mapping = strip || lower;
+    dm_status st = DM_OK;
+    size_t i = begin;
+    while (i < end && !st) {
+        uint8_t b = p[i];
+        if (b < 0x80) { /* ASCII: no decomposition, lowercase is A-Z only */
+            uint8_t f = dmi_bert_uflags(b);
+            if (f & (DMI_U_CONTROL | DMI_U_SPACE | DMI_U_PUNCT)) {
+                if (!(clean && (f & DMI_U_CONTROL))) st = emit_char(sink, w, b, f, (uint32_t)i, (uint32_t)i + 1, false);
+            } else {
+                if (DMI_UNLIKELY(w->len + 4 > w->cap)) st = word_reserve(w, 4);
+                if (st) break;
+                w->bytes[w->len] = (char)(lower && b >= 'A' && b <= 'Z' ? b + 32 : b);
+                w->from[w->len] = (uint32_t)i;
+                w->to[w->len] = (uint32_t)i + 1;
+                w->len++;
+                w->chars++;
+                w->run_start = w->len;
+            }
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        size_t bad, n = utf8_decode(p + i, end - i, &cp, &bad);
+        if (!n) {
+            if (policy != DM_UTF8_REPLACE)
+                return dmi_fail(DM_ERR_UTF8, "invalid UTF-8 at byte offset %zu (byte 0x%02X)", i, (unsigned)b);
+            cp = 0xFFFD;
+            n = bad;
+        }
+        uint32_t from = (uint32_t)i, to = (uint32_t)(i + n);
+        i += n;
+        uint8_t f = dmi_bert_uflags(cp);
+        if (clean && (f & DMI_U_CONTROL)) continue;
+        if (f & DMI_U_SPACE) {
+            st = flush_word(sink, w);
+            continue;
+        }
+        const uint32_t *seq = &cp;
+        int len = 1;
+        if (mapping && (f & DMI_U_MAPPED)) len = dmi_bert_umap(cp, mode, &seq);
+        if (cjk && (f & DMI_U_CJK)) { /* a word of its own */
+            st = flush_word(sink, w);
+            for (int k = 0; k < len && !st; k++) st = word_append(w, seq[k], from, to, false);
+            if (!st) st = flush_word(sink, w);
+            continue;
+        }
+        if (len == 1 && seq[0] == cp) {
+            st = emit_char(sink, w, cp, f, from, to, strip);
+            continue;
+        }
+        for (int k = 0; k < len && !st; k++) st = emit_char(sink, w, seq[k], dmi_bert_uflags(seq[k]), from, to, strip);
+    }
+    return st;
+}
+
+dm_status dmi_bert_pretokenize(const dmi_normalizer *norm, const char *text, size_t len, dmi_word_fn fn,
+                               void *user)
+{
+    word_buf w = {0};
+    word_sink sink = {user_word, NULL, NULL, fn, user};
+    dm_status st = normalize_span(norm, text, 0, len, DM_UTF8_REPLACE, &sink, &w);
+    if (!st) st = flush_word(&sink, &w);
+    if (st == DM_ERR_CANCELLED) dmi_fail(st, "pre-tokenisation stopped by the callback");
+    free(w.bytes);
+    free(w.from);
+    free(w.to);
+    free(w.prefix_hash);
+    return st;
+}
+
+/* ------------------------------------------------------------ added tokens */
+
+static bool is_word_char(const char *s, size_t len, bool last)
+{
+    if (!len) return false;
+    size_t at = 0;
+    if (last) {
+        at = len - 1;
+        while (at > 0 && ((uint8_t)s[at] & 0xC0) == 0x80) at--;
+    }
+    uint32_t cp;
+    size_t bad;
+    if (!utf8_decode((const uint8_t *)s + at, len - at, &cp, &bad)) return false;
+    if (cp == '_') return true;
+    utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
+    return (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_ME) || c == UTF8PROC_CATEGORY_ND ||
+           c == UTF8PROC_CATEGORY_PC;
+}
+
+static size_t space_run_before(const char *s, size_t at, size_t floor)
+{
+    while (at > floor) {
+        size_t prev = at - 1;
+        while (prev > floor && ((uint8_t)s[prev] & 0xC0) == 0x80) prev--;
+        uint32_t cp;
+        size_t bad;
+        if (!utf8_decode((const uint8_t *)s + prev, at - prev, &cp, &bad)) break;
+        if (!(dmi_bert_uflags(cp) & DMI_U_SPACE)) break;
+        at = prev;
+    }
+    return at;
+}
+
+static size_t space_run_after(const char *s, size_t at, size_t len)
+{
+    while (at < len) {
+        uint32_t cp;
+        size_t bad, n = utf8_decode((const uint8_t *)s + at, len - at, &cp, &bad);
+        if (!n || !(dmi_bert_uflags(cp) & DMI_U_SPACE)) break;
+        at += n;
+    }
+    return at;
+}
+
+/* The longest added token matching TEXT at POS (leftmost-longest, as HF's
+ * Aho-Corasick matcher), honouring single_word; NULL when none. */
+static const dmi_added_token *added_at(const dm_tokenizer *t, const char *text, size_t len, size_t pos)
+{
+    const dmi_added_token *best = NULL;
+    for (size_t k = 0; k < t->n_added; k++) {
+        const dmi_added_token *a = &t->added[k];
+        if (a->len > len - pos || (best && a->len <= best->len)) continue;
+        if (memcmp(text + pos, a->content, a->len) != 0) continue;
+        if (a->single_word && (is_word_char(text, pos, true) || is_word_char(text + pos + a->len, len - pos - a->len, false)))
+            continue;
+        best = a;
+    }
+    return best;
+}
+
+/* Encodes one sequence into OUT: added tokens as they are, the rest through
+ * normalisation, pre-tokenisation and WordPiece. */
+static dm_status encode_sequence(const dm_tokenizer *t, const char *text, size_t len, dm_invalid_utf8 policy,
+                                 scratch *s, tok_list *out)
+{
+    word_sink sink = {wordpiece_word, t, out, NULL, NULL};
+    word_buf *w = &s->w;
+    w->len = w->chars = w->run_start = 0;
+    out->n = 0;
+    size_t seg = 0;
+    dm_status st = DM_OK;
+    if (t->n_added) {
+        for (size_t pos = 0; pos < len && !st; pos++) {
+            if (!t->added_first_byte[(uint8_t)text[pos]]) continue;
+            const dmi_added_token *a = added_at(t, text, len, pos);
+            if (!a) continue;
+            size_t start = a->lstrip ? space_run_before(text, pos, seg) : pos;
+            size_t stop = a->rstrip ? space_run_after(text, pos + a->len, len) : pos + a->len;
+            st = normalize_span(&t->norm, text, seg, start, policy, &sink, w);
+            if (!st) st = flush_word(&sink, w);
+            if (!st) st = tok_push(out, a->id, (uint32_t)start, (uint32_t)stop);
+            seg = stop;
+            pos = stop - 1;
+        }
+    }
+    if (!st) st = normalize_span(&t->norm, text, seg, len, policy, &sink, w);
+    if (!st) st = flush_word(&sink, w);
+    return st;
+}
+
+/* ------------------------------------------------------ truncation, template */
+
+/* Lengths to keep of sequences of N1 and N2 tokens (N2 = SIZE_MAX: no pair)
+ * so that they fit MAX, following HF's truncate_encodings. */
+static dm_status truncate_lengths(dm_truncation strategy, size_t max, size_t *n1, size_t *n2, bool has_pair)
+{
+    size_t a = *n1, b = has_pair ? *n2 : 0;
+    if (a + b <= max) return DM_OK;
+    size_t to_remove = a + b - max;
+    if (strategy == DM_TRUNCATE_LONGEST_FIRST) {
+        if (!has_pair) {
+            *n1 = max;
+            return DM_OK;
+        }
+        bool swap = a > b;
+        size_t s = swap ? b : a, l = swap ? a : b; /* shorter, longer */
+        if (s > max) l = s;
+        else l = s > max - s ? s : max - s;
+        if (s + l > max) {
+            s = max / 2;
+            l = s + max % 2;
+        }
+        *n1 = swap ? l : s;
+        *n2 = swap ? s : l;
+        return DM_OK;
+    }
+    if (strategy == DM_TRUNCATE_ONLY_SECOND && !has_pair)
+        return dmi_fail(DM_ERR_RANGE, "truncation only_second needs a pair of sequences");
+    size_t *target = strategy == DM_TRUNCATE_ONLY_FIRST ? n1 : n2;
+    if (*target <= to_remove)
+        return dmi_fail(DM_ERR_RANGE, "truncation %s: the %s sequence has %zu tokens, too few to remove %zu "
+                        "and fit max_length",
+                        strategy == DM_TRUNCATE_ONLY_FIRST ? "only_first" : "only_second",
+                        strategy == DM_TRUNCATE_ONLY_FIRST ? "first" : "second", *target, to_remove);
+    *target -= to_remove;
+    return DM_OK;
+}
+
+static size_t encoding_bytes(size_t cap)
+{
+    return sizeof(dm_encoding) + cap * (sizeof(char *) + 4 * sizeof(int32_t) + 2);
+}
+
+static dm_encoding *encoding_alloc(size_t cap)
+{
+    dm_encoding *e = dmi_malloc(encoding_bytes(cap));
+    if (!e) return NULL;
+    char *p = (char *)(e + 1);
+    e->tokens = (const char *const *)p;
+    p += cap * sizeof(char *);
+    e->ids = (int32_t *)p;
+    p += cap * sizeof(int32_t);
+    e->type_ids = (int32_t *)p;
+    p += cap * sizeof(int32_t);
+    e->offsets = (uint32_t *)p;
+    p += cap * 2 * sizeof(uint32_t);
+    e->attention_mask = (uint8_t *)p;
+    p += cap;
+    e->special_tokens_mask = (uint8_t *)p;
+    e->length = 0;
+    return e;
+}
+
+static void encoding_put(dm_encoding *e, const dm_tokenizer *t, int32_t id, int32_t type_id, uint32_t from,
+                         uint32_t to, uint8_t attention, uint8_t special)
+{
+    size_t i = e->length++;
+    ((const char **)e->tokens)[i] = t->tokens[id];
+    e->ids[i] = id;
+    e->type_ids[i] = type_id;
+    e->offsets[2 * i] = from;
+    e->offsets[2 * i + 1] = to;
+    e->attention_mask[i] = attention;
+    e->special_tokens_mask[i] = special;
+}
+
+/* Grows E to LENGTH with [PAD] tokens (a new block: the arrays live in one). */
+static dm_status encoding_pad(const dm_tokenizer *t, dm_encoding **ep, size_t length)
+{
+    dm_encoding *e = *ep;
+    if (e->length >= length) return DM_OK;
+    int32_t pad = t->special_ids[DM_SPECIAL_PAD];
+    if (pad < 0) return dmi_fail(DM_ERR_NOT_FOUND, "padding needs a [PAD] token, and this vocabulary has none");
+    dm_encoding *n = encoding_alloc(length);
+    if (!n) return DM_ERR_NO_MEMORY;
+    for (size_t i = 0; i < e->length; i++)
+        encoding_put(n, t, e->ids[i], e->type_ids[i], e->offsets[2 * i], e->offsets[2 * i + 1], e->attention_mask[i],
+                     e->special_tokens_mask[i]);
+    while (n->length < length) encoding_put(n, t, pad, 0, 0, 0, 0, 1);
+    free(e);
+    *ep = n;
+    return DM_OK;
+}
+
+static size_t round_up(size_t n, size_t multiple) { return multiple ? (n + multiple - 1) / multiple * multiple : n; }
+
+/* Lays the sequences out per the template (or plainly without special
+ * tokens), after truncation. */
+static dm_status assemble(const dm_tokenizer *t, const scratch *s, bool has_pair, const dm_encode_options *o,
+                          dm_encoding **out)
+{
+    const dmi_template *tp = has_pair ? &t->pair : &t->single;
+    bool specials = o->add_special_tokens != 0;
+    size_t n_special = specials ? tp->n_special : 0;
+    size_t na = s->a.n, nb = has_pair ? s->b.n : 0;
+    if (o->truncation != DM_TRUNCATE_NONE) {
+        if (o->max_length < n_special)
+            return dmi_fail(DM_ERR_RANGE, "max_length %zu is smaller than the %zu special tokens the template adds",
+                            o->max_length, n_special);
+        dm_status st = truncate_lengths(o->truncation, o->max_length - n_special, &na, &nb, has_pair);
+        if (st) return st;
+    }
+    size_t total = na + nb + n_special;
+    size_t target = total;
+    if (o->padding == DM_PAD_TO_LENGTH && o->pad_length > target) target = o->pad_length;
+    if (o->padding != DM_PAD_NONE) target = round_up(target, o->pad_to_multiple_of);
+    if (target != total && t->special_ids[DM_SPECIAL_PAD] < 0)
+        return dmi_fail(DM_ERR_NOT_FOUND, "padding needs a [PAD] token, and this vocabulary has none");
+    dm_encoding *e = encoding_alloc(target);
+    if (!e) return DM_ERR_NO_MEMORY;
+    for (size_t k = 0; k < tp->n; k++) {
+        const dmi_template_item *it = &tp->items[k];
+        if (it->id >= 0) {
+            if (specials) encoding_put(e, t, it->id, it->type_id, 0, 0, 1, 1);
+            continue;
+        }
+        const tok_list *l = it->id == -1 ? &s->a : &s->b;
+        size_t keep = it->id == -1 ? na : nb;
+        for (size_t i = 0; i < keep; i++)
+            encoding_put(e, t, l->ids[i], it->type_id, l->offs[2 * i], l->offs[2 * i + 1], 1, 0);
+    }
+    int32_t pad = t->special_ids[DM_SPECIAL_PAD];
+    while (e->length < target) encoding_put(e, t, pad, 0, 0, 0, 0, 1);
+    *out = e;
+    return DM_OK;
+}
+
+static dm_status check_options(const dm_encode_options *in, dm_encode_options *o)
+{
+    dm_encode_options_default(o);
+    if (!in) return DM_OK;
+    dm_status st = dmi_copy_options(o, sizeof *o, in, "dm_encode_options");
+    if (st) return st;
+    if ((unsigned)o->truncation > DM_TRUNCATE_ONLY_SECOND)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_encode_options.truncation: unknown value %d", (int)o->truncation);
+    if ((unsigned)o->padding > DM_PAD_TO_LONGEST)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_encode_options.padding: unknown value %d", (int)o->padding);
+    if ((unsigned)o->invalid_utf8 > DM_UTF8_REPLACE)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_encode_options.invalid_utf8: unknown value %d", (int)o->invalid_utf8);
+    if (o->truncation != DM_TRUNCATE_NONE && o->max_length == 0)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_encode_options: truncation needs max_length > 0");
+    if (o->threads < 0) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_encode_options.threads must be >= 0");
+    return DM_OK;
+}
+
+static dm_status encode_one(const dm_tokenizer *t, const char *text, size_t len, const char *pair, size_t pair_len,
+                            const dm_encode_options *o, scratch *s, dm_encoding **out)
+{
+    if ((!text && len) || (pair == NULL && pair_len))
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "text is NULL but its length is %zu", len ? len : pair_len);
+    if (len > UINT32_MAX - 1 || pair_len > UINT32_MAX - 1)
+        return dmi_fail(DM_ERR_RANGE, "text of %zu bytes is over the 4 GiB limit", len > pair_len ? len : pair_len);
+    dm_status st = encode_sequence(t, text ? text : "", len, o->invalid_utf8, s, &s->a);
+    if (st) return st;
+    if (pair) {
+        st = encode_sequence(t, pair, pair_len, o->invalid_utf8, s, &s->b);
+        if (st) return dmi_fail_prefix(st, "pair text");
+    }
+    return assemble(t, s, pair != NULL, o, out);
+}
+
+DM_API dm_status dm_tokenizer_encode(const dm_tokenizer *t, const char *text, size_t len, const char *pair,
+                                     size_t pair_len, const dm_encode_options *opts, dm_encoding **out)
+{
+    if (!t || !out) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_tokenizer_encode: NULL tokenizer or output");
+    dm_encode_options o;
+    dm_status st = check_options(opts, &o);
+    if (st) return st;
+    if (o.padding == DM_PAD_TO_LONGEST) o.padding = DM_PAD_NONE; /* one text is its own longest */
+    scratch s = {0};
+    st = encode_one(t, text, len, pair, pair_len, &o, &s, out);
+    scratch_free(&s);
+    return st;
+}
+
+DM_API void dm_encoding_free(dm_encoding *e) { free(e); }
+
+DM_API void dm_encodings_free(dm_encoding **e, size_t n)
+{
+    if (!e) return;
+    for (size_t i = 0; i < n; i++) free(e[i]);
+    free(e);
+}
+
+/* ------------------------------------------------------------------- batch */
+
+#define BATCH_CHUNK 64
+
+typedef struct batch {
+    const dm_tokenizer *tok;
+    const char *const *texts, *const *pairs;
+    const size_t *lens, *pair_lens;
+    const dm_encode_options *opts;
+    dm_encoding **out;
+    size_t n;
+    atomic_size_t next, done;
+    atomic_int cancelled;
+    atomic_size_t first_error; /* smallest failing index, or SIZE_MAX */
+    pthread_mutex_t lock;
+    dm_status error_status;
+    char error_text[1024];
+} batch;
+
+static void record_error(batch *b, size_t index, dm_status st)
+{
+    pthread_mutex_lock(&b->lock);
+    if (index < atomic_load(&b->first_error)) {
+        atomic_store(&b->first_error, index);
+        b->error_status = st;
+        snprintf(b->error_text, sizeof b->error_text, "%s", dm_last_error());
+    }
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* Works through chunks of the batch; the calling thread (REPORTER) also
+ * reports progress. Texts after a failing one are skipped, but earlier ones
+ * are still encoded so that the error reported is always the first. */
+static void batch_work(batch *b, bool reporter)
+{
+    scratch s = {0};
+    for (;;) {
+        size_t i = atomic_fetch_add(&b->next, BATCH_CHUNK);
+        if (i >= b->n || atomic_load(&b->cancelled)) break;
+        size_t end = i + BATCH_CHUNK < b->n ? i + BATCH_CHUNK : b->n;
+        for (; i < end; i++) {
+            if (i > atomic_load(&b->first_error)) break;
+            const char *pair = b->pairs ? b->pairs[i] : NULL;
+            size_t pair_len = b->pairs ? (b->pair_lens ? b->pair_lens[i] : 0) : 0;
+            if (b->pairs && !pair) pair = "";
+            dm_status st = encode_one(b->tok, b->texts[i], b->lens ? b->lens[i] : 0, pair, pair_len, b->opts, &s,
+                                      &b->out[i]);
+            if (st) record_error(b, i, st);
+        }
+        size_t done = atomic_fetch_add(&b->done, BATCH_CHUNK) + BATCH_CHUNK;
+        if (reporter && b->opts->progress &&
+            b->opts->progress(done < b->n ? done : b->n, b->n, b->opts->progress_user))
+            atomic_store(&b->cancelled, 1);
+    }
+    scratch_free(&s);
+}
+
+static void *batch_thread(void *arg)
+{
+    batch_work(arg, false);
+    return NULL;
+}
+
+static dm_status pad_batch(const dm_tokenizer *t, dm_encoding **encs, size_t n, const dm_encode_options *o)
+{
+    size_t longest = 0;
+    for (size_t i = 0; i < n; i++)
+        if (encs[i]->length > longest) longest = encs[i]->length;
+    longest = round_up(longest, o->pad_to_multiple_of);
+    for (size_t i = 0; i < n; i++) {
+        dm_status st = encoding_pad(t, &encs[i], longest);
+        if (st) return st;
+    }
+    return DM_OK;
+}
+
+DM_API dm_status dm_tokenizer_encode_batch(const dm_tokenizer *t, size_t n, const char *const *texts,
+                                           const size_t *lens, const char *const *pairs, const size_t *pair_lens,
+                                           const dm_encode_options *opts, dm_encoding ***out)
+{
+    if (!t || !out || (n && !texts))
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_tokenizer_encode_batch: NULL tokenizer, texts or output");
+    dm_encode_options o;
+    dm_status st = check_options(opts, &o);
+    if (st) return st;
+    bool pad_longest = o.padding == DM_PAD_TO_LONGEST;
+    if (pad_longest) o.padding = DM_PAD_NONE;
+    dm_encoding **encs = dmi_calloc(n ? n : 1, sizeof *encs);
+    if (!encs) return DM_ERR_NO_MEMORY;
+    batch b = {.tok = t, .texts = texts, .pairs = pairs, .lens = lens, .pair_lens = pair_lens, .opts = &o,
+               .out = encs, .n = n};
+    atomic_init(&b.next, 0);
+    atomic_init(&b.done, 0);
+    atomic_init(&b.cancelled, 0);
+    atomic_init(&b.first_error, SIZE_MAX);
+    pthread_mutex_init(&b.lock, NULL);
+    size_t threads = o.threads > 0 ? (size_t)o.threads : (size_t)dmi_cpu_count();
+    size_t chunks = (n + BATCH_CHUNK - 1) / BATCH_CHUNK;
+    if (threads > chunks) threads = chunks ? chunks : 1;
+    pthread_t *tids = threads > 1 ? dmi_calloc(threads - 1, sizeof *tids) : NULL;
+    size_t started = 0;
+    if (threads > 1 && tids)
+        for (; started < threads - 1; started++)
+            if (pthread_create(&tids[started], NULL, batch_thread, &b) != 0) break;
+    batch_work(&b, true);
+    for (size_t k = 0; k < started; k++) pthread_join(tids[k], NULL);
+    free(tids);
+    pthread_mutex_destroy(&b.lock);
+    size_t bad = atomic_load(&b.first_error);
+    if (bad != SIZE_MAX) st = dmi_fail(b.error_status, "text %zu: %s", bad, b.error_text);
+    else if (atomic_load(&b.cancelled)) st = dmi_fail(DM_ERR_CANCELLED, "batch encoding cancelled by the progress callback");
+    else if (pad_longest) st = pad_batch(t, encs, n, &o);
+    if (st) {
+        dm_encodings_free(encs, n);
+        return st;
+    }
+    *out = encs;
+    return DM_OK;
+}
