@@ -567,7 +567,8 @@ DM_API dm_status dm_tokenizer_load(const char *path, const dm_tokenizer_options 
 /* ------------------------------------------------------------------ trainer */
 
 dm_status dmi_tokenizer_build(const char *const *tokens, const size_t *lens, size_t n,
-                              const dmi_normalizer *norm, dm_tokenizer **out)
+                              const dmi_normalizer *norm, const char *const *specials, size_t n_specials,
+                              dm_tokenizer **out)
 {
     dm_tokenizer *t;
     dm_status st = dmi_tokenizer_alloc(&t);
@@ -575,6 +576,16 @@ dm_status dmi_tokenizer_build(const char *const *tokens, const size_t *lens, siz
     t->norm = *norm;
     for (size_t i = 0; i < n && !st; i++) st = dmi_vocab_set(t, (int32_t)i, tokens[i], lens[i]);
     if (!st) st = setup_bert_specials(t, bert_special_names, "trained vocabulary", false);
+    for (size_t i = 0; i < n_specials && !st; i++) { /* the others, e.g. "<s>": special added tokens */
+        size_t len = strlen(specials[i]);
+        int32_t id = -1;
+        for (size_t k = 0; k < n && id < 0; k++)
+            if (lens[k] == len && memcmp(tokens[k], specials[i], len) == 0) id = (int32_t)k;
+        bool known = false;
+        for (size_t k = 0; k < t->n_added; k++)
+            known |= t->added[k].len == len && memcmp(t->added[k].content, specials[i], len) == 0;
+        if (id >= 0 && !known) st = dmi_add_added_token(t, specials[i], len, id, true, false, false, false);
+    }
     if (!st) st = dmi_tokenizer_finish(t, "trained vocabulary");
     if (st) {
         dm_tokenizer_free(t);

@@ -109,8 +109,9 @@ dm_status dmi_bert_pretokenize(const dmi_normalizer *norm, const char *text, siz
 /* Builds a BERT-style tokenizer over a vocabulary given in id order (token i
  * has id i): WordPiece with "##" continuations, [UNK] as unknown, the
  * [CLS] A [SEP] (B [SEP]) template, and the BERT special tokens that the
- * vocabulary contains registered as special added tokens. */
+ * vocabulary contains, plus SPECIALS, registered as special added tokens. */
 dm_status dmi_tokenizer_build(const char *const *tokens, const size_t *lens, size_t n,
-                              const dmi_normalizer *norm, dm_tokenizer **out);
+                              const dmi_normalizer *norm, const char *const *specials, size_t n_specials,
+                              dm_tokenizer **out);
 
 #endif
