@@ -121,8 +121,9 @@ DM_API void dm_tokenizer_options_default(dm_tokenizer_options *opts);
  *  - a model folder: its tokenizer.json if present, else its vocab.txt.
  * Errors: DM_ERR_IO, DM_ERR_NOT_FOUND (no tokenizer files in a folder; a
  * special token the template needs is missing from the vocab), DM_ERR_PARSE
- * (broken JSON with line and column; a duplicate token in vocab.txt with both
- * line numbers), DM_ERR_UNSUPPORTED (another normalizer or model type). */
+ * (broken JSON with line and column; a special token on two lines of a
+ * vocab.txt, naming both; an ordinary token on two lines takes the later id,
+ * as HF does), DM_ERR_UNSUPPORTED (another normalizer or model type). */
 DM_API dm_status dm_tokenizer_load(const char *path, const dm_tokenizer_options *opts,
                                    dm_tokenizer **out);
 

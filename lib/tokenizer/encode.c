@@ -716,6 +716,7 @@ typedef struct batch {
     dm_encoding **out;
     size_t n;
     atomic_size_t next, done;
+    size_t reported; /* last count given to the progress callback (calling thread only) */
     atomic_int cancelled;
     atomic_size_t first_error; /* smallest failing index, or SIZE_MAX */
     pthread_mutex_t lock;
@@ -732,6 +733,14 @@ static void record_error(batch *b, size_t index, dm_status st)
         snprintf(b->error_text, sizeof b->error_text, "%s", dm_last_error());
     }
     pthread_mutex_unlock(&b->lock);
+}
+
+/* Calls the progress callback (from the calling thread only). */
+static void report_batch(batch *b, size_t done)
+{
+    if (!b->opts->progress || done <= b->reported) return;
+    b->reported = done;
+    if (b->opts->progress(done, b->n, b->opts->progress_user)) atomic_store(&b->cancelled, 1);
 }
 
 /* Works through chunks of the batch; the calling thread (REPORTER) also
@@ -754,9 +763,7 @@ static void batch_work(batch *b, bool reporter)
             if (st) record_error(b, i, st);
         }
         size_t done = atomic_fetch_add(&b->done, BATCH_CHUNK) + BATCH_CHUNK;
-        if (reporter && b->opts->progress &&
-            b->opts->progress(done < b->n ? done : b->n, b->n, b->opts->progress_user))
-            atomic_store(&b->cancelled, 1);
+        if (reporter) report_batch(b, done < b->n ? done : b->n);
     }
     scratch_free(&s);
 }
@@ -811,6 +818,8 @@ DM_API dm_status dm_tokenizer_encode_batch(const dm_tokenizer *t, size_t n, cons
     batch_work(&b, true);
     for (size_t k = 0; k < started; k++) pthread_join(tids[k], NULL);
     free(tids);
+    /* Other threads may have finished the last chunks: the caller still sees n/n. */
+    if (atomic_load(&b.first_error) == SIZE_MAX && !atomic_load(&b.cancelled)) report_batch(&b, n);
     pthread_mutex_destroy(&b.lock);
     size_t bad = atomic_load(&b.first_error);
     if (bad != SIZE_MAX) st = dmi_fail(b.error_status, "text %zu: %s", bad, b.error_text);

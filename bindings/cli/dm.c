@@ -1,0 +1,1019 @@
+/*
+ * dm — the libdatamodel command line tool.
+ *
+ *   dm tokenize --tokenizer PATH [options] [FILE...]   texts (one per line) -> ids / tokens / JSON
+ *   dm decode --tokenizer PATH [FILE...]               id lines -> text
+ *   dm tokenizer train --output DIR [options] FILE...  learn a WordPiece vocabulary
+ *   dm tokenizer info PATH                             vocabulary size and special tokens
+ *   dm tokenizer lookup PATH TOKEN|--id N ...          token <-> id
+ *   dm tokenizer save PATH DIR                         re-save (e.g. vocab.txt -> tokenizer.json)
+ *   dm help [COMMAND], dm --version
+ *
+ * Input is streamed in blocks of lines that are encoded on all cores with
+ * dm_tokenizer_encode_batch; output goes through one large buffer. Ctrl-C
+ * cancels through the library's progress callback. Exit codes: 0 success,
+ * 1 failure (message on stderr), 2 usage error, 130 interrupted.
+ */
+#include "datamodel.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 2
+#define EXIT_INTERRUPTED 130
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static int fail_lib(const char *what)
+{
+    const char *msg = dm_last_error();
+    if (strstr(msg, what)) fprintf(stderr, "dm: %s\n", msg); /* the message names it already */
+    else fprintf(stderr, "dm: %s: %s\n", what, msg);
+    return 1;
+}
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("dm: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see dm help)\n", stderr);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------------ help */
+static const char *const help_main =
+    "usage: dm COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  tokenize          encode texts (one per line) with a Hugging Face tokenizer\n"
+    "  decode            turn lines of token ids back into text\n"
+    "  tokenizer train   learn a WordPiece vocabulary from text files\n"
+    "  tokenizer info    vocabulary size and special tokens of a tokenizer\n"
+    "  tokenizer lookup  token -> id, or id -> token\n"
+    "  tokenizer save    write a tokenizer as vocab.txt + tokenizer.json + tokenizer_config.json\n"
+    "  help [COMMAND]    this text, or a command's\n"
+    "\n"
+    "options for every command: -h/--help; dm --version prints the library version.\n";
+
+static const char *const help_tokenize =
+    "usage: dm tokenize --tokenizer PATH [options] [FILE...]\n"
+    "\n"
+    "Reads texts, one per line (a trailing \\r is dropped), from the FILEs or standard input,\n"
+    "and writes one line per text. PATH: tokenizer.json, vocab.txt or a model folder.\n"
+    "\n"
+    "  -t, --tokenizer PATH      the tokenizer (required)\n"
+    "  -f, --format F            ids (default), tokens, json (one object per line), tsv\n"
+    "                            (ids<TAB>type_ids<TAB>attention_mask<TAB>offsets)\n"
+    "      --pairs               each line is TEXT<TAB>PAIR: encode the pair\n"
+    "      --lowercase / --no-lowercase            override the tokenizer's setting\n"
+    "      --strip-accents / --no-strip-accents    override the tokenizer's setting\n"
+    "      --no-special-tokens   no [CLS]/[SEP]\n"
+    "      --max-length N        truncate to N tokens (special tokens included)\n"
+    "      --truncation S        longest_first (default with --max-length), only_first, only_second\n"
+    "      --padding P           longest (per block of lines) or max_length (to --pad-length or\n"
+    "                            --max-length)\n"
+    "      --pad-length N        length for --padding max_length\n"
+    "      --pad-multiple N      round padded lengths up to a multiple of N\n"
+    "      --invalid-utf8 P      error (default: stop, naming the line) or replace (U+FFFD)\n"
+    "  -j, --threads N           threads (default: all cores)\n"
+    "      --block N             lines encoded per batch (default 65536)\n"
+    "  -o, --output FILE         write there instead of standard output\n"
+    "      --progress / --no-progress   progress bar on standard error (default: when it is a terminal)\n";
+
+static const char *const help_decode =
+    "usage: dm decode --tokenizer PATH [--keep-special] [FILE...]\n"
+    "\n"
+    "Reads lines of space-separated token ids and writes the decoded text, one line each.\n"
+    "  -t, --tokenizer PATH   the tokenizer (required)\n"
+    "      --keep-special     keep special tokens such as [CLS] (default: skip them)\n"
+    "  -o, --output FILE      write there instead of standard output\n";
+
+static const char *const help_tokenizer =
+    "usage: dm tokenizer train --output DIR [options] FILE...\n"
+    "       dm tokenizer info PATH\n"
+    "       dm tokenizer lookup PATH TOKEN... | dm tokenizer lookup PATH --id N...\n"
+    "       dm tokenizer save PATH DIR [--lowercase|--no-lowercase] [--strip-accents|--no-strip-accents]\n"
+    "\n"
+    "train options (defaults as BERT's):\n"
+    "  -o, --output DIR          where to write vocab.txt, tokenizer.json, tokenizer_config.json\n"
+    "      --vocab-size N        default 30522\n"
+    "      --min-frequency N     pairs seen fewer times are not merged (default 2)\n"
+    "      --limit-alphabet N    keep only the N most frequent characters (default: all)\n"
+    "      --special-tokens LIST comma-separated (default [PAD],[UNK],[CLS],[SEP],[MASK])\n"
+    "      --no-lowercase, --strip-accents / --no-strip-accents, --no-clean-text, --no-chinese-chars\n"
+    "      --progress / --no-progress\n";
+
+/* ------------------------------------------------------------------ argument helpers */
+typedef struct {
+    int argc, i;
+    char **argv;
+} args_t;
+
+static bool is_opt(const char *arg, const char *short_name, const char *long_name)
+{
+    return (short_name && strcmp(arg, short_name) == 0) || (long_name && strcmp(arg, long_name) == 0);
+}
+
+static const char *opt_value(args_t *a, const char *name)
+{
+    if (a->i + 1 >= a->argc) return NULL;
+    (void)name;
+    return a->argv[++a->i];
+}
+
+static bool parse_size(const char *s, size_t *out)
+{
+    if (!s || !*s) return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno || s[0] == '-') return false;
+    *out = (size_t)v;
+    return true;
+}
+
+#define NEED_VALUE(var, name)                                                    \
+    do {                                                                         \
+        if (!((var) = opt_value(&a, name))) return usage_error("%s needs a value", name); \
+    } while (0)
+
+/* ------------------------------------------------------------------ output buffer */
+typedef struct {
+    FILE *f;
+    char *buf;
+    size_t len, cap;
+    bool failed;
+} outbuf;
+
+static void out_flush(outbuf *o)
+{
+    if (o->len && fwrite(o->buf, 1, o->len, o->f) != o->len) o->failed = true;
+    o->len = 0;
+}
+
+static inline void out_reserve(outbuf *o, size_t n)
+{
+    if (o->len + n > o->cap) {
+        out_flush(o);
+        if (n > o->cap) {
+            char *b = realloc(o->buf, n);
+            if (!b) {
+                o->failed = true;
+                return;
+            }
+            o->buf = b;
+            o->cap = n;
+        }
+    }
+}
+
+static inline void out_bytes(outbuf *o, const char *s, size_t n)
+{
+    out_reserve(o, n);
+    if (o->len + n > o->cap) return;
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+}
+
+static inline void out_char(outbuf *o, char c)
+{
+    out_reserve(o, 1);
+    if (o->len < o->cap) o->buf[o->len++] = c;
+}
+
+static inline void out_u64(outbuf *o, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    out_reserve(o, (size_t)n);
+    if (o->len + (size_t)n > o->cap) return;
+    while (n) o->buf[o->len++] = tmp[--n];
+}
+
+static inline void out_i64(outbuf *o, int64_t v)
+{
+    if (v < 0) {
+        out_char(o, '-');
+        out_u64(o, (uint64_t)(-(v + 1)) + 1);
+    } else {
+        out_u64(o, (uint64_t)v);
+    }
+}
+
+static void out_json_string(outbuf *o, const char *s)
+{
+    out_char(o, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out_char(o, '\\');
+            out_char(o, (char)c);
+        } else if (c < 0x20) {
+            char esc[8];
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            out_bytes(o, esc, 6);
+        } else {
+            out_char(o, (char)c);
+        }
+    }
+    out_char(o, '"');
+}
+
+/* ------------------------------------------------------------------ input: lines from files */
+typedef struct {
+    char **paths;
+    int n_paths, next;
+    FILE *f;
+    const char *name;
+    char *buf;
+    size_t len, cap, start; /* unread bytes are buf[start, len) */
+    bool eof;
+    uint64_t bytes_read, bytes_total; /* total 0 when unknown (a pipe) */
+    uint64_t line_no;                 /* lines handed out so far, over all inputs */
+    size_t *offs;                     /* line starts while a block is gathered */
+    size_t offs_cap;
+} line_reader;
+
+static int reader_open_next(line_reader *r)
+{
+    if (r->f && r->f != stdin) fclose(r->f);
+    r->f = NULL;
+    if (r->n_paths == 0 && r->next == 0) {
+        r->next = 1;
+        r->f = stdin;
+        r->name = "standard input";
+        return 0;
+    }
+    if (r->next >= r->n_paths) return 0;
+    const char *p = r->paths[r->next++];
+    if (strcmp(p, "-") == 0) {
+        r->f = stdin;
+        r->name = "standard input";
+        return 0;
+    }
+    r->f = fopen(p, "rb");
+    r->name = p;
+    if (!r->f) {
+        fprintf(stderr, "dm: %s: %s\n", p, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static void reader_init(line_reader *r, char **paths, int n)
+{
+    memset(r, 0, sizeof *r);
+    r->paths = paths;
+    r->n_paths = n;
+    for (int i = 0; i < n; i++) {
+        struct stat sb;
+        if (strcmp(paths[i], "-") != 0 && stat(paths[i], &sb) == 0 && S_ISREG(sb.st_mode))
+            r->bytes_total += (uint64_t)sb.st_size;
+    }
+    if (n == 0) {
+        struct stat sb;
+        if (fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode)) r->bytes_total = (uint64_t)sb.st_size;
+    }
+}
+
+/* Reads up to MAX lines into LINES/LENS (pointers into the reader's buffer,
+ * valid until the next call). A final line without '\n' counts; '\r' before
+ * '\n' is dropped. Returns the count, or -1 on a read error. */
+static long reader_block(line_reader *r, const char **lines, size_t *lens, size_t max)
+{
+    /* Move the unread tail to the front, then fill. */
+    if (r->start) memmove(r->buf, r->buf + r->start, r->len - r->start);
+    r->len -= r->start;
+    r->start = 0;
+    size_t n = 0, scan = 0;
+    if (r->offs_cap < max) {
+        free(r->offs);
+        r->offs = malloc(max * sizeof *r->offs);
+        if (!r->offs) return -1;
+        r->offs_cap = max;
+    }
+    for (;;) {
+        while (n < max) {
+            char *nl = memchr(r->buf + scan, '\n', r->len - scan);
+            if (!nl) break;
+            size_t end = (size_t)(nl - r->buf), ll = end - scan;
+            if (ll && r->buf[end - 1] == '\r') ll--;
+            r->offs[n] = scan;
+            lens[n++] = ll;
+            scan = end + 1;
+        }
+        if (n == max) break;
+        if (!r->f && !r->eof) {
+            if (reader_open_next(r)) return -1;
+            if (!r->f) r->eof = true;
+        }
+        if (r->eof) {
+            if (scan < r->len) { /* last line without a newline */
+                size_t ll = r->len - scan;
+                if (r->buf[r->len - 1] == '\r') ll--;
+                r->offs[n] = scan;
+                lens[n++] = ll;
+                scan = r->len;
+            }
+            break;
+        }
+        if (n > 0 && r->len - scan < (1u << 20) && r->len > (64u << 20)) break; /* enough for one block */
+        if (r->cap - r->len < (1u << 20)) {
+            size_t cap = r->cap ? r->cap * 2 : (8u << 20);
+            char *b = realloc(r->buf, cap);
+            if (!b) {
+                fprintf(stderr, "dm: out of memory reading %s\n", r->name);
+                return -1;
+            }
+            r->buf = b;
+            r->cap = cap;
+        }
+        size_t got = fread(r->buf + r->len, 1, r->cap - r->len, r->f);
+        r->len += got;
+        r->bytes_read += got;
+        if (got == 0) {
+            if (ferror(r->f)) {
+                fprintf(stderr, "dm: %s: read error: %s\n", r->name, strerror(errno));
+                return -1;
+            }
+            if (r->f != stdin) fclose(r->f);
+            else clearerr(stdin);
+            r->f = NULL;
+            if (r->next >= r->n_paths) r->eof = true;
+            /* A file that ends without '\n' still ends its last line. */
+            if (r->len > scan && r->buf[r->len - 1] != '\n' && !r->eof) {
+                if (r->len == r->cap) {
+                    char *b = realloc(r->buf, r->cap + 1);
+                    if (!b) return -1;
+                    r->buf = b;
+                    r->cap++;
+                }
+                r->buf[r->len++] = '\n';
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) lines[i] = r->buf + r->offs[i];
+    r->start = scan;
+    r->line_no += n;
+    return (long)n;
+}
+
+static void reader_free(line_reader *r)
+{
+    if (r->f && r->f != stdin) fclose(r->f);
+    free(r->buf);
+    free(r->offs);
+}
+
+/* ------------------------------------------------------------------ progress bar */
+typedef struct {
+    bool on;
+    double start, last;
+    const char *unit;
+} progress_bar;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void bar_draw(progress_bar *p, uint64_t done, uint64_t total, bool final)
+{
+    if (!p->on) return;
+    double t = now_s();
+    if (!final && t - p->last < 0.1) return;
+    p->last = t;
+    double el = t - p->start;
+    if (total) {
+        double f = (double)done / (double)total;
+        if (f > 1) f = 1;
+        int w = 30, fill = (int)(f * w);
+        fprintf(stderr, "\r[%.*s%*s] %5.1f%% %.1fs", fill, "==============================", w - fill, "", 100 * f,
+                el);
+    } else {
+        fprintf(stderr, "\r%llu %s %.1fs", (unsigned long long)done, p->unit, el);
+    }
+    if (final) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static int train_progress(uint64_t done, uint64_t total, void *user)
+{
+    bar_draw(user, done, total, false);
+    return interrupted;
+}
+
+static int batch_progress(uint64_t done, uint64_t total, void *user)
+{
+    (void)done;
+    (void)total;
+    (void)user;
+    return interrupted; /* the bar itself counts input bytes, drawn per block */
+}
+
+/* ------------------------------------------------------------------ tokenize */
+typedef enum { FMT_IDS, FMT_TOKENS, FMT_JSON, FMT_TSV } out_format;
+
+static void write_encoding(outbuf *o, const dm_encoding *e, out_format fmt)
+{
+    switch (fmt) {
+    case FMT_IDS:
+        for (size_t k = 0; k < e->length; k++) {
+            if (k) out_char(o, ' ');
+            out_i64(o, e->ids[k]);
+        }
+        break;
+    case FMT_TOKENS:
+        for (size_t k = 0; k < e->length; k++) {
+            if (k) out_char(o, ' ');
+            out_bytes(o, e->tokens[k], strlen(e->tokens[k]));
+        }
+        break;
+    case FMT_TSV:
+        for (size_t k = 0; k < e->length; k++) {
+            if (k) out_char(o, ' ');
+            out_i64(o, e->ids[k]);
+        }
+        out_char(o, '\t');
+        for (size_t k = 0; k < e->length; k++) {
+            if (k) out_char(o, ' ');
+            out_i64(o, e->type_ids[k]);
+        }
+        out_char(o, '\t');
+        for (size_t k = 0; k < e->length; k++) {
+            if (k) out_char(o, ' ');
+            out_char(o, (char)('0' + e->attention_mask[k]));
+        }
+        out_char(o, '\t');
+        for (size_t k = 0; k < e->length; k++) {
+            if (k) out_char(o, ' ');
+            out_u64(o, e->offsets[2 * k]);
+            out_char(o, ':');
+            out_u64(o, e->offsets[2 * k + 1]);
+        }
+        break;
+    case FMT_JSON: {
+        static const char *const keys[] = {"{\"ids\":[", "],\"tokens\":[", "],\"type_ids\":[", "],\"attention_mask\":[",
+                                           "],\"special_tokens_mask\":[", "],\"offsets\":["};
+        for (int f = 0; f < 6; f++) {
+            out_bytes(o, keys[f], strlen(keys[f]));
+            for (size_t k = 0; k < e->length; k++) {
+                if (k) out_char(o, ',');
+                switch (f) {
+                case 0: out_i64(o, e->ids[k]); break;
+                case 1: out_json_string(o, e->tokens[k]); break;
+                case 2: out_i64(o, e->type_ids[k]); break;
+                case 3: out_char(o, (char)('0' + e->attention_mask[k])); break;
+                case 4: out_char(o, (char)('0' + e->special_tokens_mask[k])); break;
+                default:
+                    out_char(o, '[');
+                    out_u64(o, e->offsets[2 * k]);
+                    out_char(o, ',');
+                    out_u64(o, e->offsets[2 * k + 1]);
+                    out_char(o, ']');
+                }
+            }
+        }
+        out_bytes(o, "]}", 2);
+        break;
+    }
+    }
+    out_char(o, '\n');
+}
+
+static int parse_bool_pair(const char *arg, const char *name, int *value)
+{
+    char yes[64], no[64];
+    snprintf(yes, sizeof yes, "--%s", name);
+    snprintf(no, sizeof no, "--no-%s", name);
+    if (strcmp(arg, yes) == 0) return *value = 1, 1;
+    if (strcmp(arg, no) == 0) return *value = 0, 1;
+    return 0;
+}
+
+static FILE *open_output(const char *path)
+{
+    if (!path || strcmp(path, "-") == 0) return stdout;
+    FILE *f = fopen(path, "wb");
+    if (!f) fprintf(stderr, "dm: %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+static int finish_output(outbuf *o, FILE *f, const char *path)
+{
+    out_flush(o);
+    int bad = o->failed || fflush(f) != 0 || ferror(f);
+    if (f != stdout && fclose(f) != 0) bad = 1;
+    free(o->buf);
+    if (bad) fprintf(stderr, "dm: writing %s failed: %s\n", path ? path : "standard output", strerror(errno));
+    return bad;
+}
+
+/* Splits "TEXT<TAB>PAIR" lines; a line without a tab is an error naming it. */
+static int split_pairs(const char **lines, size_t *lens, const char **pairs, size_t *pair_lens, size_t n,
+                       uint64_t first_line)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *tab = memchr(lines[i], '\t', lens[i]);
+        if (!tab) {
+            fprintf(stderr, "dm: line %llu: --pairs expects TEXT<TAB>PAIR, found no tab\n",
+                    (unsigned long long)(first_line + i + 1));
+            return 1;
+        }
+        pairs[i] = tab + 1;
+        pair_lens[i] = lens[i] - (size_t)(tab + 1 - lines[i]);
+        lens[i] = (size_t)(tab - lines[i]);
+    }
+    return 0;
+}
+
+static int cmd_tokenize(int argc, char **argv)
+{
+    args_t a = {argc, 0, argv};
+    const char *tok_path = NULL, *out_path = NULL, *v;
+    dm_tokenizer_options topts;
+    dm_tokenizer_options_default(&topts);
+    dm_encode_options eo;
+    dm_encode_options_default(&eo);
+    out_format fmt = FMT_IDS;
+    bool pairs = false, trunc_given = false;
+    int progress = isatty(STDERR_FILENO);
+    size_t block = 65536;
+    char **files = malloc(sizeof(char *) * (size_t)(argc + 1));
+    int n_files = 0;
+    if (!files) return 1;
+    for (a.i = 1; a.i < argc; a.i++) {
+        const char *arg = argv[a.i];
+        if (is_opt(arg, "-h", "--help")) {
+            free(files);
+            fputs(help_tokenize, stdout);
+            return 0;
+        } else if (is_opt(arg, "-t", "--tokenizer")) {
+            NEED_VALUE(tok_path, arg);
+        } else if (is_opt(arg, "-o", "--output")) {
+            NEED_VALUE(out_path, arg);
+        } else if (is_opt(arg, "-f", "--format")) {
+            NEED_VALUE(v, arg);
+            if (strcmp(v, "ids") == 0) fmt = FMT_IDS;
+            else if (strcmp(v, "tokens") == 0) fmt = FMT_TOKENS;
+            else if (strcmp(v, "json") == 0 || strcmp(v, "jsonl") == 0) fmt = FMT_JSON;
+            else if (strcmp(v, "tsv") == 0) fmt = FMT_TSV;
+            else return usage_error("unknown format '%s' (ids, tokens, json, tsv)", v);
+        } else if (is_opt(arg, NULL, "--pairs")) {
+            pairs = true;
+        } else if (parse_bool_pair(arg, "lowercase", &topts.lowercase) ||
+                   parse_bool_pair(arg, "strip-accents", &topts.strip_accents) ||
+                   parse_bool_pair(arg, "progress", &progress)) {
+        } else if (is_opt(arg, NULL, "--no-special-tokens")) {
+            eo.add_special_tokens = 0;
+        } else if (is_opt(arg, NULL, "--max-length")) {
+            NEED_VALUE(v, arg);
+            if (!parse_size(v, &eo.max_length)) return usage_error("--max-length: '%s' is not a count", v);
+            if (!trunc_given) eo.truncation = DM_TRUNCATE_LONGEST_FIRST;
+        } else if (is_opt(arg, NULL, "--truncation")) {
+            NEED_VALUE(v, arg);
+            trunc_given = true;
+            if (strcmp(v, "longest_first") == 0) eo.truncation = DM_TRUNCATE_LONGEST_FIRST;
+            else if (strcmp(v, "only_first") == 0) eo.truncation = DM_TRUNCATE_ONLY_FIRST;
+            else if (strcmp(v, "only_second") == 0) eo.truncation = DM_TRUNCATE_ONLY_SECOND;
+            else if (strcmp(v, "none") == 0) eo.truncation = DM_TRUNCATE_NONE;
+            else return usage_error("unknown truncation '%s' (longest_first, only_first, only_second, none)", v);
+        } else if (is_opt(arg, NULL, "--padding")) {
+            NEED_VALUE(v, arg);
+            if (strcmp(v, "longest") == 0) eo.padding = DM_PAD_TO_LONGEST;
+            else if (strcmp(v, "max_length") == 0) eo.padding = DM_PAD_TO_LENGTH;
+            else if (strcmp(v, "none") == 0) eo.padding = DM_PAD_NONE;
+            else return usage_error("unknown padding '%s' (longest, max_length, none)", v);
+        } else if (is_opt(arg, NULL, "--pad-length")) {
+            NEED_VALUE(v, arg);
+            if (!parse_size(v, &eo.pad_length)) return usage_error("--pad-length: '%s' is not a count", v);
+        } else if (is_opt(arg, NULL, "--pad-multiple")) {
+            NEED_VALUE(v, arg);
+            if (!parse_size(v, &eo.pad_to_multiple_of)) return usage_error("--pad-multiple: '%s' is not a count", v);
+        } else if (is_opt(arg, NULL, "--invalid-utf8")) {
+            NEED_VALUE(v, arg);
+            if (strcmp(v, "error") == 0) eo.invalid_utf8 = DM_UTF8_ERROR;
+            else if (strcmp(v, "replace") == 0) eo.invalid_utf8 = DM_UTF8_REPLACE;
+            else return usage_error("unknown --invalid-utf8 policy '%s' (error, replace)", v);
+        } else if (is_opt(arg, "-j", "--threads")) {
+            NEED_VALUE(v, arg);
+            size_t n;
+            if (!parse_size(v, &n) || n > 4096) return usage_error("--threads: '%s' is not a thread count", v);
+            eo.threads = (int)n;
+        } else if (is_opt(arg, NULL, "--block")) {
+            NEED_VALUE(v, arg);
+            if (!parse_size(v, &block) || block == 0) return usage_error("--block: '%s' is not a positive count", v);
+        } else if (arg[0] == '-' && arg[1]) {
+            return usage_error("tokenize: unknown option '%s'", arg);
+        } else {
+            files[n_files++] = argv[a.i];
+        }
+    }
+    if (!tok_path) return usage_error("tokenize needs --tokenizer PATH");
+    if (eo.padding == DM_PAD_TO_LENGTH && !eo.pad_length) eo.pad_length = eo.max_length;
+    if (eo.padding == DM_PAD_TO_LENGTH && !eo.pad_length)
+        return usage_error("--padding max_length needs --pad-length or --max-length");
+
+    dm_tokenizer *tok;
+    if (dm_tokenizer_load(tok_path, &topts, &tok)) {
+        free(files);
+        return fail_lib(tok_path);
+    }
+    FILE *of = open_output(out_path);
+    const char **lines = malloc(block * sizeof *lines), **pair_ptrs = malloc(block * sizeof *pair_ptrs);
+    size_t *lens = malloc(block * sizeof *lens), *pair_lens = malloc(block * sizeof *pair_lens);
+    outbuf o = {of, malloc(1u << 22), 0, 1u << 22, false};
+    line_reader r;
+    reader_init(&r, files, n_files);
+    progress_bar bar = {progress != 0, now_s(), 0, "bytes"};
+    eo.progress = batch_progress;
+    int rc = 0;
+    if (!of || !lines || !pair_ptrs || !lens || !pair_lens || !o.buf) rc = 1;
+    while (!rc) {
+        uint64_t first_line = r.line_no;
+        long n = reader_block(&r, lines, lens, block);
+        if (n < 0) rc = 1;
+        if (n <= 0) break;
+        if (interrupted) {
+            rc = EXIT_INTERRUPTED;
+            break;
+        }
+        if (pairs && split_pairs(lines, lens, pair_ptrs, pair_lens, (size_t)n, first_line)) {
+            rc = 1;
+            break;
+        }
+        dm_encoding **encs;
+        dm_status st = dm_tokenizer_encode_batch(tok, (size_t)n, lines, lens, pairs ? pair_ptrs : NULL,
+                                                 pairs ? pair_lens : NULL, &eo, &encs);
+        if (st == DM_ERR_CANCELLED) {
+            rc = EXIT_INTERRUPTED;
+            break;
+        }
+        if (st) {
+            /* The message names the text's index in the block: add the line. */
+            fprintf(stderr, "dm: %s (block starting at line %llu): %s\n", r.name ? r.name : "input",
+                    (unsigned long long)first_line + 1, dm_last_error());
+            rc = 1;
+            break;
+        }
+        for (long i = 0; i < n; i++) write_encoding(&o, encs[i], fmt);
+        dm_encodings_free(encs, (size_t)n);
+        bar_draw(&bar, r.bytes_read, r.bytes_total, false);
+        if (o.failed) rc = 1;
+    }
+    if (!rc) bar_draw(&bar, r.bytes_read, r.bytes_total, true);
+    else if (bar.on) fputc('\n', stderr);
+    if (rc == EXIT_INTERRUPTED) fputs("dm: interrupted\n", stderr);
+    if (of && finish_output(&o, of, out_path) && !rc) rc = 1;
+    if (!of) free(o.buf);
+    reader_free(&r);
+    free(lines);
+    free(pair_ptrs);
+    free(lens);
+    free(pair_lens);
+    free(files);
+    dm_tokenizer_free(tok);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ decode */
+static int cmd_decode(int argc, char **argv)
+{
+    args_t a = {argc, 0, argv};
+    const char *tok_path = NULL, *out_path = NULL;
+    int skip_special = 1;
+    char **files = malloc(sizeof(char *) * (size_t)(argc + 1));
+    int n_files = 0;
+    if (!files) return 1;
+    for (a.i = 1; a.i < argc; a.i++) {
+        const char *arg = argv[a.i];
+        if (is_opt(arg, "-h", "--help")) {
+            free(files);
+            fputs(help_decode, stdout);
+            return 0;
+        } else if (is_opt(arg, "-t", "--tokenizer")) {
+            NEED_VALUE(tok_path, arg);
+        } else if (is_opt(arg, "-o", "--output")) {
+            NEED_VALUE(out_path, arg);
+        } else if (is_opt(arg, NULL, "--keep-special")) {
+            skip_special = 0;
+        } else if (arg[0] == '-' && arg[1]) {
+            return usage_error("decode: unknown option '%s'", arg);
+        } else {
+            files[n_files++] = argv[a.i];
+        }
+    }
+    if (!tok_path) return usage_error("decode needs --tokenizer PATH");
+    dm_tokenizer *tok;
+    if (dm_tokenizer_load(tok_path, NULL, &tok)) {
+        free(files);
+        return fail_lib(tok_path);
+    }
+    FILE *of = open_output(out_path);
+    outbuf o = {of, malloc(1u << 20), 0, 1u << 20, false};
+    line_reader r;
+    reader_init(&r, files, n_files);
+    enum { BLOCK = 4096 };
+    const char *lines[BLOCK];
+    size_t lens[BLOCK];
+    int32_t *ids = NULL;
+    size_t ids_cap = 0;
+    int rc = of && o.buf ? 0 : 1;
+    while (!rc) {
+        long n = reader_block(&r, lines, lens, BLOCK);
+        if (n < 0) rc = 1;
+        if (n <= 0) break;
+        for (long i = 0; i < n && !rc; i++) {
+            size_t count = 0;
+            const char *p = lines[i], *end = lines[i] + lens[i];
+            while (p < end && !rc) {
+                while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) p++;
+                if (p == end) break;
+                char *stop;
+                long long id = strtoll(p, &stop, 10);
+                if (stop == p || stop > end || id < INT32_MIN || id > INT32_MAX) {
+                    fprintf(stderr, "dm: %s: line %llu: expected token ids, found '%.*s'\n", r.name,
+                            (unsigned long long)(r.line_no - (uint64_t)n + (uint64_t)i + 1), (int)(end - p), p);
+                    rc = 1;
+                    break;
+                }
+                if (count == ids_cap) {
+                    ids_cap = ids_cap ? ids_cap * 2 : 256;
+                    int32_t *g = realloc(ids, ids_cap * sizeof *ids);
+                    if (!g) {
+                        rc = 1;
+                        break;
+                    }
+                    ids = g;
+                }
+                ids[count++] = (int32_t)id;
+                p = stop;
+            }
+            if (rc) break;
+            char *text;
+            size_t tl;
+            if (dm_tokenizer_decode(tok, ids, count, skip_special, &text, &tl)) {
+                fprintf(stderr, "dm: line %llu: %s\n", (unsigned long long)(r.line_no - (uint64_t)n + (uint64_t)i + 1),
+                        dm_last_error());
+                rc = 1;
+                break;
+            }
+            out_bytes(&o, text, tl);
+            out_char(&o, '\n');
+            dm_free(text);
+        }
+    }
+    if (of && finish_output(&o, of, out_path) && !rc) rc = 1;
+    if (!of) free(o.buf);
+    reader_free(&r);
+    free(ids);
+    free(files);
+    dm_tokenizer_free(tok);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ tokenizer subcommands */
+static int cmd_tokenizer_train(int argc, char **argv)
+{
+    args_t a = {argc, 0, argv};
+    dm_tokenizer_train_options to;
+    dm_tokenizer_train_options_default(&to);
+    const char *out_dir = NULL, *v;
+    char *specials_buf = NULL;
+    const char *specials[256];
+    int progress = isatty(STDERR_FILENO);
+    const char **files = malloc(sizeof(char *) * (size_t)(argc + 1));
+    size_t n_files = 0;
+    int rc = 0;
+    if (!files) return 1;
+    for (a.i = 1; a.i < argc; a.i++) {
+        const char *arg = argv[a.i];
+        if (is_opt(arg, "-h", "--help")) {
+            fputs(help_tokenizer, stdout);
+            goto done;
+        } else if (is_opt(arg, "-o", "--output")) {
+            NEED_VALUE(out_dir, arg);
+        } else if (is_opt(arg, NULL, "--vocab-size")) {
+            NEED_VALUE(v, arg);
+            if (!parse_size(v, &to.vocab_size)) return usage_error("--vocab-size: '%s' is not a count", v);
+        } else if (is_opt(arg, NULL, "--min-frequency")) {
+            NEED_VALUE(v, arg);
+            size_t f;
+            if (!parse_size(v, &f)) return usage_error("--min-frequency: '%s' is not a count", v);
+            to.min_frequency = f;
+        } else if (is_opt(arg, NULL, "--limit-alphabet")) {
+            NEED_VALUE(v, arg);
+            if (!parse_size(v, &to.limit_alphabet)) return usage_error("--limit-alphabet: '%s' is not a count", v);
+        } else if (is_opt(arg, NULL, "--special-tokens")) {
+            NEED_VALUE(v, arg);
+            free(specials_buf);
+            specials_buf = strdup(v);
+            if (!specials_buf) return 1;
+            to.n_special_tokens = 0;
+            for (char *s = strtok(specials_buf, ","); s && to.n_special_tokens < 256; s = strtok(NULL, ","))
+                specials[to.n_special_tokens++] = s;
+            to.special_tokens = specials;
+        } else if (parse_bool_pair(arg, "lowercase", &to.lowercase) ||
+                   parse_bool_pair(arg, "strip-accents", &to.strip_accents) ||
+                   parse_bool_pair(arg, "clean-text", &to.clean_text) ||
+                   parse_bool_pair(arg, "chinese-chars", &to.handle_chinese_chars) ||
+                   parse_bool_pair(arg, "progress", &progress)) {
+        } else if (arg[0] == '-' && arg[1]) {
+            return usage_error("tokenizer train: unknown option '%s'", arg);
+        } else {
+            files[n_files++] = arg;
+        }
+    }
+    if (!out_dir) {
+        rc = usage_error("tokenizer train needs --output DIR");
+        goto done;
+    }
+    if (!n_files) {
+        rc = usage_error("tokenizer train needs at least one text file");
+        goto done;
+    }
+    progress_bar bar = {progress != 0, now_s(), 0, "units"};
+    if (bar.on) {
+        to.progress = train_progress;
+        to.progress_user = &bar;
+    } else {
+        to.progress = (dm_progress_fn)batch_progress; /* still lets Ctrl-C cancel */
+    }
+    dm_tokenizer *tok;
+    dm_status st = dm_tokenizer_train(files, n_files, &to, &tok);
+    if (bar.on) fputc('\n', stderr);
+    if (st == DM_ERR_CANCELLED) {
+        fputs("dm: interrupted\n", stderr);
+        rc = EXIT_INTERRUPTED;
+    } else if (st) {
+        rc = fail_lib("tokenizer train");
+    } else {
+        if (dm_tokenizer_save(tok, out_dir)) rc = fail_lib(out_dir);
+        else fprintf(stderr, "dm: wrote a vocabulary of %zu tokens to %s\n", dm_tokenizer_vocab_size(tok), out_dir);
+        dm_tokenizer_free(tok);
+    }
+done:
+    free(specials_buf);
+    free(files);
+    return rc;
+}
+
+static int load_with_flags(int argc, char **argv, int first, const char **path, const char **second,
+                           dm_tokenizer **tok)
+{
+    dm_tokenizer_options o;
+    dm_tokenizer_options_default(&o);
+    for (int i = first; i < argc; i++) {
+        if (parse_bool_pair(argv[i], "lowercase", &o.lowercase) ||
+            parse_bool_pair(argv[i], "strip-accents", &o.strip_accents))
+            continue;
+        if (argv[i][0] == '-' && argv[i][1]) return usage_error("unknown option '%s'", argv[i]);
+        if (!*path) *path = argv[i];
+        else if (second && !*second) *second = argv[i];
+        else return usage_error("unexpected argument '%s'", argv[i]);
+    }
+    if (!*path) return usage_error("missing the tokenizer PATH");
+    return dm_tokenizer_load(*path, &o, tok) ? fail_lib(*path) : 0;
+}
+
+static int cmd_tokenizer_info(int argc, char **argv)
+{
+    const char *path = NULL;
+    dm_tokenizer *tok;
+    int rc = load_with_flags(argc, argv, 1, &path, NULL, &tok);
+    if (rc) return rc;
+    static const char *const names[] = {"unk", "cls", "sep", "pad", "mask"};
+    printf("path\t%s\nvocab_size\t%zu\n", path, dm_tokenizer_vocab_size(tok));
+    for (int i = 0; i < 5; i++) {
+        int32_t id = dm_tokenizer_special_id(tok, (dm_special_token)i);
+        if (id >= 0) printf("%s\t%d\t%s\n", names[i], id, dm_tokenizer_id_to_token(tok, id));
+        else printf("%s\t-\n", names[i]);
+    }
+    dm_tokenizer_free(tok);
+    return 0;
+}
+
+static int cmd_tokenizer_lookup(int argc, char **argv)
+{
+    if (argc < 3) return usage_error("tokenizer lookup needs PATH and at least one token (or --id N)");
+    dm_tokenizer *tok;
+    if (dm_tokenizer_load(argv[1], NULL, &tok)) return fail_lib(argv[1]);
+    int rc = 0;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--id") == 0) {
+            if (++i >= argc) {
+                rc = usage_error("--id needs a value");
+                break;
+            }
+            char *end;
+            long id = strtol(argv[i], &end, 10);
+            const char *s = *end || id < INT32_MIN || id > INT32_MAX ? NULL : dm_tokenizer_id_to_token(tok, (int32_t)id);
+            if (s) {
+                printf("%ld\t%s\n", id, s);
+            } else {
+                fprintf(stderr, "dm: id %s is not in the vocabulary (size %zu)\n", argv[i],
+                        dm_tokenizer_vocab_size(tok));
+                rc = 1;
+            }
+        } else {
+            int32_t id;
+            if (dm_tokenizer_token_to_id(tok, argv[i], strlen(argv[i]), &id)) {
+                fprintf(stderr, "dm: %s\n", dm_last_error());
+                rc = 1;
+            } else {
+                printf("%s\t%d\n", argv[i], id);
+            }
+        }
+    }
+    dm_tokenizer_free(tok);
+    return rc;
+}
+
+static int cmd_tokenizer_save(int argc, char **argv)
+{
+    const char *path = NULL, *dir = NULL;
+    dm_tokenizer *tok;
+    int rc = load_with_flags(argc, argv, 1, &path, &dir, &tok);
+    if (rc) return rc;
+    if (!dir) rc = usage_error("tokenizer save needs PATH and DIR");
+    else if (dm_tokenizer_save(tok, dir)) rc = fail_lib(dir);
+    dm_tokenizer_free(tok);
+    return rc;
+}
+
+static int cmd_tokenizer(int argc, char **argv)
+{
+    if (argc < 2 || is_opt(argv[1], "-h", "--help") || strcmp(argv[1], "help") == 0) {
+        fputs(help_tokenizer, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    for (int i = 2; i < argc; i++)
+        if (is_opt(argv[i], "-h", "--help")) {
+            fputs(help_tokenizer, stdout);
+            return 0;
+        }
+    const char *sub = argv[1];
+    if (strcmp(sub, "train") == 0) return cmd_tokenizer_train(argc - 1, argv + 1);
+    if (strcmp(sub, "info") == 0) return cmd_tokenizer_info(argc - 1, argv + 1);
+    if (strcmp(sub, "lookup") == 0) return cmd_tokenizer_lookup(argc - 1, argv + 1);
+    if (strcmp(sub, "save") == 0) return cmd_tokenizer_save(argc - 1, argv + 1);
+    return usage_error("unknown tokenizer command '%s' (train, info, lookup, save)", sub);
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    const char *topic = argc > 1 ? argv[1] : NULL;
+    if (!topic) fputs(help_main, stdout);
+    else if (strcmp(topic, "tokenize") == 0) fputs(help_tokenize, stdout);
+    else if (strcmp(topic, "decode") == 0) fputs(help_decode, stdout);
+    else if (strcmp(topic, "tokenizer") == 0) fputs(help_tokenizer, stdout);
+    else return usage_error("no help for '%s'", topic);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESTART; /* reads go on; the flag is polled between blocks */
+    sigaction(SIGINT, &sa, NULL);
+    if (argc < 2) {
+        fputs(help_main, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("dm (libdatamodel) %s\n", dm_version());
+        return 0;
+    }
+    if (is_opt(cmd, "-h", "--help") || strcmp(cmd, "help") == 0) return cmd_help(argc - 1, argv + 1);
+    if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);
+    if (strcmp(cmd, "decode") == 0) return cmd_decode(argc - 1, argv + 1);
+    if (strcmp(cmd, "tokenizer") == 0) return cmd_tokenizer(argc - 1, argv + 1);
+    return usage_error("unknown command '%s'", cmd);
+}

