@@ -1,0 +1,3 @@
+module libdatamodel.dev/datamodel
+
+go 1.19
