@@ -24,14 +24,16 @@ enum {
                            a P* category per the reference) */
     DMI_U_CJK = 8,      /* handle_chinese_chars puts spaces around it */
     DMI_U_MAPPED = 16,  /* accent stripping, lowercasing or both change it */
-    DMI_U_REORDER = 32  /* non-zero canonical combining class and kept by
-                           accent stripping: NFD may reorder it */
+    DMI_U_REORDER = 32, /* a mark (below) that accent stripping keeps */
+    DMI_U_MARK = 64     /* non-zero canonical combining class per the
+                           reference: NFD sorts runs of these by class */
 };
 
 enum {
     DMI_MAP_STRIP = 0, /* NFD, then drop Mn (strip_accents only) */
     DMI_MAP_LOWER = 1, /* char::to_lowercase (lowercase only) */
-    DMI_MAP_BOTH = 2   /* strip, then lowercase every resulting char */
+    DMI_MAP_BOTH = 2,  /* strip, then lowercase every resulting char */
+    DMI_MAP_NFD = 3    /* the reference's canonical decomposition */
 };
 
 /* Two-stage flag table: block index per 256 code points, then the flags of
@@ -51,7 +53,7 @@ static inline uint8_t dmi_bert_uflags(uint32_t cp)
  * copy of CP. */
 int dmi_bert_umap(uint32_t cp, int mode, const uint32_t **seq);
 
-/* Canonical combining class of a DMI_U_REORDER code point (0 otherwise). */
+/* Canonical combining class of a DMI_U_MARK code point (0 otherwise). */
 uint8_t dmi_bert_ccc(uint32_t cp);
 
 #endif

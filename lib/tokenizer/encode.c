@@ -132,13 +132,26 @@ typedef struct tok_list {
 
 /* The word being built: normalised bytes, and for each byte the input range
  * of the character it came from. */
+/* A combining mark met while stripping accents, with the input bytes of the
+ * character it came from. */
+typedef struct pending_mark {
+    uint32_t cp;
+    uint32_t from, to;
+    uint8_t ccc;
+    bool kept;
+    bool first; /* the first code point of its character's decomposition */
+} pending_mark;
+
 typedef struct word_buf {
     char *bytes;
     uint32_t *from, *to;
     size_t len, cap;
     size_t chars;
-    size_t run_start; /* where the current run of combining marks starts */
     uint64_t *prefix_hash; /* scratch for WordPiece, one per byte + 1 */
+    struct pending_mark *marks; /* accent stripping: the run of marks not yet emitted */
+    struct pending_mark *sorted; /* the run in canonical order */
+    size_t n_marks, cap_marks;
+    bool marks_kept;            /* some mark of the run survives stripping */
 } word_buf;
 
 typedef struct scratch {
@@ -155,6 +168,8 @@ static void scratch_free(scratch *s)
     free(s->w.bytes);
     free(s->w.from);
     free(s->w.to);
+    free(s->w.marks);
+    free(s->w.sorted);
     free(s->w.prefix_hash);
 }
 
@@ -279,36 +294,10 @@ static inline dm_status flush_word(word_sink *sink, word_buf *w)
     if (w->len) st = sink->fn(sink, w);
     w->len = 0;
     w->chars = 0;
-    w->run_start = 0;
     return st;
 }
 
-/* NFD puts combining marks of a run in canonical-class order. Marks that
- * accent stripping keeps are rare (a few musical symbols), so this is a
- * simple insertion of the new mark's bytes; alignments stay positional, as
- * HF's alignment-tracking NFD keeps them. */
-static void reorder_last_mark(word_buf *w, size_t at, size_t n)
-{
-    uint32_t cp = 0;
-    size_t bad;
-    utf8_decode((const uint8_t *)w->bytes + at, n, &cp, &bad);
-    uint8_t mine = dmi_bert_ccc(cp);
-    while (at > w->run_start) {
-        size_t prev = at - 1;
-        while (prev > w->run_start && ((uint8_t)w->bytes[prev] & 0xC0) == 0x80) prev--;
-        uint32_t pcp = 0;
-        utf8_decode((const uint8_t *)w->bytes + prev, at - prev, &pcp, &bad);
-        if (dmi_bert_ccc(pcp) <= mine) break;
-        char tmp[8];
-        size_t plen = at - prev;
-        memcpy(tmp, w->bytes + prev, plen);
-        memmove(w->bytes + prev, w->bytes + at, n);
-        memcpy(w->bytes + prev + n, tmp, plen);
-        at = prev;
-    }
-}
-
-static inline dm_status word_append(word_buf *w, uint32_t cp, uint32_t from, uint32_t to, bool reorder)
+static inline dm_status word_append(word_buf *w, uint32_t cp, uint32_t from, uint32_t to)
 {
     if (DMI_UNLIKELY(w->len + 4 > w->cap)) {
         dm_status st = word_reserve(w, 4);
@@ -322,22 +311,128 @@ static inline dm_status word_append(word_buf *w, uint32_t cp, uint32_t from, uin
     }
     w->len += n;
     w->chars++;
-    if (reorder) reorder_last_mark(w, at, n);
-    else w->run_start = w->len;
     return DM_OK;
 }
 
 /* One normalised character: the pre-tokenizer's view. */
 static inline dm_status emit_char(word_sink *sink, word_buf *w, uint32_t cp, uint8_t flags, uint32_t from,
-                                  uint32_t to, bool stripping)
+                                  uint32_t to)
 {
     if (flags & DMI_U_SPACE) return flush_word(sink, w);
     if (flags & DMI_U_PUNCT) {
         dm_status st = flush_word(sink, w);
-        if (!st) st = word_append(w, cp, from, to, false);
+        if (!st) st = word_append(w, cp, from, to);
         return st ? st : flush_word(sink, w);
     }
-    return word_append(w, cp, from, to, stripping && (flags & DMI_U_REORDER));
+    return word_append(w, cp, from, to);
+}
+
+/* Emits CP lowercased when LOWER (char::to_lowercase), else as it is. */
+static dm_status emit_cased(word_sink *sink, word_buf *w, uint32_t cp, uint8_t flags, bool lower, uint32_t from,
+                            uint32_t to)
+{
+    if (!lower || !(flags & DMI_U_MAPPED)) return emit_char(sink, w, cp, flags, from, to);
+    const uint32_t *seq;
+    int n = dmi_bert_umap(cp, DMI_MAP_LOWER, &seq);
+    dm_status st = DM_OK;
+    for (int k = 0; k < n && !st; k++) st = emit_char(sink, w, seq[k], dmi_bert_uflags(seq[k]), from, to);
+    return st;
+}
+
+static dm_status push_mark(word_buf *w, uint32_t cp, uint8_t flags, bool first, uint32_t from, uint32_t to)
+{
+    if (w->n_marks == w->cap_marks) {
+        size_t cap = w->cap_marks ? 2 * w->cap_marks : 16;
+        pending_mark *m = dmi_realloc(w->marks, cap * sizeof *m);
+        if (!m) return DM_ERR_NO_MEMORY;
+        w->marks = m;
+        pending_mark *sorted = dmi_realloc(w->sorted, cap * sizeof *sorted);
+        if (!sorted) return DM_ERR_NO_MEMORY;
+        w->sorted = sorted;
+        w->cap_marks = cap;
+    }
+    bool kept = (flags & DMI_U_REORDER) != 0;
+    w->marks[w->n_marks++] = (pending_mark){cp, from, to, dmi_bert_ccc(cp), kept, first};
+    w->marks_kept |= kept;
+    return DM_OK;
+}
+
+/* Ends a run of marks as the reference's alignment-tracking NFD does, then
+ * strips. NFD sorts the run by combining class (stably); each code point
+ * carries whether it was the first of its character's decomposition. Walking
+ * the sorted run, a first code point takes the input bytes of the next
+ * character in input order that began a decomposition, any other the bytes of
+ * the last character so taken. Stripping then drops the Mn marks and the kept
+ * ones keep their bytes. Runs where stripping drops everything (the usual
+ * accents) cost nothing. */
+static dm_status flush_marks(word_sink *sink, word_buf *w, bool lower)
+{
+    size_t n = w->n_marks;
+    w->n_marks = 0;
+    if (!w->marks_kept) return DM_OK;
+    w->marks_kept = false;
+    const pending_mark *m = w->marks;
+    pending_mark *s = w->sorted;
+    for (size_t i = 0; i < n; i++) { /* insertion sort: stable, runs are short */
+        size_t k = i;
+        for (; k > 0 && s[k - 1].ccc > m[i].ccc; k--) s[k] = s[k - 1];
+        s[k] = m[i];
+    }
+    /* A run can only open with a non-first code point when it follows the
+     * starter of the same decomposition: its own bytes are the right ones. */
+    uint32_t from = m[0].from, to = m[0].to;
+    size_t next_first = 0;
+    dm_status st = DM_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        if (s[i].first) {
+            while (!m[next_first].first) next_first++;
+            from = m[next_first].from;
+            to = m[next_first].to;
+            next_first++;
+        }
+        if (s[i].kept) st = emit_cased(sink, w, s[i].cp, dmi_bert_uflags(s[i].cp), lower, from, to);
+    }
+    return st;
+}
+
+/* Accent stripping of one input character CP (flags F, input bytes FROM..TO):
+ * its NFD, with marks held back until their run ends, Mn dropped, the rest
+ * lowercased when LOWER. CJK: the character is a word of its own. */
+static dm_status strip_char(word_sink *sink, word_buf *w, uint32_t cp, uint8_t f, bool lower, bool cjk_word,
+                            uint32_t from, uint32_t to)
+{
+    const uint32_t *nfd = &cp;
+    int n = 1;
+    if (f & DMI_U_MAPPED) n = dmi_bert_umap(cp, DMI_MAP_NFD, &nfd);
+    dm_status st = DM_OK;
+    if (cjk_word) {
+        st = flush_marks(sink, w, lower);
+        if (!st) st = flush_word(sink, w);
+    }
+    for (int k = 0; k < n && !st; k++) {
+        uint32_t d = nfd[k];
+        uint8_t fd = n == 1 && d == cp ? f : dmi_bert_uflags(d);
+        if (fd & DMI_U_MARK) {
+            st = push_mark(w, d, fd, k == 0, from, to);
+            continue;
+        }
+        if (w->n_marks) st = flush_marks(sink, w, lower); /* a starter ends the run */
+        if (st) break;
+        if (fd & DMI_U_MAPPED) { /* a starter that stripping drops (Mn of class 0)? */
+            const uint32_t *img;
+            if (dmi_bert_umap(d, DMI_MAP_STRIP, &img) == 0) continue;
+        }
+        if (cjk_word) {
+            st = word_append(w, d, from, to);
+        } else {
+            st = emit_cased(sink, w, d, fd, lower, from, to);
+        }
+    }
+    if (cjk_word && !st) {
+        st = flush_marks(sink, w, lower);
+        if (!st) st = flush_word(sink, w);
+    }
+    return st;
 }
 
 /* Normalises and pre-tokenises TEXT[begin, end) (BASE is added to offsets),
@@ -348,16 +443,16 @@ static dm_status normalize_span(const dmi_normalizer *nz, const char *text, size
     const uint8_t *p = (const uint8_t *)text;
     const bool clean = nz->clean_text, cjk = nz->handle_chinese_chars, lower = nz->lowercase;
     const bool strip = nz->strip_accents;
-    const int mode = strip && lower ? DMI_MAP_BOTH : strip ? DMI_MAP_STRIP : DMI_MAP_LOWER;
-    const bool mapping = strip || lower;
     dm_status st = DM_OK;
     size_t i = begin;
     while (i < end && !st) {
         uint8_t b = p[i];
-        if (b < 0x80) { /* ASCII: no decomposition, lowercase is A-Z only */
+        if (b < 0x80) { /* ASCII: no decomposition, lowercase is A-Z only, a starter */
+            if (DMI_UNLIKELY(w->n_marks)) st = flush_marks(sink, w, lower);
             uint8_t f = dmi_bert_uflags(b);
+            if (st) break;
             if (f & (DMI_U_CONTROL | DMI_U_SPACE | DMI_U_PUNCT)) {
-                if (!(clean && (f & DMI_U_CONTROL))) st = emit_char(sink, w, b, f, (uint32_t)i, (uint32_t)i + 1, false);
+                if (!(clean && (f & DMI_U_CONTROL))) st = emit_char(sink, w, b, f, (uint32_t)i, (uint32_t)i + 1);
             } else {
                 if (DMI_UNLIKELY(w->len + 4 > w->cap)) st = word_reserve(w, 4);
                 if (st) break;
@@ -366,7 +461,6 @@ static dm_status normalize_span(const dmi_normalizer *nz, const char *text, size
                 w->to[w->len] = (uint32_t)i + 1;
                 w->len++;
                 w->chars++;
-                w->run_start = w->len;
             }
             i++;
             continue;
@@ -382,26 +476,20 @@ static dm_status normalize_span(const dmi_normalizer *nz, const char *text, size
         uint32_t from = (uint32_t)i, to = (uint32_t)(i + n);
         i += n;
         uint8_t f = dmi_bert_uflags(cp);
-        if (clean && (f & DMI_U_CONTROL)) continue;
-        if (f & DMI_U_SPACE) {
-            st = flush_word(sink, w);
+        if (clean && (f & DMI_U_CONTROL)) continue; /* removed before NFD: marks around it meet */
+        if (strip) {
+            st = strip_char(sink, w, cp, f, lower, cjk && (f & DMI_U_CJK), from, to);
             continue;
         }
-        const uint32_t *seq = &cp;
-        int len = 1;
-        if (mapping && (f & DMI_U_MAPPED)) len = dmi_bert_umap(cp, mode, &seq);
         if (cjk && (f & DMI_U_CJK)) { /* a word of its own */
             st = flush_word(sink, w);
-            for (int k = 0; k < len && !st; k++) st = word_append(w, seq[k], from, to, false);
+            if (!st) st = emit_cased(sink, w, cp, f, lower, from, to);
             if (!st) st = flush_word(sink, w);
             continue;
         }
-        if (len == 1 && seq[0] == cp) {
-            st = emit_char(sink, w, cp, f, from, to, strip);
-            continue;
-        }
-        for (int k = 0; k < len && !st; k++) st = emit_char(sink, w, seq[k], dmi_bert_uflags(seq[k]), from, to, strip);
+        st = emit_cased(sink, w, cp, f, lower, from, to);
     }
+    if (!st && w->n_marks) st = flush_marks(sink, w, lower);
     return st;
 }
 
@@ -417,6 +505,8 @@ dm_status dmi_bert_pretokenize(const dmi_normalizer *norm, const char *text, siz
     free(w.from);
     free(w.to);
     free(w.prefix_hash);
+    free(w.marks);
+    free(w.sorted);
     return st;
 }
 
@@ -487,7 +577,9 @@ static dm_status encode_sequence(const dm_tokenizer *t, const char *text, size_t
 {
     word_sink sink = {wordpiece_word, t, out, NULL, NULL};
     word_buf *w = &s->w;
-    w->len = w->chars = w->run_start = 0;
+    w->len = w->chars = 0;
+    w->n_marks = 0;
+    w->marks_kept = false;
     out->n = 0;
     size_t seg = 0;
     dm_status st = DM_OK;

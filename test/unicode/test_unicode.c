@@ -17,8 +17,8 @@ static uint8_t want_ccc[NCP];
 
 typedef struct {
     uint32_t cp;
-    uint32_t seq[3][8];
-    int len[3];
+    uint32_t seq[4][8];
+    int len[4];
 } map_row;
 
 static int parse_seq(char *field, uint32_t *out)
@@ -48,9 +48,9 @@ int main(int argc, char **argv)
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = 0;
         if (line[0] == '#' || !line[0]) continue;
-        char *fields[5] = {0};
+        char *fields[6] = {0};
         int nf = 0;
-        for (char *p = line; nf < 5; nf++) {
+        for (char *p = line; nf < 6; nf++) {
             fields[nf] = p;
             char *tab = strchr(p, '\t');
             if (!tab) {
@@ -63,10 +63,10 @@ int main(int argc, char **argv)
         if (strcmp(fields[0], "flags") == 0 && nf == 4) {
             uint32_t a = (uint32_t)strtoul(fields[1], NULL, 16), b = (uint32_t)strtoul(fields[2], NULL, 16);
             for (uint32_t cp = a; cp <= b && cp < NCP; cp++) want_flags[cp] = (uint8_t)strtoul(fields[3], NULL, 16);
-        } else if (strcmp(fields[0], "map") == 0 && nf == 5 && n_rows < 8192) {
+        } else if (strcmp(fields[0], "map") == 0 && nf == 6 && n_rows < 8192) {
             map_row *r = &rows[n_rows++];
             r->cp = (uint32_t)strtoul(fields[1], NULL, 16);
-            for (int m = 0; m < 3; m++) r->len[m] = parse_seq(fields[2 + m], r->seq[m]);
+            for (int m = 0; m < 4; m++) r->len[m] = parse_seq(fields[2 + m], r->seq[m]);
         } else if (strcmp(fields[0], "ccc") == 0 && nf == 3) {
             want_ccc[strtoul(fields[1], NULL, 16) % NCP] = (uint8_t)atoi(fields[2]);
         } else {
@@ -84,7 +84,7 @@ int main(int argc, char **argv)
         if (dmi_bert_ccc(cp) != want_ccc[cp]) bad_ccc++;
         if (!(want_flags[cp] & DMI_U_MAPPED)) {
             const uint32_t *seq;
-            for (int m = 0; m < 3; m++)
+            for (int m = 0; m < 4; m++)
                 if (dmi_bert_umap(cp, m, &seq) != 1 || seq[0] != cp) bad_self++;
         }
     }
@@ -94,7 +94,7 @@ int main(int argc, char **argv)
 
     size_t bad_maps = 0;
     for (size_t i = 0; i < n_rows; i++) {
-        for (int m = 0; m < 3; m++) {
+        for (int m = 0; m < 4; m++) {
             const uint32_t *seq;
             int n = dmi_bert_umap(rows[i].cp, m, &seq);
             if (!same_seq(seq, n, rows[i].seq[m], rows[i].len[m]) && bad_maps++ < 10)
@@ -110,6 +110,7 @@ int main(int argc, char **argv)
     CHECK(dmi_bert_umap(0xD4DB, DMI_MAP_STRIP, &seq) == 3 && seq[0] == 0x1111 && seq[1] == 0x1171 && seq[2] == 0x11B6);
     CHECK(dmi_bert_umap(0xAC00, DMI_MAP_BOTH, &seq) == 2 && seq[0] == 0x1100 && seq[1] == 0x1161);
     CHECK(dmi_bert_umap(0xAC00, DMI_MAP_LOWER, &seq) == 1 && seq[0] == 0xAC00);
+    CHECK(dmi_bert_umap(0xAC01, DMI_MAP_NFD, &seq) == 3 && seq[2] == 0x11A8);
     CHECK(want_flags[0xAC00] & DMI_U_MAPPED);
     /* A few well-known answers, independent of the probe file. */
     CHECK(dmi_bert_uflags('a') == 0);
@@ -119,6 +120,9 @@ int main(int argc, char **argv)
     CHECK(dmi_bert_uflags(0) & DMI_U_CONTROL);
     CHECK(dmi_bert_umap(0x00C9, DMI_MAP_BOTH, &seq) == 1 && seq[0] == 'e');       /* É */
     CHECK(dmi_bert_umap(0x0130, DMI_MAP_LOWER, &seq) == 2 && seq[1] == 0x0307);   /* İ */
+    CHECK(dmi_bert_umap(0x00E9, DMI_MAP_NFD, &seq) == 2 && seq[1] == 0x0301);     /* é */
+    CHECK(dmi_bert_ccc(0x0301) == 230 && (dmi_bert_uflags(0x0301) & DMI_U_MARK));
+    CHECK(!(dmi_bert_uflags(0x0301) & DMI_U_REORDER)); /* stripped */
     printf("checked %u code points and %zu mappings\n", NCP, n_rows);
     return check_summary();
 }
