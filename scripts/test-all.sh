@@ -41,8 +41,8 @@ head -c 300000 "$DATA/sst2/train.tsv" | valgrind -q --leak-check=full --error-ex
   build/bindings/cli/dm tokenize -t "$MODEL" --threads 2 --format tsv --no-progress > /dev/null
 echo "valgrind: clean"
 
-step "Python bindings"
-DATAMODEL_LIB=$PWD/build/lib/libdatamodel.so DM_BUILD=build python3 -m pytest -q bindings/python/tests test/parity/test_parity.py
+step "Python bindings and the dm tool (pytest)"
+DATAMODEL_LIB=$PWD/build/lib/libdatamodel.so DM_BUILD=build python3 -m pytest -q bindings/python/tests bindings/cli/tests test/parity/test_parity.py
 
 step "Go bindings"
 bindings/go/test.sh build

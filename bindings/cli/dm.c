@@ -82,10 +82,10 @@ static const char *const help_tokenize =
     "  -t, --tokenizer PATH      the tokenizer (required)\n"
     "  -f, --format F            ids (default), tokens, json (one object per line), tsv\n"
     "                            (ids<TAB>type_ids<TAB>attention_mask<TAB>offsets)\n"
-    "      --pairs               each line is TEXT<TAB>PAIR: encode the pair\n"
+    "      --pair, --pairs       each line is TEXT<TAB>PAIR: encode the pair\n"
     "      --lowercase / --no-lowercase            override the tokenizer's setting\n"
     "      --strip-accents / --no-strip-accents    override the tokenizer's setting\n"
-    "      --no-special-tokens   no [CLS]/[SEP]\n"
+    "      --no-special          no [CLS]/[SEP] (also --no-special-tokens)\n"
     "      --max-length N        truncate to N tokens (special tokens included)\n"
     "      --truncation S        longest_first (default with --max-length), only_first, only_second\n"
     "      --padding P           longest (per block of lines) or max_length (to --pad-length or\n"
@@ -107,13 +107,14 @@ static const char *const help_decode =
     "  -o, --output FILE      write there instead of standard output\n";
 
 static const char *const help_tokenizer =
-    "usage: dm tokenizer train --output DIR [options] FILE...\n"
+    "usage: dm tokenizer train --out DIR [options] --corpus FILE [--corpus FILE...] [FILE...]\n"
     "       dm tokenizer info PATH\n"
     "       dm tokenizer lookup PATH TOKEN... | dm tokenizer lookup PATH --id N...\n"
     "       dm tokenizer save PATH DIR [--lowercase|--no-lowercase] [--strip-accents|--no-strip-accents]\n"
     "\n"
     "train options (defaults as BERT's):\n"
-    "  -o, --output DIR          where to write vocab.txt, tokenizer.json, tokenizer_config.json\n"
+    "  -o, --out DIR             where to write vocab.txt, tokenizer.json, tokenizer_config.json\n"
+    "  -c, --corpus FILE         a training text file, one text per line (repeatable; bare FILEs too)\n"
     "      --vocab-size N        default 30522\n"
     "      --min-frequency N     pairs seen fewer times are not merged (default 2)\n"
     "      --limit-alphabet N    keep only the N most frequent characters (default: all)\n"
@@ -583,12 +584,12 @@ static int cmd_tokenize(int argc, char **argv)
             else if (strcmp(v, "json") == 0 || strcmp(v, "jsonl") == 0) fmt = FMT_JSON;
             else if (strcmp(v, "tsv") == 0) fmt = FMT_TSV;
             else return usage_error("unknown format '%s' (ids, tokens, json, tsv)", v);
-        } else if (is_opt(arg, NULL, "--pairs")) {
+        } else if (is_opt(arg, NULL, "--pairs") || is_opt(arg, NULL, "--pair")) {
             pairs = true;
         } else if (parse_bool_pair(arg, "lowercase", &topts.lowercase) ||
                    parse_bool_pair(arg, "strip-accents", &topts.strip_accents) ||
                    parse_bool_pair(arg, "progress", &progress)) {
-        } else if (is_opt(arg, NULL, "--no-special-tokens")) {
+        } else if (is_opt(arg, NULL, "--no-special-tokens") || is_opt(arg, NULL, "--no-special")) {
             eo.add_special_tokens = 0;
         } else if (is_opt(arg, NULL, "--max-length")) {
             NEED_VALUE(v, arg);
@@ -815,8 +816,11 @@ static int cmd_tokenizer_train(int argc, char **argv)
         if (is_opt(arg, "-h", "--help")) {
             fputs(help_tokenizer, stdout);
             goto done;
-        } else if (is_opt(arg, "-o", "--output")) {
+        } else if (is_opt(arg, "-o", "--output") || is_opt(arg, NULL, "--out")) {
             NEED_VALUE(out_dir, arg);
+        } else if (is_opt(arg, "-c", "--corpus")) {
+            NEED_VALUE(v, arg);
+            files[n_files++] = v;
         } else if (is_opt(arg, NULL, "--vocab-size")) {
             NEED_VALUE(v, arg);
             if (!parse_size(v, &to.vocab_size)) return usage_error("--vocab-size: '%s' is not a count", v);
@@ -849,11 +853,11 @@ static int cmd_tokenizer_train(int argc, char **argv)
         }
     }
     if (!out_dir) {
-        rc = usage_error("tokenizer train needs --output DIR");
+        rc = usage_error("tokenizer train needs --out DIR");
         goto done;
     }
     if (!n_files) {
-        rc = usage_error("tokenizer train needs at least one text file");
+        rc = usage_error("tokenizer train needs at least one --corpus FILE");
         goto done;
     }
     progress_bar bar = {progress != 0, now_s(), 0, "units"};
