@@ -62,8 +62,12 @@ dm_status dmi_fail_prefix(dm_status status, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(error_text, sizeof error_text, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof error_text)
-        snprintf(error_text + n, sizeof error_text - (size_t)n, ": %s", old);
+    if (n < 0 || (size_t)n >= sizeof error_text) return status;
+    /* Append ": OLD", cut to fit (a long message is cut, never dropped). */
+    size_t at = (size_t)n;
+    for (const char *p = ": "; *p && at + 1 < sizeof error_text; p++) error_text[at++] = *p;
+    for (const char *p = old; *p && at + 1 < sizeof error_text; p++) error_text[at++] = *p;
+    error_text[at] = '\0';
     return status;
 }
 
