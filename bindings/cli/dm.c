@@ -564,13 +564,11 @@ static int cmd_tokenize(int argc, char **argv)
     bool pairs = false, trunc_given = false;
     int progress = isatty(STDERR_FILENO);
     size_t block = 65536;
-    char **files = malloc(sizeof(char *) * (size_t)(argc + 1));
+    char **files = argv; /* file arguments, compacted into the part of argv already read */
     int n_files = 0;
-    if (!files) return 1;
     for (a.i = 1; a.i < argc; a.i++) {
         const char *arg = argv[a.i];
         if (is_opt(arg, "-h", "--help")) {
-            free(files);
             fputs(help_tokenize, stdout);
             return 0;
         } else if (is_opt(arg, "-t", "--tokenizer")) {
@@ -641,7 +639,6 @@ static int cmd_tokenize(int argc, char **argv)
 
     dm_tokenizer *tok;
     if (dm_tokenizer_load(tok_path, &topts, &tok)) {
-        free(files);
         return fail_lib(tok_path);
     }
     FILE *of = open_output(out_path);
@@ -696,7 +693,6 @@ static int cmd_tokenize(int argc, char **argv)
     free(pair_ptrs);
     free(lens);
     free(pair_lens);
-    free(files);
     dm_tokenizer_free(tok);
     return rc;
 }
@@ -707,13 +703,11 @@ static int cmd_decode(int argc, char **argv)
     args_t a = {argc, 0, argv};
     const char *tok_path = NULL, *out_path = NULL;
     int skip_special = 1;
-    char **files = malloc(sizeof(char *) * (size_t)(argc + 1));
+    char **files = argv; /* file arguments, compacted into the part of argv already read */
     int n_files = 0;
-    if (!files) return 1;
     for (a.i = 1; a.i < argc; a.i++) {
         const char *arg = argv[a.i];
         if (is_opt(arg, "-h", "--help")) {
-            free(files);
             fputs(help_decode, stdout);
             return 0;
         } else if (is_opt(arg, "-t", "--tokenizer")) {
@@ -731,7 +725,6 @@ static int cmd_decode(int argc, char **argv)
     if (!tok_path) return usage_error("decode needs --tokenizer PATH");
     dm_tokenizer *tok;
     if (dm_tokenizer_load(tok_path, NULL, &tok)) {
-        free(files);
         return fail_lib(tok_path);
     }
     FILE *of = open_output(out_path);
@@ -792,7 +785,6 @@ static int cmd_decode(int argc, char **argv)
     if (!of) free(o.buf);
     reader_free(&r);
     free(ids);
-    free(files);
     dm_tokenizer_free(tok);
     return rc;
 }
@@ -804,13 +796,11 @@ static int cmd_tokenizer_train(int argc, char **argv)
     dm_tokenizer_train_options to;
     dm_tokenizer_train_options_default(&to);
     const char *out_dir = NULL, *v;
-    char *specials_buf = NULL;
     const char *specials[256];
     int progress = isatty(STDERR_FILENO);
-    const char **files = malloc(sizeof(char *) * (size_t)(argc + 1));
+    const char **files = (const char **)argv; /* compacted into the part of argv already read */
     size_t n_files = 0;
     int rc = 0;
-    if (!files) return 1;
     for (a.i = 1; a.i < argc; a.i++) {
         const char *arg = argv[a.i];
         if (is_opt(arg, "-h", "--help")) {
@@ -834,11 +824,8 @@ static int cmd_tokenizer_train(int argc, char **argv)
             if (!parse_size(v, &to.limit_alphabet)) return usage_error("--limit-alphabet: '%s' is not a count", v);
         } else if (is_opt(arg, NULL, "--special-tokens")) {
             NEED_VALUE(v, arg);
-            free(specials_buf);
-            specials_buf = strdup(v);
-            if (!specials_buf) return 1;
-            to.n_special_tokens = 0;
-            for (char *s = strtok(specials_buf, ","); s && to.n_special_tokens < 256; s = strtok(NULL, ","))
+            to.n_special_tokens = 0; /* split in place: argv strings are ours to modify */
+            for (char *s = strtok(argv[a.i], ","); s && to.n_special_tokens < 256; s = strtok(NULL, ","))
                 specials[to.n_special_tokens++] = s;
             to.special_tokens = specials;
         } else if (parse_bool_pair(arg, "lowercase", &to.lowercase) ||
@@ -881,8 +868,6 @@ static int cmd_tokenizer_train(int argc, char **argv)
         dm_tokenizer_free(tok);
     }
 done:
-    free(specials_buf);
-    free(files);
     return rc;
 }
 
