@@ -16,6 +16,8 @@
  */
 #include "datamodel.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -83,6 +85,8 @@ static const char *const help_tokenize =
     "  -f, --format F            ids (default), tokens, json (one object per line), tsv\n"
     "                            (ids<TAB>type_ids<TAB>attention_mask<TAB>offsets)\n"
     "      --pair, --pairs       each line is TEXT<TAB>PAIR: encode the pair\n"
+    "  -i, --input F             lines (default) or jsonl: each line a JSON string, or an object\n"
+    "                            {\"text\": ..., \"pair\": ...}, for texts that hold newlines or tabs\n"
     "      --lowercase / --no-lowercase            override the tokenizer's setting\n"
     "      --strip-accents / --no-strip-accents    override the tokenizer's setting\n"
     "      --no-special          no [CLS]/[SEP] (also --no-special-tokens)\n"
@@ -534,6 +538,47 @@ static int finish_output(outbuf *o, FILE *f, const char *path)
     return bad;
 }
 
+/* --input jsonl: each line is a JSON string, or an object with a "text"
+ * string and an optional "pair" string, so texts may hold newlines, tabs or
+ * NUL. The decoded values live in VALUES until the block is done. */
+static int parse_jsonl(const char **lines, size_t *lens, const char **pairs, size_t *pair_lens, json_t **values,
+                       size_t n, uint64_t first_line, bool *have_pairs)
+{
+    int any_pair = 0, any_single = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_error_t err;
+        values[i] = json_loadb(lines[i], lens[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+        const json_t *v = values[i], *text = v, *pair = NULL;
+        if (json_is_object(v)) {
+            text = json_object_get(v, "text");
+            pair = json_object_get(v, "pair");
+        }
+        const char *why = !v ? err.text
+                          : !json_is_string(text) ? "expected a JSON string or an object with a \"text\" string"
+                          : pair && !json_is_string(pair) ? "\"pair\" must be a string"
+                          : NULL;
+        if (why) {
+            fprintf(stderr, "dm: line %llu: %s\n", (unsigned long long)(first_line + i + 1), why);
+            for (size_t k = 0; k <= i; k++) json_decref(values[k]);
+            return 1;
+        }
+        lines[i] = json_string_value(text);
+        lens[i] = json_string_length(text);
+        pairs[i] = pair ? json_string_value(pair) : NULL;
+        pair_lens[i] = pair ? json_string_length(pair) : 0;
+        any_pair |= pair != NULL;
+        any_single |= pair == NULL;
+    }
+    if (any_pair && any_single) {
+        fprintf(stderr, "dm: lines %llu-%llu mix texts with and without \"pair\"; a block must be all one kind\n",
+                (unsigned long long)first_line + 1, (unsigned long long)(first_line + n));
+        for (size_t k = 0; k < n; k++) json_decref(values[k]);
+        return 1;
+    }
+    *have_pairs = any_pair;
+    return 0;
+}
+
 /* Splits "TEXT<TAB>PAIR" lines; a line without a tab is an error naming it. */
 static int split_pairs(const char **lines, size_t *lens, const char **pairs, size_t *pair_lens, size_t n,
                        uint64_t first_line)
@@ -561,7 +606,7 @@ static int cmd_tokenize(int argc, char **argv)
     dm_encode_options eo;
     dm_encode_options_default(&eo);
     out_format fmt = FMT_IDS;
-    bool pairs = false, trunc_given = false;
+    bool pairs = false, trunc_given = false, jsonl = false;
     int progress = isatty(STDERR_FILENO);
     size_t block = 65536;
     char **files = argv; /* file arguments, compacted into the part of argv already read */
@@ -582,6 +627,11 @@ static int cmd_tokenize(int argc, char **argv)
             else if (strcmp(v, "json") == 0 || strcmp(v, "jsonl") == 0) fmt = FMT_JSON;
             else if (strcmp(v, "tsv") == 0) fmt = FMT_TSV;
             else return usage_error("unknown format '%s' (ids, tokens, json, tsv)", v);
+        } else if (is_opt(arg, "-i", "--input")) {
+            NEED_VALUE(v, arg);
+            if (strcmp(v, "lines") == 0) jsonl = false;
+            else if (strcmp(v, "jsonl") == 0) jsonl = true;
+            else return usage_error("unknown input format '%s' (lines, jsonl)", v);
         } else if (is_opt(arg, NULL, "--pairs") || is_opt(arg, NULL, "--pair")) {
             pairs = true;
         } else if (parse_bool_pair(arg, "lowercase", &topts.lowercase) ||
@@ -644,13 +694,15 @@ static int cmd_tokenize(int argc, char **argv)
     FILE *of = open_output(out_path);
     const char **lines = malloc(block * sizeof *lines), **pair_ptrs = malloc(block * sizeof *pair_ptrs);
     size_t *lens = malloc(block * sizeof *lens), *pair_lens = malloc(block * sizeof *pair_lens);
+    json_t **values = jsonl ? calloc(block, sizeof *values) : NULL;
     outbuf o = {of, malloc(1u << 22), 0, 1u << 22, false};
     line_reader r;
     reader_init(&r, files, n_files);
     progress_bar bar = {progress != 0, now_s(), 0, "bytes"};
     eo.progress = batch_progress;
     int rc = 0;
-    if (!of || !lines || !pair_ptrs || !lens || !pair_lens || !o.buf) rc = 1;
+    if (!of || !lines || !pair_ptrs || !lens || !pair_lens || !o.buf || (jsonl && !values)) rc = 1;
+    if (jsonl && pairs) rc = usage_error("--pair reads TEXT<TAB>PAIR lines; with --input jsonl give \"pair\" fields");
     while (!rc) {
         uint64_t first_line = r.line_no;
         long n = reader_block(&r, lines, lens, block);
@@ -664,9 +716,15 @@ static int cmd_tokenize(int argc, char **argv)
             rc = 1;
             break;
         }
+        bool block_pairs = pairs;
+        if (jsonl && parse_jsonl(lines, lens, pair_ptrs, pair_lens, values, (size_t)n, first_line, &block_pairs)) {
+            rc = 1;
+            break;
+        }
         dm_encoding **encs;
-        dm_status st = dm_tokenizer_encode_batch(tok, (size_t)n, lines, lens, pairs ? pair_ptrs : NULL,
-                                                 pairs ? pair_lens : NULL, &eo, &encs);
+        dm_status st = dm_tokenizer_encode_batch(tok, (size_t)n, lines, lens, block_pairs ? pair_ptrs : NULL,
+                                                 block_pairs ? pair_lens : NULL, &eo, &encs);
+        for (long i = 0; jsonl && i < n; i++) json_decref(values[i]);
         if (st == DM_ERR_CANCELLED) {
             rc = EXIT_INTERRUPTED;
             break;
@@ -693,6 +751,7 @@ static int cmd_tokenize(int argc, char **argv)
     free(pair_ptrs);
     free(lens);
     free(pair_lens);
+    free(values);
     dm_tokenizer_free(tok);
     return rc;
 }

@@ -187,3 +187,17 @@ def test_tokenizer_train(tmp_path):
     bad.write_bytes(b"ok\n\xfe\n")
     p = dm("tokenizer", "train", "--corpus", str(bad), "--out", str(tmp_path / "y"), check=False)
     assert p.returncode == 1 and b"line 2" in p.stderr
+
+
+def test_jsonl_input(model, hf):
+    texts = ["line one\nline two", "tab\there", "nul\x00inside", "plain"]
+    data = "".join(json.dumps(t) + "\n" for t in texts)
+    out = dm("tokenize", "-t", model, "--input", "jsonl", input=data).stdout.decode().split("\n")[:-1]
+    assert out == [" ".join(map(str, hf.encode(t).ids)) for t in texts]
+    pairs = dm("tokenize", "-t", model, "-i", "jsonl", input='{"text": "a\\nb", "pair": "c"}\n').stdout.decode()
+    assert pairs.strip() == " ".join(map(str, hf.encode("a\nb", "c").ids))
+    for bad, why in (('"unterminated\n', b"line 1"), ('[1, 2]\n', b"JSON string"),
+                     ('{"text": "a", "pair": 3}\n', b"pair"), ('"a"\n{"text": "b", "pair": "c"}\n', b"mix")):
+        p = dm("tokenize", "-t", model, "-i", "jsonl", input=bad, check=False)
+        assert p.returncode == 1 and why in p.stderr, bad
+    assert dm("tokenize", "-t", model, "-i", "jsonl", "--pair", check=False).returncode == 2
