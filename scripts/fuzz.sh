@@ -12,7 +12,8 @@
 # are under build-fuzz/fuzz-run/<name>/ (crash inputs in artifacts/).
 #
 # Environment: FUZZ_TARGETS="json encode" runs a subset; FUZZ_ARGS adds
-# libFuzzer flags (e.g. FUZZ_ARGS="-jobs=4 -workers=4").
+# libFuzzer flags (e.g. FUZZ_ARGS="-jobs=4 -workers=4"); FUZZ_BUILD_DIR
+# (relative to the repository root) replaces build-fuzz.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,7 +26,7 @@ if ! [[ "$SECONDS_PER_TARGET" =~ ^[1-9][0-9]*$ ]]; then
 fi
 read -r -a TARGETS <<< "${FUZZ_TARGETS:-json vocab encode}"
 read -r -a EXTRA_ARGS <<< "${FUZZ_ARGS:-}"
-BUILD=build-fuzz
+BUILD="${FUZZ_BUILD_DIR:-build-fuzz}"
 
 # --- configure and build ---------------------------------------------------
 SETUP_OPTS=(-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debugoptimized)

@@ -715,9 +715,12 @@ static dm_status assemble(const dm_tokenizer *t, const scratch *s, bool has_pair
         if (st) return st;
     }
     size_t total = na + nb + n_special;
+    /* As HF's pad_encodings: the length (fixed, or this encoding's own for
+     * "longest") is rounded up to the multiple; longer encodings stay. */
     size_t target = total;
-    if (o->padding == DM_PAD_TO_LENGTH && o->pad_length > target) target = o->pad_length;
-    if (o->padding != DM_PAD_NONE) target = round_up(target, o->pad_to_multiple_of);
+    if (o->padding == DM_PAD_TO_LENGTH) target = round_up(o->pad_length, o->pad_to_multiple_of);
+    if (o->padding == DM_PAD_TO_LONGEST) target = round_up(total, o->pad_to_multiple_of);
+    if (target < total) target = total;
     if (target != total && t->special_ids[DM_SPECIAL_PAD] < 0)
         return dmi_fail(DM_ERR_NOT_FOUND, "padding needs a [PAD] token, and this vocabulary has none");
     dm_encoding *e = encoding_alloc(target);
@@ -780,8 +783,7 @@ DM_API dm_status dm_tokenizer_encode(const dm_tokenizer *t, const char *text, si
     dm_encode_options o;
     dm_status st = check_options(opts, &o);
     if (st) return st;
-    if (o.padding == DM_PAD_TO_LONGEST) o.padding = DM_PAD_NONE; /* one text is its own longest */
-    scratch s = {0};
+    scratch s = {0}; /* DM_PAD_TO_LONGEST: one text is its own longest */
     st = encode_one(t, text, len, pair, pair_len, &o, &s, out);
     scratch_free(&s);
     return st;

@@ -368,13 +368,27 @@ static dm_status read_template_list(dm_tokenizer *t, json_t *list, json_t *speci
         size_t k;
         json_t *v;
         json_array_foreach(ids, k, v) {
-            if (!json_is_integer(v) || json_integer_value(v) < 0 || (size_t)json_integer_value(v) >= t->n_ids)
-                return dmi_fail(DM_ERR_PARSE, "%s: post_processor: special token \"%s\" has an id outside the vocabulary",
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || (size_t)json_integer_value(v) >= t->n_ids ||
+                t->token_offs[json_integer_value(v)] == UINT32_MAX)
+                return dmi_fail(DM_ERR_PARSE, "%s: post_processor: special token \"%s\" has an id that no token has",
                                 name, json_string_value(id));
             if (n >= 64) return dmi_fail(DM_ERR_UNSUPPORTED, "%s: post_processor.%s: template too long", name, what);
             items[n++] = (dmi_template_item){(int32_t)json_integer_value(v), type_id};
         }
     }
+    /* HF requires both sequences in the pair template; a sequence used twice
+     * (or B in the single template) is legal there but exotic: refused. */
+    size_t n_a = 0, n_b = 0;
+    for (size_t k = 0; k < n; k++) {
+        n_a += items[k].id == -1;
+        n_b += items[k].id == -2;
+    }
+    bool pair = strcmp(what, "pair") == 0;
+    if (pair && (n_a == 0 || n_b == 0))
+        return dmi_fail(DM_ERR_PARSE, "%s: post_processor.pair must use both sequences A and B", name);
+    if (n_a != 1 || n_b != (pair ? 1u : 0u))
+        return dmi_fail(DM_ERR_UNSUPPORTED, "%s: post_processor.%s uses sequence A %zu times and B %zu times; "
+                        "only A once%s is supported", name, what, n_a, n_b, pair ? " and B once" : " (and no B)");
     return dmi_template_set(out, items, n);
 }
 
@@ -398,8 +412,9 @@ static dm_status read_post_processor(dm_tokenizer *t, json_t *pp, const char *na
         if (!json_is_integer(sep_id) || !json_is_integer(cls_id))
             return dmi_fail(DM_ERR_PARSE, "%s: post_processor (BertProcessing): expected \"sep\" and \"cls\" as [token, id]", name);
         int32_t s = (int32_t)json_integer_value(sep_id), c = (int32_t)json_integer_value(cls_id);
-        if (s < 0 || c < 0 || (size_t)s >= t->n_ids || (size_t)c >= t->n_ids)
-            return dmi_fail(DM_ERR_PARSE, "%s: post_processor (BertProcessing): ids outside the vocabulary", name);
+        if (s < 0 || c < 0 || (size_t)s >= t->n_ids || (size_t)c >= t->n_ids || t->token_offs[s] == UINT32_MAX ||
+            t->token_offs[c] == UINT32_MAX)
+            return dmi_fail(DM_ERR_PARSE, "%s: post_processor (BertProcessing): sep or cls id that no token has", name);
         return dmi_set_bert_template(t, c, s, name);
     }
     return dmi_fail(DM_ERR_UNSUPPORTED, "%s: post_processor type \"%s\" is not supported (TemplateProcessing, BertProcessing or null)",

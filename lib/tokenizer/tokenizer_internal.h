@@ -47,6 +47,7 @@ typedef struct dmi_template {
 } dmi_template;
 
 #define DMI_MAX_ADDED 4096
+#define DMI_MAX_ID ((1 << 22) - 1) /* 4,194,303 */
 
 struct dm_tokenizer {
     /* id -> token (NUL-terminated strings in one pool; NULL for unused ids) */

@@ -50,6 +50,11 @@ static dm_status grow_ids(dm_tokenizer *t, size_t need)
 dm_status dmi_vocab_set(dm_tokenizer *t, int32_t id, const char *s, size_t len)
 {
     if (id < 0) return dmi_fail(DM_ERR_PARSE, "token \"%.*s\" has negative id %d", (int)(len > 64 ? 64 : len), s, id);
+    /* Ids index dense arrays: one huge id in a tiny file must not allocate
+     * gigabytes. The largest real vocabularies have about 260,000 entries. */
+    if (id > DMI_MAX_ID)
+        return dmi_fail(DM_ERR_RANGE, "token \"%.*s\" has id %d; ids above %d are not supported",
+                        (int)(len > 64 ? 64 : len), s, id, DMI_MAX_ID);
     if (len > UINT32_MAX / 2 || t->pool_len + len + 1 > UINT32_MAX - 1)
         return dmi_fail(DM_ERR_RANGE, "vocabulary too large (over 2 GiB of token text)");
     dm_status st = grow_ids(t, (size_t)id + 1);

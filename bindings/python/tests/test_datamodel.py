@@ -211,3 +211,19 @@ def test_train_errors(tmp_path):
     with pytest.raises(datamodel.Error) as e:
         datamodel.Tokenizer.train([str(bad)], vocab_size=0)
     assert e.value.status_name == "DM_ERR_INVALID_ARGUMENT"
+
+
+def test_pad_to_multiple_matches_reference(tok, hf):
+    # HF rounds the padding length (fixed, or the batch's longest) up to the
+    # multiple and leaves longer encodings alone; a single text is its own batch.
+    cases = [("longest", None, 3), ("longest", None, 8), ("max_length", 2, 3), ("max_length", 10, 4)]
+    texts = ["a", "hello world", "one two three four five six seven"]
+    try:
+        for padding, length, multiple in cases:
+            hf.enable_padding(pad_id=0, pad_token="[PAD]", length=length, pad_to_multiple_of=multiple)
+            kw = dict(padding=padding, pad_length=length, pad_to_multiple_of=multiple)
+            for t in texts:
+                assert tok.encode(t, **kw).ids == hf.encode(t).ids, (padding, length, multiple, t)
+            assert [e.ids for e in tok.encode_batch(texts, **kw)] == [e.ids for e in hf.encode_batch(texts)]
+    finally:
+        hf.no_padding()
