@@ -443,13 +443,63 @@ static int batch_progress(uint64_t done, uint64_t total, void *user)
 /* ------------------------------------------------------------------ tokenize */
 typedef enum { FMT_IDS, FMT_TOKENS, FMT_JSON, FMT_TSV } out_format;
 
+/* Decimal strings of every id, made once: writing an id is then one small
+ * copy, which matters when the output is most of the work. */
+typedef struct {
+    char *text;  /* "0\0" "1\0" ... */
+    uint32_t *at;
+    uint8_t *len;
+    size_t n;
+} id_strings;
+
+static id_strings ids_text;
+
+static int id_strings_init(size_t n)
+{
+    ids_text.at = malloc((n ? n : 1) * sizeof *ids_text.at);
+    ids_text.len = malloc(n ? n : 1);
+    ids_text.text = malloc((n ? n : 1) * 12 + 8); /* + 8: out_id copies 8 bytes at a time */
+    if (!ids_text.at || !ids_text.len || !ids_text.text) return 1;
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        int k = snprintf(ids_text.text + used, 12, "%zu", i);
+        ids_text.at[i] = (uint32_t)used;
+        ids_text.len[i] = (uint8_t)k;
+        used += (size_t)k + 1;
+    }
+    ids_text.n = n;
+    return 0;
+}
+
+static void id_strings_free(void)
+{
+    free(ids_text.text);
+    free(ids_text.at);
+    free(ids_text.len);
+}
+
+static inline void out_id(outbuf *o, int32_t id)
+{
+    if (id >= 0 && (size_t)id < ids_text.n) {
+        size_t n = ids_text.len[id];
+        if (o->len + 8 <= o->cap) { /* the common case: one fixed-size copy, no flush */
+            memcpy(o->buf + o->len, ids_text.text + ids_text.at[id], 8);
+            o->len += n;
+            return;
+        }
+        out_bytes(o, ids_text.text + ids_text.at[id], n);
+        return;
+    }
+    out_i64(o, id);
+}
+
 static void write_encoding(outbuf *o, const dm_encoding *e, out_format fmt)
 {
     switch (fmt) {
     case FMT_IDS:
         for (size_t k = 0; k < e->length; k++) {
             if (k) out_char(o, ' ');
-            out_i64(o, e->ids[k]);
+            out_id(o, e->ids[k]);
         }
         break;
     case FMT_TOKENS:
@@ -461,7 +511,7 @@ static void write_encoding(outbuf *o, const dm_encoding *e, out_format fmt)
     case FMT_TSV:
         for (size_t k = 0; k < e->length; k++) {
             if (k) out_char(o, ' ');
-            out_i64(o, e->ids[k]);
+            out_id(o, e->ids[k]);
         }
         out_char(o, '\t');
         for (size_t k = 0; k < e->length; k++) {
@@ -489,7 +539,7 @@ static void write_encoding(outbuf *o, const dm_encoding *e, out_format fmt)
             for (size_t k = 0; k < e->length; k++) {
                 if (k) out_char(o, ',');
                 switch (f) {
-                case 0: out_i64(o, e->ids[k]); break;
+                case 0: out_id(o, e->ids[k]); break;
                 case 1: out_json_string(o, e->tokens[k]); break;
                 case 2: out_i64(o, e->type_ids[k]); break;
                 case 3: out_char(o, (char)('0' + e->attention_mask[k])); break;
@@ -691,6 +741,11 @@ static int cmd_tokenize(int argc, char **argv)
     if (dm_tokenizer_load(tok_path, &topts, &tok)) {
         return fail_lib(tok_path);
     }
+    if (id_strings_init(dm_tokenizer_vocab_size(tok))) {
+        dm_tokenizer_free(tok);
+        fputs("dm: out of memory\n", stderr);
+        return 1;
+    }
     FILE *of = open_output(out_path);
     const char **lines = malloc(block * sizeof *lines), **pair_ptrs = malloc(block * sizeof *pair_ptrs);
     size_t *lens = malloc(block * sizeof *lens), *pair_lens = malloc(block * sizeof *pair_lens);
@@ -752,6 +807,7 @@ static int cmd_tokenize(int argc, char **argv)
     free(lens);
     free(pair_lens);
     free(values);
+    id_strings_free();
     dm_tokenizer_free(tok);
     return rc;
 }

@@ -252,6 +252,7 @@ static int32_t longest_match(const dm_tokenizer *t, word_buf *w, size_t start, s
     }
     for (size_t n = limit; n > 0; n--) {
         if (start + n < w->len && ((uint8_t)w->bytes[start + n] & 0xC0) == 0x80) continue;
+        if (!dmi_map_may_have(map, ph[n])) continue;
         int32_t id = dmi_map_get(map, ph[n], t, (const char *)s, n, cont ? t->prefix_len : 0);
         if (id >= 0) {
             *end = start + n;

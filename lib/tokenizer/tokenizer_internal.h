@@ -23,7 +23,19 @@ typedef struct dmi_vocab_map {
     uint64_t *hashes; /* 0 = empty slot */
     int32_t *ids;
     size_t mask;      /* capacity - 1 (capacity a power of two) */
+    uint64_t *filter; /* one bit per (hash >> 32) & filter_mask: most prefixes
+                         WordPiece tries are absent, and this small bitmap
+                         (16 bits per token, cache-resident) rejects them
+                         without touching the table */
+    size_t filter_mask;
 } dmi_vocab_map;
+
+/* Whether HASH may be in M (false: certainly not). */
+static inline bool dmi_map_may_have(const dmi_vocab_map *m, uint64_t hash)
+{
+    size_t bit = (size_t)(hash >> 32) & m->filter_mask;
+    return (m->filter[bit >> 6] >> (bit & 63)) & 1;
+}
 
 /* A token matched on the raw text before normalisation (HF "added tokens"). */
 typedef struct dmi_added_token {

@@ -84,8 +84,12 @@ static dm_status map_init(dmi_vocab_map *m, size_t n)
     while (cap < n * 2) cap *= 2;
     m->hashes = dmi_calloc(cap, sizeof *m->hashes);
     m->ids = dmi_malloc(cap * sizeof *m->ids);
-    if (!m->hashes || !m->ids) return DM_ERR_NO_MEMORY;
+    size_t bits = 1024;
+    while (bits < n * 16) bits *= 2;
+    m->filter = dmi_calloc(bits / 64, sizeof *m->filter);
+    if (!m->hashes || !m->ids || !m->filter) return DM_ERR_NO_MEMORY;
     m->mask = cap - 1;
+    m->filter_mask = bits - 1;
     return DM_OK;
 }
 
@@ -95,6 +99,8 @@ static void map_put(dmi_vocab_map *m, uint64_t hash, int32_t id, const dm_tokeni
 {
     const char *s = t->pool + t->token_offs[id] + skip;
     size_t len = t->token_lens[id] - skip;
+    size_t bit = (size_t)(hash >> 32) & m->filter_mask;
+    m->filter[bit >> 6] |= (uint64_t)1 << (bit & 63);
     for (size_t i = hash & m->mask;; i = (i + 1) & m->mask) {
         if (m->hashes[i] == 0) {
             m->hashes[i] = hash;
@@ -239,8 +245,10 @@ DM_API void dm_tokenizer_free(dm_tokenizer *t)
     free(t->pool);
     free(t->whole.hashes);
     free(t->whole.ids);
+    free(t->whole.filter);
     free(t->cont.hashes);
     free(t->cont.ids);
+    free(t->cont.filter);
     for (size_t i = 0; i < t->n_added; i++) free(t->added[i].content);
     free(t->added);
     free(t->is_special);
