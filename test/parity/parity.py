@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Parity test: libdatamodel's tokenizer against Hugging Face `tokenizers`
 (the reference, pinned in requirements.txt) on all the shared data sets and
-the generated stress set (stress.jsonl, see gen_stress.py).
+the generated stress set (stress.jsonl, see gen_stress.py), and decoding of the
+reference's ids.
 
 For every configuration and corpus, each text is encoded by both sides and
 ids, tokens, type_ids, attention_mask, special_tokens_mask and offsets are
@@ -316,6 +317,19 @@ def compare_corpus(check, dm, ours_tok, hf, texts, fields, threads):
     return ref_ids
 
 
+def compare_decode(check, ours_tok, hf, texts, ref_ids):
+    """Decodes the reference's ids on both sides, with and without special tokens."""
+    t0 = time.time()
+    for i, ids in enumerate(ref_ids):
+        for skip in (True, False):
+            check.checked += 1
+            ours, theirs = ours_tok.decode(ids, skip_special_tokens=skip), hf.decode(ids, skip_special_tokens=skip)
+            if ours != theirs:
+                check.fail(f"text {i} (skip_special={skip}): {clip(texts[i])}",
+                           f"ours   {clip(ours)}\n    theirs {clip(theirs)}")
+    check.note = f"{time.time() - t0:.2f}s"
+
+
 # --------------------------------------------------------------------------
 # Truncation and padding
 # --------------------------------------------------------------------------
@@ -462,6 +476,10 @@ def main():
             c = Check(f"{name}/{corpus}", args.show)
             ref = compare_corpus(c, dm, ours_tok, hf, texts, fields, args.threads)
             checks.append(c.report())
+            if ref is not None and "tokens" in fields:
+                c = Check(f"{name}/{corpus}/decode", args.show)
+                compare_decode(c, ours_tok, hf, texts, ref)
+                checks.append(c.report())
             if cli_flags is not None and not args.no_cli and ref is not None:
                 c = Check(f"{name}/{corpus}/cli", args.show)
                 if os.path.exists(dm_exe):
