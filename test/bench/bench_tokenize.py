@@ -22,6 +22,11 @@ file's bytes (10^6 bytes); tokens/s counts every id produced, [CLS] and [SEP]
 included, as the reference produces them (dm's own count is checked equal).
 `speed dm/HF` > 1 means dm is faster.
 
+Scaling: the library call alone (test/bench/bench_encode.c:
+dm_tokenizer_encode_batch on the texts already in memory, no process start or
+output) on 1..nproc threads, next to HF's encode_batch on the same counts, so
+that how encoding itself scales is not hidden by the serial I/O of a process.
+
 Usage (from the repository root, after `ninja -C build`):
   python3 test/bench/bench_tokenize.py [--build build] [--out test/bench/out/tokenize.json]
 """
@@ -174,6 +179,15 @@ def main():
                     "speed_dm_over_hf": hf_s / dm_s,
                 })
                 print(f"  {name} threads={label}: dm {dm_s:.3f}s hf {hf_s:.3f}s", file=sys.stderr)
+            bench = os.path.join(ROOT, args.build, "test", "bench", "bench_encode")
+            if os.path.exists(bench):
+                out = subprocess.run([bench, model, path, str(args.repeat)], capture_output=True,
+                                     text=True, check=True).stdout
+                lib = [json.loads(line) for line in out.splitlines() if line.strip()]
+                hf_by_threads = {}
+                for r in lib:
+                    hf_by_threads[r["threads"]] = min(run_hf(model, path, args.repeat, r["threads"])["times"])
+                corpora[name]["scaling"] = [dict(r, hf_seconds=hf_by_threads[r["threads"]]) for r in lib]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -194,6 +208,18 @@ def main():
               f"{r['speed_dm_over_hf']:6.2f}")
     print("dm/HF: throughput ratio (> 1: dm faster); dm time is the whole process, HF time is "
           "encode_batch only")
+
+    print()
+    print("scaling of the encode call alone (texts in memory; dm: dm_tokenizer_encode_batch, "
+          "HF: encode_batch with RAYON_NUM_THREADS)")
+    print(f"{'corpus':16s} {'thr':>3s} {'dm s':>7s} {'dm MB/s':>8s} {'speedup':>7s} "
+          f"{'HF s':>7s} {'speedup':>7s} {'dm/HF':>6s}")
+    for name, c in corpora.items():
+        for r in c.get("scaling", []):
+            base = c["scaling"][0]
+            print(f"{name:16s} {r['threads']:3d} {r['seconds']:7.3f} {r['mb_s']:8.2f} "
+                  f"{base['seconds'] / r['seconds']:7.2f} {r['hf_seconds']:7.3f} "
+                  f"{base['hf_seconds'] / r['hf_seconds']:7.2f} {r['hf_seconds'] / r['seconds']:6.2f}")
 
     out = os.path.join(ROOT, args.out) if not os.path.isabs(args.out) else args.out
     os.makedirs(os.path.dirname(out), exist_ok=True)
