@@ -161,6 +161,44 @@ dm_status dmi_write_file_atomic(const char *path, const char *data, size_t len)
     return DM_OK;
 }
 
+dm_status dmi_make_dirs(const char *dir)
+{
+    char path[4096];
+    size_t n = dir ? strlen(dir) : 0;
+    if (n == 0 || n >= sizeof path)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "output folder name is empty or too long");
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0') continue;
+        char c = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return dmi_fail(DM_ERR_IO, "%s: cannot create folder: %s", path, strerror(errno));
+        path[i] = c;
+    }
+    if (!dmi_is_dir(dir)) return dmi_fail(DM_ERR_IO, "%s: not a folder", dir);
+    return DM_OK;
+}
+
+dm_status dmi_path_join(char *out, size_t cap, const char *dir, const char *name)
+{
+    int n = snprintf(out, cap, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= cap) return dmi_fail(DM_ERR_RANGE, "%s/%s: path too long", dir, name);
+    return DM_OK;
+}
+
+bool dmi_is_file(const char *path)
+{
+    struct stat sb;
+    return path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+bool dmi_is_dir(const char *path)
+{
+    struct stat sb;
+    return path && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
 int dmi_cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -43,6 +43,17 @@ dm_status dmi_read_file(const char *path, char **data, size_t *len);
 /* Writes LEN bytes to PATH atomically: PATH.tmp.PID, fsync, rename. */
 dm_status dmi_write_file_atomic(const char *path, const char *data, size_t len);
 
+/* Creates DIR and its missing parents (mkdir -p); DM_ERR_IO naming the part
+ * that could not be made, or DIR when it exists but is not a folder. */
+dm_status dmi_make_dirs(const char *dir);
+
+/* DIR "/" NAME into OUT (CAP bytes); DM_ERR_RANGE when it does not fit. */
+dm_status dmi_path_join(char *out, size_t cap, const char *dir, const char *name);
+
+/* Whether PATH exists and is a regular file / a folder. */
+bool dmi_is_file(const char *path);
+bool dmi_is_dir(const char *path);
+
 /* The number of online CPUs (at least 1). */
 int dmi_cpu_count(void);
 

@@ -12,25 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static dm_status make_dirs(const char *dir)
-{
-    char path[4096];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof path) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "output folder name is empty or too long");
-    memcpy(path, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (path[i] != '/' && path[i] != '\0') continue;
-        char c = path[i];
-        path[i] = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST)
-            return dmi_fail(DM_ERR_IO, "%s: cannot create folder: %s", path, strerror(errno));
-        path[i] = c;
-    }
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return dmi_fail(DM_ERR_IO, "%s: not a folder", dir);
-    return DM_OK;
-}
-
 static dm_status save_json(json_t *root, const char *dir, const char *file)
 {
     if (!root) return dmi_fail(DM_ERR_NO_MEMORY, "out of memory building %s", file);
@@ -171,7 +152,7 @@ static json_t *config_json(const dm_tokenizer *t)
 DM_API dm_status dm_tokenizer_save(const dm_tokenizer *t, const char *dir)
 {
     if (!t || !dir) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_tokenizer_save: NULL tokenizer or folder");
-    dm_status st = make_dirs(dir);
+    dm_status st = dmi_make_dirs(dir);
     if (!st) st = save_vocab_txt(t, dir);
     if (!st) st = save_json(tokenizer_json(t), dir, "tokenizer.json");
     if (!st) st = save_json(config_json(t), dir, "tokenizer_config.json");
