@@ -24,7 +24,7 @@ if ! [[ "$SECONDS_PER_TARGET" =~ ^[1-9][0-9]*$ ]]; then
   echo "usage: $0 [SECONDS_PER_TARGET]   (a positive whole number, default 60)" >&2
   exit 2
 fi
-read -r -a TARGETS <<< "${FUZZ_TARGETS:-json vocab encode}"
+read -r -a TARGETS <<< "${FUZZ_TARGETS:-json vocab encode safetensors config dataset}"
 read -r -a EXTRA_ARGS <<< "${FUZZ_ARGS:-}"
 BUILD="${FUZZ_BUILD_DIR:-build-fuzz}"
 
@@ -97,8 +97,8 @@ done
 
 echo
 echo "=== fuzz summary (${SECONDS_PER_TARGET}s per target)"
-printf '%-8s %14s  %s\n' target executions result
+printf '%-12s %14s  %s\n' target executions result
 for t in "${TARGETS[@]}"; do
-  printf '%-8s %14s  %s\n' "$t" "${EXECS[$t]}" "${RESULT[$t]}"
+  printf '%-12s %14s  %s\n' "$t" "${EXECS[$t]}" "${RESULT[$t]}"
 done
 exit "$found_any"

@@ -7,7 +7,12 @@ BertNormalizer / BertPreTokenizer / WordPiece / TemplateProcessing, variants
 and broken files for every branch of lib/tokenizer/load.c, vocab.txt files
 with CRLF, duplicates, blank lines and bad UTF-8, and encoder inputs (4 option
 bytes, see fuzz_encode.c, then text and pair) with CJK, accents, controls and
-invalid UTF-8.
+invalid UTF-8, and data files for the dataset readers (each read as CSV, TSV
+and JSONL): quoting, CRLF, BOM, bad field counts, labels, broken JSON;
+safetensors files (every dtype, half-float specials, zero-size and scalar
+tensors, gaps, and one broken file per check of lib/model/safetensors.c) and
+BERT config.json files (MiniLM's, a classifier's, and one per error of
+lib/model/config.c).
 
     python3 test/fuzz/make_seeds.py          # rewrite the corpora
     python3 test/fuzz/make_seeds.py --check  # exit 1 if they are out of date
@@ -17,6 +22,7 @@ write are removed. Standard library only; output is byte-for-byte stable.
 """
 import json
 import os
+import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -227,7 +233,196 @@ def encode_seeds():
     return s
 
 
-SEEDS = {"json": json_seeds, "vocab": vocab_seeds, "encode": encode_seeds}
+def dataset_seeds():
+    """Data files; fuzz_dataset reads each as CSV, as TSV and as JSONL."""
+    s = {}
+    s["csv_basic.csv"] = b"id,text,label\na1,hello world,pos\na2,bye,neg\n"
+    s["csv_quoted.csv"] = (b'\xef\xbb\xbfid,text,label\r\n1,"a, b",1\r\n\r\n2,"two\r\nlines",0\r\n'
+                           b'3,"say ""hi""", 1 \r\n4,5"6 inch,\r\n5,"",2')
+    s["csv_bad_count.csv"] = b"text,label\na,1\nb\nc,3,x\nd,4\n"
+    s["csv_unterminated.csv"] = b'text,label\na,1\n"open,2\nb,3\n'
+    s["csv_after_quote.csv"] = b'text,label\n"a"b,1\n'
+    s["csv_numeric_labels.csv"] = b"text,label\na,10\nb,2\nc,-1\nd,+2\ne,007\nf,\n"
+    s["csv_mixed_labels.csv"] = b"sentence,label\na,neg\nb,2\nc,10\nd,Neg\n"
+    s["csv_invalid_utf8.csv"] = b'text,label\n"a\xff\xe2\x82z",p\xc3\nok,\xed\xa0\x80\n'
+    s["csv_header_only.csv"] = b"text,label\r\n"
+    s["csv_dup_columns.csv"] = b"text,label,text\na,1,b\n"
+    s["csv_nul.csv"] = b"text,label\na\x00b,x\x00y\n"
+    s["tsv_basic.tsv"] = "label\tsentence\r\n0\t\"q\" a, b\r\n1\tcaf\u00e9 \u4e2d\u6587\r\n".encode("utf-8")
+    s["tsv_review.tsv"] = b"review\tlabel\tid\nx\t1\tk1\ny\t\tk2\nz\t0\n"
+    s["jsonl_basic.jsonl"] = (b'{"text": "caf\\u00e9", "label": 1, "score": 0.5}\n\n'
+                              b'{"label": "2", "text": "b", "flag": true, "n": null}\r\n'
+                              b'{"text": "c", "score": 100.0, "deep": [1, {"a": "x"}], "big": 123456789012}\n')
+    s["jsonl_not_object.jsonl"] = b'{"text": "a"}\n[1, 2]\n'
+    s["jsonl_broken.jsonl"] = b'{"text": "a"}\n{"text": "b",}\n'
+    s["jsonl_invalid_utf8.jsonl"] = b'{"text": "b\xf4\x90\x80\x80", "label": 0}\n{"te\xffxt": 1}\n'
+    s["jsonl_reals.jsonl"] = b'{"text": "r", "label": 1e16}\n{"text": "s", "label": 1.5e-7}\n{"text": "t", "label": -0.0}\n'
+    s["empty.txt"] = b""
+    s["bom_only.txt"] = b"\xef\xbb\xbf\r\n"
+    return s
+
+
+def st_file(tensors, metadata=None, order=None, data_extra=b"", pad=True):
+    """A safetensors file: TENSORS is a list of (name, dtype, shape, bytes)
+    laid out contiguously; ORDER (names) changes the header's key order."""
+    header, data = {}, b""
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    entries = {}
+    for name, dtype, shape, raw in tensors:
+        entries[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    for name in order or [t[0] for t in tensors]:
+        header[name] = entries[name]
+    text = jdump(header)
+    if pad:
+        text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data + data_extra
+
+
+def st_raw(header_text, data=b""):
+    """A safetensors file with a hand-written (possibly broken) header."""
+    if isinstance(header_text, str):
+        header_text = header_text.encode("utf-8")
+    return struct.pack("<Q", len(header_text)) + header_text + data
+
+
+def f32(*v):
+    return struct.pack("<%df" % len(v), *v)
+
+
+def u16(*v):
+    return struct.pack("<%dH" % len(v), *v)
+
+
+def safetensors_seeds():
+    s = {}
+    s["small_bert.safetensors"] = st_file([
+        ("embeddings.position_ids", "I64", [1, 4], struct.pack("<4q", 0, 1, 2, 3)),
+        ("embeddings.word_embeddings.weight", "F32", [8, 4], f32(*[i / 8 for i in range(32)])),
+        ("embeddings.LayerNorm.weight", "F32", [4], f32(1, 1, 1, 1)),
+        ("pooler.dense.bias", "F32", [4], f32(0, -0.5, 2.5, 1e-3)),
+    ], metadata={"format": "pt"})
+    s["all_dtypes.safetensors"] = st_file([
+        ("f64", "F64", [2], struct.pack("<2d", 0.1, -1e300)),
+        ("f32", "F32", [2, 1], f32(3.5, -0.0)),
+        ("f16", "F16", [3], u16(0x3C00, 0xC000, 0x3555)),
+        ("bf16", "BF16", [1, 2], u16(0x3F80, 0x4049)),
+        ("i64", "I64", [1], struct.pack("<q", -(2 ** 63))),
+        ("i32", "I32", [2], struct.pack("<2i", -1, 2 ** 31 - 1)),
+        ("i16", "I16", [2], struct.pack("<2h", -32768, 7)),
+        ("i8", "I8", [3], struct.pack("<3b", -128, 0, 127)),
+        ("u8", "U8", [1, 1, 1, 1, 1, 1, 1, 1], b"\xff"),
+        ("bool", "BOOL", [2, 2], b"\x01\x00\x01\x01"),
+    ], metadata={"format": "pt", "note": "caf\u00e9"})
+    s["half_specials.safetensors"] = st_file([
+        ("half", "F16", [2, 5], u16(0x3C00, 0x0001, 0x03FF, 0x0400, 0x7BFF, 0x7C00, 0xFC00, 0x7E00, 0x7C01, 0x8000)),
+        ("bf", "BF16", [6], u16(0x0001, 0x7F7F, 0x7F80, 0xFF80, 0x7FC0, 0x8000)),
+        ("d", "F64", [4], struct.pack("<4d", float("nan"), 1e-320, -0.0, 3.5e38)),
+    ])
+    s["zero_size_scalar.safetensors"] = st_file([
+        ("scalar", "F32", [], f32(42)),
+        ("empty", "F32", [0, 3], b""),
+        ("empty2", "I64", [2, 0], b""),
+        ("after", "U8", [2], b"ab"),
+    ], order=["after", "empty2", "scalar", "empty"])
+    # A gap between the tensors, trailing bytes, a zero-size tensor inside another's range.
+    s["gaps_trailing.safetensors"] = st_raw(
+        '{"b":{"dtype":"U8","shape":[2],"data_offsets":[6,8]},"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},'
+        '"z":{"dtype":"F32","shape":[0],"data_offsets":[1,1]}}', b"0123456789")
+    s["empty_header.safetensors"] = st_raw("{}      ")
+    s["metadata_only.safetensors"] = st_file([], metadata={"format": "np", "a": "\u4e2d"})
+    s["unicode_names.safetensors"] = st_file([
+        ("caf\u00e9.weight", "F32", [1], f32(1)), ("\u4e2d\u6587", "U8", [1], b"x"), ("", "U8", [0], b"")])
+    # Broken files, each failing a different check.
+    s["too_short.bin"] = b"\x02\x00\x00\x00\x00"
+    s["header_beyond_file.safetensors"] = struct.pack("<Q", 1000) + b"{}"
+    s["header_len_huge.safetensors"] = b"\xff" * 8 + b"{}"
+    s["bad_json.safetensors"] = st_raw('{"a": {"dtype": "F32",')
+    s["not_object.safetensors"] = st_raw("[1, 2, 3]")
+    s["duplicate_name.safetensors"] = st_raw(
+        '{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}',
+        b"xy")
+    s["unknown_dtype.safetensors"] = st_raw('{"w":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}}', b"xy")
+    s["entry_not_object.safetensors"] = st_raw('{"w":[1,2]}')
+    s["missing_offsets.safetensors"] = st_raw('{"w":{"dtype":"F32","shape":[1]}}', b"abcd")
+    s["shape_negative.safetensors"] = st_raw('{"w":{"dtype":"F32","shape":[2,-2],"data_offsets":[0,16]}}', bytes(16))
+    s["shape_nine_dims.safetensors"] = st_raw(
+        '{"w":{"dtype":"U8","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,1]}}', b"x")
+    s["numel_overflow.safetensors"] = st_raw(
+        '{"w":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,4]}}', bytes(4))
+    s["size_mismatch.safetensors"] = st_raw('{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', bytes(8))
+    s["begin_after_end.safetensors"] = st_raw('{"w":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}', bytes(4))
+    s["end_beyond.safetensors"] = st_raw('{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}', bytes(12))
+    s["overlap.safetensors"] = st_raw(
+        '{"a":{"dtype":"U8","shape":[8],"data_offsets":[0,8]},"b":{"dtype":"U8","shape":[8],"data_offsets":[4,12]}}',
+        bytes(12))
+    s["metadata_not_string.safetensors"] = st_raw('{"__metadata__":{"format":"pt","n":1}}')
+    s["metadata_not_object.safetensors"] = st_raw('{"__metadata__":"pt"}')
+    return s
+
+
+MINILM_CONFIG = {
+    "_name_or_path": "nreimers/MiniLM-L6-H384-uncased", "architectures": ["BertModel"],
+    "attention_probs_dropout_prob": 0.1, "gradient_checkpointing": False, "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1, "hidden_size": 384, "initializer_range": 0.02, "intermediate_size": 1536,
+    "layer_norm_eps": 1e-12, "max_position_embeddings": 512, "model_type": "bert", "num_attention_heads": 12,
+    "num_hidden_layers": 6, "pad_token_id": 0, "position_embedding_type": "absolute",
+    "transformers_version": "4.8.2", "type_vocab_size": 2, "use_cache": True, "vocab_size": 30522,
+}
+
+
+def config_with(**changes):
+    """MINILM_CONFIG with CHANGES (a value of None removes the key)."""
+    d = dict(MINILM_CONFIG)
+    for k, v in changes.items():
+        if v is None:
+            d.pop(k, None)
+        else:
+            d[k] = v
+    return json.dumps(d, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+
+
+def config_seeds():
+    s = {}
+    s["minilm.json"] = config_with()
+    s["sst2_classifier.json"] = config_with(
+        architectures=["BertForSequenceClassification"], classifier_dropout=0.25,
+        id2label={"0": "negative", "1": "positive", "2": "caf\u00e9 \u2713"},
+        label2id={"negative": 0, "positive": 1, "caf\u00e9 \u2713": 2},
+        problem_type="single_label_classification", torch_dtype="float32")
+    s["minimal.json"] = jdump({"vocab_size": 100, "hidden_size": 64, "num_hidden_layers": 2,
+                               "num_attention_heads": 4, "intermediate_size": 128, "max_position_embeddings": 32})
+    s["num_labels_only.json"] = config_with(num_labels=3, architectures=["BertForSequenceClassification"])
+    s["nulls_and_reals.json"] = config_with(pad_token_id="__null__", classifier_dropout="__null__",
+                                            hidden_dropout_prob=0.30000000000000004, layer_norm_eps=1,
+                                            attention_probs_dropout_prob=0, architectures=[]).replace(
+                                                b'"__null__"', b"null")
+    s["unknown_nested.json"] = config_with(extra={"a": [1.5, -0.0, 1e300, {"b": None}], "s": "\u00e9"},
+                                           label2id={"x": 7}, id2label={"0": "x"})
+    s["masked_lm.json"] = config_with(architectures=["BertForMaskedLM", "BertForPreTraining"], model_type=None)
+    # Broken and unsupported.
+    full = config_with()
+    s["truncated.json"] = full[: len(full) // 2]
+    s["top_array.json"] = b'[{"vocab_size": 1}]'
+    s["empty.json"] = b""
+    s["gpt2.json"] = jdump({"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "vocab_size": 50257})
+    s["relu.json"] = config_with(hidden_act="relu")
+    s["relative_key.json"] = config_with(position_embedding_type="relative_key")
+    s["roberta_arch.json"] = config_with(architectures=["RobertaModel"])
+    s["not_divisible.json"] = config_with(hidden_size=100)
+    s["missing_vocab.json"] = config_with(vocab_size=None)
+    s["heads_string.json"] = config_with(num_attention_heads="twelve")
+    s["id2label_gap.json"] = config_with(id2label={"0": "a", "2": "b"})
+    s["id2label_leading_zero.json"] = config_with(id2label={"0": "a", "01": "b"})
+    s["multi_label.json"] = config_with(problem_type="multi_label_classification", num_labels=2)
+    s["pad_out_of_range.json"] = config_with(pad_token_id=30522)
+    s["huge_vocab.json"] = config_with(vocab_size=3000000000)
+    return s
+
+
+SEEDS = {"json": json_seeds, "vocab": vocab_seeds, "encode": encode_seeds, "dataset": dataset_seeds,
+         "safetensors": safetensors_seeds, "config": config_seeds}
 
 
 def main(argv):
