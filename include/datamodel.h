@@ -268,6 +268,363 @@ DM_API void dm_tokenizer_train_options_default(dm_tokenizer_train_options *opts)
 DM_API dm_status dm_tokenizer_train(const char *const *files, size_t n_files,
                                     const dm_tokenizer_train_options *opts, dm_tokenizer **out);
 
+/* ------------------------------------------------------------------------ */
+/* Datasets (labelled text read from CSV, TSV or JSONL)                      */
+/* ------------------------------------------------------------------------ */
+
+/* A table of rows with a chosen text column, an optional text-pair column, an
+ * optional label column and an id column. Every column of the file is kept,
+ * as strings, so that rows can be written back and traced. Labels are
+ * strings (trimmed of surrounding ASCII whitespace; empty = no label) kept in
+ * a label set (string <-> id): when every label is an integer (optionally
+ * signed) the set is ordered numerically ("2" before "10"), otherwise, a mix
+ * of numbers and strings included, all are ordered by bytes (strcmp: "10"
+ * before "2" before "neg"); a fixed set can be imposed with
+ * dm_dataset_options.labels. A dataset is
+ * read-only once loaded and may be shared by threads. */
+typedef struct dm_dataset dm_dataset;
+
+typedef enum dm_file_format {
+    DM_FORMAT_AUTO = 0,  /* from the extension: .csv, .tsv/.tab, .jsonl/.ndjson/.json */
+    DM_FORMAT_CSV = 1,   /* RFC 4180: header line, "quoted, fields" with "" for a quote,
+                            newlines inside quotes, CRLF or LF, an optional BOM */
+    DM_FORMAT_TSV = 2,   /* header line, fields split on TAB, no quoting (IANA
+                            text/tab-separated-values), CRLF or LF */
+    DM_FORMAT_JSONL = 3  /* one JSON object per line; string, number and boolean
+                            values become strings, null a missing value */
+} dm_file_format;
+
+typedef enum dm_bad_rows {
+    DM_BAD_ROWS_FAIL = 0, /* a row with the wrong number of fields fails the load */
+    DM_BAD_ROWS_SKIP = 1  /* such rows are skipped and counted (dm_dataset_skipped) */
+} dm_bad_rows;
+
+typedef struct dm_dataset_options {
+    size_t struct_size;
+    dm_file_format format;    /* default DM_FORMAT_AUTO */
+    const char *text_column;  /* NULL: the first of "sentence", "text", "review" present */
+    const char *pair_column;  /* NULL: no text pair */
+    const char *label_column; /* NULL: "label" when present, else no labels; "" : no labels */
+    const char *id_column;    /* NULL: "id" when present, else ids are row numbers (1-based) */
+    int require_labels;       /* default 0; 1: fail when a row has no label */
+    const char *const *labels; /* NULL: the label set comes from the data; else this
+                                  fixed set in this order, and other labels fail the load */
+    size_t n_labels;
+    dm_invalid_utf8 invalid_utf8; /* default DM_UTF8_ERROR (names line and column) */
+    dm_bad_rows bad_rows;     /* default DM_BAD_ROWS_FAIL */
+} dm_dataset_options;
+
+DM_API void dm_dataset_options_default(dm_dataset_options *opts);
+
+/* Reads PATH. Errors name the file, line and column: DM_ERR_IO, DM_ERR_PARSE
+ * (unterminated quote, wrong field count, broken JSON), DM_ERR_NOT_FOUND (a
+ * column that does not exist, listing those that do), DM_ERR_UTF8, DM_ERR_RANGE
+ * (an empty file or no data rows), DM_ERR_INVALID_ARGUMENT (a label outside a
+ * fixed label set, a row without a label under require_labels, a name whose
+ * extension gives no format under DM_FORMAT_AUTO). */
+DM_API dm_status dm_dataset_load(const char *path, const dm_dataset_options *opts,
+                                 dm_dataset **out);
+
+/* A dataset from memory: N texts (LENS[i] bytes each; LENS NULL: the texts are
+ * NUL-terminated), optional pairs (likewise PAIR_LENS), and optional LABELS
+ * (NUL-terminated strings; NULL for none, or LABELS[i] NULL for row I). Only
+ * opts->labels, opts->require_labels and opts->invalid_utf8 apply. */
+DM_API dm_status dm_dataset_from_texts(size_t n, const char *const *texts, const size_t *lens,
+                                       const char *const *pairs, const size_t *pair_lens,
+                                       const char *const *labels, const dm_dataset_options *opts,
+                                       dm_dataset **out);
+
+DM_API void dm_dataset_free(dm_dataset *ds);
+
+/* Number of rows. */
+DM_API size_t dm_dataset_size(const dm_dataset *ds);
+
+/* Rows skipped under DM_BAD_ROWS_SKIP. */
+DM_API size_t dm_dataset_skipped(const dm_dataset *ds);
+
+/* Row I's text and its length in bytes (owned by the dataset; NULL when I is
+ * out of range). */
+DM_API const char *dm_dataset_text(const dm_dataset *ds, size_t i, size_t *len);
+
+/* Row I's text pair, or NULL when the dataset has no pair column. */
+DM_API const char *dm_dataset_pair(const dm_dataset *ds, size_t i, size_t *len);
+
+/* Row I's label id in the label set, or -1 when the row has no label. */
+DM_API int32_t dm_dataset_label(const dm_dataset *ds, size_t i);
+
+/* Row I's id (the id column's value, or its 1-based row number). */
+DM_API const char *dm_dataset_id(const dm_dataset *ds, size_t i);
+
+/* Size of the label set, and the name of label id ID (NULL when out of range). */
+DM_API size_t dm_dataset_num_labels(const dm_dataset *ds);
+DM_API const char *dm_dataset_label_name(const dm_dataset *ds, int32_t id);
+
+/* ------------------------------------------------------------------------ */
+/* Evaluation metrics                                                        */
+/* ------------------------------------------------------------------------ */
+
+typedef struct dm_class_metrics {
+    double precision, recall, f1; /* 0 when undefined, as scikit-learn's zero_division=0 */
+    uint64_t support;             /* true examples of the class */
+    double roc_auc;               /* one-vs-rest; NaN when undefined (no positives or negatives) */
+} dm_class_metrics;
+
+/* Classification metrics, equal to scikit-learn's on the same predictions.
+ * Fields may be added at the end in later minor versions. */
+typedef struct dm_eval_report {
+    size_t n_examples;
+    size_t n_classes;
+    const char *const *label_names; /* n_classes names */
+    double accuracy;
+    double macro_precision, macro_recall, macro_f1;
+    double weighted_precision, weighted_recall, weighted_f1;
+    double log_loss;      /* NaN without probabilities */
+    double roc_auc;       /* binary: of class 1's probability; else one-vs-rest macro
+                             average over classes where it is defined; NaN without
+                             probabilities or when undefined */
+    double loss;          /* mean cross-entropy from the model (NaN from dm_metrics_compute) */
+    dm_class_metrics *per_class;   /* n_classes entries */
+    uint64_t *confusion;  /* n_classes * n_classes, row = true class, column = predicted */
+} dm_eval_report;
+
+/* Computes the report from true and predicted class ids (0 .. N_CLASSES-1) and,
+ * optionally, class probabilities (N x N_CLASSES, each in [0, 1], used as
+ * given: like scikit-learn 1.9, rows are not renormalised). LABEL_NAMES may be
+ * NULL (names become "0", "1", ...). Errors: DM_ERR_INVALID_ARGUMENT (NULL
+ * arrays or label name), DM_ERR_RANGE (N = 0, N_CLASSES < 2, a class id out of
+ * range, a probability outside [0, 1], a row of zeros), DM_ERR_NUMERIC (a NaN
+ * or infinite probability), DM_ERR_UTF8 (a label name); each names the index. */
+DM_API dm_status dm_metrics_compute(size_t n, size_t n_classes, const int32_t *y_true,
+                                    const int32_t *y_pred, const float *probs,
+                                    const char *const *label_names, dm_eval_report **out);
+
+/* The report as one JSON object: accuracy, macro_f1, macro/weighted averages,
+ * per_class (name -> precision, recall, f1, support, roc_auc), confusion_matrix,
+ * log_loss, roc_auc, labels (NaN as null). Label names must be distinct
+ * (per_class is keyed by name). Release with dm_free. */
+DM_API dm_status dm_eval_report_json(const dm_eval_report *r, char **out, size_t *len);
+
+/* The report as text, laid out like scikit-learn's classification_report
+ * (DIGITS decimals, 1 to 100, default 2 when 0), followed by the confusion
+ * matrix.
+ * Release with dm_free. */
+DM_API dm_status dm_eval_report_text(const dm_eval_report *r, int digits, char **out, size_t *len);
+
+DM_API void dm_eval_report_free(dm_eval_report *r);
+
+/* ------------------------------------------------------------------------ */
+/* Transformer classifier (BERT family)                                      */
+/* ------------------------------------------------------------------------ */
+
+/* A BERT encoder with a sequence-classification head, its tokenizer and its
+ * label names, on a compute backend. Loaded from and saved to Hugging Face
+ * model folders (config.json, model.safetensors, tokenizer files). A model is
+ * not shared between threads while it trains; inference calls on one model
+ * from several threads are serialised by the caller. */
+typedef struct dm_model dm_model;
+
+typedef enum dm_device {
+    DM_DEVICE_AUTO = 0, /* CUDA when built with it and a GPU is present, else CPU */
+    DM_DEVICE_CPU = 1,  /* oneDNN */
+    DM_DEVICE_CUDA = 2
+} dm_device;
+
+typedef struct dm_model_options {
+    size_t struct_size;
+    size_t num_labels;         /* 0: from config.json (id2label / num_labels) or LABELS;
+                                  else this many (a head of another size is replaced) */
+    const char *const *labels; /* label names in id order; NULL: from config.json, else
+                                  "LABEL_0", "LABEL_1", ... as Hugging Face names them */
+    size_t n_labels;
+    uint64_t seed;             /* default 42: the new head's initialisation */
+    dm_device device;          /* default DM_DEVICE_AUTO */
+    int threads;               /* default 0: all cores */
+} dm_model_options;
+
+DM_API void dm_model_options_default(dm_model_options *opts);
+
+/* Loads a Hugging Face model folder: config.json (model_type "bert";
+ * architectures BertModel, BertForSequenceClassification, or a
+ * sentence-transformers folder), model.safetensors (F32, F16 or BF16 tensors,
+ * read into float32) and the tokenizer (tokenizer.json or vocab.txt). Without
+ * a classification head in the weights, or with one of another size than
+ * asked, a new head is initialised from opts->seed (normal, std
+ * initializer_range, zero bias, as Hugging Face does); a missing pooler too.
+ * Errors name the file and the field or tensor: DM_ERR_IO, DM_ERR_PARSE,
+ * DM_ERR_NOT_FOUND (a required config field or tensor), DM_ERR_RANGE (a tensor
+ * of the wrong shape: expected and found), DM_ERR_UNSUPPORTED (another
+ * model_type, activation, position embedding type or dtype). */
+DM_API dm_status dm_model_load(const char *dir, const dm_model_options *opts, dm_model **out);
+
+/* Saves to DIR (created if needed) as a BertForSequenceClassification folder
+ * that transformers' AutoModelForSequenceClassification opens: config.json
+ * (architectures, num_labels, id2label, label2id), model.safetensors (F32, HF
+ * tensor names), the tokenizer files. Each file is written atomically. */
+DM_API dm_status dm_model_save(const dm_model *model, const char *dir);
+
+DM_API void dm_model_free(dm_model *model);
+
+typedef struct dm_model_info {
+    size_t struct_size;
+    size_t vocab_size, hidden_size, num_layers, num_heads, intermediate_size;
+    size_t max_position_embeddings, type_vocab_size;
+    size_t num_labels;
+    size_t num_parameters;     /* float parameters, head included */
+    int new_head;              /* 1 when the head was initialised at load */
+    dm_device device;          /* the backend in use */
+    const char *backend_name;  /* e.g. "cpu-onednn" */
+} dm_model_info;
+
+DM_API dm_status dm_model_get_info(const dm_model *model, dm_model_info *info);
+
+/* The name of label ID, or NULL when out of range. */
+DM_API const char *dm_model_label_name(const dm_model *model, int32_t id);
+
+/* The model's tokenizer (owned by the model). */
+DM_API const dm_tokenizer *dm_model_tokenizer(const dm_model *model);
+
+/* Threads for compute (0 = all cores). */
+DM_API dm_status dm_model_set_threads(dm_model *model, int threads);
+
+/* The encoder and head on token ids: BATCH sequences of SEQ_LEN ids, with
+ * token type ids and attention mask (1 = real token, 0 = padding; NULL =
+ * all ones). Writes LOGITS (BATCH x num_labels) and, when not NULL, the last
+ * hidden states (BATCH x SEQ_LEN x hidden_size) and the pooler output (BATCH
+ * x hidden_size). Dropout is off. */
+DM_API dm_status dm_model_forward(dm_model *model, size_t batch, size_t seq_len, const int32_t *ids,
+                                  const int32_t *type_ids, const uint8_t *attention_mask,
+                                  float *logits, float *hidden, float *pooled);
+
+typedef enum dm_pooling {
+    DM_POOL_DEFAULT = 0, /* the folder's sentence-transformers pooling, else CLS */
+    DM_POOL_CLS = 1,
+    DM_POOL_MEAN = 2     /* mean over real tokens (attention mask) */
+} dm_pooling;
+
+typedef struct dm_infer_options {
+    size_t struct_size;
+    size_t max_length;   /* 0: sentence-transformers' max_seq_length for embeddings,
+                            else max_position_embeddings; longer texts are truncated */
+    size_t batch_size;   /* default 32; texts are sorted by length into batches */
+    dm_pooling pooling;  /* embeddings only */
+    int normalize;       /* embeddings only: -1 (default) as the folder says
+                            (sentence-transformers Normalize module), 0 or 1 */
+    dm_invalid_utf8 invalid_utf8;
+    dm_progress_fn progress; /* done/total in texts; may be NULL */
+    void *progress_user;
+} dm_infer_options;
+
+DM_API void dm_infer_options_default(dm_infer_options *opts);
+
+/* Logits and probabilities for N texts (and pairs when PAIRS is not NULL).
+ * LOGITS and PROBS (softmax) are N x num_labels and may be NULL; LABELS (the
+ * argmax) has N entries and may be NULL. */
+DM_API dm_status dm_model_predict(dm_model *model, size_t n, const char *const *texts,
+                                  const size_t *lens, const char *const *pairs,
+                                  const size_t *pair_lens, const dm_infer_options *opts,
+                                  float *logits, float *probs, int32_t *labels);
+
+/* Sentence embeddings (N x hidden_size) of N texts, pooled as opts say. */
+DM_API dm_status dm_model_embed(dm_model *model, size_t n, const char *const *texts,
+                                const size_t *lens, const dm_infer_options *opts, float *out);
+
+/* Predicts every row of DS (which must have labels, named as the model's
+ * labels) and computes the report, with the mean cross-entropy as loss. */
+DM_API dm_status dm_model_evaluate(dm_model *model, const dm_dataset *ds,
+                                   const dm_infer_options *opts, dm_eval_report **out);
+
+/* ------------------------------------------------------------------------ */
+/* Fine-tuning (AdamW)                                                       */
+/* ------------------------------------------------------------------------ */
+
+typedef enum dm_lr_schedule {
+    DM_SCHEDULE_LINEAR = 0,   /* linear warmup, then linear decay to 0 (HF default) */
+    DM_SCHEDULE_CONSTANT = 1, /* linear warmup, then constant */
+    DM_SCHEDULE_COSINE = 2    /* linear warmup, then half a cosine to 0 */
+} dm_lr_schedule;
+
+/* What a training callback sees. Fields may be added at the end. */
+typedef struct dm_train_progress {
+    size_t struct_size;
+    uint64_t step, total_steps; /* optimizer steps */
+    double epoch;               /* fractional: 1.5 = half-way through the second epoch */
+    int epochs;
+    double loss;                /* the last step's mean training loss */
+    double learning_rate;       /* used for the last step */
+    double grad_norm;           /* before clipping */
+    double examples_per_sec;
+    double elapsed_sec, eta_sec;
+    int evaluated;              /* 1 when this call reports an evaluation */
+    double val_loss, val_accuracy, val_macro_f1; /* NaN when none */
+} dm_train_progress;
+
+/* Called after every optimizer step and after every evaluation; return
+ * non-zero to stop (dm_train then returns DM_ERR_CANCELLED, the model holding
+ * the weights of the last step). */
+typedef int (*dm_train_fn)(const dm_train_progress *p, void *user);
+
+typedef struct dm_train_options {
+    size_t struct_size;
+    int epochs;                /* default 3 */
+    uint64_t max_steps;        /* 0 (default): from epochs; else stop after this many steps */
+    size_t batch_size;         /* default 32: examples per optimizer step is
+                                  batch_size * grad_accum */
+    int grad_accum;            /* default 1 */
+    double learning_rate;      /* default 5e-5 */
+    double weight_decay;       /* default 0.01; never on biases and LayerNorm weights */
+    double adam_beta1, adam_beta2, adam_epsilon; /* 0.9, 0.999, 1e-8 */
+    double max_grad_norm;      /* default 1.0; 0 = no clipping */
+    dm_lr_schedule schedule;   /* default DM_SCHEDULE_LINEAR */
+    double warmup_ratio;       /* default 0.0: fraction of total steps */
+    uint64_t warmup_steps;     /* overrides warmup_ratio when non-zero */
+    size_t max_length;         /* default 128: longer texts are truncated */
+    uint64_t seed;             /* default 42: shuffling and dropout */
+    double dropout;            /* default -1: config.json's; else every dropout rate */
+    int shuffle;               /* default 1 */
+    int group_by_length;       /* default 1: batches of similar lengths (dynamic padding) */
+    const float *class_weights; /* NULL: none; else num_labels weights for the loss */
+    int balanced_class_weights; /* 1: weights n / (k * count), as scikit-learn's "balanced" */
+    uint64_t eval_steps;       /* 0 (default): evaluate after every epoch when a validation
+                                  set is given; else every this many steps */
+    int early_stopping_patience; /* 0 (default): off; else stop after this many
+                                    evaluations without a better validation metric */
+    int keep_best;             /* default 1: end with the weights of the best evaluation */
+    const char *output_dir;    /* NULL: nothing written; else the final model (and the
+                                  best, when keep_best) is saved here, and checkpoints
+                                  go to OUTPUT_DIR/checkpoint-STEP */
+    uint64_t checkpoint_steps; /* 0 (default): none; else a checkpoint every N steps (the
+                                  last CHECKPOINT_LIMIT kept) */
+    int checkpoint_limit;      /* default 2 */
+    const char *resume_from;   /* a checkpoint folder: resume exactly (weights, AdamW
+                                  moments, step, data order and position, RNG) */
+    const char *log_jsonl;     /* NULL: none; else one JSON object per step and evaluation */
+    int threads;               /* 0: the model's setting */
+    dm_train_fn callback;      /* may be NULL */
+    void *callback_user;
+} dm_train_options;
+
+DM_API void dm_train_options_default(dm_train_options *opts);
+
+typedef struct dm_train_result {
+    size_t struct_size;
+    uint64_t steps;
+    double epochs;             /* epochs done, fractional */
+    double final_loss;         /* mean training loss of the last epoch's steps */
+    double best_val_metric;    /* accuracy of the best evaluation; NaN without validation */
+    uint64_t best_step;
+    int stopped_early;
+    double seconds;
+} dm_train_result;
+
+/* Fine-tunes MODEL on TRAIN (which must have labels; their names must be the
+ * model's labels), evaluating on VAL (may be NULL). RESULT may be NULL.
+ * Errors: DM_ERR_INVALID_ARGUMENT (no labels, a label the model does not
+ * know, bad options), DM_ERR_RANGE (an empty training set), DM_ERR_NUMERIC (a
+ * NaN or Inf loss: training stops; checkpoints already written are intact),
+ * DM_ERR_CANCELLED, DM_ERR_IO. */
+DM_API dm_status dm_train(dm_model *model, const dm_dataset *train, const dm_dataset *val,
+                          const dm_train_options *opts, dm_train_result *result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,928 @@
+/*
+ * backend_cpu.c — the CPU backend: matrix products and GELU on oneDNN
+ * primitives (created once per shape and cached), everything else as plain
+ * loops that the compiler vectorises (one clone per instruction set, chosen at
+ * load time) and OpenMP spreads over the backend's threads. oneDNN in Debian
+ * runs on the same OpenMP runtime, so both share one thread pool.
+ *
+ * Reductions that feed gradients (bias, LayerNorm weights, embeddings, sums
+ * of squares) are split into fixed-size blocks whose partial sums are added in
+ * a fixed order: results are identical whatever the thread count.
+ */
+#include "backend.h"
+#include "../core/rng.h"
+#include "dm_config.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+/* One copy of each hot loop per instruction set, picked at load time. */
+#  define DMI_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#  define DMI_VECTOR_CLONES
+#endif
+
+#define ROW_BLOCK 64 /* rows per block in deterministic column reductions */
+
+/* ------------------------------------------------------------------ state */
+
+typedef struct gemm_key {
+    int trans_a, trans_b, has_bias, act, beta;
+    float alpha;
+    size_t m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, batch;
+} gemm_key;
+
+typedef struct gemm_entry {
+    gemm_key key;
+    dnnl_primitive_t prim;
+    dnnl_memory_t a, b, bias, c;
+    struct gemm_entry *next;
+} gemm_entry;
+
+typedef struct eltwise_entry {
+    int backward;
+    size_t n;
+    dnnl_primitive_t prim;
+    dnnl_memory_t src, dst, diff_dst, diff_src;
+} eltwise_entry;
+
+#define GEMM_BUCKETS 1024
+#define ELTWISE_SIZES 40 /* power-of-two chunk sizes 2^0 .. 2^39 */
+
+typedef struct cpu_backend {
+    dmb_backend base;
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    gemm_entry *gemm_cache[GEMM_BUCKETS];
+    eltwise_entry *gelu[2][ELTWISE_SIZES]; /* [backward][log2 size] */
+    float *ws;                             /* workspace for attention */
+    size_t ws_floats;
+} cpu_backend;
+
+static cpu_backend *cpu(dmb_backend *be) { return (cpu_backend *)be; }
+
+static dm_status dnnl_fail(dnnl_status_t s, const char *what)
+{
+    return dmi_fail(s == dnnl_out_of_memory ? DM_ERR_NO_MEMORY : DM_ERR_INTERNAL,
+                    "oneDNN: %s failed (status %d)", what, (int)s);
+}
+
+static float *workspace(cpu_backend *c, size_t floats)
+{
+    if (floats > c->ws_floats) {
+        free(c->ws);
+        size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+        c->ws = aligned_alloc(64, bytes);
+        if (!c->ws) {
+            c->ws_floats = 0;
+            dmi_fail(DM_ERR_NO_MEMORY, "out of memory allocating a %zu-byte workspace", bytes);
+            return NULL;
+        }
+        c->ws_floats = floats;
+    }
+    return c->ws;
+}
+
+/* ------------------------------------------------------------------ memory */
+
+static void *cpu_alloc(dmb_backend *be, size_t bytes)
+{
+    (void)be;
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) dmi_fail(DM_ERR_NO_MEMORY, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+static void cpu_free(dmb_backend *be, void *p)
+{
+    (void)be;
+    free(p);
+}
+
+static dm_status cpu_copy(dmb_backend *be, void *dst, const void *src, size_t bytes)
+{
+    (void)be;
+    if (bytes) memmove(dst, src, bytes);
+    return DM_OK;
+}
+
+static dm_status cpu_zero(dmb_backend *be, void *dst, size_t bytes)
+{
+    (void)be;
+    if (bytes) memset(dst, 0, bytes);
+    return DM_OK;
+}
+
+static dm_status cpu_set_threads(dmb_backend *be, int threads)
+{
+    if (threads <= 0) threads = dmi_cpu_count();
+    be->threads = threads;
+    /* oneDNN's OpenMP runtime reads the calling thread's setting. */
+    omp_set_num_threads(threads);
+    return DM_OK;
+}
+
+/* ------------------------------------------------------------------ gemm */
+
+static size_t gemm_hash(const gemm_key *k)
+{
+    uint64_t h = 1469598103934665603ull;
+    const unsigned char *p = (const unsigned char *)k;
+    for (size_t i = 0; i < sizeof *k; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return (size_t)(h % GEMM_BUCKETS);
+}
+
+/* A 2-D (batch 1) or 3-D memory descriptor of a ROWS x COLS operand stored
+ * row-major with leading dimension LD, or transposed (stored COLS x ROWS). */
+static dnnl_status_t operand_md(dnnl_memory_desc_t *md, size_t batch, size_t rows, size_t cols,
+                                int trans, size_t ld, size_t stride)
+{
+    dnnl_dim_t r = (dnnl_dim_t)rows, c = (dnnl_dim_t)cols;
+    dnnl_dim_t rs = trans ? 1 : (dnnl_dim_t)ld, cs = trans ? (dnnl_dim_t)ld : 1;
+    if (batch == 1) {
+        dnnl_dims_t dims = {r, c}, strides = {rs, cs};
+        return dnnl_memory_desc_init_by_strides(md, 2, dims, dnnl_f32, strides);
+    }
+    dnnl_dims_t dims = {(dnnl_dim_t)batch, r, c}, strides = {(dnnl_dim_t)stride, rs, cs};
+    return dnnl_memory_desc_init_by_strides(md, 3, dims, dnnl_f32, strides);
+}
+
+static dm_status gemm_create(cpu_backend *c, const gemm_key *k, gemm_entry **out)
+{
+    dnnl_memory_desc_t a_md, b_md, c_md, bias_md;
+    dnnl_status_t s = operand_md(&a_md, k->batch, k->m, k->k, k->trans_a, k->lda, k->stride_a);
+    if (s == dnnl_success) s = operand_md(&b_md, k->batch, k->k, k->n, k->trans_b, k->ldb, k->stride_b);
+    if (s == dnnl_success) s = operand_md(&c_md, k->batch, k->m, k->n, 0, k->ldc, k->stride_c);
+    if (s == dnnl_success && k->has_bias) {
+        if (k->batch == 1) {
+            dnnl_dims_t dims = {1, (dnnl_dim_t)k->n}, strides = {(dnnl_dim_t)k->n, 1};
+            s = dnnl_memory_desc_init_by_strides(&bias_md, 2, dims, dnnl_f32, strides);
+        } else {
+            dnnl_dims_t dims = {1, 1, (dnnl_dim_t)k->n};
+            dnnl_dims_t strides = {(dnnl_dim_t)k->n, (dnnl_dim_t)k->n, 1};
+            s = dnnl_memory_desc_init_by_strides(&bias_md, 3, dims, dnnl_f32, strides);
+        }
+    }
+    if (s != dnnl_success) return dnnl_fail(s, "matmul memory descriptor");
+
+    dnnl_matmul_desc_t md;
+    s = dnnl_matmul_desc_init(&md, &a_md, &b_md, k->has_bias ? &bias_md : NULL, &c_md);
+    if (s != dnnl_success) return dnnl_fail(s, "matmul descriptor");
+
+    dnnl_primitive_attr_t attr;
+    dnnl_post_ops_t po;
+    if ((s = dnnl_primitive_attr_create(&attr)) != dnnl_success) return dnnl_fail(s, "attr");
+    if ((s = dnnl_post_ops_create(&po)) != dnnl_success) {
+        dnnl_primitive_attr_destroy(attr);
+        return dnnl_fail(s, "post ops");
+    }
+    if (k->alpha != 1.0f) s = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha);
+    if (s == dnnl_success && k->beta) s = dnnl_post_ops_append_sum(po, 1.0f);
+    if (s == dnnl_success && k->act == DMB_ACT_GELU)
+        s = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f);
+    if (s == dnnl_success) s = dnnl_primitive_attr_set_post_ops(attr, po);
+    dnnl_primitive_desc_t pd = NULL;
+    if (s == dnnl_success) s = dnnl_primitive_desc_create(&pd, &md, attr, c->engine, NULL);
+    dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    if (s != dnnl_success) return dnnl_fail(s, "matmul primitive descriptor");
+
+    gemm_entry *e = dmi_calloc(1, sizeof *e);
+    if (!e) {
+        dnnl_primitive_desc_destroy(pd);
+        return DM_ERR_NO_MEMORY;
+    }
+    e->key = *k;
+    s = dnnl_primitive_create(&e->prim, pd);
+    dnnl_primitive_desc_destroy(pd);
+    if (s == dnnl_success) s = dnnl_memory_create(&e->a, &a_md, c->engine, DNNL_MEMORY_NONE);
+    if (s == dnnl_success) s = dnnl_memory_create(&e->b, &b_md, c->engine, DNNL_MEMORY_NONE);
+    if (s == dnnl_success) s = dnnl_memory_create(&e->c, &c_md, c->engine, DNNL_MEMORY_NONE);
+    if (s == dnnl_success && k->has_bias)
+        s = dnnl_memory_create(&e->bias, &bias_md, c->engine, DNNL_MEMORY_NONE);
+    if (s != dnnl_success) {
+        if (e->prim) dnnl_primitive_destroy(e->prim);
+        if (e->a) dnnl_memory_destroy(e->a);
+        if (e->b) dnnl_memory_destroy(e->b);
+        if (e->c) dnnl_memory_destroy(e->c);
+        free(e);
+        return dnnl_fail(s, "matmul primitive");
+    }
+    *out = e;
+    return DM_OK;
+}
+
+static dm_status cpu_gemm(dmb_backend *be, const dmb_gemm *g)
+{
+    cpu_backend *c = cpu(be);
+    if (g->m == 0 || g->n == 0 || g->batch == 0) return DM_OK;
+    gemm_key k;
+    memset(&k, 0, sizeof k); /* padding bytes take part in the hash */
+    k.trans_a = g->trans_a, k.trans_b = g->trans_b, k.has_bias = g->bias != NULL;
+    k.act = (int)g->act, k.beta = g->beta != 0.0f, k.alpha = g->alpha;
+    k.m = g->m, k.n = g->n, k.k = g->k, k.lda = g->lda, k.ldb = g->ldb, k.ldc = g->ldc;
+    k.batch = g->batch;
+    if (g->batch > 1) k.stride_a = g->stride_a, k.stride_b = g->stride_b, k.stride_c = g->stride_c;
+    size_t h = gemm_hash(&k);
+    gemm_entry *e = c->gemm_cache[h];
+    while (e && memcmp(&e->key, &k, sizeof k) != 0) e = e->next;
+    if (!e) {
+        dm_status st = gemm_create(c, &k, &e);
+        if (st) return st;
+        e->next = c->gemm_cache[h];
+        c->gemm_cache[h] = e;
+    }
+    dnnl_memory_set_data_handle(e->a, (void *)g->a);
+    dnnl_memory_set_data_handle(e->b, (void *)g->b);
+    dnnl_memory_set_data_handle(e->c, g->c);
+    dnnl_exec_arg_t args[4] = {
+        {DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}, {DNNL_ARG_BIAS, e->bias}};
+    if (e->bias) dnnl_memory_set_data_handle(e->bias, (void *)g->bias);
+    omp_set_num_threads(be->threads);
+    double t0 = omp_get_wtime();
+    dnnl_status_t s = dnnl_primitive_execute(e->prim, c->stream, e->bias ? 4 : 3, args);
+    if (s == dnnl_success) s = dnnl_stream_wait(c->stream);
+    be->stats.gemm_seconds += omp_get_wtime() - t0;
+    be->stats.gemm_flops += 2.0 * (double)g->m * (double)g->n * (double)g->k * (double)g->batch;
+    be->stats.gemm_calls++;
+    return s == dnnl_success ? DM_OK : dnnl_fail(s, "matmul");
+}
+
+/* ------------------------------------------------------------------ GELU */
+
+static dm_status eltwise_get(cpu_backend *c, int backward, unsigned log2n, eltwise_entry **out)
+{
+    eltwise_entry *e = c->gelu[backward][log2n];
+    if (e) {
+        *out = e;
+        return DM_OK;
+    }
+    size_t n = (size_t)1 << log2n;
+    dnnl_memory_desc_t md;
+    dnnl_dims_t dims = {(dnnl_dim_t)n};
+    dnnl_status_t s = dnnl_memory_desc_init_by_tag(&md, 1, dims, dnnl_f32, dnnl_a);
+    if (s != dnnl_success) return dnnl_fail(s, "eltwise memory descriptor");
+    dnnl_eltwise_desc_t fwd_d, bwd_d;
+    s = dnnl_eltwise_forward_desc_init(&fwd_d, dnnl_forward_training, dnnl_eltwise_gelu_erf, &md, 0, 0);
+    dnnl_primitive_desc_t fwd_pd = NULL, pd = NULL;
+    if (s == dnnl_success) s = dnnl_primitive_desc_create(&fwd_pd, &fwd_d, NULL, c->engine, NULL);
+    if (s == dnnl_success && backward) {
+        s = dnnl_eltwise_backward_desc_init(&bwd_d, dnnl_eltwise_gelu_erf, &md, &md, 0, 0);
+        if (s == dnnl_success) s = dnnl_primitive_desc_create(&pd, &bwd_d, NULL, c->engine, fwd_pd);
+        dnnl_primitive_desc_destroy(fwd_pd);
+    } else {
+        pd = fwd_pd;
+    }
+    if (s != dnnl_success) return dnnl_fail(s, "GELU primitive descriptor");
+    e = dmi_calloc(1, sizeof *e);
+    if (!e) {
+        dnnl_primitive_desc_destroy(pd);
+        return DM_ERR_NO_MEMORY;
+    }
+    e->backward = backward, e->n = n;
+    s = dnnl_primitive_create(&e->prim, pd);
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_memory_t *mems[4] = {&e->src, &e->dst, &e->diff_dst, &e->diff_src};
+    for (int i = 0; i < 4 && s == dnnl_success; i++)
+        s = dnnl_memory_create(mems[i], &md, c->engine, DNNL_MEMORY_NONE);
+    if (s != dnnl_success) {
+        if (e->prim) dnnl_primitive_destroy(e->prim);
+        for (int i = 0; i < 4; i++)
+            if (*mems[i]) dnnl_memory_destroy(*mems[i]);
+        free(e);
+        return dnnl_fail(s, "GELU primitive");
+    }
+    c->gelu[backward][log2n] = e;
+    *out = e;
+    return DM_OK;
+}
+
+/* Runs the GELU primitive over N elements in power-of-two pieces, so that a
+ * handful of primitives serve every size. */
+static dm_status gelu_run(cpu_backend *c, int backward, float *out, const float *inp,
+                          const float *dout, size_t n)
+{
+    omp_set_num_threads(c->base.threads);
+    size_t done = 0;
+    for (int bit = ELTWISE_SIZES - 1; bit >= 0; bit--) {
+        size_t piece = (size_t)1 << bit;
+        if (!(n & piece)) continue;
+        eltwise_entry *e;
+        dm_status st = eltwise_get(c, backward, (unsigned)bit, &e);
+        if (st) return st;
+        dnnl_memory_set_data_handle(e->src, (void *)(inp + done));
+        dnnl_exec_arg_t args[3];
+        int nargs;
+        if (backward) {
+            dnnl_memory_set_data_handle(e->diff_dst, (void *)(dout + done));
+            dnnl_memory_set_data_handle(e->diff_src, out + done);
+            args[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->src};
+            args[1] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, e->diff_dst};
+            args[2] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_SRC, e->diff_src};
+            nargs = 3;
+        } else {
+            dnnl_memory_set_data_handle(e->dst, out + done);
+            args[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->src};
+            args[1] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->dst};
+            nargs = 2;
+        }
+        dnnl_status_t s = dnnl_primitive_execute(e->prim, c->stream, nargs, args);
+        if (s == dnnl_success) s = dnnl_stream_wait(c->stream);
+        if (s != dnnl_success) return dnnl_fail(s, "GELU");
+        done += piece;
+    }
+    return DM_OK;
+}
+
+static dm_status cpu_gelu_fwd(dmb_backend *be, float *out, const float *inp, size_t n)
+{
+    return gelu_run(cpu(be), 0, out, inp, NULL, n);
+}
+
+static dm_status cpu_gelu_bwd(dmb_backend *be, float *dinp, const float *inp, const float *dout,
+                              size_t n)
+{
+    return gelu_run(cpu(be), 1, dinp, inp, dout, n);
+}
+
+/* ------------------------------------------------------------------ element-wise */
+
+DMI_VECTOR_CLONES
+static void add_range(float *out, const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+static void cpu_add(dmb_backend *be, float *out, const float *inp, const float *res, size_t n)
+{
+    const size_t chunk = 1 << 14;
+    size_t chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(be->threads) schedule(static)
+    for (size_t i = 0; i < chunks; i++) {
+        size_t lo = i * chunk, hi = lo + chunk < n ? lo + chunk : n;
+        add_range(out + lo, inp + lo, res + lo, hi - lo);
+    }
+}
+
+static void cpu_scale(dmb_backend *be, float *x, float s, size_t n)
+{
+    (void)be;
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+}
+
+static void cpu_tanh_fwd(dmb_backend *be, float *out, const float *inp, size_t n)
+{
+    (void)be;
+    for (size_t i = 0; i < n; i++) out[i] = tanhf(inp[i]);
+}
+
+static void cpu_tanh_bwd(dmb_backend *be, float *dinp, const float *out, const float *dout, size_t n)
+{
+    (void)be;
+    for (size_t i = 0; i < n; i++) dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
+}
+
+/* ------------------------------------------------------------------ dropout */
+
+/* Whether element J of dropout D is kept: Philox word (J mod 4) of counter
+ * (stream, J / 4). */
+static inline float dropout_factor(const dmb_dropout *d, uint64_t j, float scale)
+{
+    dmi_philox_out o = dmi_philox(d->seed, d->stream, j >> 2);
+    return dmi_u32_to_unit(o.v[j & 3]) >= d->p ? scale : 0.0f;
+}
+
+static void dropout_apply(int threads, float *out, const float *inp, size_t n, const dmb_dropout *d)
+{
+    if (d->p <= 0.0f) {
+        if (out != inp) memmove(out, inp, n * sizeof *out);
+        return;
+    }
+    float scale = 1.0f / (1.0f - d->p);
+    size_t quads = (n + 3) / 4;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t q = 0; q < quads; q++) {
+        dmi_philox_out o = dmi_philox(d->seed, d->stream, q);
+        for (size_t r = 0; r < 4 && q * 4 + r < n; r++) {
+            size_t j = q * 4 + r;
+            out[j] = dmi_u32_to_unit(o.v[r]) >= d->p ? inp[j] * scale : 0.0f;
+        }
+    }
+}
+
+static void cpu_dropout_fwd(dmb_backend *be, float *out, const float *inp, size_t n,
+                            const dmb_dropout *d)
+{
+    dropout_apply(be->threads, out, inp, n, d);
+}
+
+static void cpu_dropout_bwd(dmb_backend *be, float *dinp, const float *dout, size_t n,
+                            const dmb_dropout *d)
+{
+    dropout_apply(be->threads, dinp, dout, n, d);
+}
+
+/* ------------------------------------------------------------------ LayerNorm */
+
+DMI_VECTOR_CLONES
+static void layernorm_row(float *out, float *mean_out, float *rstd_out, const float *x,
+                          const float *w, const float *b, size_t C, float eps)
+{
+    float sum = 0.0f;
+    for (size_t i = 0; i < C; i++) sum += x[i];
+    float mean = sum / (float)C;
+    float var = 0.0f;
+    for (size_t i = 0; i < C; i++) {
+        float d = x[i] - mean;
+        var += d * d;
+    }
+    var /= (float)C;
+    float rstd = 1.0f / sqrtf(var + eps);
+    for (size_t i = 0; i < C; i++) out[i] = (x[i] - mean) * rstd * w[i] + b[i];
+    *mean_out = mean;
+    *rstd_out = rstd;
+}
+
+static dm_status cpu_layernorm_fwd(dmb_backend *be, float *out, float *mean, float *rstd,
+                                   const float *inp, const float *w, const float *b, size_t N,
+                                   size_t C, float eps)
+{
+#pragma omp parallel for num_threads(be->threads) schedule(static)
+    for (size_t r = 0; r < N; r++)
+        layernorm_row(out + r * C, mean + r, rstd + r, inp + r * C, w, b, C, eps);
+    return DM_OK;
+}
+
+/* dinp for one row, and this row's contributions added to dw_acc, db_acc. */
+DMI_VECTOR_CLONES
+static void layernorm_bwd_row(float *dinp, float *dw_acc, float *db_acc, const float *dout,
+                              const float *x, const float *w, float mean, float rstd, size_t C)
+{
+    float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
+    for (size_t i = 0; i < C; i++) {
+        float xhat = (x[i] - mean) * rstd;
+        float dy = dout[i] * w[i];
+        sum_dy += dy;
+        sum_dy_xhat += dy * xhat;
+        dw_acc[i] += dout[i] * xhat;
+        db_acc[i] += dout[i];
+    }
+    float inv_c = 1.0f / (float)C;
+    for (size_t i = 0; i < C; i++) {
+        float xhat = (x[i] - mean) * rstd;
+        float dy = dout[i] * w[i];
+        dinp[i] = (dy - inv_c * sum_dy - xhat * inv_c * sum_dy_xhat) * rstd;
+    }
+}
+
+static dm_status cpu_layernorm_bwd(dmb_backend *be, float *dinp, float *dw, float *db,
+                                   const float *dout, const float *inp, const float *w,
+                                   const float *mean, const float *rstd, size_t N, size_t C)
+{
+    cpu_backend *c = cpu(be);
+    size_t blocks = (N + ROW_BLOCK - 1) / ROW_BLOCK;
+    float *part = workspace(c, blocks * 2 * C);
+    if (!part) return DM_ERR_NO_MEMORY;
+#pragma omp parallel for num_threads(be->threads) schedule(static)
+    for (size_t blk = 0; blk < blocks; blk++) {
+        float *pw = part + blk * 2 * C, *pb = pw + C;
+        memset(pw, 0, 2 * C * sizeof *pw);
+        size_t hi = (blk + 1) * ROW_BLOCK < N ? (blk + 1) * ROW_BLOCK : N;
+        for (size_t r = blk * ROW_BLOCK; r < hi; r++)
+            layernorm_bwd_row(dinp + r * C, pw, pb, dout + r * C, inp + r * C, w, mean[r], rstd[r], C);
+    }
+    for (size_t blk = 0; blk < blocks; blk++) {
+        const float *pw = part + blk * 2 * C, *pb = pw + C;
+        for (size_t i = 0; i < C; i++) {
+            dw[i] += pw[i];
+            db[i] += pb[i];
+        }
+    }
+    return DM_OK;
+}
+
+/* ------------------------------------------------------------------ bias gradient */
+
+static void cpu_bias_bwd(dmb_backend *be, float *dbias, const float *dout, size_t rows, size_t n)
+{
+    /* Parallel over column strips; each strip sums its rows in order. */
+    const size_t strip = 64;
+    size_t strips = (n + strip - 1) / strip;
+#pragma omp parallel for num_threads(be->threads) schedule(static)
+    for (size_t s = 0; s < strips; s++) {
+        size_t lo = s * strip, hi = lo + strip < n ? lo + strip : n;
+        float acc[64] = {0};
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = lo; j < hi; j++) acc[j - lo] += dout[r * n + j];
+        for (size_t j = lo; j < hi; j++) dbias[j] += acc[j - lo];
+    }
+}
+
+/* ------------------------------------------------------------------ embeddings */
+
+static void cpu_embed_fwd(dmb_backend *be, float *out, const int32_t *ids, const int32_t *types,
+                          const float *wte, const float *wpe, const float *wtt, size_t B, size_t T,
+                          size_t C)
+{
+#pragma omp parallel for num_threads(be->threads) schedule(static)
+    for (size_t bt = 0; bt < B * T; bt++) {
+        const float *e = wte + (size_t)ids[bt] * C, *p = wpe + (bt % T) * C;
+        const float *ty = wtt + (size_t)types[bt] * C;
+        float *o = out + bt * C;
+        for (size_t i = 0; i < C; i++) o[i] = e[i] + ty[i] + p[i];
+    }
+}
+
+static void cpu_embed_bwd(dmb_backend *be, float *dwte, float *dwpe, float *dwtt, const float *dout,
+                          const int32_t *ids, const int32_t *types, size_t B, size_t T, size_t C)
+{
+    /* Each thread owns a strip of channels and walks the tokens in order:
+     * no two threads write one float, and the order of additions is fixed. */
+    const size_t strip = 16;
+    size_t strips = (C + strip - 1) / strip;
+#pragma omp parallel for num_threads(be->threads) schedule(static)
+    for (size_t s = 0; s < strips; s++) {
+        size_t lo = s * strip, hi = lo + strip < C ? lo + strip : C;
+        for (size_t bt = 0; bt < B * T; bt++) {
+            const float *d = dout + bt * C;
+            float *e = dwte + (size_t)ids[bt] * C, *p = dwpe + (bt % T) * C;
+            float *ty = dwtt + (size_t)types[bt] * C;
+            for (size_t i = lo; i < hi; i++) {
+                e[i] += d[i];
+                p[i] += d[i];
+                ty[i] += d[i];
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ attention */
+
+/* exp(x) for x <= 0 to within 2 ulp (Cephes' expf polynomial), written so that
+ * the compiler vectorises it. */
+static inline float exp_nonpositive(float x)
+{
+    /* Written so that NaN (a diverged model) lands in range too: the float
+     * to int conversion below must never see an out-of-range value. */
+    x = x >= -87.0f ? x : -87.0f;
+    x = x <= 0.0f ? x : 0.0f;
+    float t = x * 1.44269504088896341f;
+    float fn = (t + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float r = x - fn * 0.693359375f - fn * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t e = (uint32_t)((int32_t)fn + 127) << 23;
+    float scale;
+    memcpy(&scale, &e, sizeof scale);
+    return p * scale;
+}
+
+/* Softmax over one row of scores, in place; keys with mask 0 get 0. */
+DMI_VECTOR_CLONES
+static void softmax_row(float *row, const float *mask, size_t T)
+{
+    float mx = -INFINITY;
+    for (size_t j = 0; j < T; j++) {
+        float v = mask[j] != 0.0f ? row[j] : -INFINITY;
+        mx = v > mx ? v : mx;
+    }
+    float sum = 0.0f;
+    for (size_t j = 0; j < T; j++) {
+        float e = mask[j] != 0.0f ? exp_nonpositive(row[j] - mx) : 0.0f;
+        row[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+    for (size_t j = 0; j < T; j++) row[j] *= inv;
+}
+
+/* Softmax backward on one row: dscores = att * (datt - sum(att * datt)) * scale. */
+DMI_VECTOR_CLONES
+static void softmax_bwd_row(float *dscores, const float *att, const float *datt, size_t T, float scale)
+{
+    float dot = 0.0f;
+    for (size_t j = 0; j < T; j++) dot += att[j] * datt[j];
+    for (size_t j = 0; j < T; j++) dscores[j] = att[j] * (datt[j] - dot) * scale;
+}
+
+/* qkv (B, T, 3, H, D) <-> qkvr (3, B, H, T, D). */
+static void split_heads(int threads, float *qkvr, const float *qkv, size_t B, size_t T, size_t H,
+                        size_t D)
+{
+    size_t C = H * D;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t bt = 0; bt < B * T; bt++) {
+        size_t b = bt / T, t = bt % T;
+        for (size_t part = 0; part < 3; part++)
+            for (size_t h = 0; h < H; h++)
+                memcpy(qkvr + (((part * B + b) * H + h) * T + t) * D, qkv + bt * 3 * C + part * C + h * D,
+                       D * sizeof(float));
+    }
+}
+
+static void merge_heads(int threads, float *qkv, const float *qkvr, size_t B, size_t T, size_t H,
+                        size_t D)
+{
+    size_t C = H * D;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t bt = 0; bt < B * T; bt++) {
+        size_t b = bt / T, t = bt % T;
+        for (size_t part = 0; part < 3; part++)
+            for (size_t h = 0; h < H; h++)
+                memcpy(qkv + bt * 3 * C + part * C + h * D, qkvr + (((part * B + b) * H + h) * T + t) * D,
+                       D * sizeof(float));
+    }
+}
+
+/* y (B, H, T, D) -> out (B, T, H*D), or the reverse. */
+static void heads_to_rows(int threads, float *out, const float *y, size_t B, size_t T, size_t H,
+                          size_t D, int reverse)
+{
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t bt = 0; bt < B * T; bt++) {
+        size_t b = bt / T, t = bt % T;
+        for (size_t h = 0; h < H; h++) {
+            float *row = out + bt * H * D + h * D;
+            float *head = (float *)y + ((b * H + h) * T + t) * D;
+            if (reverse) memcpy(head, row, D * sizeof(float));
+            else memcpy(row, head, D * sizeof(float));
+        }
+    }
+}
+
+/* Batched product over the B*H heads: C = alpha op(A) op(B). */
+static dm_status head_gemm(dmb_backend *be, int ta, int tb, size_t m, size_t n, size_t k,
+                           const float *a, size_t lda, size_t sa, const float *b, size_t ldb,
+                           size_t sb, float *c, size_t ldc, size_t sc, size_t batch, float alpha)
+{
+    dmb_gemm g = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .a = a, .lda = lda,
+                  .stride_a = sa, .b = b, .ldb = ldb, .stride_b = sb, .c = c, .ldc = ldc,
+                  .stride_c = sc, .batch = batch, .alpha = alpha, .beta = 0.0f};
+    return cpu_gemm(be, &g);
+}
+
+static dm_status cpu_attention_fwd(dmb_backend *be, float *out, float *qkvr, float *att,
+                                   const float *qkv, const dmb_attention *a)
+{
+    cpu_backend *c = cpu(be);
+    size_t B = a->B, T = a->T, H = a->H, D = a->D, BH = B * H;
+    int dropping = a->dropout.p > 0.0f;
+    float *ws = workspace(c, BH * T * D + (dropping ? BH * T * T : 0));
+    if (!ws) return DM_ERR_NO_MEMORY;
+    float *y = ws, *att_dropped = dropping ? ws + BH * T * D : att;
+    split_heads(be->threads, qkvr, qkv, B, T, H, D);
+    const float *q = qkvr, *k = qkvr + BH * T * D, *v = qkvr + 2 * BH * T * D;
+    dm_status st = head_gemm(be, 0, 1, T, T, D, q, D, T * D, k, D, T * D, att, T, T * T, BH,
+                             1.0f / sqrtf((float)D));
+    if (st) return st;
+#pragma omp parallel for num_threads(be->threads) schedule(static)
+    for (size_t row = 0; row < BH * T; row++)
+        softmax_row(att + row * T, a->key_mask + (row / (H * T)) * T, T);
+    if (dropping) dropout_apply(be->threads, att_dropped, att, BH * T * T, &a->dropout);
+    st = head_gemm(be, 0, 0, T, D, T, att_dropped, T, T * T, v, D, T * D, y, D, T * D, BH, 1.0f);
+    if (st) return st;
+    heads_to_rows(be->threads, out, y, B, T, H, D, 0);
+    return DM_OK;
+}
+
+static dm_status cpu_attention_bwd(dmb_backend *be, float *dqkv, float *scratch, const float *dout,
+                                   const float *qkvr, const float *att, const dmb_attention *a)
+{
+    size_t B = a->B, T = a->T, H = a->H, D = a->D, BH = B * H;
+    float *dqkvr = scratch, *datt = scratch + 3 * BH * T * D;
+    float *dq = dqkvr, *dk = dqkvr + BH * T * D, *dv = dqkvr + 2 * BH * T * D;
+    const float *q = qkvr, *k = qkvr + BH * T * D, *v = qkvr + 2 * BH * T * D;
+    float *dy = dq; /* dout split into heads; dq is written only after its last use */
+    heads_to_rows(be->threads, (float *)dout, dy, B, T, H, D, 1);
+
+    /* dv = dropout(att)^T dy; the dropped probabilities go through datt. */
+    const float *att_used = att;
+    if (a->dropout.p > 0.0f) {
+        dropout_apply(be->threads, datt, att, BH * T * T, &a->dropout);
+        att_used = datt;
+    }
+    dm_status st = head_gemm(be, 1, 0, T, D, T, att_used, T, T * T, dy, D, T * D, dv, D, T * D, BH, 1.0f);
+    if (st) return st;
+    /* datt = dy v^T, then back through dropout and softmax (in place). */
+    st = head_gemm(be, 0, 1, T, T, D, dy, D, T * D, v, D, T * D, datt, T, T * T, BH, 1.0f);
+    if (st) return st;
+    if (a->dropout.p > 0.0f) dropout_apply(be->threads, datt, datt, BH * T * T, &a->dropout);
+    float scale = 1.0f / sqrtf((float)D);
+#pragma omp parallel for num_threads(be->threads) schedule(static)
+    for (size_t row = 0; row < BH * T; row++)
+        softmax_bwd_row(datt + row * T, att + row * T, datt + row * T, T, scale);
+    /* dq = dscores k, dk = dscores^T q. */
+    st = head_gemm(be, 0, 0, T, D, T, datt, T, T * T, k, D, T * D, dq, D, T * D, BH, 1.0f);
+    if (st) return st;
+    st = head_gemm(be, 1, 0, T, D, T, datt, T, T * T, q, D, T * D, dk, D, T * D, BH, 1.0f);
+    if (st) return st;
+    merge_heads(be->threads, dqkv, dqkvr, B, T, H, D);
+    return DM_OK;
+}
+
+/* ------------------------------------------------------------------ head, loss */
+
+static void cpu_first_token_fwd(dmb_backend *be, float *out, const float *inp, size_t B, size_t T,
+                                size_t C)
+{
+    (void)be;
+    for (size_t b = 0; b < B; b++) memcpy(out + b * C, inp + b * T * C, C * sizeof(float));
+}
+
+static void cpu_first_token_bwd(dmb_backend *be, float *dinp, const float *dout, size_t B, size_t T,
+                                size_t C)
+{
+    (void)be;
+    for (size_t b = 0; b < B; b++)
+        for (size_t i = 0; i < C; i++) dinp[b * T * C + i] += dout[b * C + i];
+}
+
+static void cpu_xent_fwd_bwd(dmb_backend *be, float *losses, float *dlogits, const float *logits,
+                             const int32_t *labels, const float *w, size_t B, size_t L, float grad_scale)
+{
+    (void)be;
+    for (size_t b = 0; b < B; b++) {
+        const float *z = logits + b * L;
+        int32_t y = labels[b];
+        if (y < 0) {
+            losses[b] = 0.0f;
+            if (dlogits) memset(dlogits + b * L, 0, L * sizeof(float));
+            continue;
+        }
+        /* log-sum-exp in double: the loss is compared with PyTorch's to 1e-6. */
+        double mx = z[0];
+        for (size_t j = 1; j < L; j++) mx = z[j] > mx ? z[j] : mx;
+        double sum = 0.0;
+        for (size_t j = 0; j < L; j++) sum += exp((double)z[j] - mx);
+        double lse = mx + log(sum);
+        double wy = w ? w[y] : 1.0;
+        losses[b] = (float)((lse - z[y]) * wy);
+        if (dlogits)
+            for (size_t j = 0; j < L; j++) {
+                double p = exp((double)z[j] - lse);
+                dlogits[b * L + j] = (float)((p - (j == (size_t)y)) * wy * grad_scale);
+            }
+    }
+}
+
+/* ------------------------------------------------------------------ optimiser */
+
+DMI_VECTOR_CLONES
+static double sum_squares_range(const float *x, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return s;
+}
+
+static double cpu_sum_squares(dmb_backend *be, const float *x, size_t n)
+{
+    cpu_backend *c = cpu(be);
+    const size_t chunk = 1 << 16;
+    size_t chunks = (n + chunk - 1) / chunk;
+    double *part = (double *)workspace(c, 2 * chunks + 2);
+    if (!part) return NAN;
+#pragma omp parallel for num_threads(be->threads) schedule(static)
+    for (size_t i = 0; i < chunks; i++) {
+        size_t lo = i * chunk, hi = lo + chunk < n ? lo + chunk : n;
+        part[i] = sum_squares_range(x + lo, hi - lo);
+    }
+    double s = 0.0;
+    for (size_t i = 0; i < chunks; i++) s += part[i];
+    return s;
+}
+
+DMI_VECTOR_CLONES
+static void adamw_range(float *p, const float *g, float *m, float *v, size_t n, float b1, float b2, float eps,
+                        float decay, float step_size, float sqrt_bc2, float grad_scale)
+{
+    float w1 = 1.0f - b1, w2 = 1.0f - b2;
+    for (size_t i = 0; i < n; i++) {
+        float grad = g[i] * grad_scale;
+        float param = p[i] * decay;
+        float mi = m[i] + w1 * (grad - m[i]); /* torch's lerp for weights < 0.5 */
+        float vi = v[i] * b2 + w2 * grad * grad;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = param - step_size * (mi / (sqrtf(vi) / sqrt_bc2 + eps));
+    }
+}
+
+static void cpu_adamw(dmb_backend *be, float *p, const float *g, float *m, float *v, size_t n,
+                      float lr, float beta1, float beta2, float eps, float wd, uint64_t step,
+                      float grad_scale)
+{
+    /* The operations of torch.optim.AdamW's single-tensor path, in its order:
+     * decay, lerp of the first moment, the second moment, then the update
+     * with bias corrections computed in double and used as floats. */
+    double bc1 = 1.0 - pow(beta1, (double)step), bc2 = 1.0 - pow(beta2, (double)step);
+    float step_size = (float)((double)lr / bc1);
+    float sqrt_bc2 = (float)sqrt(bc2);
+    float decay = (float)(1.0 - (double)lr * (double)wd);
+    const size_t chunk = 1 << 15;
+    size_t chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(be->threads) schedule(static)
+    for (size_t i = 0; i < chunks; i++) {
+        size_t lo = i * chunk, hi = lo + chunk < n ? lo + chunk : n;
+        adamw_range(p + lo, g + lo, m + lo, v + lo, hi - lo, beta1, beta2, eps, decay, step_size, sqrt_bc2,
+                    grad_scale);
+    }
+}
+
+/* ------------------------------------------------------------------ life cycle */
+
+static void cpu_destroy(dmb_backend *be)
+{
+    cpu_backend *c = cpu(be);
+    for (size_t i = 0; i < GEMM_BUCKETS; i++) {
+        for (gemm_entry *e = c->gemm_cache[i], *next; e; e = next) {
+            next = e->next;
+            dnnl_primitive_destroy(e->prim);
+            dnnl_memory_destroy(e->a);
+            dnnl_memory_destroy(e->b);
+            dnnl_memory_destroy(e->c);
+            if (e->bias) dnnl_memory_destroy(e->bias);
+            free(e);
+        }
+    }
+    for (int bwd = 0; bwd < 2; bwd++)
+        for (int i = 0; i < ELTWISE_SIZES; i++) {
+            eltwise_entry *e = c->gelu[bwd][i];
+            if (!e) continue;
+            dnnl_primitive_destroy(e->prim);
+            dnnl_memory_destroy(e->src);
+            dnnl_memory_destroy(e->dst);
+            dnnl_memory_destroy(e->diff_dst);
+            dnnl_memory_destroy(e->diff_src);
+            free(e);
+        }
+    if (c->stream) dnnl_stream_destroy(c->stream);
+    if (c->engine) dnnl_engine_destroy(c->engine);
+    free(c->ws);
+    free(c);
+}
+
+static dm_status cpu_upload(dmb_backend *be, void *dst, const void *src, size_t bytes)
+{
+    return cpu_copy(be, dst, src, bytes);
+}
+
+static const struct dmb_ops cpu_ops = {
+    .name = "cpu-onednn",
+    .destroy = cpu_destroy,
+    .set_threads = cpu_set_threads,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_upload,
+    .download = cpu_upload,
+    .copy = cpu_copy,
+    .zero = cpu_zero,
+    .gemm = cpu_gemm,
+    .bias_bwd = cpu_bias_bwd,
+    .add = cpu_add,
+    .scale = cpu_scale,
+    .layernorm_fwd = cpu_layernorm_fwd,
+    .layernorm_bwd = cpu_layernorm_bwd,
+    .gelu_fwd = cpu_gelu_fwd,
+    .gelu_bwd = cpu_gelu_bwd,
+    .tanh_fwd = cpu_tanh_fwd,
+    .tanh_bwd = cpu_tanh_bwd,
+    .dropout_fwd = cpu_dropout_fwd,
+    .dropout_bwd = cpu_dropout_bwd,
+    .embed_fwd = cpu_embed_fwd,
+    .embed_bwd = cpu_embed_bwd,
+    .attention_fwd = cpu_attention_fwd,
+    .attention_bwd = cpu_attention_bwd,
+    .xent_fwd_bwd = cpu_xent_fwd_bwd,
+    .first_token_fwd = cpu_first_token_fwd,
+    .first_token_bwd = cpu_first_token_bwd,
+    .sum_squares = cpu_sum_squares,
+    .adamw = cpu_adamw,
+};
+
+dm_status dmb_cpu_create(int threads, dmb_backend **out)
+{
+    cpu_backend *c = dmi_calloc(1, sizeof *c);
+    if (!c) return DM_ERR_NO_MEMORY;
+    c->base.ops = &cpu_ops;
+    dnnl_status_t s = dnnl_engine_create(&c->engine, dnnl_cpu, 0);
+    if (s == dnnl_success) s = dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags);
+    if (s != dnnl_success) {
+        cpu_destroy(&c->base);
+        return dnnl_fail(s, "creating the CPU engine");
+    }
+    cpu_set_threads(&c->base, threads);
+    *out = &c->base;
+    return DM_OK;
+}

@@ -1,0 +1,486 @@
+/*
+ * bert.c — BERT for sequence classification: the parameter layout, and the
+ * forward and backward passes on the backend vtable.
+ *
+ * The computation is Hugging Face's BertForSequenceClassification (eager
+ * attention, post-LayerNorm blocks, erf GELU, tanh pooler on the first token,
+ * dropout before the classifier), written as llm.c writes GPT-2: every pass a
+ * fixed sequence of backend calls on preallocated buffers, nothing allocated
+ * per step.
+ */
+#include "bert.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ layout */
+
+bert_dims bert_dims_from_config(const dmi_bert_config *cfg, size_t num_labels)
+{
+    bert_dims d;
+    d.V = cfg->vocab_size;
+    d.P = cfg->max_position;
+    d.TV = cfg->type_vocab_size;
+    d.C = cfg->hidden_size;
+    d.H = cfg->num_heads;
+    d.D = cfg->hidden_size / cfg->num_heads;
+    d.I = cfg->intermediate_size;
+    d.L = num_labels;
+    d.layers = cfg->num_layers;
+    d.eps = (float)cfg->layer_norm_eps;
+    return d;
+}
+
+typedef struct table_builder {
+    bert_tensor *t;
+    size_t n, cap, offset;
+} table_builder;
+
+static dm_status table_add(table_builder *tb, const char *name, size_t rows, size_t cols, bool decay,
+                           int group)
+{
+    if (tb->n == tb->cap) {
+        size_t cap = tb->cap ? tb->cap * 2 : 64;
+        bert_tensor *t = dmi_realloc(tb->t, cap * sizeof *t);
+        if (!t) return DM_ERR_NO_MEMORY;
+        tb->t = t;
+        tb->cap = cap;
+    }
+    size_t len = strlen(name);
+    if (len >= sizeof tb->t->name) return dmi_fail(DM_ERR_INTERNAL, "tensor name too long: %s", name);
+    bert_tensor *t = &tb->t[tb->n++];
+    memcpy(t->name, name, len + 1);
+    t->ndim = cols ? 2 : 1;
+    t->shape[0] = rows;
+    t->shape[1] = cols;
+    t->numel = rows * (cols ? cols : 1);
+    t->offset = tb->offset;
+    t->decay = decay;
+    t->group = group;
+    tb->offset += t->numel;
+    return DM_OK;
+}
+
+/* A LayerNorm's weight and bias (neither decays, as in HF's Trainer). */
+static dm_status table_add_ln(table_builder *tb, const char *prefix, size_t C)
+{
+    char name[192];
+    snprintf(name, sizeof name, "%s.LayerNorm.weight", prefix);
+    dm_status st = table_add(tb, name, C, 0, false, 0);
+    snprintf(name, sizeof name, "%s.LayerNorm.bias", prefix);
+    return st ? st : table_add(tb, name, C, 0, false, 0);
+}
+
+/* A dense layer's weight [out, in] and bias [out]. */
+static dm_status table_add_dense(table_builder *tb, const char *prefix, size_t out, size_t in, int group)
+{
+    char name[192];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    dm_status st = table_add(tb, name, out, in, true, group);
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    return st ? st : table_add(tb, name, out, 0, false, group);
+}
+
+dm_status bert_tensor_table(const bert_dims *d, bert_tensor **out, size_t *n, size_t *total)
+{
+    table_builder tb = {0};
+    dm_status st = table_add(&tb, "bert.embeddings.word_embeddings.weight", d->V, d->C, true, 0);
+    if (!st) st = table_add(&tb, "bert.embeddings.position_embeddings.weight", d->P, d->C, true, 0);
+    if (!st) st = table_add(&tb, "bert.embeddings.token_type_embeddings.weight", d->TV, d->C, true, 0);
+    if (!st) st = table_add_ln(&tb, "bert.embeddings", d->C);
+    for (size_t l = 0; l < d->layers && !st; l++) {
+        char p[64], q[128];
+        snprintf(p, sizeof p, "bert.encoder.layer.%zu", l);
+        /* Weights of q, k, v first, then their biases: each triple is one
+         * contiguous [3C, C] matrix and one [3C] vector. */
+        static const char *const qkv[3] = {"query", "key", "value"};
+        for (int i = 0; i < 3 && !st; i++) {
+            snprintf(q, sizeof q, "%s.attention.self.%s.weight", p, qkv[i]);
+            st = table_add(&tb, q, d->C, d->C, true, 0);
+        }
+        for (int i = 0; i < 3 && !st; i++) {
+            snprintf(q, sizeof q, "%s.attention.self.%s.bias", p, qkv[i]);
+            st = table_add(&tb, q, d->C, 0, false, 0);
+        }
+        snprintf(q, sizeof q, "%s.attention.output.dense", p);
+        if (!st) st = table_add_dense(&tb, q, d->C, d->C, 0);
+        snprintf(q, sizeof q, "%s.attention.output", p);
+        if (!st) st = table_add_ln(&tb, q, d->C);
+        snprintf(q, sizeof q, "%s.intermediate.dense", p);
+        if (!st) st = table_add_dense(&tb, q, d->I, d->C, 0);
+        snprintf(q, sizeof q, "%s.output.dense", p);
+        if (!st) st = table_add_dense(&tb, q, d->C, d->I, 0);
+        snprintf(q, sizeof q, "%s.output", p);
+        if (!st) st = table_add_ln(&tb, q, d->C);
+    }
+    if (!st) st = table_add_dense(&tb, "bert.pooler.dense", d->C, d->C, 1);
+    if (!st) st = table_add_dense(&tb, "classifier", d->L, d->C, 2);
+    if (st) {
+        free(tb.t);
+        return st;
+    }
+    *out = tb.t;
+    *n = tb.n;
+    *total = tb.offset;
+    return DM_OK;
+}
+
+dm_status bert_params_map(bert_params *p, const bert_dims *d, float *base)
+{
+    memset(p, 0, sizeof *p);
+    p->layers = dmi_calloc(d->layers ? d->layers : 1, sizeof *p->layers);
+    if (!p->layers) return DM_ERR_NO_MEMORY;
+    size_t C = d->C, I = d->I;
+    float *at = base;
+#define TAKE(n) (at += (n), at - (n))
+    p->wte = TAKE(d->V * C);
+    p->wpe = TAKE(d->P * C);
+    p->wtt = TAKE(d->TV * C);
+    p->emb_ln_w = TAKE(C);
+    p->emb_ln_b = TAKE(C);
+    for (size_t l = 0; l < d->layers; l++) {
+        bert_layer *L = &p->layers[l];
+        L->qkv_w = TAKE(3 * C * C);
+        L->qkv_b = TAKE(3 * C);
+        L->ao_w = TAKE(C * C);
+        L->ao_b = TAKE(C);
+        L->ln1_w = TAKE(C);
+        L->ln1_b = TAKE(C);
+        L->fc1_w = TAKE(I * C);
+        L->fc1_b = TAKE(I);
+        L->fc2_w = TAKE(C * I);
+        L->fc2_b = TAKE(C);
+        L->ln2_w = TAKE(C);
+        L->ln2_b = TAKE(C);
+    }
+    p->pool_w = TAKE(C * C);
+    p->pool_b = TAKE(C);
+    p->cls_w = TAKE(d->L * C);
+    p->cls_b = TAKE(d->L);
+#undef TAKE
+    return DM_OK;
+}
+
+void bert_params_unmap(bert_params *p)
+{
+    free(p->layers);
+    p->layers = NULL;
+}
+
+/* ------------------------------------------------------------------ activations */
+
+typedef struct carver {
+    float *at;
+    size_t used;
+    bool counting;
+} carver;
+
+static float *carve(carver *c, size_t n)
+{
+    n = (n + 15) / 16 * 16; /* every array 64-byte aligned */
+    float *p = c->counting ? NULL : c->at + c->used;
+    c->used += n;
+    return p;
+}
+
+static void acts_layout(carver *c, const bert_dims *d, size_t B, size_t T, bool training, bert_acts *a)
+{
+    size_t BT = B * T, C = d->C, I = d->I, BHTT = B * d->H * T * T;
+    size_t wide = 3 * C > I ? 3 * C : I;
+    a->ids = (int32_t *)carve(c, BT);
+    a->types = (int32_t *)carve(c, BT);
+    a->labels = (int32_t *)carve(c, B);
+    a->key_mask = carve(c, BT);
+    a->emb_sum = carve(c, BT * C);
+    a->emb_mean = carve(c, BT);
+    a->emb_rstd = carve(c, BT);
+    a->out = carve(c, BT * C);
+    size_t n_layers = training ? d->layers : 1;
+    for (size_t l = 0; l < n_layers; l++) {
+        bert_layer_acts *la = &a->layers[l];
+        la->x_in = carve(c, BT * C);
+        la->qkv = carve(c, BT * 3 * C);
+        la->qkvr = carve(c, BT * 3 * C);
+        la->att = carve(c, BHTT);
+        la->atty = carve(c, BT * C);
+        la->ln1_in = carve(c, BT * C);
+        la->ln1_mean = carve(c, BT);
+        la->ln1_rstd = carve(c, BT);
+        la->h = carve(c, BT * C);
+        la->fc1 = carve(c, BT * I);
+        la->gelu = carve(c, BT * I);
+        la->ln2_in = carve(c, BT * C);
+        la->ln2_mean = carve(c, BT);
+        la->ln2_rstd = carve(c, BT);
+    }
+    a->cls = carve(c, B * C);
+    a->pooled = carve(c, B * C);
+    a->pooled_drop = carve(c, B * C);
+    a->logits = carve(c, B * d->L);
+    a->dlogits = carve(c, B * d->L);
+    a->losses = carve(c, B);
+    if (training) {
+        a->d_res = carve(c, BT * C);
+        a->d_res2 = carve(c, BT * C);
+        a->d_a = carve(c, BT * C);
+        a->d_b = carve(c, BT * C);
+        a->d_wide = carve(c, BT * wide);
+        a->d_wide2 = carve(c, BT * wide);
+        a->d_att = carve(c, 3 * BT * C + BHTT);
+        a->d_cls = carve(c, B * C);
+        a->d_pool = carve(c, B * C);
+    }
+}
+
+dm_status bert_acts_alloc(dmb_backend *be, const bert_dims *d, size_t max_B, size_t max_T,
+                          bool training, bert_acts *a)
+{
+    memset(a, 0, sizeof *a);
+    a->layers = dmi_calloc(training ? d->layers : 1, sizeof *a->layers);
+    if (!a->layers) return DM_ERR_NO_MEMORY;
+    carver count = {.counting = true};
+    acts_layout(&count, d, max_B, max_T, training, a);
+    a->block = be->ops->alloc(be, count.used * sizeof(float));
+    if (!a->block) {
+        free(a->layers);
+        a->layers = NULL;
+        return dmi_fail_prefix(DM_ERR_NO_MEMORY, "activations for a batch of %zu x %zu tokens", max_B,
+                               max_T);
+    }
+    carver real = {.at = a->block};
+    acts_layout(&real, d, max_B, max_T, training, a);
+    a->max_B = max_B;
+    a->max_T = max_T;
+    a->training = training;
+    return DM_OK;
+}
+
+void bert_acts_free(dmb_backend *be, bert_acts *a)
+{
+    if (a->block) be->ops->free(be, a->block);
+    free(a->layers);
+    memset(a, 0, sizeof *a);
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+/* out[rows, n_out] = inp[rows, n_in] W^T + b (W is [n_out, n_in], as PyTorch). */
+static dm_status linear_fwd(dmb_backend *be, float *out, const float *inp, const float *w,
+                            const float *b, size_t rows, size_t n_in, size_t n_out, dmb_act act)
+{
+    dmb_gemm g = {.trans_b = 1, .m = rows, .n = n_out, .k = n_in, .a = inp, .lda = n_in, .b = w,
+                  .ldb = n_in, .c = out, .ldc = n_out, .batch = 1, .alpha = 1.0f, .bias = b,
+                  .act = act};
+    return be->ops->gemm(be, &g);
+}
+
+/* dW += dout^T inp; db += column sums of dout; dinp = dout W (+= when
+ * ACCUMULATE; skipped when dinp is NULL). */
+static dm_status linear_bwd(dmb_backend *be, float *dinp, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, size_t rows, size_t n_in, size_t n_out,
+                            bool accumulate)
+{
+    dmb_gemm gw = {.trans_a = 1, .m = n_out, .n = n_in, .k = rows, .a = dout, .lda = n_out, .b = inp,
+                   .ldb = n_in, .c = dw, .ldc = n_in, .batch = 1, .alpha = 1.0f, .beta = 1.0f};
+    dm_status st = be->ops->gemm(be, &gw);
+    if (st) return st;
+    be->ops->bias_bwd(be, db, dout, rows, n_out);
+    if (!dinp) return DM_OK;
+    dmb_gemm gx = {.m = rows, .n = n_in, .k = n_out, .a = dout, .lda = n_out, .b = w, .ldb = n_in,
+                   .c = dinp, .ldc = n_in, .batch = 1, .alpha = 1.0f,
+                   .beta = accumulate ? 1.0f : 0.0f};
+    return be->ops->gemm(be, &gx);
+}
+
+enum { SITE_EMBED, SITE_ATTENTION, SITE_ATTN_OUT, SITE_FFN_OUT, SITE_CLASSIFIER };
+
+/* The dropout of one site in one layer for one step: each gets its own
+ * Philox stream, so forward and backward draw the same mask. */
+static dmb_dropout dropout_at(const bert_dropout *d, int site, size_t layer)
+{
+    dmb_dropout r = {0};
+    if (!d) return r;
+    switch (site) {
+    case SITE_ATTENTION: r.p = d->attention; break;
+    case SITE_CLASSIFIER: r.p = d->classifier; break;
+    default: r.p = d->hidden; break;
+    }
+    r.seed = d->seed;
+    r.stream = (d->step << 20) | ((uint64_t)layer << 4) | (uint64_t)site;
+    return r;
+}
+
+/* ------------------------------------------------------------------ forward */
+
+static dm_status layer_forward(dmb_backend *be, const bert_dims *d, const bert_layer *w,
+                               bert_layer_acts *la, const float *x, float *y, const bert_acts *a,
+                               size_t B, size_t T, size_t l, const bert_dropout *dropout)
+{
+    const struct dmb_ops *o = be->ops;
+    size_t BT = B * T, C = d->C, I = d->I;
+    dm_status st = linear_fwd(be, la->qkv, x, w->qkv_w, w->qkv_b, BT, C, 3 * C, DMB_ACT_NONE);
+    if (st) return st;
+    dmb_attention att = {.B = B, .T = T, .H = d->H, .D = d->D, .key_mask = a->key_mask,
+                         .dropout = dropout_at(dropout, SITE_ATTENTION, l)};
+    if ((st = o->attention_fwd(be, la->atty, la->qkvr, la->att, la->qkv, &att))) return st;
+    /* ln1_in = x + dropout(atty W_o^T + b_o) */
+    if ((st = linear_fwd(be, la->ln1_in, la->atty, w->ao_w, w->ao_b, BT, C, C, DMB_ACT_NONE))) return st;
+    dmb_dropout dr = dropout_at(dropout, SITE_ATTN_OUT, l);
+    o->dropout_fwd(be, la->ln1_in, la->ln1_in, BT * C, &dr);
+    o->add(be, la->ln1_in, la->ln1_in, x, BT * C);
+    st = o->layernorm_fwd(be, la->h, la->ln1_mean, la->ln1_rstd, la->ln1_in, w->ln1_w, w->ln1_b, BT, C,
+                          d->eps);
+    if (st) return st;
+    if (a->training) {
+        /* The pre-activation is kept for GELU's backward pass. */
+        if ((st = linear_fwd(be, la->fc1, la->h, w->fc1_w, w->fc1_b, BT, C, I, DMB_ACT_NONE))) return st;
+        if ((st = o->gelu_fwd(be, la->gelu, la->fc1, BT * I))) return st;
+    } else {
+        if ((st = linear_fwd(be, la->gelu, la->h, w->fc1_w, w->fc1_b, BT, C, I, DMB_ACT_GELU))) return st;
+    }
+    /* ln2_in = h + dropout(gelu W_2^T + b_2) */
+    if ((st = linear_fwd(be, la->ln2_in, la->gelu, w->fc2_w, w->fc2_b, BT, I, C, DMB_ACT_NONE))) return st;
+    dr = dropout_at(dropout, SITE_FFN_OUT, l);
+    o->dropout_fwd(be, la->ln2_in, la->ln2_in, BT * C, &dr);
+    o->add(be, la->ln2_in, la->ln2_in, la->h, BT * C);
+    return o->layernorm_fwd(be, y, la->ln2_mean, la->ln2_rstd, la->ln2_in, w->ln2_w, w->ln2_b, BT, C,
+                            d->eps);
+}
+
+static dm_status head_forward(dmb_backend *be, const bert_dims *d, const bert_params *p, bert_acts *a,
+                              size_t B, size_t T, const bert_dropout *dropout)
+{
+    const struct dmb_ops *o = be->ops;
+    size_t C = d->C;
+    o->first_token_fwd(be, a->cls, a->out, B, T, C);
+    dm_status st = linear_fwd(be, a->pooled, a->cls, p->pool_w, p->pool_b, B, C, C, DMB_ACT_NONE);
+    if (st) return st;
+    o->tanh_fwd(be, a->pooled, a->pooled, B * C);
+    dmb_dropout dr = dropout_at(dropout, SITE_CLASSIFIER, 0);
+    o->dropout_fwd(be, a->pooled_drop, a->pooled, B * C, &dr);
+    return linear_fwd(be, a->logits, a->pooled_drop, p->cls_w, p->cls_b, B, C, d->L, DMB_ACT_NONE);
+}
+
+dm_status bert_forward(dmb_backend *be, const bert_dims *d, const bert_params *p, bert_acts *a,
+                       size_t B, size_t T, const bert_dropout *dropout, const float *class_weights,
+                       float grad_scale)
+{
+    if (B > a->max_B || T > a->max_T || T > d->P)
+        return dmi_fail(DM_ERR_INTERNAL, "batch %zu x %zu exceeds the buffers (%zu x %zu, %zu positions)",
+                        B, T, a->max_B, a->max_T, d->P);
+    const struct dmb_ops *o = be->ops;
+    size_t BT = B * T, C = d->C;
+    o->embed_fwd(be, a->emb_sum, a->ids, a->types, p->wte, p->wpe, p->wtt, B, T, C);
+    float *x = a->layers[0].x_in;
+    dm_status st = o->layernorm_fwd(be, x, a->emb_mean, a->emb_rstd, a->emb_sum, p->emb_ln_w, p->emb_ln_b,
+                                    BT, C, d->eps);
+    if (st) return st;
+    dmb_dropout dr = dropout_at(dropout, SITE_EMBED, 0);
+    o->dropout_fwd(be, x, x, BT * C, &dr);
+    for (size_t l = 0; l < d->layers; l++) {
+        bert_layer_acts *la = &a->layers[a->training ? l : 0];
+        float *y;
+        if (l + 1 == d->layers) y = a->out;
+        else if (a->training) y = a->layers[l + 1].x_in;
+        else y = la->x_in == x ? a->out : la->x_in; /* ping-pong between two buffers */
+        st = layer_forward(be, d, &p->layers[l], la, x, y, a, B, T, l, dropout);
+        if (st) return st;
+        x = y;
+    }
+    if ((st = head_forward(be, d, p, a, B, T, dropout))) return st;
+    if (grad_scale != 0.0f || class_weights)
+        o->xent_fwd_bwd(be, a->losses, grad_scale != 0.0f ? a->dlogits : NULL, a->logits, a->labels,
+                        class_weights, B, d->L, grad_scale);
+    return DM_OK;
+}
+
+/* ------------------------------------------------------------------ backward */
+
+/* dx_out: gradient of the layer's output (consumed). On return *dx_in points
+ * to the gradient of the layer's input (one of the scratch buffers). */
+static dm_status layer_backward(dmb_backend *be, const bert_dims *d, const bert_layer *w,
+                                const bert_layer *g, const bert_layer_acts *la, bert_acts *a,
+                                float *dx_out, float **dx_in, size_t B, size_t T, size_t l,
+                                const bert_dropout *dropout)
+{
+    const struct dmb_ops *o = be->ops;
+    size_t BT = B * T, C = d->C, I = d->I;
+    float *d_ln2_in = dx_out == a->d_res ? a->d_res2 : a->d_res; /* the other residual buffer */
+    dm_status st = o->layernorm_bwd(be, d_ln2_in, g->ln2_w, g->ln2_b, dx_out, la->ln2_in, w->ln2_w,
+                                    la->ln2_mean, la->ln2_rstd, BT, C);
+    if (st) return st;
+    /* FFN: ln2_in = h + dropout(fc2(gelu(fc1(h)))) */
+    dmb_dropout dr = dropout_at(dropout, SITE_FFN_OUT, l);
+    o->dropout_bwd(be, a->d_a, d_ln2_in, BT * C, &dr);
+    st = linear_bwd(be, a->d_wide, g->fc2_w, g->fc2_b, a->d_a, la->gelu, w->fc2_w, BT, I, C, false);
+    if (st) return st;
+    if ((st = o->gelu_bwd(be, a->d_wide2, la->fc1, a->d_wide, BT * I))) return st;
+    /* dh = d_fc1 W_1 + d_ln2_in (the residual), accumulated in place */
+    st = linear_bwd(be, d_ln2_in, g->fc1_w, g->fc1_b, a->d_wide2, la->h, w->fc1_w, BT, C, I, true);
+    if (st) return st;
+    float *d_ln1_in = dx_out; /* free again: reuse it */
+    st = o->layernorm_bwd(be, d_ln1_in, g->ln1_w, g->ln1_b, d_ln2_in, la->ln1_in, w->ln1_w, la->ln1_mean,
+                          la->ln1_rstd, BT, C);
+    if (st) return st;
+    /* Attention block: ln1_in = x + dropout(dense(attention(qkv(x)))) */
+    dr = dropout_at(dropout, SITE_ATTN_OUT, l);
+    o->dropout_bwd(be, a->d_a, d_ln1_in, BT * C, &dr);
+    st = linear_bwd(be, a->d_b, g->ao_w, g->ao_b, a->d_a, la->atty, w->ao_w, BT, C, C, false);
+    if (st) return st;
+    dmb_attention att = {.B = B, .T = T, .H = d->H, .D = d->D, .key_mask = a->key_mask,
+                         .dropout = dropout_at(dropout, SITE_ATTENTION, l)};
+    if ((st = o->attention_bwd(be, a->d_wide, a->d_att, a->d_b, la->qkvr, la->att, &att))) return st;
+    st = linear_bwd(be, d_ln1_in, g->qkv_w, g->qkv_b, a->d_wide, la->x_in, w->qkv_w, BT, C, 3 * C, true);
+    if (st) return st;
+    *dx_in = d_ln1_in;
+    return DM_OK;
+}
+
+static dm_status head_backward(dmb_backend *be, const bert_dims *d, const bert_params *p,
+                               const bert_params *g, bert_acts *a, size_t B, size_t T,
+                               const bert_dropout *dropout)
+{
+    const struct dmb_ops *o = be->ops;
+    size_t C = d->C;
+    dm_status st = linear_bwd(be, a->d_pool, g->cls_w, g->cls_b, a->dlogits, a->pooled_drop, p->cls_w, B,
+                              C, d->L, false);
+    if (st) return st;
+    dmb_dropout dr = dropout_at(dropout, SITE_CLASSIFIER, 0);
+    o->dropout_bwd(be, a->d_pool, a->d_pool, B * C, &dr);
+    o->tanh_bwd(be, a->d_pool, a->pooled, a->d_pool, B * C);
+    st = linear_bwd(be, a->d_cls, g->pool_w, g->pool_b, a->d_pool, a->cls, p->pool_w, B, C, C, false);
+    if (st) return st;
+    if ((st = o->zero(be, a->d_res, B * T * C * sizeof(float)))) return st;
+    o->first_token_bwd(be, a->d_res, a->d_cls, B, T, C);
+    return DM_OK;
+}
+
+dm_status bert_backward(dmb_backend *be, const bert_dims *d, const bert_params *p,
+                        const bert_params *g, bert_acts *a, size_t B, size_t T,
+                        const bert_dropout *dropout)
+{
+    if (!a->training) return dmi_fail(DM_ERR_INTERNAL, "backward pass without training activations");
+    const struct dmb_ops *o = be->ops;
+    size_t BT = B * T, C = d->C;
+    dm_status st = head_backward(be, d, p, g, a, B, T, dropout);
+    if (st) return st;
+    float *dx = a->d_res;
+    for (size_t l = d->layers; l-- > 0;) {
+        float *dx_in;
+        st = layer_backward(be, d, &p->layers[l], &g->layers[l], &a->layers[l], a, dx, &dx_in, B, T, l,
+                            dropout);
+        if (st) return st;
+        dx = dx_in;
+    }
+    /* Embeddings: x0 = dropout(LayerNorm(word + position + type)) */
+    dmb_dropout dr = dropout_at(dropout, SITE_EMBED, 0);
+    o->dropout_bwd(be, dx, dx, BT * C, &dr);
+    float *d_sum = dx == a->d_res ? a->d_res2 : a->d_res;
+    st = o->layernorm_bwd(be, d_sum, g->emb_ln_w, g->emb_ln_b, dx, a->emb_sum, p->emb_ln_w, a->emb_mean,
+                          a->emb_rstd, BT, C);
+    if (st) return st;
+    o->embed_bwd(be, g->wte, g->wpe, g->wtt, d_sum, a->ids, a->types, B, T, C);
+    return DM_OK;
+}

@@ -1,0 +1,506 @@
+/*
+ * model.c — the dm_model handle: loading a Hugging Face BERT folder
+ * (config.json, model.safetensors, tokenizer, sentence-transformers modules),
+ * initialising a new classification head, saving a folder transformers opens,
+ * and the forward pass on token ids.
+ */
+#include "model_internal.h"
+#include "safetensors.h"
+#include "../core/rng.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HEAD_INIT_STREAM 0x48454144ull /* "HEAD": the RNG stream of new heads */
+
+DM_API void dm_model_options_default(dm_model_options *opts)
+{
+    if (!opts) return;
+    memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
+    opts->seed = 42;
+    opts->device = DM_DEVICE_AUTO;
+}
+
+long dmi_model_tensor_index(const dm_model *m, const char *name)
+{
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (strcmp(m->tensors[i].name, name) == 0) return (long)i;
+    return -1;
+}
+
+/* ------------------------------------------------------------------ folder layout */
+
+/* A sentence-transformers folder keeps the transformer in the folder of its
+ * Transformer module (usually the root, in older models "0_Transformer") and
+ * says how embeddings are pooled and whether they are normalised. */
+static void read_sentence_transformers(dm_model *m, const char *dir, char *model_dir, size_t cap)
+{
+    char path[4096];
+    snprintf(model_dir, cap, "%s", dir);
+    m->st_pooling = DM_POOL_DEFAULT;
+    if (dmi_path_join(path, sizeof path, dir, "modules.json")) return;
+    json_t *mods = json_load_file(path, 0, NULL);
+    if (!json_is_array(mods)) {
+        json_decref(mods);
+        return;
+    }
+    size_t i;
+    json_t *mod;
+    json_array_foreach(mods, i, mod) {
+        const char *type = json_string_value(json_object_get(mod, "type"));
+        const char *sub = json_string_value(json_object_get(mod, "path"));
+        if (!type) continue;
+        if (strstr(type, "models.Transformer") && sub && *sub) {
+            char sub_dir[4096];
+            if (!dmi_path_join(sub_dir, sizeof sub_dir, dir, sub) && dmi_is_dir(sub_dir) &&
+                !dmi_path_join(path, sizeof path, sub_dir, "config.json") && dmi_is_file(path))
+                snprintf(model_dir, cap, "%s", sub_dir);
+        } else if (strstr(type, "models.Pooling") && sub) {
+            char cfg[4096];
+            if (dmi_path_join(path, sizeof path, dir, sub) || dmi_path_join(cfg, sizeof cfg, path, "config.json"))
+                continue;
+            json_t *pc = json_load_file(cfg, 0, NULL);
+            if (json_is_true(json_object_get(pc, "pooling_mode_mean_tokens"))) m->st_pooling = DM_POOL_MEAN;
+            else if (json_is_true(json_object_get(pc, "pooling_mode_cls_token"))) m->st_pooling = DM_POOL_CLS;
+            else if (pc) m->st_pooling_unsupported = 1;
+            json_decref(pc);
+        } else if (strstr(type, "models.Normalize")) {
+            m->st_normalize = 1;
+        }
+    }
+    json_decref(mods);
+    const char *where[2] = {model_dir, dir};
+    for (int w = 0; w < 2; w++) {
+        if (dmi_path_join(path, sizeof path, where[w], "sentence_bert_config.json") || !dmi_is_file(path))
+            continue;
+        json_t *sb = json_load_file(path, 0, NULL);
+        json_t *len = json_object_get(sb, "max_seq_length");
+        if (json_is_integer(len) && json_integer_value(len) > 0)
+            m->st_max_seq_length = (size_t)json_integer_value(len);
+        json_decref(sb);
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------ labels */
+
+static dm_status copy_labels(dm_model *m, const char *const *names, size_t n)
+{
+    m->labels = dmi_calloc(n, sizeof *m->labels);
+    if (!m->labels) return DM_ERR_NO_MEMORY;
+    for (size_t i = 0; i < n; i++) {
+        char fallback[32];
+        const char *name = names ? names[i] : NULL;
+        if (!name) {
+            snprintf(fallback, sizeof fallback, "LABEL_%zu", i);
+            name = fallback;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(m->labels[j], name) == 0)
+                return dmi_fail(DM_ERR_INVALID_ARGUMENT, "label '%s' is given twice (ids %zu and %zu)", name, j, i);
+        m->labels[i] = dmi_strndup(name, strlen(name));
+        if (!m->labels[i]) return DM_ERR_NO_MEMORY;
+    }
+    return DM_OK;
+}
+
+/* How many labels, and their names: the options, else the checkpoint's head
+ * and config, else Hugging Face's default of two. */
+static dm_status choose_labels(dm_model *m, const dm_model_options *o, size_t file_labels)
+{
+    if (o->labels && o->num_labels && o->num_labels != o->n_labels)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "num_labels is %zu but %zu label names are given",
+                        o->num_labels, o->n_labels);
+    size_t L = o->labels ? o->n_labels : o->num_labels;
+    if (L == 0) L = file_labels ? file_labels : (m->cfg.n_labels ? m->cfg.n_labels : 2);
+    if (L < 2)
+        return dmi_fail(DM_ERR_UNSUPPORTED, "a classifier needs at least 2 labels, %zu asked "
+                        "(regression with 1 label is not supported)", L);
+    m->dims.L = L;
+    m->new_head = file_labels != L;
+    const char *const *names = o->labels;
+    if (!names && m->cfg.n_labels == L) names = (const char *const *)m->cfg.labels;
+    return copy_labels(m, names, L);
+}
+
+/* ------------------------------------------------------------------ weights */
+
+/* The checkpoint's name for our tensor NAME: as is, without the "bert."
+ * prefix (BertModel and sentence-transformers checkpoints), or with the
+ * LayerNorm gamma/beta names of old TensorFlow conversions. */
+static const dmi_st_tensor *find_tensor(const dmi_safetensors *st, const char *name)
+{
+    const dmi_st_tensor *t = dmi_st_find(st, name);
+    if (t) return t;
+    const char *bare = strncmp(name, "bert.", 5) == 0 ? name + 5 : NULL;
+    if (bare && (t = dmi_st_find(st, bare))) return t;
+    char old[128];
+    const char *ln = strstr(name, "LayerNorm.");
+    if (!ln) return NULL;
+    const char *what = ln + strlen("LayerNorm.");
+    const char *repl = strcmp(what, "weight") == 0 ? "gamma" : strcmp(what, "bias") == 0 ? "beta" : NULL;
+    if (!repl) return NULL;
+    snprintf(old, sizeof old, "%.*s%s", (int)(what - name), name, repl);
+    if ((t = dmi_st_find(st, old))) return t;
+    if (bare) {
+        snprintf(old, sizeof old, "%.*s%s", (int)(what - bare), bare, repl);
+        t = dmi_st_find(st, old);
+    }
+    return t;
+}
+
+static void format_shape(char *buf, size_t cap, const int64_t *shape, size_t ndim)
+{
+    size_t at = 0;
+    at += (size_t)snprintf(buf + at, cap - at, "[");
+    for (size_t i = 0; i < ndim && at < cap; i++)
+        at += (size_t)snprintf(buf + at, cap - at, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (at < cap) snprintf(buf + at, cap - at, "]");
+}
+
+static dm_status check_shape(const bert_tensor *want, const dmi_st_tensor *t, const char *file)
+{
+    bool ok = t->ndim == want->ndim;
+    for (size_t i = 0; ok && i < want->ndim; i++) ok = (size_t)t->shape[i] == want->shape[i];
+    if (ok) return DM_OK;
+    char found[128], expected[64];
+    format_shape(found, sizeof found, t->shape, t->ndim);
+    int64_t w[2] = {(int64_t)want->shape[0], (int64_t)want->shape[1]};
+    format_shape(expected, sizeof expected, w, want->ndim);
+    return dmi_fail(DM_ERR_RANGE, "%s: tensor '%s': expected shape %s (from config.json), found %s", file,
+                    t->name, expected, found);
+}
+
+static void init_normal(float *x, size_t n, double std, dmi_rng *rng)
+{
+    for (size_t i = 0; i < n; i++) x[i] = (float)(dmi_rng_normal(rng) * std);
+}
+
+/* Fills HOST (n_params floats) from the checkpoint; the pooler and the head
+ * are initialised when absent (the head also when of another size). */
+static dm_status load_weights(dm_model *m, const dmi_safetensors *st, const char *file, float *host,
+                              uint64_t seed)
+{
+    dmi_rng rng;
+    dmi_rng_init(&rng, seed, HEAD_INIT_STREAM);
+    double std = m->cfg.initializer_range;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const bert_tensor *bt = &m->tensors[i];
+        float *dst = host + bt->offset;
+        bool is_bias = bt->ndim == 1;
+        if (bt->group == 2 && m->new_head) {
+            if (is_bias) memset(dst, 0, bt->numel * sizeof *dst);
+            else init_normal(dst, bt->numel, std, &rng);
+            continue;
+        }
+        const dmi_st_tensor *t = find_tensor(st, bt->name);
+        if (!t && bt->group == 1) {
+            m->new_pooler = 1;
+            if (is_bias) memset(dst, 0, bt->numel * sizeof *dst);
+            else init_normal(dst, bt->numel, std, &rng);
+            continue;
+        }
+        if (!t)
+            return dmi_fail(DM_ERR_NOT_FOUND, "%s: tensor '%s' (or '%s') is missing", file, bt->name,
+                            strncmp(bt->name, "bert.", 5) == 0 ? bt->name + 5 : bt->name);
+        dm_status s = check_shape(bt, t, file);
+        if (!s) s = dmi_st_read_f32(st, t, dst);
+        if (s) return s;
+    }
+    return DM_OK;
+}
+
+/* The number of labels of the checkpoint's classifier (0 when it has none). */
+static size_t checkpoint_labels(const dmi_safetensors *st, size_t C)
+{
+    const dmi_st_tensor *w = dmi_st_find(st, "classifier.weight");
+    const dmi_st_tensor *b = dmi_st_find(st, "classifier.bias");
+    if (!w || !b || w->ndim != 2 || (size_t)w->shape[1] != C || b->ndim != 1 || b->shape[0] != w->shape[0])
+        return 0;
+    return (size_t)w->shape[0];
+}
+
+static dm_status build_params(dm_model *m)
+{
+    dm_status st = bert_tensor_table(&m->dims, &m->tensors, &m->n_tensors, &m->n_params);
+    if (st) return st;
+    m->params = m->be->ops->alloc(m->be, m->n_params * sizeof(float));
+    if (!m->params) return dmi_fail_prefix(DM_ERR_NO_MEMORY, "model parameters (%zu floats)", m->n_params);
+    return bert_params_map(&m->p, &m->dims, m->params);
+}
+
+dm_status dmi_model_get_params(const dm_model *m, float *host)
+{
+    return m->be->ops->download(m->be, host, m->params, m->n_params * sizeof(float));
+}
+
+dm_status dmi_model_set_params(dm_model *m, const float *host)
+{
+    return m->be->ops->upload(m->be, m->params, host, m->n_params * sizeof(float));
+}
+
+dm_status dmi_model_load_params(dm_model *m, const char *path)
+{
+    dmi_safetensors *st;
+    dm_status s = dmi_st_open(path, &st);
+    if (s) return s;
+    float *host = dmi_malloc(m->n_params * sizeof(float));
+    if (!host) s = DM_ERR_NO_MEMORY;
+    for (size_t i = 0; !s && i < m->n_tensors; i++) {
+        const bert_tensor *bt = &m->tensors[i];
+        const dmi_st_tensor *t = dmi_st_find(st, bt->name);
+        if (!t) s = dmi_fail(DM_ERR_NOT_FOUND, "%s: tensor '%s' is missing", path, bt->name);
+        if (!s) s = check_shape(bt, t, path);
+        if (!s) s = dmi_st_read_f32(st, t, host + bt->offset);
+    }
+    if (!s) s = dmi_model_set_params(m, host);
+    free(host);
+    dmi_st_close(st);
+    return s;
+}
+
+/* ------------------------------------------------------------------ load */
+
+static dm_status load_into(dm_model *m, const char *dir, const dm_model_options *o)
+{
+    char model_dir[4096], path[4096];
+    if (!dmi_is_dir(dir)) return dmi_fail(DM_ERR_IO, "%s: not a folder (a Hugging Face model folder is expected)", dir);
+    read_sentence_transformers(m, dir, model_dir, sizeof model_dir);
+    m->src_dir = dmi_strndup(model_dir, strlen(model_dir));
+    if (!m->src_dir) return DM_ERR_NO_MEMORY;
+
+    dm_status s = dmi_path_join(path, sizeof path, model_dir, "config.json");
+    if (!s && !dmi_is_file(path)) s = dmi_fail(DM_ERR_NOT_FOUND, "%s: no config.json in the model folder", model_dir);
+    if (!s) s = dmi_bert_config_load(path, &m->cfg);
+    if (s) return s;
+
+    if ((s = dm_tokenizer_load(model_dir, NULL, &m->tok))) return dmi_fail_prefix(s, "%s: tokenizer", model_dir);
+    if (dm_tokenizer_vocab_size(m->tok) > m->cfg.vocab_size)
+        return dmi_fail(DM_ERR_RANGE, "%s: the tokenizer has %zu ids but config.json's vocab_size is %zu",
+                        model_dir, dm_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
+
+    if ((s = dmi_path_join(path, sizeof path, model_dir, "model.safetensors"))) return s;
+    if (!dmi_is_file(path))
+        return dmi_fail(DM_ERR_NOT_FOUND, "%s: no model.safetensors in the model folder (pytorch_model.bin "
+                        "is not read: convert it with the safetensors package)", model_dir);
+    dmi_safetensors *st;
+    if ((s = dmi_st_open(path, &st))) return s;
+    m->dims = bert_dims_from_config(&m->cfg, 0);
+    s = choose_labels(m, o, checkpoint_labels(st, m->cfg.hidden_size));
+    if (!s) s = dmi_bert_config_set_labels(&m->cfg, (const char *const *)m->labels, m->dims.L);
+    if (!s) s = dmb_create(o->device, o->threads, &m->be);
+    if (!s) s = build_params(m);
+    float *host = s ? NULL : dmi_malloc(m->n_params * sizeof(float));
+    if (!s && !host) s = DM_ERR_NO_MEMORY;
+    if (!s) s = load_weights(m, st, path, host, o->seed);
+    if (!s) s = dmi_model_set_params(m, host);
+    free(host);
+    dmi_st_close(st);
+    return s;
+}
+
+DM_API dm_status dm_model_load(const char *dir, const dm_model_options *opts, dm_model **out)
+{
+    if (!dir || !out) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_model_load: NULL folder or output");
+    dm_model_options o;
+    dm_model_options_default(&o);
+    if (opts && dmi_copy_options(&o, sizeof o, opts, "dm_model_options")) return DM_ERR_INVALID_ARGUMENT;
+    dm_model *m = dmi_calloc(1, sizeof *m);
+    if (!m) return DM_ERR_NO_MEMORY;
+    m->threads = o.threads;
+    dm_status s = load_into(m, dir, &o);
+    if (s) {
+        dm_model_free(m);
+        return s;
+    }
+    *out = m;
+    return DM_OK;
+}
+
+DM_API void dm_model_free(dm_model *m)
+{
+    if (!m) return;
+    if (m->be) {
+        bert_acts_free(m->be, &m->infer);
+        if (m->params) m->be->ops->free(m->be, m->params);
+        dmb_destroy(m->be);
+    }
+    bert_params_unmap(&m->p);
+    free(m->tensors);
+    if (m->labels)
+        for (size_t i = 0; i < m->dims.L; i++) free(m->labels[i]);
+    free(m->labels);
+    free(m->src_dir);
+    dm_tokenizer_free(m->tok);
+    dmi_bert_config_free(&m->cfg);
+    free(m);
+}
+
+/* ------------------------------------------------------------------ save */
+
+static dm_status save_weights(const dm_model *m, const char *path)
+{
+    float *host = dmi_malloc(m->n_params * sizeof(float));
+    if (!host) return DM_ERR_NO_MEMORY;
+    dmi_st_out *outs = dmi_calloc(m->n_tensors, sizeof *outs);
+    dm_status s = outs ? dmi_model_get_params(m, host) : DM_ERR_NO_MEMORY;
+    for (size_t i = 0; !s && i < m->n_tensors; i++) {
+        const bert_tensor *t = &m->tensors[i];
+        outs[i].name = t->name;
+        outs[i].dtype = DMI_F32;
+        outs[i].ndim = t->ndim;
+        outs[i].shape[0] = (int64_t)t->shape[0];
+        outs[i].shape[1] = (int64_t)t->shape[1];
+        outs[i].data = host + t->offset;
+    }
+    if (!s) s = dmi_st_write(path, outs, m->n_tensors, NULL, 0);
+    free(outs);
+    free(host);
+    return s;
+}
+
+/* The tokenizer files as they came (byte for byte), or, when the source had
+ * none of them, written from the loaded tokenizer. */
+static dm_status save_tokenizer(const dm_model *m, const char *dir)
+{
+    static const char *const files[] = {"tokenizer.json", "vocab.txt", "tokenizer_config.json",
+                                        "special_tokens_map.json"};
+    int copied = 0;
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char src[4096], dst[4096];
+        dm_status s = dmi_path_join(src, sizeof src, m->src_dir, files[i]);
+        if (!s) s = dmi_path_join(dst, sizeof dst, dir, files[i]);
+        if (s) return s;
+        if (!dmi_is_file(src)) continue;
+        char *data;
+        size_t len;
+        if ((s = dmi_read_file(src, &data, &len))) return s;
+        s = dmi_write_file_atomic(dst, data, len);
+        free(data);
+        if (s) return s;
+        copied++;
+    }
+    return copied ? DM_OK : dm_tokenizer_save(m->tok, dir);
+}
+
+DM_API dm_status dm_model_save(const dm_model *m, const char *dir)
+{
+    if (!m || !dir) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_model_save: NULL model or folder");
+    char path[4096];
+    dm_status s = dmi_make_dirs(dir);
+    if (!s) s = dmi_path_join(path, sizeof path, dir, "config.json");
+    if (!s) s = dmi_bert_config_save(&m->cfg, path);
+    if (!s) s = dmi_path_join(path, sizeof path, dir, "model.safetensors");
+    if (!s) s = save_weights(m, path);
+    if (!s) s = save_tokenizer(m, dir);
+    return s ? dmi_fail_prefix(s, "saving the model to %s", dir) : DM_OK;
+}
+
+/* ------------------------------------------------------------------ info */
+
+DM_API dm_status dm_model_get_info(const dm_model *m, dm_model_info *info)
+{
+    if (!m || !info) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_model_get_info: NULL model or info");
+    if (info->struct_size < sizeof(size_t))
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_model_info: set struct_size to sizeof(dm_model_info)");
+    dm_model_info full = {0};
+    full.struct_size = sizeof full;
+    full.vocab_size = m->dims.V;
+    full.hidden_size = m->dims.C;
+    full.num_layers = m->dims.layers;
+    full.num_heads = m->dims.H;
+    full.intermediate_size = m->dims.I;
+    full.max_position_embeddings = m->dims.P;
+    full.type_vocab_size = m->dims.TV;
+    full.num_labels = m->dims.L;
+    full.num_parameters = m->n_params;
+    full.new_head = m->new_head;
+    full.device = DM_DEVICE_CPU;
+    full.backend_name = m->be->ops->name;
+    size_t n = info->struct_size < sizeof full ? info->struct_size : sizeof full;
+    memcpy(info, &full, n);
+    info->struct_size = n;
+    return DM_OK;
+}
+
+DM_API const char *dm_model_label_name(const dm_model *m, int32_t id)
+{
+    if (!m || id < 0 || (size_t)id >= m->dims.L) return NULL;
+    return m->labels[id];
+}
+
+DM_API const dm_tokenizer *dm_model_tokenizer(const dm_model *m) { return m ? m->tok : NULL; }
+
+DM_API dm_status dm_model_set_threads(dm_model *m, int threads)
+{
+    if (!m) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_model_set_threads: NULL model");
+    if (threads < 0) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "threads must be >= 0 (0 = all cores), got %d", threads);
+    m->threads = threads;
+    return m->be->ops->set_threads(m->be, threads);
+}
+
+/* ------------------------------------------------------------------ forward on ids */
+
+dm_status dmi_model_infer_acts(dm_model *m, size_t B, size_t T)
+{
+    if (m->infer.block && B <= m->infer.max_B && T <= m->infer.max_T) return DM_OK;
+    size_t nb = B > m->infer.max_B ? B : m->infer.max_B;
+    size_t nt = T > m->infer.max_T ? T : m->infer.max_T;
+    bert_acts_free(m->be, &m->infer);
+    return bert_acts_alloc(m->be, &m->dims, nb, nt, false, &m->infer);
+}
+
+static dm_status check_ids(const dm_model *m, size_t n, const int32_t *ids, const int32_t *types)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || (size_t)ids[i] >= m->dims.V)
+            return dmi_fail(DM_ERR_RANGE, "ids[%zu] = %d is not a token id (vocab_size %zu)", i, ids[i], m->dims.V);
+        if (types && (types[i] < 0 || (size_t)types[i] >= m->dims.TV))
+            return dmi_fail(DM_ERR_RANGE, "type_ids[%zu] = %d is out of range (type_vocab_size %zu)", i, types[i],
+                            m->dims.TV);
+    }
+    return DM_OK;
+}
+
+DM_API dm_status dm_model_forward(dm_model *m, size_t batch, size_t seq_len, const int32_t *ids,
+                                  const int32_t *type_ids, const uint8_t *attention_mask, float *logits,
+                                  float *hidden, float *pooled)
+{
+    if (!m || !ids || !logits) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_model_forward: NULL model, ids or logits");
+    if (batch == 0 || seq_len == 0) return dmi_fail(DM_ERR_RANGE, "dm_model_forward: empty batch (%zu x %zu)", batch, seq_len);
+    if (seq_len > m->dims.P)
+        return dmi_fail(DM_ERR_RANGE, "sequence length %zu exceeds max_position_embeddings %zu", seq_len, m->dims.P);
+    size_t n = batch * seq_len;
+    dm_status s = check_ids(m, n, ids, type_ids);
+    if (s) return s;
+    if ((s = dmi_model_infer_acts(m, batch, seq_len))) return s;
+    bert_acts *a = &m->infer;
+    float *mask = dmi_malloc(n * sizeof *mask);
+    int32_t *types = type_ids ? NULL : dmi_calloc(n, sizeof *types);
+    if (!mask || (!type_ids && !types)) {
+        free(mask);
+        free(types);
+        return DM_ERR_NO_MEMORY;
+    }
+    for (size_t i = 0; i < n; i++) mask[i] = attention_mask ? (attention_mask[i] != 0) : 1.0f;
+    for (size_t b = 0; b < batch && !s; b++) {
+        bool any = false;
+        for (size_t t = 0; t < seq_len; t++) any |= mask[b * seq_len + t] != 0.0f;
+        if (!any) s = dmi_fail(DM_ERR_INVALID_ARGUMENT, "attention_mask of sequence %zu is all zeros", b);
+    }
+    const struct dmb_ops *o = m->be->ops;
+    if (!s) s = o->upload(m->be, a->ids, ids, n * sizeof(int32_t));
+    if (!s) s = o->upload(m->be, a->types, type_ids ? type_ids : types, n * sizeof(int32_t));
+    if (!s) s = o->upload(m->be, a->key_mask, mask, n * sizeof(float));
+    free(mask);
+    free(types);
+    if (!s) s = bert_forward(m->be, &m->dims, &m->p, a, batch, seq_len, NULL, NULL, 0.0f);
+    if (!s) s = o->download(m->be, logits, a->logits, batch * m->dims.L * sizeof(float));
+    if (!s && hidden) s = o->download(m->be, hidden, a->out, n * m->dims.C * sizeof(float));
+    if (!s && pooled) s = o->download(m->be, pooled, a->pooled, batch * m->dims.C * sizeof(float));
+    return s;
+}

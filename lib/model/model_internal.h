@@ -1,0 +1,83 @@
+/*
+ * model_internal.h — the dm_model handle, shared by loading/saving
+ * (model.c), inference (infer.c) and training (lib/train).
+ */
+#ifndef DM_MODEL_INTERNAL_H
+#define DM_MODEL_INTERNAL_H
+
+#include "bert.h"
+
+struct dm_model {
+    dmi_bert_config cfg;
+    bert_dims dims;
+    bert_tensor *tensors;  /* the HF tensor table, in buffer order */
+    size_t n_tensors;
+    size_t n_params;       /* floats in the parameter buffer */
+    dmb_backend *be;
+    float *params;         /* backend memory */
+    bert_params p;         /* views into params */
+    dm_tokenizer *tok;
+    char **labels;         /* dims.L names */
+    char *src_dir;         /* where it was loaded from (tokenizer files are copied) */
+    int new_head;          /* classifier initialised at load */
+    int new_pooler;
+    int threads;
+    /* sentence-transformers settings of the folder, for embeddings */
+    dm_pooling st_pooling; /* DM_POOL_DEFAULT when the folder names none */
+    int st_pooling_unsupported; /* the folder asks for a pooling we do not have */
+    int st_normalize;
+    size_t st_max_seq_length;
+    /* inference activations, grown on demand */
+    bert_acts infer;
+};
+
+/* The index of the tensor named NAME in the table, or -1. */
+long dmi_model_tensor_index(const dm_model *m, const char *name);
+
+/* Copies the parameters to/from host memory (n_params floats). */
+dm_status dmi_model_get_params(const dm_model *m, float *host);
+dm_status dmi_model_set_params(dm_model *m, const float *host);
+
+/* Tokenized, padded batches for inference and training. */
+typedef struct dmi_batch_plan {
+    size_t n;              /* examples */
+    dm_encoding **encs;    /* n encodings (owned) */
+    uint32_t *order;       /* examples sorted by length, longest first */
+} dmi_batch_plan;
+
+/* Encodes N texts (and pairs) with the model's tokenizer, truncated to
+ * MAX_LENGTH tokens (special tokens included). */
+dm_status dmi_model_encode(const dm_model *m, size_t n, const char *const *texts, const size_t *lens,
+                           const char *const *pairs, const size_t *pair_lens, size_t max_length,
+                           dm_invalid_utf8 invalid_utf8, dmi_batch_plan *plan);
+void dmi_batch_plan_free(dmi_batch_plan *plan);
+
+/* The padded length for a batch whose longest encoding has LONGEST tokens:
+ * rounded up to a multiple of 8 (fewer distinct shapes for the backend's
+ * primitive cache), never above the model's positions. */
+size_t dmi_model_padded_length(const dm_model *m, size_t longest);
+
+/* Fills acts ids/types/key_mask (and labels when LABELS is not NULL) for the
+ * examples IDX[0..B) of PLAN padded to T, uploading them to the backend. */
+dm_status dmi_model_fill_batch(dm_model *m, bert_acts *a, const dmi_batch_plan *plan,
+                               const uint32_t *idx, size_t B, size_t T, const int32_t *labels);
+
+/* The model's label id of every row of DS (matched by name); WHAT names the
+ * data in messages. Rows without a label, or with a label the model does not
+ * have, are errors. */
+dm_status dmi_model_dataset_labels(const dm_model *m, const dm_dataset *ds, const char *what, int32_t *out);
+
+/* DS's texts, lengths and (when it has them) pairs as arrays pointing into
+ * DS; free() the arrays. */
+dm_status dmi_dataset_arrays(const dm_dataset *ds, const char ***texts, size_t **lens, const char ***pairs,
+                             size_t **pair_lens);
+
+/* Reads parameters saved under our tensor names (a model.safetensors of
+ * dm_model_save, or another safetensors file with those names) into the
+ * model. */
+dm_status dmi_model_load_params(dm_model *m, const char *path);
+
+/* Makes sure m->infer can hold B x T tokens. */
+dm_status dmi_model_infer_acts(dm_model *m, size_t B, size_t T);
+
+#endif

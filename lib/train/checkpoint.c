@@ -1,0 +1,295 @@
+/*
+ * checkpoint.c — training checkpoints that resume exactly.
+ *
+ * OUTPUT_DIR/checkpoint-STEP/ holds a Hugging Face model folder (so any
+ * checkpoint can be evaluated or served as is), optimizer.safetensors (the
+ * AdamW moments "exp_avg" and "exp_avg_sq", flat in parameter-buffer order),
+ * best.safetensors (the best weights so far, when keeping the best) and
+ * trainer_state.json (step, schedule, data order parameters, best-model
+ * bookkeeping). The data order and dropout masks are functions of (seed,
+ * epoch) and (seed, step), so nothing else is needed to continue.
+ */
+#include "train_internal.h"
+#include "../model/safetensors.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ folders */
+
+/* Removes DIR and the files in it (checkpoints hold no sub-folders). */
+static dm_status remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? DM_OK : dmi_fail(DM_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
+    struct dirent *e;
+    dm_status s = DM_OK;
+    while ((e = readdir(d)) && !s) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        char path[4096];
+        s = dmi_path_join(path, sizeof path, dir, e->d_name);
+        if (!s && unlink(path) != 0) s = dmi_fail(DM_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
+    }
+    closedir(d);
+    if (!s && rmdir(dir) != 0) s = dmi_fail(DM_ERR_IO, "%s: cannot remove: %s", dir, strerror(errno));
+    return s;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Keeps the newest LIMIT checkpoint-N folders of DIR. */
+static dm_status prune_checkpoints(const char *dir, int limit)
+{
+    if (limit <= 0) return DM_OK;
+    DIR *d = opendir(dir);
+    if (!d) return dmi_fail(DM_ERR_IO, "%s: cannot list: %s", dir, strerror(errno));
+    uint64_t steps[4096];
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < sizeof steps / sizeof *steps) {
+        unsigned long long step;
+        int used = 0;
+        if (sscanf(e->d_name, "checkpoint-%llu%n", &step, &used) == 1 && e->d_name[used] == '\0') steps[n++] = step;
+    }
+    closedir(d);
+    qsort(steps, n, sizeof *steps, cmp_u64);
+    dm_status s = DM_OK;
+    for (size_t i = 0; i + (size_t)limit < n && !s; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/checkpoint-%llu", dir, (unsigned long long)steps[i]);
+        s = remove_dir(path);
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------------ tensors */
+
+static dm_status save_flat(const char *path, const char *const *names, float *const *host, size_t k, size_t n)
+{
+    dmi_st_out outs[2];
+    for (size_t i = 0; i < k; i++) {
+        outs[i] = (dmi_st_out){.name = names[i], .dtype = DMI_F32, .ndim = 1, .data = host[i]};
+        outs[i].shape[0] = (int64_t)n;
+    }
+    return dmi_st_write(path, outs, k, NULL, 0);
+}
+
+static dm_status save_moments(dmi_trainer *t, const char *path)
+{
+    size_t n = t->m->n_params;
+    float *m = dmi_malloc(n * sizeof *m), *v = dmi_malloc(n * sizeof *v);
+    dm_status s = m && v ? DM_OK : DM_ERR_NO_MEMORY;
+    if (!s) s = t->be->ops->download(t->be, m, t->adam_m, n * sizeof *m);
+    if (!s) s = t->be->ops->download(t->be, v, t->adam_v, n * sizeof *v);
+    const char *names[2] = {"exp_avg", "exp_avg_sq"};
+    float *bufs[2] = {m, v};
+    if (!s) s = save_flat(path, names, bufs, 2, n);
+    free(m), free(v);
+    return s;
+}
+
+/* The best weights under the model's tensor names. */
+static dm_status save_best(dmi_trainer *t, const char *path)
+{
+    dm_model *m = t->m;
+    dmi_st_out *outs = dmi_calloc(m->n_tensors, sizeof *outs);
+    if (!outs) return DM_ERR_NO_MEMORY;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const bert_tensor *bt = &m->tensors[i];
+        outs[i] = (dmi_st_out){.name = bt->name, .dtype = DMI_F32, .ndim = bt->ndim, .data = t->best_params + bt->offset};
+        outs[i].shape[0] = (int64_t)bt->shape[0];
+        outs[i].shape[1] = (int64_t)bt->shape[1];
+    }
+    dm_status s = dmi_st_write(path, outs, m->n_tensors, NULL, 0);
+    free(outs);
+    return s;
+}
+
+static dm_status read_flat(const char *path, const char *name, float *host, size_t n)
+{
+    dmi_safetensors *st;
+    dm_status s = dmi_st_open(path, &st);
+    if (s) return s;
+    const dmi_st_tensor *t = dmi_st_find(st, name);
+    if (!t) s = dmi_fail(DM_ERR_NOT_FOUND, "%s: tensor '%s' is missing", path, name);
+    else if (t->numel != n)
+        s = dmi_fail(DM_ERR_RANGE, "%s: tensor '%s' has %zu values, the model has %zu parameters", path, name, t->numel, n);
+    else s = dmi_st_read_f32(st, t, host);
+    dmi_st_close(st);
+    return s;
+}
+
+/* ------------------------------------------------------------------ state */
+
+static json_t *state_json(const dmi_trainer *t)
+{
+    const dm_train_options *o = &t->o;
+    json_t *j = json_object();
+    json_object_set_new(j, "format", json_string("libdatamodel-trainer-state-1"));
+    json_object_set_new(j, "step", json_integer((json_int_t)t->step));
+    json_object_set_new(j, "total_steps", json_integer((json_int_t)t->total_steps));
+    json_object_set_new(j, "warmup_steps", json_integer((json_int_t)t->warmup_steps));
+    json_object_set_new(j, "steps_per_epoch", json_integer((json_int_t)t->steps_per_epoch));
+    json_object_set_new(j, "n_examples", json_integer((json_int_t)t->n));
+    json_object_set_new(j, "n_params", json_integer((json_int_t)t->m->n_params));
+    json_object_set_new(j, "batch_size", json_integer((json_int_t)o->batch_size));
+    json_object_set_new(j, "grad_accum", json_integer(o->grad_accum));
+    json_object_set_new(j, "max_length", json_integer((json_int_t)o->max_length));
+    json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
+    json_object_set_new(j, "shuffle", json_boolean(o->shuffle));
+    json_object_set_new(j, "group_by_length", json_boolean(o->group_by_length));
+    json_object_set_new(j, "learning_rate", json_real(o->learning_rate));
+    json_object_set_new(j, "schedule", json_integer(o->schedule));
+    json_object_set_new(j, "best_metric", isnan(t->best_metric) ? json_null() : json_real(t->best_metric));
+    json_object_set_new(j, "best_step", json_integer((json_int_t)t->best_step));
+    json_object_set_new(j, "evals_without_improvement", json_integer(t->evals_without_improvement));
+    json_object_set_new(j, "epoch_loss_sum", json_real(t->epoch_loss_sum));
+    json_object_set_new(j, "epoch_loss_steps", json_integer((json_int_t)t->epoch_loss_steps));
+    json_object_set_new(j, "examples_seen", json_integer((json_int_t)t->examples_seen));
+    json_t *labels = json_array();
+    for (size_t i = 0; i < t->m->dims.L; i++) json_array_append_new(labels, json_string(t->m->labels[i]));
+    json_object_set_new(j, "labels", labels);
+    return j;
+}
+
+dm_status dmi_checkpoint_save(dmi_trainer *t)
+{
+    char dir[4096], tmp[4096], path[4096];
+    snprintf(dir, sizeof dir, "%s/checkpoint-%llu", t->o.output_dir, (unsigned long long)t->step);
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", dir) >= (int)sizeof tmp) return dmi_fail(DM_ERR_RANGE, "%s: path too long", dir);
+    dm_status s = remove_dir(tmp);
+    if (!s) s = dm_model_save(t->m, tmp);
+    if (!s) s = dmi_path_join(path, sizeof path, tmp, "optimizer.safetensors");
+    if (!s) s = save_moments(t, path);
+    if (!s && t->best_params && t->best_step) {
+        if (!(s = dmi_path_join(path, sizeof path, tmp, "best.safetensors"))) s = save_best(t, path);
+    }
+    if (!s) {
+        json_t *j = state_json(t);
+        char *text = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+        json_decref(j);
+        s = text ? dmi_path_join(path, sizeof path, tmp, "trainer_state.json") : DM_ERR_NO_MEMORY;
+        if (!s) s = dmi_write_file_atomic(path, text, strlen(text));
+        free(text);
+    }
+    if (!s && dmi_is_dir(dir)) s = remove_dir(dir);
+    if (!s && rename(tmp, dir) != 0) s = dmi_fail(DM_ERR_IO, "%s: cannot rename into place: %s", dir, strerror(errno));
+    if (!s) s = prune_checkpoints(t->o.output_dir, t->o.checkpoint_limit);
+    return s ? dmi_fail_prefix(s, "checkpoint at step %llu", (unsigned long long)t->step) : DM_OK;
+}
+
+/* ------------------------------------------------------------------ resume */
+
+static dm_status expect_int(json_t *j, const char *key, uint64_t want, const char *dir)
+{
+    json_t *v = json_object_get(j, key);
+    if (!json_is_integer(v) && !json_is_boolean(v))
+        return dmi_fail(DM_ERR_PARSE, "%s/trainer_state.json: field '%s' is missing", dir, key);
+    uint64_t got = json_is_boolean(v) ? (uint64_t)json_is_true(v) : (uint64_t)json_integer_value(v);
+    if (got != want)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: it was written with %s = %llu, this run has %llu "
+                        "(an exact resume needs the same data and options)", dir, key, (unsigned long long)got,
+                        (unsigned long long)want);
+    return DM_OK;
+}
+
+static dm_status check_state(const dmi_trainer *t, json_t *j, const char *dir)
+{
+    const char *fmt = json_string_value(json_object_get(j, "format"));
+    if (!fmt || strcmp(fmt, "libdatamodel-trainer-state-1") != 0)
+        return dmi_fail(DM_ERR_PARSE, "%s/trainer_state.json: not a libdatamodel trainer state", dir);
+    dm_status s = expect_int(j, "n_examples", t->n, dir);
+    if (!s) s = expect_int(j, "n_params", t->m->n_params, dir);
+    if (!s) s = expect_int(j, "batch_size", t->o.batch_size, dir);
+    if (!s) s = expect_int(j, "grad_accum", (uint64_t)t->o.grad_accum, dir);
+    if (!s) s = expect_int(j, "total_steps", t->total_steps, dir);
+    if (!s) s = expect_int(j, "warmup_steps", t->warmup_steps, dir);
+    if (!s) s = expect_int(j, "max_length", t->o.max_length, dir);
+    if (!s) s = expect_int(j, "seed", t->o.seed, dir);
+    if (!s) s = expect_int(j, "shuffle", (uint64_t)(t->o.shuffle != 0), dir);
+    if (!s) s = expect_int(j, "group_by_length", (uint64_t)(t->o.group_by_length != 0), dir);
+    if (!s) s = expect_int(j, "schedule", (uint64_t)t->o.schedule, dir);
+    json_t *labels = json_object_get(j, "labels");
+    if (!s && (!json_is_array(labels) || json_array_size(labels) != t->m->dims.L))
+        s = dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: its labels differ from the model's", dir);
+    for (size_t i = 0; !s && i < t->m->dims.L; i++) {
+        const char *name = json_string_value(json_array_get(labels, i));
+        if (!name || strcmp(name, t->m->labels[i]) != 0)
+            s = dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: label %zu is '%s' there, '%s' here", dir, i,
+                         name ? name : "?", t->m->labels[i]);
+    }
+    json_t *lr = json_object_get(j, "learning_rate");
+    if (!s && (!json_is_number(lr) || json_number_value(lr) != t->o.learning_rate))
+        s = dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: it was written with learning_rate %g, this run has %g",
+                     dir, json_number_value(lr), t->o.learning_rate);
+    return s;
+}
+
+static dm_status restore_moments(dmi_trainer *t, const char *path)
+{
+    size_t n = t->m->n_params;
+    float *host = dmi_malloc(n * sizeof *host);
+    if (!host) return DM_ERR_NO_MEMORY;
+    dm_status s = read_flat(path, "exp_avg", host, n);
+    if (!s) s = t->be->ops->upload(t->be, t->adam_m, host, n * sizeof *host);
+    if (!s) s = read_flat(path, "exp_avg_sq", host, n);
+    if (!s) s = t->be->ops->upload(t->be, t->adam_v, host, n * sizeof *host);
+    free(host);
+    return s;
+}
+
+/* The best weights of best.safetensors into t->best_params (through the model,
+ * whose weights are then restored from the checkpoint again by the caller's
+ * order of calls). */
+static dm_status restore_best(dmi_trainer *t, const char *dir)
+{
+    char path[4096];
+    dm_status s = dmi_path_join(path, sizeof path, dir, "best.safetensors");
+    if (s) return s;
+    if (!dmi_is_file(path)) return dmi_fail(DM_ERR_NOT_FOUND, "%s: best.safetensors is missing", dir);
+    if ((s = dmi_model_load_params(t->m, path))) return s;
+    return dmi_model_get_params(t->m, t->best_params);
+}
+
+dm_status dmi_checkpoint_load(dmi_trainer *t, const char *dir)
+{
+    char path[4096];
+    dm_status s = dmi_path_join(path, sizeof path, dir, "trainer_state.json");
+    if (s) return s;
+    json_error_t err;
+    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+    if (!j) {
+        if (!dmi_is_file(path)) return dmi_fail(DM_ERR_NOT_FOUND, "%s: not a checkpoint (no trainer_state.json)", dir);
+        return dmi_fail(DM_ERR_PARSE, "%s: line %d, column %d: %s", path, err.line, err.column, err.text);
+    }
+    s = check_state(t, j, dir);
+    uint64_t best_step = (uint64_t)json_integer_value(json_object_get(j, "best_step"));
+    if (!s && best_step && t->best_params) s = restore_best(t, dir);
+    if (!s && !(s = dmi_path_join(path, sizeof path, dir, "model.safetensors"))) s = dmi_model_load_params(t->m, path);
+    if (!s && !(s = dmi_path_join(path, sizeof path, dir, "optimizer.safetensors"))) s = restore_moments(t, path);
+    if (!s) {
+        t->step = (uint64_t)json_integer_value(json_object_get(j, "step"));
+        json_t *best = json_object_get(j, "best_metric");
+        t->best_metric = json_is_number(best) ? json_number_value(best) : NAN;
+        t->best_step = best_step;
+        t->evals_without_improvement = (int)json_integer_value(json_object_get(j, "evals_without_improvement"));
+        t->epoch_loss_sum = json_number_value(json_object_get(j, "epoch_loss_sum"));
+        t->epoch_loss_steps = (uint64_t)json_integer_value(json_object_get(j, "epoch_loss_steps"));
+        t->examples_seen = (uint64_t)json_integer_value(json_object_get(j, "examples_seen"));
+        if (t->step > t->total_steps)
+            s = dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: step %llu is past the run's %llu steps", dir,
+                         (unsigned long long)t->step, (unsigned long long)t->total_steps);
+    }
+    json_decref(j);
+    return s ? dmi_fail_prefix(s, "resume") : DM_OK;
+}
