@@ -7,6 +7,7 @@
  *   dm tokenizer info PATH                             vocabulary size and special tokens
  *   dm tokenizer lookup PATH TOKEN|--id N ...          token <-> id
  *   dm tokenizer save PATH DIR                         re-save (e.g. vocab.txt -> tokenizer.json)
+ *   dm init, train, eval, predict, embed, model info   the classifier (in dm_model.c)
  *   dm help [COMMAND], dm --version
  *
  * Input is streamed in blocks of lines that are encoded on all cores with
@@ -14,7 +15,7 @@
  * cancels through the library's progress callback. Exit codes: 0 success,
  * 1 failure (message on stderr), 2 usage error, 130 interrupted.
  */
-#include "datamodel.h"
+#include "cli.h"
 
 #include <jansson.h>
 
@@ -30,18 +31,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EXIT_USAGE 2
-#define EXIT_INTERRUPTED 130
+volatile sig_atomic_t interrupted;
 
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
+void on_sigint(int sig)
 {
     (void)sig;
     interrupted = 1;
 }
 
-static int fail_lib(const char *what)
+int fail_lib(const char *what)
 {
     const char *msg = dm_last_error();
     if (strstr(msg, what)) fprintf(stderr, "dm: %s\n", msg); /* the message names it already */
@@ -49,7 +47,7 @@ static int fail_lib(const char *what)
     return 1;
 }
 
-static int usage_error(const char *fmt, ...)
+int usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -71,6 +69,12 @@ static const char *const help_main =
     "  tokenizer info    vocabulary size and special tokens of a tokenizer\n"
     "  tokenizer lookup  token -> id, or id -> token\n"
     "  tokenizer save    write a tokenizer as vocab.txt + tokenizer.json + tokenizer_config.json\n"
+    "  init              a model folder with a new classification head\n"
+    "  train             fine-tune a classifier on labelled CSV/TSV/JSONL data\n"
+    "  eval              classification report of a model on labelled data\n"
+    "  predict           label and probability of each text (one per line)\n"
+    "  embed             sentence embedding of each text (one per line)\n"
+    "  model info        labels, sizes and backend of a model folder\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
     "options for every command: -h/--help; dm --version prints the library version.\n";
@@ -127,24 +131,19 @@ static const char *const help_tokenizer =
     "      --progress / --no-progress\n";
 
 /* ------------------------------------------------------------------ argument helpers */
-typedef struct {
-    int argc, i;
-    char **argv;
-} args_t;
-
-static bool is_opt(const char *arg, const char *short_name, const char *long_name)
+bool is_opt(const char *arg, const char *short_name, const char *long_name)
 {
     return (short_name && strcmp(arg, short_name) == 0) || (long_name && strcmp(arg, long_name) == 0);
 }
 
-static const char *opt_value(args_t *a, const char *name)
+const char *opt_value(args_t *a, const char *name)
 {
     if (a->i + 1 >= a->argc) return NULL;
     (void)name;
     return a->argv[++a->i];
 }
 
-static bool parse_size(const char *s, size_t *out)
+bool parse_size(const char *s, size_t *out)
 {
     if (!s || !*s) return false;
     char *end;
@@ -155,79 +154,14 @@ static bool parse_size(const char *s, size_t *out)
     return true;
 }
 
-#define NEED_VALUE(var, name)                                                    \
-    do {                                                                         \
-        if (!((var) = opt_value(&a, name))) return usage_error("%s needs a value", name); \
-    } while (0)
-
 /* ------------------------------------------------------------------ output buffer */
-typedef struct {
-    FILE *f;
-    char *buf;
-    size_t len, cap;
-    bool failed;
-} outbuf;
-
-static void out_flush(outbuf *o)
+void out_flush(outbuf *o)
 {
     if (o->len && fwrite(o->buf, 1, o->len, o->f) != o->len) o->failed = true;
     o->len = 0;
 }
 
-static inline void out_reserve(outbuf *o, size_t n)
-{
-    if (o->len + n > o->cap) {
-        out_flush(o);
-        if (n > o->cap) {
-            char *b = realloc(o->buf, n);
-            if (!b) {
-                o->failed = true;
-                return;
-            }
-            o->buf = b;
-            o->cap = n;
-        }
-    }
-}
-
-static inline void out_bytes(outbuf *o, const char *s, size_t n)
-{
-    out_reserve(o, n);
-    if (o->len + n > o->cap) return;
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-}
-
-static inline void out_char(outbuf *o, char c)
-{
-    out_reserve(o, 1);
-    if (o->len < o->cap) o->buf[o->len++] = c;
-}
-
-static inline void out_u64(outbuf *o, uint64_t v)
-{
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    out_reserve(o, (size_t)n);
-    if (o->len + (size_t)n > o->cap) return;
-    while (n) o->buf[o->len++] = tmp[--n];
-}
-
-static inline void out_i64(outbuf *o, int64_t v)
-{
-    if (v < 0) {
-        out_char(o, '-');
-        out_u64(o, (uint64_t)(-(v + 1)) + 1);
-    } else {
-        out_u64(o, (uint64_t)v);
-    }
-}
-
-static void out_json_string(outbuf *o, const char *s)
+void out_json_string(outbuf *o, const char *s)
 {
     out_char(o, '"');
     for (; *s; s++) {
@@ -247,20 +181,6 @@ static void out_json_string(outbuf *o, const char *s)
 }
 
 /* ------------------------------------------------------------------ input: lines from files */
-typedef struct {
-    char **paths;
-    int n_paths, next;
-    FILE *f;
-    const char *name;
-    char *buf;
-    size_t len, cap, start; /* unread bytes are buf[start, len) */
-    bool eof;
-    uint64_t bytes_read, bytes_total; /* total 0 when unknown (a pipe) */
-    uint64_t line_no;                 /* lines handed out so far, over all inputs */
-    size_t *offs;                     /* line starts while a block is gathered */
-    size_t offs_cap;
-} line_reader;
-
 static int reader_open_next(line_reader *r)
 {
     if (r->f && r->f != stdin) fclose(r->f);
@@ -287,7 +207,7 @@ static int reader_open_next(line_reader *r)
     return 0;
 }
 
-static void reader_init(line_reader *r, char **paths, int n)
+void reader_init(line_reader *r, char **paths, int n)
 {
     memset(r, 0, sizeof *r);
     r->paths = paths;
@@ -306,7 +226,7 @@ static void reader_init(line_reader *r, char **paths, int n)
 /* Reads up to MAX lines into LINES/LENS (pointers into the reader's buffer,
  * valid until the next call). A final line without '\n' counts; '\r' before
  * '\n' is dropped. Returns the count, or -1 on a read error. */
-static long reader_block(line_reader *r, const char **lines, size_t *lens, size_t max)
+long reader_block(line_reader *r, const char **lines, size_t *lens, size_t max)
 {
     /* Move the unread tail to the front, then fill. */
     if (r->start) memmove(r->buf, r->buf + r->start, r->len - r->start);
@@ -385,7 +305,7 @@ static long reader_block(line_reader *r, const char **lines, size_t *lens, size_
     return (long)n;
 }
 
-static void reader_free(line_reader *r)
+void reader_free(line_reader *r)
 {
     if (r->f && r->f != stdin) fclose(r->f);
     free(r->buf);
@@ -393,20 +313,14 @@ static void reader_free(line_reader *r)
 }
 
 /* ------------------------------------------------------------------ progress bar */
-typedef struct {
-    bool on;
-    double start, last;
-    const char *unit;
-} progress_bar;
-
-static double now_s(void)
+double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void bar_draw(progress_bar *p, uint64_t done, uint64_t total, bool final)
+void bar_draw(progress_bar *p, uint64_t done, uint64_t total, bool final)
 {
     if (!p->on) return;
     double t = now_s();
@@ -560,7 +474,7 @@ static void write_encoding(outbuf *o, const dm_encoding *e, out_format fmt)
     out_char(o, '\n');
 }
 
-static int parse_bool_pair(const char *arg, const char *name, int *value)
+int parse_bool_pair(const char *arg, const char *name, int *value)
 {
     char yes[64], no[64];
     snprintf(yes, sizeof yes, "--%s", name);
@@ -570,7 +484,7 @@ static int parse_bool_pair(const char *arg, const char *name, int *value)
     return 0;
 }
 
-static FILE *open_output(const char *path)
+FILE *open_output(const char *path)
 {
     if (!path || strcmp(path, "-") == 0) return stdout;
     FILE *f = fopen(path, "wb");
@@ -578,7 +492,7 @@ static FILE *open_output(const char *path)
     return f;
 }
 
-static int finish_output(outbuf *o, FILE *f, const char *path)
+int finish_output(outbuf *o, FILE *f, const char *path)
 {
     out_flush(o);
     int bad = o->failed || fflush(f) != 0 || ferror(f);
@@ -1095,6 +1009,7 @@ static int cmd_help(int argc, char **argv)
     else if (strcmp(topic, "tokenize") == 0) fputs(help_tokenize, stdout);
     else if (strcmp(topic, "decode") == 0) fputs(help_decode, stdout);
     else if (strcmp(topic, "tokenizer") == 0) fputs(help_tokenizer, stdout);
+    else if (model_help(topic)) fputs(model_help(topic), stdout);
     else return usage_error("no help for '%s'", topic);
     return 0;
 }
@@ -1119,5 +1034,11 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "decode") == 0) return cmd_decode(argc - 1, argv + 1);
     if (strcmp(cmd, "tokenizer") == 0) return cmd_tokenizer(argc - 1, argv + 1);
+    if (strcmp(cmd, "init") == 0) return cmd_init(argc - 1, argv + 1);
+    if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "predict") == 0) return cmd_predict(argc - 1, argv + 1);
+    if (strcmp(cmd, "embed") == 0) return cmd_embed(argc - 1, argv + 1);
+    if (strcmp(cmd, "model") == 0) return cmd_model(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", cmd);
 }

