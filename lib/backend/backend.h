@@ -64,6 +64,7 @@ typedef struct dmb_attention {
 
 struct dmb_ops {
     const char *name;
+    dm_device device;
     void (*destroy)(dmb_backend *be);
     dm_status (*set_threads)(dmb_backend *be, int threads);
 

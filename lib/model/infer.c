@@ -23,25 +23,31 @@ DM_API void dm_infer_options_default(dm_infer_options *opts)
 
 /* ------------------------------------------------------------------ batching */
 
-static const dm_encoding *const *sort_encs; /* qsort has no user pointer */
+/* An example's length and index, sorted together so that the comparison
+ * needs no context (qsort has no user pointer, and a global would race when
+ * distinct models run on different threads). */
+typedef struct len_index {
+    uint32_t length, pos, index;
+} len_index;
 
 static int by_length_desc(const void *x, const void *y)
 {
-    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-    size_t la = sort_encs[a]->length, lb = sort_encs[b]->length;
-    if (la != lb) return la > lb ? -1 : 1;
-    return a < b ? -1 : a > b;
+    const len_index *a = x, *b = y;
+    if (a->length != b->length) return a->length > b->length ? -1 : 1;
+    return a->pos < b->pos ? -1 : a->pos > b->pos;
 }
 
-/* Stable sort of 0..n-1 by encoding length, longest first (a merge of two
- * halves would do; an insertion-free index sort keeps this simple and
- * thread-safe enough: callers hold the model, and the model is not shared). */
-static void sort_by_length(uint32_t *order, dm_encoding **encs, size_t n)
+/* ORDER sorted by encoding length, longest first; ties keep their order (a
+ * stable sort, as Python's sorted in Hugging Face's LengthGroupedSampler). */
+dm_status dmi_sort_by_length(uint32_t *order, size_t n, dm_encoding *const *encs)
 {
-    for (size_t i = 0; i < n; i++) order[i] = (uint32_t)i;
-    sort_encs = (const dm_encoding *const *)encs;
-    qsort(order, n, sizeof *order, by_length_desc);
-    sort_encs = NULL;
+    len_index *tmp = dmi_malloc((n ? n : 1) * sizeof *tmp);
+    if (!tmp) return DM_ERR_NO_MEMORY;
+    for (size_t i = 0; i < n; i++) tmp[i] = (len_index){(uint32_t)encs[order[i]]->length, (uint32_t)i, order[i]};
+    qsort(tmp, n, sizeof *tmp, by_length_desc);
+    for (size_t i = 0; i < n; i++) order[i] = tmp[i].index;
+    free(tmp);
+    return DM_OK;
 }
 
 dm_status dmi_model_encode(const dm_model *m, size_t n, const char *const *texts, const size_t *lens,
@@ -64,8 +70,9 @@ dm_status dmi_model_encode(const dm_model *m, size_t n, const char *const *texts
         dmi_batch_plan_free(plan);
         return DM_ERR_NO_MEMORY;
     }
-    sort_by_length(plan->order, plan->encs, n);
-    return DM_OK;
+    for (size_t i = 0; i < n; i++) plan->order[i] = (uint32_t)i;
+    if ((s = dmi_sort_by_length(plan->order, n, plan->encs))) dmi_batch_plan_free(plan);
+    return s;
 }
 
 void dmi_batch_plan_free(dmi_batch_plan *plan)

@@ -16,6 +16,8 @@
 
 #define HEAD_INIT_STREAM 0x48454144ull /* "HEAD": the RNG stream of new heads */
 
+static dm_status read_tokenizer_files(dm_model *m, const char *dir);
+
 DM_API void dm_model_options_default(dm_model_options *opts)
 {
     if (!opts) return;
@@ -279,6 +281,7 @@ static dm_status load_into(dm_model *m, const char *dir, const dm_model_options 
     if (s) return s;
 
     if ((s = dm_tokenizer_load(model_dir, NULL, &m->tok))) return dmi_fail_prefix(s, "%s: tokenizer", model_dir);
+    if ((s = read_tokenizer_files(m, model_dir))) return s;
     if (dm_tokenizer_vocab_size(m->tok) > m->cfg.vocab_size)
         return dmi_fail(DM_ERR_RANGE, "%s: the tokenizer has %zu ids but config.json's vocab_size is %zu",
                         model_dir, dm_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
@@ -309,6 +312,9 @@ DM_API dm_status dm_model_load(const char *dir, const dm_model_options *opts, dm
     dm_model_options o;
     dm_model_options_default(&o);
     if (opts && dmi_copy_options(&o, sizeof o, opts, "dm_model_options")) return DM_ERR_INVALID_ARGUMENT;
+    if (o.threads < 0)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_model_options.threads must be >= 0 (0 = all cores), got %d",
+                        o.threads);
     dm_model *m = dmi_calloc(1, sizeof *m);
     if (!m) return DM_ERR_NO_MEMORY;
     m->threads = o.threads;
@@ -335,6 +341,7 @@ DM_API void dm_model_free(dm_model *m)
         for (size_t i = 0; i < m->dims.L; i++) free(m->labels[i]);
     free(m->labels);
     free(m->src_dir);
+    for (size_t i = 0; i < DMI_TOKENIZER_FILES; i++) free(m->tok_files[i]);
     dm_tokenizer_free(m->tok);
     dmi_bert_config_free(&m->cfg);
     free(m);
@@ -363,28 +370,37 @@ static dm_status save_weights(const dm_model *m, const char *path)
     return s;
 }
 
-/* The tokenizer files as they came (byte for byte), or, when the source had
+static const char *const tokenizer_files[DMI_TOKENIZER_FILES] = {"tokenizer.json", "vocab.txt",
+                                                                   "tokenizer_config.json",
+                                                                   "special_tokens_map.json"};
+
+/* Keeps the folder's tokenizer files as loaded, so that saving writes what
+ * was loaded even if the folder changes in between. */
+static dm_status read_tokenizer_files(dm_model *m, const char *dir)
+{
+    for (size_t i = 0; i < DMI_TOKENIZER_FILES; i++) {
+        char path[4096];
+        dm_status s = dmi_path_join(path, sizeof path, dir, tokenizer_files[i]);
+        if (!s && dmi_is_file(path)) s = dmi_read_file(path, &m->tok_files[i], &m->tok_file_lens[i]);
+        if (s) return s;
+    }
+    return DM_OK;
+}
+
+/* The tokenizer files byte for byte as they came, or, when the source had
  * none of them, written from the loaded tokenizer. */
 static dm_status save_tokenizer(const dm_model *m, const char *dir)
 {
-    static const char *const files[] = {"tokenizer.json", "vocab.txt", "tokenizer_config.json",
-                                        "special_tokens_map.json"};
-    int copied = 0;
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        char src[4096], dst[4096];
-        dm_status s = dmi_path_join(src, sizeof src, m->src_dir, files[i]);
-        if (!s) s = dmi_path_join(dst, sizeof dst, dir, files[i]);
+    int written = 0;
+    for (size_t i = 0; i < DMI_TOKENIZER_FILES; i++) {
+        if (!m->tok_files[i]) continue;
+        char dst[4096];
+        dm_status s = dmi_path_join(dst, sizeof dst, dir, tokenizer_files[i]);
+        if (!s) s = dmi_write_file_atomic(dst, m->tok_files[i], m->tok_file_lens[i]);
         if (s) return s;
-        if (!dmi_is_file(src)) continue;
-        char *data;
-        size_t len;
-        if ((s = dmi_read_file(src, &data, &len))) return s;
-        s = dmi_write_file_atomic(dst, data, len);
-        free(data);
-        if (s) return s;
-        copied++;
+        written++;
     }
-    return copied ? DM_OK : dm_tokenizer_save(m->tok, dir);
+    return written ? DM_OK : dm_tokenizer_save(m->tok, dir);
 }
 
 DM_API dm_status dm_model_save(const dm_model *m, const char *dir)
@@ -419,7 +435,7 @@ DM_API dm_status dm_model_get_info(const dm_model *m, dm_model_info *info)
     full.num_labels = m->dims.L;
     full.num_parameters = m->n_params;
     full.new_head = m->new_head;
-    full.device = DM_DEVICE_CPU;
+    full.device = m->be->ops->device;
     full.backend_name = m->be->ops->name;
     size_t n = info->struct_size < sizeof full ? info->struct_size : sizeof full;
     memcpy(info, &full, n);

@@ -18,7 +18,10 @@ struct dm_model {
     bert_params p;         /* views into params */
     dm_tokenizer *tok;
     char **labels;         /* dims.L names */
-    char *src_dir;         /* where it was loaded from (tokenizer files are copied) */
+    char *src_dir;         /* where it was loaded from */
+#define DMI_TOKENIZER_FILES 4
+    char *tok_files[DMI_TOKENIZER_FILES]; /* the tokenizer files as loaded (NULL: absent) */
+    size_t tok_file_lens[DMI_TOKENIZER_FILES];
     int new_head;          /* classifier initialised at load */
     int new_pooler;
     int threads;
@@ -51,6 +54,10 @@ dm_status dmi_model_encode(const dm_model *m, size_t n, const char *const *texts
                            const char *const *pairs, const size_t *pair_lens, size_t max_length,
                            dm_invalid_utf8 invalid_utf8, dmi_batch_plan *plan);
 void dmi_batch_plan_free(dmi_batch_plan *plan);
+
+/* Sorts the N example indices in ORDER by their encoding's length, longest
+ * first, stably. */
+dm_status dmi_sort_by_length(uint32_t *order, size_t n, dm_encoding *const *encs);
 
 /* The padded length for a batch whose longest encoding has LONGEST tokens:
  * rounded up to a multiple of 8 (fewer distinct shapes for the backend's

@@ -110,35 +110,6 @@ double dmi_lr_at(const dm_train_options *o, uint64_t step, uint64_t total, uint6
 
 /* ------------------------------------------------------------------ data order */
 
-static const dm_encoding *const *len_encs;
-static const uint32_t *len_idx;
-
-static int by_len_desc(const void *x, const void *y)
-{
-    uint32_t a = len_idx[*(const uint32_t *)x], b = len_idx[*(const uint32_t *)y];
-    size_t la = len_encs[a]->length, lb = len_encs[b]->length;
-    if (la != lb) return la > lb ? -1 : 1;
-    return *(const uint32_t *)x < *(const uint32_t *)y ? -1 : 1;
-}
-
-/* Sorts ORDER[lo, hi) by length, longest first, ties in their current order. */
-static dm_status sort_span(uint32_t *order, size_t lo, size_t hi, dm_encoding **encs)
-{
-    size_t n = hi - lo;
-    uint32_t *pos = dmi_malloc((n ? n : 1) * sizeof *pos), *copy = dmi_malloc((n ? n : 1) * sizeof *copy);
-    if (!pos || !copy) {
-        free(pos), free(copy);
-        return DM_ERR_NO_MEMORY;
-    }
-    for (size_t i = 0; i < n; i++) pos[i] = (uint32_t)i, copy[i] = order[lo + i];
-    len_encs = (const dm_encoding *const *)encs;
-    len_idx = copy;
-    qsort(pos, n, sizeof *pos, by_len_desc);
-    for (size_t i = 0; i < n; i++) order[lo + i] = copy[pos[i]];
-    free(pos), free(copy);
-    return DM_OK;
-}
-
 /* The examples of epoch E in the order they are seen: a seeded shuffle, then,
  * when grouping by length, megabatches of 50 batches each sorted longest
  * first (Hugging Face's LengthGroupedSampler), so a batch pads to little more
@@ -154,7 +125,8 @@ dm_status dmi_epoch_order(const dm_train_options *o, dm_encoding **encs, size_t 
     if (!o->group_by_length) return DM_OK;
     size_t mega = 50 * o->batch_size;
     for (size_t lo = 0; lo < n; lo += mega) {
-        dm_status s = sort_span(order, lo, lo + mega < n ? lo + mega : n, encs);
+        size_t hi = lo + mega < n ? lo + mega : n;
+        dm_status s = dmi_sort_by_length(order + lo, hi - lo, encs);
         if (s) return s;
     }
     return DM_OK;
@@ -519,6 +491,11 @@ DM_API dm_status dm_train(dm_model *m, const dm_dataset *train, const dm_dataset
     double t0 = dmi_now();
     dmi_trainer t;
     s = trainer_init(&t, m, train, &o);
+    if (!s && val) { /* a label the model does not know fails now, not at the first evaluation */
+        int32_t *y = dmi_malloc(dm_dataset_size(val) * sizeof *y);
+        s = y ? dmi_model_dataset_labels(m, val, "validation data", y) : DM_ERR_NO_MEMORY;
+        free(y);
+    }
     if (!s && o.resume_from) s = dmi_checkpoint_load(&t, o.resume_from);
     if (!s) s = open_log(&t, o.resume_from != NULL);
     dm_train_result res = {0};

@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -442,6 +443,75 @@ static void test_save_round_trip(void)
     dm_model_free(again), dm_model_free(other), dm_model_free(back), dm_model_free(m);
 }
 
+/* ------------------------------------------------------------------ threads */
+
+typedef struct predict_job {
+    dm_model *m;
+    const dm_dataset *ds;
+    float *logits;
+    dm_status status;
+} predict_job;
+
+static void *predict_many(void *arg)
+{
+    predict_job *j = arg;
+    size_t n = dm_dataset_size(j->ds);
+    const char **texts = malloc(n * sizeof *texts);
+    size_t *lens = malloc(n * sizeof *lens);
+    for (size_t i = 0; i < n; i++) texts[i] = dm_dataset_text(j->ds, i, &lens[i]);
+    for (int r = 0; r < 20 && !j->status; r++)
+        j->status = dm_model_predict(j->m, n, texts, lens, NULL, NULL, NULL, j->logits, NULL, NULL);
+    free(texts), free(lens);
+    return NULL;
+}
+
+/* Distinct models on distinct threads at once give what they give alone. */
+static void test_models_on_threads(const dm_dataset *ds)
+{
+    enum { N = 3 };
+    size_t n = dm_dataset_size(ds);
+    predict_job jobs[N];
+    pthread_t th[N];
+    dm_model_options mo;
+    dm_model_options_default(&mo);
+    mo.threads = 1;
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (predict_job){.m = load_tiny(&mo), .ds = ds, .logits = calloc(n * 3, sizeof(float))};
+        pthread_create(&th[i], NULL, predict_many, &jobs[i]);
+    }
+    for (int i = 0; i < N; i++) pthread_join(th[i], NULL);
+    predict_job alone = {.m = jobs[0].m, .ds = ds, .logits = calloc(n * 3, sizeof(float))};
+    predict_many(&alone);
+    for (int i = 0; i < N; i++) {
+        CHECK(jobs[i].status == DM_OK && memcmp(jobs[i].logits, alone.logits, n * 3 * sizeof(float)) == 0);
+        free(jobs[i].logits);
+        dm_model_free(jobs[i].m);
+    }
+    free(alone.logits);
+}
+
+static const char *broken_folder(const char *name, const char *config);
+
+/* Saving writes the tokenizer files as they were loaded, even when the
+ * source folder has changed since. */
+static void test_saved_tokenizer_is_the_loaded_one(void)
+{
+    const char *src = broken_folder("changing", NULL);
+    dm_model *m = NULL;
+    CHECK(dm_model_load(src, NULL, &m) == DM_OK);
+    char path[4200], *a, *b;
+    size_t la, lb;
+    snprintf(path, sizeof path, "%s/vocab.txt", src);
+    CHECK(dmi_read_file(path, &a, &la) == DM_OK);
+    dmi_write_file_atomic(path, "[PAD]\n", 6);
+    const char *out = tmp_path("changing-saved");
+    CHECK(dm_model_save(m, out) == DM_OK);
+    snprintf(path, sizeof path, "%s/vocab.txt", out);
+    CHECK(dmi_read_file(path, &b, &lb) == DM_OK && la == lb && memcmp(a, b, la) == 0);
+    free(a), free(b);
+    dm_model_free(m);
+}
+
 /* ------------------------------------------------------------------ bad input */
 
 static void copy_file(const char *from, const char *to)
@@ -547,6 +617,8 @@ static void test_bad_models(void)
     CHECK_FAILS(dm_model_load(tiny, &o, &m), DM_ERR_INVALID_ARGUMENT, "'a' is given twice");
     o.labels = NULL, o.n_labels = 0, o.device = DM_DEVICE_CUDA;
     CHECK_FAILS(dm_model_load(tiny, &o, &m), DM_ERR_UNSUPPORTED, "CUDA");
+    o.device = DM_DEVICE_CPU, o.threads = -1;
+    CHECK_FAILS(dm_model_load(tiny, &o, &m), DM_ERR_INVALID_ARGUMENT, "threads must be >= 0");
     CHECK(m == NULL);
     /* A folder that cannot be written. */
     m = load_tiny(NULL);
@@ -577,7 +649,12 @@ static void test_bad_training(const dm_dataset *train)
     dm_dataset *odd = NULL;
     CHECK(dm_dataset_from_texts(2, texts, lens, NULL, NULL, labels, NULL, &odd) == DM_OK);
     CHECK_FAILS(dm_train(m, odd, NULL, NULL, NULL), DM_ERR_INVALID_ARGUMENT, "'surprised'");
+    /* An unknown validation label fails before any step changes the weights. */
+    float *before = params_of(m);
     CHECK_FAILS(dm_train(m, train, odd, NULL, NULL), DM_ERR_INVALID_ARGUMENT, "'surprised'");
+    float *after = params_of(m);
+    CHECK(memcmp(before, after, m->n_params * sizeof *before) == 0);
+    free(before), free(after);
     /* Rows without a label. */
     const char *some[2] = {"positive", NULL};
     dm_dataset *unlabelled = NULL;
@@ -629,7 +706,11 @@ int main(void)
     test_class_weights(train);
     test_dropout_gradients();
     test_save_round_trip();
+    dm_dataset *many = make_task(2000, 3, names);
+    test_models_on_threads(many);
+    dm_dataset_free(many);
     test_bad_models();
+    test_saved_tokenizer_is_the_loaded_one();
     test_bad_training(train);
     dm_dataset_free(train);
     dm_dataset_free(val);
