@@ -1,8 +1,40 @@
 // Package datamodel is the Go binding of libdatamodel, a C library that takes
 // text to a deployed text classifier with no Python runtime in the loop.
 //
-// This package wraps the tokenizer part of the C API (include/datamodel.h): a
-// WordPiece tokenizer that gives the same ids as Hugging Face `tokenizers`.
+// This package wraps the whole C API (include/datamodel.h):
+//
+//   - Tokenizer: a WordPiece tokenizer that gives the same ids as Hugging
+//     Face `tokenizers` (LoadTokenizer, TrainTokenizer).
+//   - Dataset: labelled text read from CSV, TSV or JSONL (LoadDataset) or
+//     made from memory (DatasetFromTexts).
+//   - Metrics and Report: classification metrics equal to scikit-learn's,
+//     with JSON and text reports.
+//   - Model: a BERT sequence classifier loaded from a Hugging Face folder
+//     (LoadModel), with Forward, Predict, Embed, Evaluate and Save.
+//   - Train: fine-tuning with AdamW (FineTuneOptions), with a progress
+//     callback, validation, early stopping and checkpoints.
+//
+// A typical run:
+//
+//	train, err := datamodel.LoadDataset("train.csv", nil) // text,label columns
+//	...
+//	defer train.Close()
+//	m, err := datamodel.LoadModel("bert-folder", &datamodel.ModelOptions{Labels: train.Labels()})
+//	...
+//	defer m.Close()
+//	res, err := datamodel.Train(m, train, nil, &datamodel.FineTuneOptions{Epochs: 3})
+//	pred, err := m.Predict([]string{"a great film"}, nil, nil) // pred.Labels, pred.Probs
+//	err = m.Save("out")
+//
+// Option structs follow one rule: the zero value of a field (and a nil
+// options pointer) is the library's default. Where zero is a meaningful
+// setting different from the default (FineTuneOptions.WeightDecay, Seed,
+// Dropout, ...), the field is a pointer: set it with Ptr. On/off settings
+// whose default is on are Toggles.
+//
+// Memory: Tokenizer, Dataset and Model hold C memory. Close them when done
+// (a finalizer releases them otherwise, as a safety net). Reports,
+// predictions and encodings are copied into Go memory and need no closing.
 //
 // The binding links through pkg-config (package "datamodel"). Against an
 // installed library nothing needs setting; against a build tree use

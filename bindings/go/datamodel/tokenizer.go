@@ -97,6 +97,10 @@ func (o *TokenizerOptions) toC() (*C.dm_tokenizer_options, error) {
 // releases it; it must not be called while other methods are running.
 type Tokenizer struct {
 	p *C.dm_tokenizer
+	// owner is the model whose tokenizer this is (Model.Tokenizer), nil
+	// for a tokenizer loaded on its own. A borrowed tokenizer is never freed
+	// here: Close only detaches it, and it keeps the model's memory alive.
+	owner interface{}
 }
 
 func newTokenizer(p *C.dm_tokenizer) *Tokenizer {
@@ -112,8 +116,11 @@ func (t *Tokenizer) Close() error {
 	if t == nil || t.p == nil {
 		return nil
 	}
-	C.dm_tokenizer_free(t.p)
+	if t.owner == nil {
+		C.dm_tokenizer_free(t.p)
+	}
 	t.p = nil
+	t.owner = nil
 	runtime.SetFinalizer(t, nil)
 	return nil
 }

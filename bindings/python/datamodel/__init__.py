@@ -7,18 +7,33 @@ The shared library is found, in this order, at:
   3. the system's library path (libdatamodel.so.0 after `meson install`).
 
 Every failing call raises datamodel.Error, whose .status_name and .message are
-the library's dm_status and dm_last_error().
+the library's dm_status and dm_last_error(). Using a closed object raises
+ValueError; an unknown choice for a string option (e.g. pooling="max") raises
+ValueError too.
 
     import datamodel
     tok = datamodel.Tokenizer.from_file("model/tokenizer.json")
     enc = tok.encode("Hello, world!")
     enc.ids, enc.tokens, enc.offsets   # offsets are UTF-8 byte offsets
+
+    train = datamodel.Dataset.load("train.csv")          # text,label columns
+    with datamodel.Model.load("model_dir", labels=train.labels) as model:
+        datamodel.train(model, train, epochs=3, learning_rate=5e-5)
+        pred = model.predict(["great film", "dull"])      # pred.labels, pred.probs
+        report = model.evaluate(datamodel.Dataset.load("test.csv"))
+        print(report.text())
+        model.save("out_dir")
+
+numpy is never required. Where an API documents it, numpy arrays are accepted
+as input and, on request (return_numpy=True, or numpy input to
+Model.forward), returned as output.
 """
 import ctypes
 import ctypes.util
 import os
 
-__all__ = ["Error", "Encoding", "Tokenizer", "version", "library_path"]
+__all__ = ["Error", "Encoding", "Tokenizer", "version", "version_number", "library_path", "Dataset", "Row", "Report",
+           "metrics", "Model", "Prediction", "ForwardOutput", "train"]
 
 # ---------------------------------------------------------------------------- loading
 
@@ -87,6 +102,7 @@ def _sig(name, restype, *argtypes):
 
 _status = ctypes.c_int
 _sig("dm_version", ctypes.c_char_p)
+_sig("dm_version_number", ctypes.c_int)
 _sig("dm_last_error", ctypes.c_char_p)
 _sig("dm_status_name", ctypes.c_char_p, _status)
 _sig("dm_free", None, ctypes.c_void_p)
@@ -140,6 +156,11 @@ def _check(status):
 def version():
     """The library's version string, e.g. '0.1.0'."""
     return _lib.dm_version().decode()
+
+
+def version_number():
+    """The library's version as MAJOR*10000 + MINOR*100 + PATCH."""
+    return _lib.dm_version_number()
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -440,3 +461,9 @@ class Tokenizer:
     def save(self, directory):
         """Writes vocab.txt, tokenizer.json and tokenizer_config.json into DIRECTORY."""
         _check(_lib.dm_tokenizer_save(self._handle(), os.fsencode(directory)))
+
+
+# ---------------------------------------------------------------------------- datasets, metrics, models, training
+
+from ._data import Dataset, Report, Row, metrics  # noqa: E402
+from ._model import ForwardOutput, Model, Prediction, train  # noqa: E402

@@ -1,0 +1,434 @@
+"""Datasets (dm_dataset_*) and evaluation metrics (dm_metrics_compute,
+dm_eval_report_*). Imported by datamodel/__init__.py; use `import datamodel`."""
+import collections
+import ctypes
+import json
+import os
+
+from . import _INVALID_UTF8, Error, _bytes, _c_i32, _c_size, _check, _choice, _lib, _sig
+
+try:  # optional: accepted as input, never required
+    import numpy as _np
+except ImportError:  # pragma: no cover - depends on the machine
+    _np = None
+
+# ---------------------------------------------------------------------------- C declarations
+
+
+class _DatasetOptions(ctypes.Structure):
+    _fields_ = [("struct_size", _c_size), ("format", ctypes.c_int), ("text_column", ctypes.c_char_p),
+                ("pair_column", ctypes.c_char_p), ("label_column", ctypes.c_char_p),
+                ("id_column", ctypes.c_char_p), ("require_labels", ctypes.c_int),
+                ("labels", ctypes.POINTER(ctypes.c_char_p)), ("n_labels", _c_size),
+                ("invalid_utf8", ctypes.c_int), ("bad_rows", ctypes.c_int)]
+
+
+class _ClassMetrics(ctypes.Structure):
+    _fields_ = [("precision", ctypes.c_double), ("recall", ctypes.c_double), ("f1", ctypes.c_double),
+                ("support", ctypes.c_uint64), ("roc_auc", ctypes.c_double)]
+
+
+class _EvalReport(ctypes.Structure):
+    _fields_ = [("n_examples", _c_size), ("n_classes", _c_size), ("label_names", ctypes.POINTER(ctypes.c_char_p)),
+                ("accuracy", ctypes.c_double), ("macro_precision", ctypes.c_double),
+                ("macro_recall", ctypes.c_double), ("macro_f1", ctypes.c_double),
+                ("weighted_precision", ctypes.c_double), ("weighted_recall", ctypes.c_double),
+                ("weighted_f1", ctypes.c_double), ("log_loss", ctypes.c_double), ("roc_auc", ctypes.c_double),
+                ("loss", ctypes.c_double), ("per_class", ctypes.POINTER(_ClassMetrics)),
+                ("confusion", ctypes.POINTER(ctypes.c_uint64))]
+
+
+_Ds = ctypes.c_void_p
+_ReportP = ctypes.POINTER(_EvalReport)
+_status = ctypes.c_int
+_charpp = ctypes.POINTER(ctypes.c_char_p)
+_sizep = ctypes.POINTER(_c_size)
+
+_sig("dm_dataset_options_default", None, ctypes.POINTER(_DatasetOptions))
+_sig("dm_dataset_load", _status, ctypes.c_char_p, ctypes.POINTER(_DatasetOptions), ctypes.POINTER(_Ds))
+_sig("dm_dataset_from_texts", _status, _c_size, _charpp, _sizep, _charpp, _sizep, _charpp,
+     ctypes.POINTER(_DatasetOptions), ctypes.POINTER(_Ds))
+_sig("dm_dataset_free", None, _Ds)
+_sig("dm_dataset_size", _c_size, _Ds)
+_sig("dm_dataset_skipped", _c_size, _Ds)
+# Returned as void* (not c_char_p): the texts have explicit lengths and may hold NUL bytes.
+_sig("dm_dataset_text", ctypes.c_void_p, _Ds, _c_size, _sizep)
+_sig("dm_dataset_pair", ctypes.c_void_p, _Ds, _c_size, _sizep)
+_sig("dm_dataset_label", _c_i32, _Ds, _c_size)
+_sig("dm_dataset_id", ctypes.c_char_p, _Ds, _c_size)
+_sig("dm_dataset_num_labels", _c_size, _Ds)
+_sig("dm_dataset_label_name", ctypes.c_char_p, _Ds, _c_i32)
+
+_sig("dm_metrics_compute", _status, _c_size, _c_size, ctypes.POINTER(_c_i32), ctypes.POINTER(_c_i32),
+     ctypes.POINTER(ctypes.c_float), _charpp, ctypes.POINTER(_ReportP))
+_sig("dm_eval_report_json", _status, _ReportP, ctypes.POINTER(ctypes.c_void_p), _sizep)
+_sig("dm_eval_report_text", _status, _ReportP, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), _sizep)
+_sig("dm_eval_report_free", None, _ReportP)
+
+_FORMAT = {None: 0, "auto": 0, "csv": 1, "tsv": 2, "jsonl": 3}
+_BAD_ROWS = {"fail": 0, "skip": 1}
+
+
+def _text_of(data, what):
+    """Bytes for C from str, bytes or any other value (str() of it: labels may be ints)."""
+    if isinstance(data, (str, bytes, bytearray, memoryview)):
+        return _bytes(data, what)
+    return str(data).encode("utf-8")
+
+
+def _c_strings(values, what):
+    """A ctypes char* array of VALUES (None entries become NULL) and the list of
+    bytes objects backing it (keep both alive during the call)."""
+    data = [None if v is None else _text_of(v, what) for v in values]
+    return (ctypes.c_char_p * max(len(data), 1))(*data), data
+
+
+def _decode(ptr, n):
+    return ctypes.string_at(ptr, n).decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------- datasets
+
+Row = collections.namedtuple("Row", ["text", "pair", "label", "id"])
+Row.__doc__ = """One row of a Dataset: text, pair (None without a pair column), label
+(its name, or None when the row has none) and id (a string)."""
+
+
+class Dataset:
+    """Labelled text read from CSV, TSV or JSONL (or made from Python lists).
+
+    len(ds), ds[i] (a Row), iteration (Rows), ds.text(i), ds.pair(i),
+    ds.label(i) (label id in ds.labels, or None), ds.label_name(i) (row i's
+    label name, or None), ds.id(i), ds.labels (the label set, in id order),
+    ds.skipped (rows skipped under bad_rows="skip"). Negative indexes count
+    from the end. Close it with close() or a `with` block (or let the garbage
+    collector)."""
+
+    def __init__(self, handle):
+        if not handle:
+            raise ValueError("use Dataset.load or Dataset.from_texts")
+        self._h = handle
+
+    @staticmethod
+    def _options(format="auto", text_column=None, pair_column=None, label_column=None, id_column=None,
+                 labels=None, require_labels=False, invalid_utf8="error", bad_rows="fail"):
+        o = _DatasetOptions()
+        _lib.dm_dataset_options_default(ctypes.byref(o))
+        keep = []
+        o.format = _choice(_FORMAT, format, "format")
+        for field, value in (("text_column", text_column), ("pair_column", pair_column),
+                             ("label_column", label_column), ("id_column", id_column)):
+            if value is not None:
+                b = _bytes(value, field)
+                keep.append(b)
+                setattr(o, field, b)
+        if labels is not None:
+            if isinstance(labels, (str, bytes)):
+                raise TypeError("labels must be a list of label names, not a single string")
+            arr, data = _c_strings(list(labels), "label")
+            if any(d is None for d in data):
+                raise TypeError("labels must not contain None")
+            keep += [arr, data]
+            o.labels = arr
+            o.n_labels = len(data)
+        o.require_labels = int(bool(require_labels))
+        o.invalid_utf8 = _choice(_INVALID_UTF8, invalid_utf8, "invalid_utf8")
+        o.bad_rows = _choice(_BAD_ROWS, bad_rows, "bad_rows")
+        return o, keep
+
+    @classmethod
+    def load(cls, path, text_column=None, pair_column=None, label_column=None, id_column=None, format=None,
+             labels=None, require_labels=False, invalid_utf8="error", bad_rows="fail"):
+        """Reads a CSV, TSV or JSONL file (dm_dataset_load).
+
+        text_column: None picks the first of "sentence", "text", "review".
+        pair_column: None for no text pair. label_column: None uses "label"
+        when present; "" means no labels. id_column: None uses "id" when
+        present, else 1-based row numbers. format: None/"auto" (from the
+        extension), "csv", "tsv" or "jsonl". labels: a fixed label set, in id
+        order (other labels fail the load). require_labels: fail on a row
+        without a label. invalid_utf8: "error" or "replace". bad_rows: "fail"
+        or "skip" (rows with a wrong field count; see .skipped)."""
+        o, keep = cls._options(format, text_column, pair_column, label_column, id_column, labels, require_labels,
+                               invalid_utf8, bad_rows)
+        h = _Ds()
+        _check(_lib.dm_dataset_load(os.fsencode(path), ctypes.byref(o), ctypes.byref(h)))
+        del keep
+        return cls(h)
+
+    @classmethod
+    def from_texts(cls, texts, labels=None, pairs=None, label_set=None, require_labels=False,
+                   invalid_utf8="error"):
+        """A dataset from memory (dm_dataset_from_texts): TEXTS (str or bytes),
+        optional LABELS (one per text: a name, None or "" for no label; other
+        values are converted with str()), optional PAIRS (one per text), and
+        an optional fixed LABEL_SET (names in id order). Ids are the 1-based
+        row numbers."""
+        if isinstance(texts, (str, bytes)):
+            raise TypeError("texts must be a list of texts, not a single string")
+        texts = list(texts)
+        n = len(texts)
+        for name, seq in (("labels", labels), ("pairs", pairs)):
+            if seq is not None and len(seq) != n:
+                raise ValueError(f"{n} texts but {len(seq)} {name}")
+        o, keep = cls._options(labels=label_set, require_labels=require_labels, invalid_utf8=invalid_utf8)
+        tdata = [_bytes(t, "text") for t in texts]
+        tarr = (ctypes.c_char_p * max(n, 1))(*tdata)
+        tlens = (_c_size * max(n, 1))(*map(len, tdata))
+        parr = plens = larr = None
+        if pairs is not None:
+            pdata = [_bytes(t, "pair") for t in pairs]
+            parr = (ctypes.c_char_p * max(n, 1))(*pdata)
+            plens = (_c_size * max(n, 1))(*map(len, pdata))
+        if labels is not None:
+            larr, ldata = _c_strings(list(labels), "label")
+            keep.append(ldata)
+        h = _Ds()
+        _check(_lib.dm_dataset_from_texts(n, tarr, tlens, parr, plens, larr, ctypes.byref(o), ctypes.byref(h)))
+        del keep
+        return cls(h)
+
+    # ---- lifetime
+    def close(self):
+        """Releases the dataset; safe to call twice."""
+        h, self._h = getattr(self, "_h", None), None
+        if h:
+            _lib.dm_dataset_free(h)
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _handle(self):
+        if not self._h:
+            raise ValueError("the dataset is closed")
+        return self._h
+
+    def _row(self, i):
+        n = len(self)
+        i = int(i)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"row {i} out of range (the dataset has {n} rows)")
+        return i
+
+    # ---- rows
+    def __len__(self):
+        return _lib.dm_dataset_size(self._handle())
+
+    def text(self, i):
+        """Row I's text."""
+        i = self._row(i)
+        n = _c_size()
+        p = _lib.dm_dataset_text(self._h, i, ctypes.byref(n))
+        return _decode(p, n.value) if p else ""
+
+    def pair(self, i):
+        """Row I's text pair, or None when the dataset has no pair column."""
+        i = self._row(i)
+        n = _c_size()
+        p = _lib.dm_dataset_pair(self._h, i, ctypes.byref(n))
+        return None if not p else _decode(p, n.value)
+
+    def label(self, i):
+        """Row I's label id (an index into .labels), or None without a label."""
+        v = _lib.dm_dataset_label(self._h, self._row(i))
+        return None if v < 0 else v
+
+    def label_name(self, i):
+        """Row I's label name, or None without a label (for the name of a label
+        id, index .labels)."""
+        v = self.label(i)
+        return None if v is None else self._label(v)
+
+    def id(self, i):
+        """Row I's id: the id column's value, or its 1-based row number."""
+        s = _lib.dm_dataset_id(self._h, self._row(i))
+        return None if s is None else s.decode("utf-8", "replace")
+
+    def _label(self, id):
+        s = _lib.dm_dataset_label_name(self._handle(), id)
+        return None if s is None else s.decode("utf-8", "replace")
+
+    @property
+    def labels(self):
+        """The label set: names in id order."""
+        return [self._label(j) for j in range(_lib.dm_dataset_num_labels(self._handle()))]
+
+    @property
+    def skipped(self):
+        """Rows skipped under bad_rows="skip"."""
+        return _lib.dm_dataset_skipped(self._handle())
+
+    def __getitem__(self, i):
+        i = self._row(i)
+        return Row(self.text(i), self.pair(i), self.label_name(i), self.id(i))
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self):
+        if not self._h:
+            return "Dataset(closed)"
+        return f"Dataset(rows={len(self)}, labels={self.labels})"
+
+
+# ---------------------------------------------------------------------------- reports
+
+
+class Report:
+    """Classification metrics (dm_eval_report), copied into Python: it holds
+    no C memory and needs no closing.
+
+    Attributes: n_examples, n_classes, labels (class names), accuracy,
+    macro_precision, macro_recall, macro_f1, weighted_precision,
+    weighted_recall, weighted_f1, log_loss, roc_auc, loss (float; NaN when
+    undefined or not available), per_class (a list of dicts with name,
+    precision, recall, f1, support, roc_auc, in class order) and confusion (a
+    list of n_classes rows of counts: row = true class, column = predicted).
+    to_json() and text() format it with the library."""
+
+    _SCALARS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_precision", "weighted_recall",
+                "weighted_f1", "log_loss", "roc_auc", "loss")
+
+    def __init__(self, c):
+        """From a dm_eval_report (a _EvalReport structure)."""
+        k = c.n_classes
+        self.n_examples = c.n_examples
+        self.n_classes = k
+        self.labels = [c.label_names[j].decode("utf-8", "replace") for j in range(k)]
+        for f in self._SCALARS:
+            setattr(self, f, getattr(c, f))
+        self.per_class = [{"name": self.labels[j], "precision": c.per_class[j].precision,
+                           "recall": c.per_class[j].recall, "f1": c.per_class[j].f1,
+                           "support": c.per_class[j].support, "roc_auc": c.per_class[j].roc_auc}
+                          for j in range(k)]
+        flat = c.confusion[:k * k]
+        self.confusion = [flat[r * k:(r + 1) * k] for r in range(k)]
+
+    @classmethod
+    def _take(cls, ptr):
+        """Copies a report returned by the library and frees it."""
+        try:
+            return cls(ptr.contents)
+        finally:
+            _lib.dm_eval_report_free(ptr)
+
+    def _to_c(self):
+        """A dm_eval_report in ctypes memory with the same content; returns the
+        structure and the objects that must stay alive while C reads it."""
+        k = self.n_classes
+        names = [_bytes(n, "label name") for n in self.labels]
+        arr = (ctypes.c_char_p * max(k, 1))(*names)
+        per = (_ClassMetrics * max(k, 1))()
+        for j, pc in enumerate(self.per_class):
+            per[j] = _ClassMetrics(pc["precision"], pc["recall"], pc["f1"], pc["support"], pc["roc_auc"])
+        conf = (ctypes.c_uint64 * max(k * k, 1))(*[v for row in self.confusion for v in row])
+        c = _EvalReport(self.n_examples, k, arr, *[getattr(self, f) for f in self._SCALARS], per, conf)
+        return c, (names, arr, per, conf)
+
+    def _format(self, fn, *args):
+        c, keep = self._to_c()
+        out = ctypes.c_void_p()
+        n = _c_size()
+        _check(fn(ctypes.byref(c), *args, ctypes.byref(out), ctypes.byref(n)))
+        del keep
+        try:
+            return ctypes.string_at(out, n.value).decode("utf-8", "replace")
+        finally:
+            _lib.dm_free(out)
+
+    def to_json(self):
+        """The library's JSON report (dm_eval_report_json) parsed into a dict:
+        accuracy, macro/weighted averages, per_class (keyed by name),
+        confusion_matrix, log_loss, roc_auc, labels (NaN as None). Label names
+        must be distinct."""
+        return json.loads(self._format(_lib.dm_eval_report_json))
+
+    def text(self, digits=2):
+        """The report laid out like scikit-learn's classification_report, with
+        DIGITS decimals, followed by the confusion matrix."""
+        return self._format(_lib.dm_eval_report_text, int(digits))
+
+    def __str__(self):
+        return self.text()
+
+    def __repr__(self):
+        return (f"Report(n_examples={self.n_examples}, accuracy={self.accuracy:.4g}, macro_f1={self.macro_f1:.4g}, "
+                f"labels={self.labels})")
+
+
+def _int32_array(values, what):
+    """(ctypes int32 array or pointer, keepalive, length) from a sequence or numpy array."""
+    if _np is not None and isinstance(values, _np.ndarray):
+        a = _np.ascontiguousarray(values, dtype=_np.int32).reshape(-1)
+        return a.ctypes.data_as(ctypes.POINTER(_c_i32)), a, len(a)
+    vals = [int(v) for v in values]
+    return (_c_i32 * max(len(vals), 1))(*vals), None, len(vals)
+
+
+def _float_matrix(rows, n_cols, what):
+    """(float32 pointer, keepalive, n_rows, n_cols) of a 2-D sequence or numpy
+    array; N_COLS None infers the width."""
+    if _np is not None and isinstance(rows, _np.ndarray):
+        a = _np.ascontiguousarray(rows, dtype=_np.float32)
+        if a.ndim != 2:
+            raise ValueError(f"{what} must be 2-D (got shape {a.shape})")
+        return a.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), a, a.shape[0], a.shape[1]
+    rows = [list(r) for r in rows]
+    width = n_cols if n_cols is not None else (len(rows[0]) if rows else 0)
+    for i, r in enumerate(rows):
+        if len(r) != width:
+            raise ValueError(f"{what}[{i}] has {len(r)} values, expected {width}")
+    flat = [float(v) for r in rows for v in r]
+    return (ctypes.c_float * max(len(flat), 1))(*flat), None, len(rows), width
+
+
+def metrics(y_true, y_pred, probs=None, labels=None, n_classes=None):
+    """Classification metrics equal to scikit-learn's (dm_metrics_compute).
+
+    y_true, y_pred: class ids 0 .. n_classes-1 (sequences or numpy arrays).
+    probs: optional n x n_classes probabilities (for log_loss and roc_auc),
+    used as given. labels: optional class names (default "0", "1", ...).
+    n_classes: default len(labels), else the width of probs, else
+    max(y_true + y_pred) + 1. Returns a Report."""
+    if _np is None or not isinstance(y_true, _np.ndarray):
+        y_true = list(y_true)
+    if _np is None or not isinstance(y_pred, _np.ndarray):
+        y_pred = list(y_pred)
+    yt, keep_t, n = _int32_array(y_true, "y_true")
+    yp, keep_p, n_pred = _int32_array(y_pred, "y_pred")
+    if n_pred != n:
+        raise ValueError(f"{n} true labels but {n_pred} predictions")
+    if n_classes is None:
+        if labels is not None:
+            n_classes = len(labels)
+        elif probs is not None and len(probs):
+            n_classes = len(probs[0])
+        else:
+            ids = [int(v) for v in (list(y_true) + list(y_pred))]
+            n_classes = max(ids) + 1 if ids else 0
+    n_classes = int(n_classes)
+    if n_classes < 0:
+        raise Error(1, f"n_classes is negative ({n_classes})")
+    if labels is not None and len(labels) != n_classes:
+        raise ValueError(f"{len(labels)} label names for {n_classes} classes")
+    pp = keep_probs = None
+    if probs is not None:
+        pp, keep_probs, rows, cols = _float_matrix(probs, None, "probs")
+        if rows != n or cols != n_classes:
+            raise ValueError(f"probs is {rows} x {cols}, expected {n} x {n_classes}")
+    names = keep_names = None
+    if labels is not None:
+        names, keep_names = _c_strings(list(labels), "label name")
+    out = _ReportP()
+    _check(_lib.dm_metrics_compute(n, n_classes, yt, yp, pp, names, ctypes.byref(out)))
+    del keep_t, keep_p, keep_probs, keep_names
+    return Report._take(out)

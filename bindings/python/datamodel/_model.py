@@ -1,0 +1,619 @@
+"""The transformer classifier (dm_model_*) and fine-tuning (dm_train).
+Imported by datamodel/__init__.py; use `import datamodel`."""
+import collections
+import contextlib
+import ctypes
+import os
+import threading
+
+from . import (_INVALID_UTF8, _PROGRESS, Error, Tokenizer, _bytes, _c_i32, _c_size, _check, _choice, _lib,
+               _Progress, _sig)
+from ._data import Dataset, Report, _ReportP
+
+try:  # optional: accepted as input and, on request, returned
+    import numpy as _np
+except ImportError:  # pragma: no cover - depends on the machine
+    _np = None
+
+# ---------------------------------------------------------------------------- C declarations
+
+
+class _ModelOptions(ctypes.Structure):
+    _fields_ = [("struct_size", _c_size), ("num_labels", _c_size), ("labels", ctypes.POINTER(ctypes.c_char_p)),
+                ("n_labels", _c_size), ("seed", ctypes.c_uint64), ("device", ctypes.c_int),
+                ("threads", ctypes.c_int)]
+
+
+class _ModelInfo(ctypes.Structure):
+    _fields_ = [("struct_size", _c_size), ("vocab_size", _c_size), ("hidden_size", _c_size),
+                ("num_layers", _c_size), ("num_heads", _c_size), ("intermediate_size", _c_size),
+                ("max_position_embeddings", _c_size), ("type_vocab_size", _c_size), ("num_labels", _c_size),
+                ("num_parameters", _c_size), ("new_head", ctypes.c_int), ("device", ctypes.c_int),
+                ("backend_name", ctypes.c_char_p)]
+
+
+class _InferOptions(ctypes.Structure):
+    _fields_ = [("struct_size", _c_size), ("max_length", _c_size), ("batch_size", _c_size),
+                ("pooling", ctypes.c_int), ("normalize", ctypes.c_int), ("invalid_utf8", ctypes.c_int),
+                ("progress", _PROGRESS), ("progress_user", ctypes.c_void_p)]
+
+
+class _TrainProgress(ctypes.Structure):
+    _fields_ = [("struct_size", _c_size), ("step", ctypes.c_uint64), ("total_steps", ctypes.c_uint64),
+                ("epoch", ctypes.c_double), ("epochs", ctypes.c_int), ("loss", ctypes.c_double),
+                ("learning_rate", ctypes.c_double), ("grad_norm", ctypes.c_double),
+                ("examples_per_sec", ctypes.c_double), ("elapsed_sec", ctypes.c_double),
+                ("eta_sec", ctypes.c_double), ("evaluated", ctypes.c_int), ("val_loss", ctypes.c_double),
+                ("val_accuracy", ctypes.c_double), ("val_macro_f1", ctypes.c_double)]
+
+
+_TRAIN_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(_TrainProgress), ctypes.c_void_p)
+
+
+class _FitOptions(ctypes.Structure):  # dm_train_options (_TrainOptions is the tokenizer's)
+    _fields_ = [("struct_size", _c_size), ("epochs", ctypes.c_int), ("max_steps", ctypes.c_uint64),
+                ("batch_size", _c_size), ("grad_accum", ctypes.c_int), ("learning_rate", ctypes.c_double),
+                ("weight_decay", ctypes.c_double), ("adam_beta1", ctypes.c_double),
+                ("adam_beta2", ctypes.c_double), ("adam_epsilon", ctypes.c_double),
+                ("max_grad_norm", ctypes.c_double), ("schedule", ctypes.c_int), ("warmup_ratio", ctypes.c_double),
+                ("warmup_steps", ctypes.c_uint64), ("max_length", _c_size), ("seed", ctypes.c_uint64),
+                ("dropout", ctypes.c_double), ("shuffle", ctypes.c_int), ("group_by_length", ctypes.c_int),
+                ("class_weights", ctypes.POINTER(ctypes.c_float)), ("balanced_class_weights", ctypes.c_int),
+                ("eval_steps", ctypes.c_uint64), ("early_stopping_patience", ctypes.c_int),
+                ("keep_best", ctypes.c_int), ("output_dir", ctypes.c_char_p), ("checkpoint_steps", ctypes.c_uint64),
+                ("checkpoint_limit", ctypes.c_int), ("resume_from", ctypes.c_char_p),
+                ("log_jsonl", ctypes.c_char_p), ("threads", ctypes.c_int), ("callback", _TRAIN_FN),
+                ("callback_user", ctypes.c_void_p)]
+
+
+class _TrainResult(ctypes.Structure):
+    _fields_ = [("struct_size", _c_size), ("steps", ctypes.c_uint64), ("epochs", ctypes.c_double),
+                ("final_loss", ctypes.c_double), ("best_val_metric", ctypes.c_double),
+                ("best_step", ctypes.c_uint64), ("stopped_early", ctypes.c_int), ("seconds", ctypes.c_double)]
+
+
+_Mdl = ctypes.c_void_p
+_status = ctypes.c_int
+_floatp = ctypes.POINTER(ctypes.c_float)
+_charpp = ctypes.POINTER(ctypes.c_char_p)
+_sizep = ctypes.POINTER(_c_size)
+
+_sig("dm_model_options_default", None, ctypes.POINTER(_ModelOptions))
+_sig("dm_model_load", _status, ctypes.c_char_p, ctypes.POINTER(_ModelOptions), ctypes.POINTER(_Mdl))
+_sig("dm_model_save", _status, _Mdl, ctypes.c_char_p)
+_sig("dm_model_free", None, _Mdl)
+_sig("dm_model_get_info", _status, _Mdl, ctypes.POINTER(_ModelInfo))
+_sig("dm_model_label_name", ctypes.c_char_p, _Mdl, _c_i32)
+_sig("dm_model_tokenizer", ctypes.c_void_p, _Mdl)
+_sig("dm_model_set_threads", _status, _Mdl, ctypes.c_int)
+_sig("dm_model_forward", _status, _Mdl, _c_size, _c_size, ctypes.POINTER(_c_i32), ctypes.POINTER(_c_i32),
+     ctypes.POINTER(ctypes.c_uint8), _floatp, _floatp, _floatp)
+_sig("dm_infer_options_default", None, ctypes.POINTER(_InferOptions))
+_sig("dm_model_predict", _status, _Mdl, _c_size, _charpp, _sizep, _charpp, _sizep, ctypes.POINTER(_InferOptions),
+     _floatp, _floatp, ctypes.POINTER(_c_i32))
+_sig("dm_model_embed", _status, _Mdl, _c_size, _charpp, _sizep, ctypes.POINTER(_InferOptions), _floatp)
+_sig("dm_model_evaluate", _status, _Mdl, ctypes.c_void_p, ctypes.POINTER(_InferOptions), ctypes.POINTER(_ReportP))
+_sig("dm_train_options_default", None, ctypes.POINTER(_FitOptions))
+_sig("dm_train", _status, _Mdl, ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(_FitOptions),
+     ctypes.POINTER(_TrainResult))
+
+
+def _defaults(struct, fn):
+    o = struct()
+    fn(ctypes.byref(o))
+    return o
+
+
+# The library's defaults, used as the keyword defaults below.
+_MD = _defaults(_ModelOptions, _lib.dm_model_options_default)
+_ID = _defaults(_InferOptions, _lib.dm_infer_options_default)
+_TD = _defaults(_FitOptions, _lib.dm_train_options_default)
+
+_DEVICE = {"auto": 0, "cpu": 1, "cuda": 2}
+_DEVICE_NAME = {v: k for k, v in _DEVICE.items()}
+_POOLING = {None: 0, "default": 0, "cls": 1, "mean": 2}
+_NORMALIZE = {None: -1, False: 0, True: 1}
+_SCHEDULE = {"linear": 0, "constant": 1, "cosine": 2}
+
+_INVALID_ARGUMENT = 1
+
+
+def _ranged(value, name, lo, hi):
+    """VALUE as an int in [LO, HI]; else datamodel.Error(DM_ERR_INVALID_ARGUMENT)
+    (ctypes would wrap it silently)."""
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}") from None
+    if not lo <= v <= hi:
+        raise Error(_INVALID_ARGUMENT, f"{name} = {v} is out of range [{lo}, {hi}]")
+    return v
+
+
+def _size(value, name):
+    return _ranged(value, name, 0, 2**64 - 1)
+
+
+def _cint(value, name, lo=-2**31):
+    return _ranged(value, name, lo, 2**31 - 1)
+
+
+def _want_numpy(flag):
+    if flag and _np is None:
+        raise ImportError("return_numpy=True needs numpy, which is not installed")
+    return bool(flag)
+
+
+class _Out:
+    """An output float32 buffer of SHAPE: a numpy array or a ctypes array."""
+
+    def __init__(self, shape, numpy):
+        self.shape = shape
+        self.numpy = numpy
+        n = 1
+        for d in shape:
+            n *= d
+        if numpy:
+            self.buf = _np.empty(shape, dtype=_np.float32)
+            self.ptr = self.buf.ctypes.data_as(_floatp)
+        else:
+            self.buf = (ctypes.c_float * max(n, 1))()
+            self.ptr = ctypes.cast(self.buf, _floatp)
+        self.n = n
+
+    def value(self):
+        if self.numpy:
+            return self.buf
+        flat = self.buf[:self.n]
+        for d in reversed(self.shape[1:]):
+            flat = [flat[i:i + d] for i in range(0, len(flat), d)]
+        return flat
+
+
+def _text_arrays(texts, what):
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(f"{what} must be a list of texts, not a single string")
+    data = [_bytes(t, what[:-1] if what.endswith("s") else what) for t in texts]
+    n = len(data)
+    return (ctypes.c_char_p * max(n, 1))(*data), (_c_size * max(n, 1))(*map(len, data)), data
+
+
+def _int_matrix(rows, what, ctype, np_dtype):
+    """(pointer, keepalive, batch, seq_len) of a 2-D list of equal-length lists or a 2-D numpy array."""
+    if _np is not None and isinstance(rows, _np.ndarray):
+        a = _np.ascontiguousarray(rows, dtype=np_dtype)
+        if a.ndim != 2:
+            raise ValueError(f"{what} must be 2-D (batch x seq_len); got shape {a.shape}")
+        return a.ctypes.data_as(ctypes.POINTER(ctype)), a, a.shape[0], a.shape[1]
+    rows = list(rows)
+    if rows and not hasattr(rows[0], "__len__"):
+        raise ValueError(f"{what} must be a list of sequences (batch x seq_len), not a flat list")
+    width = len(rows[0]) if rows else 0
+    for i, r in enumerate(rows):
+        if len(r) != width:
+            raise ValueError(f"{what}[{i}] has length {len(r)}, expected {width} (all sequences must have "
+                             "equal lengths: pad them)")
+    flat = [int(v) for r in rows for v in r]
+    return (ctype * max(len(flat), 1))(*flat), None, len(rows), width
+
+
+# ---------------------------------------------------------------------------- results
+
+
+ForwardOutput = collections.namedtuple("ForwardOutput", ["logits", "hidden", "pooled"])
+ForwardOutput.__doc__ = """What Model.forward returns: logits (batch x num_labels), hidden (batch x
+seq_len x hidden_size, or None unless output_hidden) and pooled (batch x
+hidden_size, or None unless output_pooled)."""
+
+
+class Prediction:
+    """What Model.predict returns: labels (the argmax label names), label_ids
+    (their ids), probs (softmax, n x num_labels) and logits (n x num_labels).
+    probs and logits are lists of lists, or numpy arrays with
+    return_numpy=True. len(p) is the number of texts; p[i] and iteration give
+    (label_name, probs_row) tuples."""
+
+    __slots__ = ("labels", "label_ids", "probs", "logits")
+
+    def __init__(self, labels, label_ids, probs, logits):
+        self.labels, self.label_ids, self.probs, self.logits = labels, label_ids, probs, logits
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.labels[i], list(self.probs[i])
+
+    def __iter__(self):
+        for i in range(len(self.labels)):
+            yield self[i]
+
+    def __repr__(self):
+        return f"Prediction(labels={self.labels})"
+
+
+# ---------------------------------------------------------------------------- model
+
+
+class _ModelHandle:
+    """Owns a dm_model: frees it when the last Python object using it goes
+    (the Model, and any Tokenizer borrowed from it)."""
+
+    __slots__ = ("h",)
+
+    def __init__(self, h):
+        self.h = h
+
+    def __del__(self):
+        h, self.h = self.h, None
+        if h:
+            _lib.dm_model_free(h)
+
+
+class _ModelTokenizer(Tokenizer):
+    """The model's own tokenizer. It does not own its handle: it keeps the
+    model's C memory alive while it exists, and close() only detaches it."""
+
+    def __init__(self, handle, owner):  # noqa: super().__init__ is not wanted
+        self._h = handle
+        self._owner = owner
+
+    def close(self):
+        """Detaches from the model (the model owns and frees the tokenizer)."""
+        self._h = None
+        self._owner = None
+
+
+class Model:
+    """A BERT sequence classifier with its tokenizer and label names
+    (dm_model). Load with Model.load; close() or a `with` block releases it
+    (a Tokenizer taken from .tokenizer stays usable until it is closed or
+    collected). Calls from several threads are serialised by a lock."""
+
+    def __init__(self, owner):
+        if not isinstance(owner, _ModelHandle):
+            raise ValueError("use Model.load")
+        self._lock = threading.RLock()
+        self._own = owner
+
+    @classmethod
+    def load(cls, path, num_labels=_MD.num_labels, labels=None, seed=_MD.seed, device="auto",
+             threads=_MD.threads):
+        """Loads a Hugging Face model folder (dm_model_load): config.json,
+        model.safetensors and the tokenizer files. num_labels: 0 takes it
+        from config.json or LABELS; else a head of another size is replaced.
+        labels: label names in id order (None: from config.json, else
+        LABEL_0, ...). seed: the initialisation of a new head. device: "auto",
+        "cpu" or "cuda". threads: 0 = all cores."""
+        o = _ModelOptions()
+        _lib.dm_model_options_default(ctypes.byref(o))
+        o.num_labels = _size(num_labels, "num_labels")
+        keep = None
+        if labels is not None:
+            if isinstance(labels, (str, bytes)):
+                raise TypeError("labels must be a list of label names, not a single string")
+            data = [_bytes(x if isinstance(x, (str, bytes)) else str(x), "label") for x in labels]
+            keep = (ctypes.c_char_p * max(len(data), 1))(*data)
+            o.labels = keep
+            o.n_labels = len(data)
+        o.seed = _size(seed, "seed")
+        o.device = _choice(_DEVICE, device, "device")
+        o.threads = _cint(threads, "threads")
+        h = _Mdl()
+        _check(_lib.dm_model_load(os.fsencode(path), ctypes.byref(o), ctypes.byref(h)))
+        del keep
+        return cls(_ModelHandle(h))
+
+    # ---- lifetime
+    def close(self):
+        """Releases the model (at once, or when the last Tokenizer taken from
+        it goes); safe to call twice."""
+        with self._lock:
+            self._own = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @contextlib.contextmanager
+    def _use(self):
+        """Holds the model's lock and gives its C handle."""
+        with self._lock:
+            own = self._own
+            if own is None:
+                raise ValueError("the model is closed")
+            yield own.h
+
+    # ---- description
+    def save(self, directory):
+        """Saves a BertForSequenceClassification folder that transformers
+        loads (config.json, model.safetensors, tokenizer files)."""
+        with self._use() as h:
+            _check(_lib.dm_model_save(h, os.fsencode(directory)))
+
+    @property
+    def info(self):
+        """A dict: vocab_size, hidden_size, num_layers, num_heads,
+        intermediate_size, max_position_embeddings, type_vocab_size,
+        num_labels, num_parameters, new_head (bool), device ("cpu" or
+        "cuda"), backend_name."""
+        i = _ModelInfo()
+        i.struct_size = ctypes.sizeof(i)
+        with self._use() as h:
+            _check(_lib.dm_model_get_info(h, ctypes.byref(i)))
+        d = {f: getattr(i, f) for f, _ in _ModelInfo._fields_[1:]}
+        d["new_head"] = bool(d["new_head"])
+        d["device"] = _DEVICE_NAME.get(d["device"], d["device"])
+        d["backend_name"] = (d["backend_name"] or b"").decode("utf-8", "replace")
+        return d
+
+    def label_name(self, id):
+        """The name of label ID, or None when out of range."""
+        if not -2**31 <= int(id) < 2**31:
+            return None
+        with self._use() as h:
+            s = _lib.dm_model_label_name(h, int(id))
+            return None if s is None else s.decode("utf-8", "replace")
+
+    @property
+    def labels(self):
+        """The label names in id order."""
+        return [self.label_name(j) for j in range(self.info["num_labels"])]
+
+    @property
+    def tokenizer(self):
+        """The model's Tokenizer. It shares the model's memory (which it keeps
+        alive); closing it only detaches it."""
+        with self._use() as h:
+            return _ModelTokenizer(ctypes.c_void_p(_lib.dm_model_tokenizer(h)), self._own)
+
+    def set_threads(self, threads):
+        """Threads for compute (0 = all cores)."""
+        threads = _cint(threads, "threads")
+        with self._use() as h:
+            _check(_lib.dm_model_set_threads(h, threads))
+
+    # ---- inference
+    def forward(self, ids, type_ids=None, attention_mask=None, output_hidden=False, output_pooled=False):
+        """The encoder and head on token ids (dm_model_forward), dropout off.
+
+        ids, type_ids, attention_mask: batch x seq_len, as lists of
+        equal-length lists or 2-D numpy arrays (type_ids None: zeros;
+        attention_mask None: all ones, else 1 = token, 0 = padding). Returns
+        a ForwardOutput(logits, hidden, pooled); hidden and pooled are None
+        unless asked for. Outputs are numpy float32 arrays when ids is a
+        numpy array, else nested lists."""
+        numpy = _np is not None and isinstance(ids, _np.ndarray)
+        pid, kid, batch, seq = _int_matrix(ids, "ids", _c_i32, "int32")
+        ptype = kt = pmask = km = None
+        if type_ids is not None:
+            ptype, kt, b, s = _int_matrix(type_ids, "type_ids", _c_i32, "int32")
+            if (b, s) != (batch, seq):
+                raise ValueError(f"type_ids is {b} x {s} but ids is {batch} x {seq}")
+        if attention_mask is not None:
+            pmask, km, b, s = _int_matrix(attention_mask, "attention_mask", ctypes.c_uint8, "uint8")
+            if (b, s) != (batch, seq):
+                raise ValueError(f"attention_mask is {b} x {s} but ids is {batch} x {seq}")
+        with self._use() as h:
+            info = self.info
+            logits = _Out((batch, info["num_labels"]), numpy)
+            hidden = _Out((batch, seq, info["hidden_size"]), numpy) if output_hidden else None
+            pooled = _Out((batch, info["hidden_size"]), numpy) if output_pooled else None
+            _check(_lib.dm_model_forward(h, batch, seq, pid, ptype, pmask, logits.ptr,
+                                         hidden.ptr if hidden else None, pooled.ptr if pooled else None))
+        del kid, kt, km
+        return ForwardOutput(logits.value(), hidden.value() if hidden else None,
+                             pooled.value() if pooled else None)
+
+    def _infer_options(self, batch_size, max_length, invalid_utf8, progress, pooling=None, normalize=None):
+        o = _InferOptions()
+        _lib.dm_infer_options_default(ctypes.byref(o))
+        o.batch_size = _size(batch_size, "batch_size")
+        o.max_length = _size(max_length, "max_length")
+        o.invalid_utf8 = _choice(_INVALID_UTF8, invalid_utf8, "invalid_utf8")
+        o.pooling = _choice(_POOLING, pooling, "pooling")
+        o.normalize = _choice(_NORMALIZE, normalize, "normalize")
+        if progress is not None:
+            o.progress = progress.c
+        return o
+
+    def predict(self, texts, pairs=None, batch_size=_ID.batch_size, max_length=_ID.max_length,
+                invalid_utf8="error", progress=None, return_numpy=False):
+        """Classifies TEXTS (and PAIRS, one per text) (dm_model_predict).
+        max_length: 0 = max_position_embeddings; longer texts are truncated.
+        progress(done, total) in texts may return True to cancel. Returns a
+        Prediction (.labels, .label_ids, .probs, .logits)."""
+        numpy = _want_numpy(return_numpy)
+        arr, lens, keep = _text_arrays(texts, "texts")
+        n = len(keep)
+        parr = plens = None
+        if pairs is not None:
+            parr, plens, pkeep = _text_arrays(pairs, "pairs")
+            if len(pkeep) != n:
+                raise ValueError(f"{n} texts but {len(pkeep)} pairs")
+        cb = _Progress(progress)
+        o = self._infer_options(batch_size, max_length, invalid_utf8, cb if progress is not None else None)
+        with self._use() as h:
+            L = self.info["num_labels"]
+            logits, probs = _Out((n, L), numpy), _Out((n, L), numpy)
+            ids = (_c_i32 * max(n, 1))()
+            status = _lib.dm_model_predict(h, n, arr, lens, parr, plens, ctypes.byref(o), logits.ptr, probs.ptr, ids)
+            cb.reraise()
+            _check(status)
+            names = self.labels
+        label_ids = ids[:n]
+        return Prediction([names[j] for j in label_ids], label_ids, probs.value(), logits.value())
+
+    def embed(self, texts, pooling="default", normalize=None, batch_size=_ID.batch_size, max_length=_ID.max_length,
+              invalid_utf8="error", progress=None, return_numpy=False):
+        """Sentence embeddings of TEXTS (dm_model_embed): n lists of
+        hidden_size floats (a numpy array with return_numpy=True).
+        pooling: "default" (the folder's sentence-transformers pooling, else
+        CLS), "cls" or "mean". normalize: None (as the folder says), True or
+        False. max_length: 0 = sentence-transformers' max_seq_length, else
+        max_position_embeddings."""
+        numpy = _want_numpy(return_numpy)
+        arr, lens, keep = _text_arrays(texts, "texts")
+        n = len(keep)
+        cb = _Progress(progress)
+        o = self._infer_options(batch_size, max_length, invalid_utf8, cb if progress is not None else None,
+                                pooling, normalize)
+        with self._use() as h:
+            out = _Out((n, self.info["hidden_size"]), numpy)
+            status = _lib.dm_model_embed(h, n, arr, lens, ctypes.byref(o), out.ptr)
+            cb.reraise()
+            _check(status)
+        return out.value()
+
+    def evaluate(self, dataset, batch_size=_ID.batch_size, max_length=_ID.max_length, invalid_utf8="error",
+                 progress=None):
+        """Predicts every row of DATASET (its labels named as the model's)
+        and returns the Report, with the mean cross-entropy as .loss
+        (dm_model_evaluate)."""
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"dataset must be a datamodel.Dataset, not {type(dataset).__name__}")
+        cb = _Progress(progress)
+        o = self._infer_options(batch_size, max_length, invalid_utf8, cb if progress is not None else None)
+        out = _ReportP()
+        with self._use() as h:
+            status = _lib.dm_model_evaluate(h, dataset._handle(), ctypes.byref(o), ctypes.byref(out))
+            cb.reraise()
+            _check(status)
+        return Report._take(out)
+
+    def __repr__(self):
+        if getattr(self, "_own", None) is None:
+            return "Model(closed)"
+        i = self.info
+        return (f"Model(layers={i['num_layers']}, hidden={i['hidden_size']}, labels={self.labels}, "
+                f"backend={i['backend_name']!r})")
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def _progress_dict(p):
+    d = {f: getattr(p, f) for f, _ in _TrainProgress._fields_[1:]}
+    d["evaluated"] = bool(d["evaluated"])
+    return d
+
+
+class _TrainCallback:
+    """Wraps callback(progress_dict) -> truthy to cancel. An exception inside
+    it cancels training and is re-raised after dm_train returns."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.error = None
+        self.c = _TRAIN_FN(self._call)
+
+    def _call(self, p, _user):
+        if self.error is not None:
+            return 1
+        try:
+            return 1 if self.fn(_progress_dict(p.contents)) else 0
+        except BaseException as e:  # noqa: BLE001 - re-raised after the C call returns
+            self.error = e
+            return 1
+
+
+def train(model, train, val=None, *, epochs=_TD.epochs, max_steps=_TD.max_steps, batch_size=_TD.batch_size,
+          grad_accum=_TD.grad_accum, learning_rate=_TD.learning_rate, weight_decay=_TD.weight_decay,
+          adam_beta1=_TD.adam_beta1, adam_beta2=_TD.adam_beta2, adam_epsilon=_TD.adam_epsilon,
+          max_grad_norm=_TD.max_grad_norm, schedule="linear", warmup_ratio=_TD.warmup_ratio,
+          warmup_steps=_TD.warmup_steps, max_length=_TD.max_length, seed=_TD.seed, dropout=_TD.dropout,
+          shuffle=bool(_TD.shuffle), group_by_length=bool(_TD.group_by_length), class_weights=None,
+          balanced_class_weights=bool(_TD.balanced_class_weights), eval_steps=_TD.eval_steps,
+          early_stopping_patience=_TD.early_stopping_patience, keep_best=bool(_TD.keep_best), output_dir=None,
+          checkpoint_steps=_TD.checkpoint_steps, checkpoint_limit=_TD.checkpoint_limit, resume_from=None,
+          log_jsonl=None, threads=_TD.threads, callback=None):
+    """Fine-tunes MODEL on the Dataset TRAIN with AdamW (dm_train), evaluating
+    on the Dataset VAL when given. Every dm_train_options field is a keyword
+    (defaults are the library's): schedule is "linear", "constant" or
+    "cosine"; dropout -1 (or None) keeps config.json's rates; class_weights
+    is a list of num_labels floats, or "balanced" (the same as
+    balanced_class_weights=True); output_dir, resume_from and log_jsonl are
+    paths or None.
+
+    callback(progress) is called after every optimizer step and every
+    evaluation with a dict (step, total_steps, epoch, epochs, loss,
+    learning_rate, grad_norm, examples_per_sec, elapsed_sec, eta_sec,
+    evaluated, val_loss, val_accuracy, val_macro_f1; NaN when not known);
+    returning True stops training with datamodel.Error DM_ERR_CANCELLED (the
+    model keeps the last step's weights). An exception raised in the callback
+    stops training and is re-raised.
+
+    Returns a dict: steps, epochs, final_loss, best_val_metric (validation
+    accuracy of the best evaluation; NaN without VAL), best_step,
+    stopped_early (bool), seconds."""
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be a datamodel.Model, not {type(model).__name__}")
+    for name, ds in (("train", train), ("val", val)):
+        if ds is not None and not isinstance(ds, Dataset):
+            raise TypeError(f"{name} must be a datamodel.Dataset, not {type(ds).__name__}")
+    if train is None:
+        raise TypeError("train must be a datamodel.Dataset")
+    o = _FitOptions()
+    _lib.dm_train_options_default(ctypes.byref(o))
+    o.epochs = _cint(epochs, "epochs")
+    o.max_steps = _size(max_steps, "max_steps")
+    o.batch_size = _size(batch_size, "batch_size")
+    o.grad_accum = _cint(grad_accum, "grad_accum")
+    o.learning_rate = float(learning_rate)
+    o.weight_decay = float(weight_decay)
+    o.adam_beta1 = float(adam_beta1)
+    o.adam_beta2 = float(adam_beta2)
+    o.adam_epsilon = float(adam_epsilon)
+    o.max_grad_norm = float(max_grad_norm)
+    o.schedule = _choice(_SCHEDULE, schedule, "schedule")
+    o.warmup_ratio = float(warmup_ratio)
+    o.warmup_steps = _size(warmup_steps, "warmup_steps")
+    o.max_length = _size(max_length, "max_length")
+    o.seed = _size(seed, "seed")
+    o.dropout = -1.0 if dropout is None else float(dropout)
+    o.shuffle = int(bool(shuffle))
+    o.group_by_length = int(bool(group_by_length))
+    keep = []
+    if isinstance(class_weights, str):
+        if class_weights != "balanced":
+            raise ValueError(f"class_weights must be a list of floats or 'balanced'; got {class_weights!r}")
+        balanced_class_weights = True
+    elif class_weights is not None:
+        weights = [float(w) for w in class_weights]
+        n_labels = model.info["num_labels"]
+        if len(weights) != n_labels:  # the library reads num_labels values
+            raise Error(_INVALID_ARGUMENT, f"class_weights has {len(weights)} values but the model has "
+                                           f"{n_labels} labels")
+        arr = (ctypes.c_float * len(weights))(*weights)
+        keep.append(arr)
+        o.class_weights = arr
+    o.balanced_class_weights = int(bool(balanced_class_weights))
+    o.eval_steps = _size(eval_steps, "eval_steps")
+    o.early_stopping_patience = _cint(early_stopping_patience, "early_stopping_patience")
+    o.keep_best = int(bool(keep_best))
+    for field, value in (("output_dir", output_dir), ("resume_from", resume_from), ("log_jsonl", log_jsonl)):
+        if value is not None:
+            b = os.fsencode(value)
+            keep.append(b)
+            setattr(o, field, b)
+    o.checkpoint_steps = _size(checkpoint_steps, "checkpoint_steps")
+    o.checkpoint_limit = _cint(checkpoint_limit, "checkpoint_limit")
+    o.threads = _cint(threads, "threads")
+    cb = None
+    if callback is not None:
+        cb = _TrainCallback(callback)
+        o.callback = cb.c
+    res = _TrainResult()
+    res.struct_size = ctypes.sizeof(res)
+    with model._use() as h:
+        status = _lib.dm_train(h, train._handle(), None if val is None else val._handle(), ctypes.byref(o),
+                               ctypes.byref(res))
+    del keep
+    if cb is not None and cb.error is not None:
+        raise cb.error
+    _check(status)
+    d = {f: getattr(res, f) for f, _ in _TrainResult._fields_[1:]}
+    d["stopped_early"] = bool(d["stopped_early"])
+    return d
