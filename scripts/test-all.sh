@@ -3,8 +3,11 @@
 #   1. install missing Debian/Python packages (scripts/setup.sh)
 #   2. release build + C tests (meson test)
 #   3. ASan+UBSan build + the same C tests, and the dm tool under the sanitizers
-#   4. valgrind (leaks, invalid accesses) on the C tests and on dm
-#   5. Python bindings (pytest), quick parity test included
+#   4. valgrind (leaks, invalid accesses) on the C tests that do not run
+#      oneDNN (the model tests run under ASan+LSan instead: valgrind cannot
+#      execute oneDNN's AVX-512 JIT kernels at a usable speed) and on dm tokenize
+#   5. Python bindings and dm (pytest), quick parity test and the Hugging
+#      Face format checks of saved models included
 #   6. Go bindings (go test)
 #   7. full parity against Hugging Face tokenizers on all shared data + stress set
 #   8. the committed Unicode tables against a fresh probe of the reference
@@ -36,14 +39,19 @@ DM_BUILD=build-asan python3 -m pytest -q bindings/cli/tests
 echo "dm under ASan+UBSan: clean"
 
 step "valgrind"
-DM_BIG_LINE_MB=2 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
-  build/test/unit/test_tokenizer > /dev/null
+VG=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1)
+DM_BIG_LINE_MB=2 "${VG[@]}" build/test/unit/test_tokenizer > /dev/null
+SRCROOT=$PWD "${VG[@]}" build/test/data/test_dataset > /dev/null
+"${VG[@]}" build/test/eval/test_metrics test/eval/fixtures/metrics_cases.json > /dev/null
+DM_MINILM_DIR=$MODEL "${VG[@]}" build/test/model/test_safetensors > /dev/null
+"${VG[@]}" build/test/model/test_config > /dev/null
 head -c 300000 "$DATA/sst2/train.tsv" | valgrind -q --leak-check=full --error-exitcode=1 \
   build/bindings/cli/dm tokenize -t "$MODEL" --threads 2 --format tsv --no-progress > /dev/null
 echo "valgrind: clean"
 
 step "Python bindings and the dm tool (pytest)"
-DATAMODEL_LIB=$PWD/build/lib/libdatamodel.so DM_BUILD=build python3 -m pytest -q bindings/python/tests bindings/cli/tests test/parity/test_parity.py
+DATAMODEL_LIB=$PWD/build/lib/libdatamodel.so DM_BUILD=build python3 -m pytest -q bindings/python/tests bindings/cli/tests \
+  test/parity/test_parity.py test/model/test_hf_format.py
 
 step "Go bindings"
 bindings/go/test.sh build

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# The main job, on a fresh machine: install what is missing, build, then run the
-# pipeline as far as it exists today and print its report.
+# Tokenizer report, on a fresh machine: install what is missing, build, then
+# tokenize every shared data set and print a report. (It was the main job
+# before the classifier existed; scripts/main-job.sh now fine-tunes.)
 #
-# Today: the tokenizer stage. The texts of every shared data set are tokenized
+# The texts of every shared data set are tokenized
 # with the all-MiniLM-L6-v2 tokenizer through `dm tokenize` (all cores), and the
 # report gives per data set: texts, tokens, [UNK] rate, length percentiles,
-# how many exceed 128 tokens, and throughput. Fine-tuning and evaluation join
-# when the model issue lands.
+# how many exceed 128 tokens, and throughput.
 #
-# usage: scripts/main-job.sh [DATA_DIR (default ../shared/data)]
+# usage: scripts/tokenizer-report.sh [DATA_DIR (default ../shared/data)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data}

@@ -49,7 +49,11 @@ typedef struct dmb_gemm {
 /* Dropout: element j of a call keeps its value with probability 1 - p (scaled
  * by 1 / (1 - p)) or becomes 0. Which elements drop is a pure function of
  * (seed, stream, j) through Philox4x32-10 (lib/core/rng.h), so the backward
- * pass recomputes the mask instead of storing it and every backend agrees. */
+ * pass recomputes the mask instead of storing it and every backend agrees.
+ * Exactly: with blocks of 8192 elements, element i of block b reads Philox
+ * word w = b * 4096 + (i mod 4096) (word w mod 4 of counter (stream, w / 4)
+ * under key seed), its low 16 bits when i < 4096, else its high 16 bits, and
+ * is kept when those bits / 2^16 >= p. */
 typedef struct dmb_dropout {
     float p;         /* 0 = off */
     uint64_t seed;

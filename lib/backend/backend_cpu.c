@@ -390,12 +390,51 @@ static void cpu_tanh_bwd(dmb_backend *be, float *dinp, const float *out, const f
 
 /* ------------------------------------------------------------------ dropout */
 
-/* Whether element J of dropout D is kept: Philox word (J mod 4) of counter
- * (stream, J / 4). */
-static inline float dropout_factor(const dmb_dropout *d, uint64_t j, float scale)
+/* Philox words for quads FIRST .. FIRST+N-1 of stream (key, stream): word r
+ * of quad q goes to out[4q + r]. Written as dmi_philox but as one loop that
+ * the compiler vectorises (16 counters per AVX-512 step): a scalar Philox per
+ * element made dropout a sixth of a training step. */
+DMI_VECTOR_CLONES
+static void philox_words(uint32_t *restrict out, uint64_t key, uint64_t stream, uint64_t first, size_t n)
 {
-    dmi_philox_out o = dmi_philox(d->seed, d->stream, j >> 2);
-    return dmi_u32_to_unit(o.v[j & 3]) >= d->p ? scale : 0.0f;
+    uint32_t k0i = (uint32_t)key, k1i = (uint32_t)(key >> 32);
+    uint32_t c2i = (uint32_t)stream, c3i = (uint32_t)(stream >> 32);
+    for (size_t q = 0; q < n; q++) {
+        uint64_t ctr = first + q;
+        uint32_t c0 = (uint32_t)ctr, c1 = (uint32_t)(ctr >> 32), c2 = c2i, c3 = c3i;
+        uint32_t k0 = k0i, k1 = k1i;
+        for (int round = 0; round < 10; round++) {
+            uint64_t p0 = (uint64_t)0xD2511F53u * c0;
+            uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
+            uint32_t n1 = (uint32_t)p1;
+            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+            uint32_t n3 = (uint32_t)p0;
+            c0 = n0, c1 = n1, c2 = n2, c3 = n3;
+            k0 += 0x9E3779B9u;
+            k1 += 0xBB67AE85u;
+        }
+        out[4 * q] = c0;
+        out[4 * q + 1] = c1;
+        out[4 * q + 2] = c2;
+        out[4 * q + 3] = c3;
+    }
+}
+
+/* The mask, in blocks of DROPOUT_BLOCK elements: element i of a block uses
+ * the low 16 bits of the block's word i for i < DROPOUT_BLOCK / 2, and the
+ * high 16 bits of word i - DROPOUT_BLOCK / 2 for the second half; the
+ * block's words are Philox words numbered from block * DROPOUT_BLOCK / 2.
+ * Kept when the 16 bits, as a fraction of 2^16, are >= p (16 bits resolve
+ * any rate to 1.5e-5). Two contiguous halves vectorise; one word per two
+ * elements halves the Philox work. */
+#define DROPOUT_BLOCK 8192
+
+DMI_VECTOR_CLONES
+static void dropout_half(float *out, const float *inp, const uint32_t *w, size_t n, int shift, float threshold,
+                         float scale)
+{
+    for (size_t j = 0; j < n; j++) out[j] = (float)((w[j] >> shift) & 0xFFFFu) >= threshold ? inp[j] * scale : 0.0f;
 }
 
 static void dropout_apply(int threads, float *out, const float *inp, size_t n, const dmb_dropout *d)
@@ -404,15 +443,17 @@ static void dropout_apply(int threads, float *out, const float *inp, size_t n, c
         if (out != inp) memmove(out, inp, n * sizeof *out);
         return;
     }
-    float scale = 1.0f / (1.0f - d->p);
-    size_t quads = (n + 3) / 4;
+    enum { HALF = DROPOUT_BLOCK / 2 };
+    float scale = 1.0f / (1.0f - d->p), threshold = d->p * 65536.0f;
+    size_t blocks = (n + DROPOUT_BLOCK - 1) / DROPOUT_BLOCK;
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (size_t q = 0; q < quads; q++) {
-        dmi_philox_out o = dmi_philox(d->seed, d->stream, q);
-        for (size_t r = 0; r < 4 && q * 4 + r < n; r++) {
-            size_t j = q * 4 + r;
-            out[j] = dmi_u32_to_unit(o.v[r]) >= d->p ? inp[j] * scale : 0.0f;
-        }
+    for (size_t b = 0; b < blocks; b++) {
+        uint32_t words[HALF];
+        size_t lo = b * DROPOUT_BLOCK, len = n - lo < DROPOUT_BLOCK ? n - lo : DROPOUT_BLOCK;
+        size_t first = len < HALF ? len : HALF;
+        philox_words(words, d->seed, d->stream, b * (HALF / 4), (first + 3) / 4);
+        dropout_half(out + lo, inp + lo, words, first, 0, threshold, scale);
+        if (len > HALF) dropout_half(out + lo + HALF, inp + lo + HALF, words, len - HALF, 16, threshold, scale);
     }
 }
 
