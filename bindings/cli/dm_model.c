@@ -34,7 +34,10 @@
 
 #define HELP_DEVICE                                                                                     \
     "      --device D            cpu, cuda or auto (default: auto = CUDA when available)\n"            \
-    "  -j, --threads N           CPU threads (default: all cores)\n"
+    "  -j, --threads N           CPU threads (default: all cores)\n"                                   \
+    "      --precision P         fp32 (default: float32 throughout) or bf16 (bfloat16 matrix\n"         \
+    "                            products for inference: about twice as fast on CPUs with\n"        \
+    "                            AVX512-BF16, results within ~1e-2 of fp32)\n"
 
 static const char *const help_init =
     "usage: dm init --model DIR --num-labels N [--labels a,b,...] --out DIR [--seed S]\n"
@@ -239,6 +242,13 @@ static int device_option(args_t *a, const char *arg, dm_model_options *mo)
     if (is_opt(arg, "-j", "--threads")) {
         NEED_VALUE_P(v, arg);
         return parse_int_opt(arg, v, 0, 4096, &mo->threads);
+    }
+    if (is_opt(arg, NULL, "--precision")) {
+        NEED_VALUE_P(v, arg);
+        if (strcmp(v, "fp32") == 0 || strcmp(v, "float32") == 0) mo->precision = DM_PRECISION_FP32;
+        else if (strcmp(v, "bf16") == 0 || strcmp(v, "bfloat16") == 0) mo->precision = DM_PRECISION_BF16;
+        else return usage_error("--precision: unknown precision '%s' (fp32, bf16)", v);
+        return 0;
     }
     return OPT_NOT_MINE;
 }
@@ -552,6 +562,7 @@ static int cmd_model_info(int argc, char **argv)
     if (rc) return rc;
     printf("path\t%s\n", dir);
     printf("backend\t%s\n", info.backend_name ? info.backend_name : "?");
+    printf("precision\t%s\n", info.precision == DM_PRECISION_BF16 ? "bf16" : "fp32");
     printf("device\t%s\n", device_name(info.device));
     printf("num_labels\t%zu\n", info.num_labels);
     for (size_t i = 0; i < info.num_labels; i++) printf("label\t%zu\t%s\n", i, dm_model_label_name(m, (int32_t)i));

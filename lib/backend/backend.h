@@ -30,13 +30,15 @@ typedef enum dmb_act {
 /* C[i] = alpha * op(A[i]) @ op(B[i]) + beta * C[i] (+ bias[n] on every row,
  * then act) for i < batch; op = transpose when trans_x. op(A) is m x k, op(B)
  * k x n, C m x n with leading dimensions lda, ldb, ldc and batch strides
- * stride_x (elements). beta is 0 or 1; act needs beta == 0. */
+ * stride_x (elements). beta is 0 or 1; act needs beta == 0. A and B are
+ * float32, or bfloat16 (uint16_t bit patterns) when bf16 is set; C, the bias
+ * and the accumulation are always float32. */
 typedef struct dmb_gemm {
     int trans_a, trans_b;
     size_t m, n, k;
-    const float *a;
+    const void *a;
     size_t lda, stride_a;
-    const float *b;
+    const void *b;
     size_t ldb, stride_b;
     float *c;
     size_t ldc, stride_c;
@@ -44,6 +46,7 @@ typedef struct dmb_gemm {
     float alpha, beta;
     const float *bias; /* n entries, or NULL */
     dmb_act act;
+    int bf16;
 } dmb_gemm;
 
 /* Dropout: element j of a call keeps its value with probability 1 - p (scaled
@@ -64,6 +67,7 @@ typedef struct dmb_attention {
     size_t B, T, H, D;      /* C = H * D */
     const float *key_mask;  /* B x T: 1 for a real token, 0 for padding (no weight) */
     dmb_dropout dropout;    /* on the attention probabilities */
+    int bf16;               /* forward only: both products take bfloat16 inputs */
 } dmb_attention;
 
 struct dmb_ops {
@@ -85,6 +89,10 @@ struct dmb_ops {
     dm_status (*gemm)(dmb_backend *be, const dmb_gemm *g);
     /* dbias[n] += sum over rows of dout (rows x n). */
     void (*bias_bwd)(dmb_backend *be, float *dbias, const float *dout, size_t rows, size_t n);
+
+    /* bfloat16 bit patterns of n floats, rounded to nearest even (NaN stays
+     * NaN). */
+    void (*to_bf16)(dmb_backend *be, uint16_t *dst, const float *src, size_t n);
 
     /* out = inp + res (n floats); out may alias either. */
     void (*add)(dmb_backend *be, float *out, const float *inp, const float *res, size_t n);

@@ -32,7 +32,7 @@
 /* ------------------------------------------------------------------ state */
 
 typedef struct gemm_key {
-    int trans_a, trans_b, has_bias, act, beta;
+    int trans_a, trans_b, has_bias, act, beta, bf16;
     float alpha;
     size_t m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, batch;
 } gemm_key;
@@ -141,24 +141,25 @@ static size_t gemm_hash(const gemm_key *k)
 /* A 2-D (batch 1) or 3-D memory descriptor of a ROWS x COLS operand stored
  * row-major with leading dimension LD, or transposed (stored COLS x ROWS). */
 static dnnl_status_t operand_md(dnnl_memory_desc_t *md, size_t batch, size_t rows, size_t cols,
-                                int trans, size_t ld, size_t stride)
+                                int trans, size_t ld, size_t stride, dnnl_data_type_t type)
 {
     dnnl_dim_t r = (dnnl_dim_t)rows, c = (dnnl_dim_t)cols;
     dnnl_dim_t rs = trans ? 1 : (dnnl_dim_t)ld, cs = trans ? (dnnl_dim_t)ld : 1;
     if (batch == 1) {
         dnnl_dims_t dims = {r, c}, strides = {rs, cs};
-        return dnnl_memory_desc_init_by_strides(md, 2, dims, dnnl_f32, strides);
+        return dnnl_memory_desc_init_by_strides(md, 2, dims, type, strides);
     }
     dnnl_dims_t dims = {(dnnl_dim_t)batch, r, c}, strides = {(dnnl_dim_t)stride, rs, cs};
-    return dnnl_memory_desc_init_by_strides(md, 3, dims, dnnl_f32, strides);
+    return dnnl_memory_desc_init_by_strides(md, 3, dims, type, strides);
 }
 
 static dm_status gemm_create(cpu_backend *c, const gemm_key *k, gemm_entry **out)
 {
     dnnl_memory_desc_t a_md, b_md, c_md, bias_md;
-    dnnl_status_t s = operand_md(&a_md, k->batch, k->m, k->k, k->trans_a, k->lda, k->stride_a);
-    if (s == dnnl_success) s = operand_md(&b_md, k->batch, k->k, k->n, k->trans_b, k->ldb, k->stride_b);
-    if (s == dnnl_success) s = operand_md(&c_md, k->batch, k->m, k->n, 0, k->ldc, k->stride_c);
+    dnnl_data_type_t in = k->bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_status_t s = operand_md(&a_md, k->batch, k->m, k->k, k->trans_a, k->lda, k->stride_a, in);
+    if (s == dnnl_success) s = operand_md(&b_md, k->batch, k->k, k->n, k->trans_b, k->ldb, k->stride_b, in);
+    if (s == dnnl_success) s = operand_md(&c_md, k->batch, k->m, k->n, 0, k->ldc, k->stride_c, dnnl_f32);
     if (s == dnnl_success && k->has_bias) {
         if (k->batch == 1) {
             dnnl_dims_t dims = {1, (dnnl_dim_t)k->n}, strides = {(dnnl_dim_t)k->n, 1};
@@ -191,6 +192,9 @@ static dm_status gemm_create(cpu_backend *c, const gemm_key *k, gemm_entry **out
     if (s == dnnl_success) s = dnnl_primitive_desc_create(&pd, &md, attr, c->engine, NULL);
     dnnl_post_ops_destroy(po);
     dnnl_primitive_attr_destroy(attr);
+    if (s != dnnl_success && k->bf16)
+        return dmi_fail(DM_ERR_UNSUPPORTED, "oneDNN has no bfloat16 matrix product for this CPU (status %d): "
+                        "use float32 precision", (int)s);
     if (s != dnnl_success) return dnnl_fail(s, "matmul primitive descriptor");
 
     gemm_entry *e = dmi_calloc(1, sizeof *e);
@@ -225,7 +229,7 @@ static dm_status cpu_gemm(dmb_backend *be, const dmb_gemm *g)
     gemm_key k;
     memset(&k, 0, sizeof k); /* padding bytes take part in the hash */
     k.trans_a = g->trans_a, k.trans_b = g->trans_b, k.has_bias = g->bias != NULL;
-    k.act = (int)g->act, k.beta = g->beta != 0.0f, k.alpha = g->alpha;
+    k.act = (int)g->act, k.beta = g->beta != 0.0f, k.alpha = g->alpha, k.bf16 = g->bf16 != 0;
     k.m = g->m, k.n = g->n, k.k = g->k, k.lda = g->lda, k.ldb = g->ldb, k.ldc = g->ldc;
     k.batch = g->batch;
     if (g->batch > 1) k.stride_a = g->stride_a, k.stride_b = g->stride_b, k.stride_c = g->stride_c;
@@ -352,6 +356,29 @@ static dm_status cpu_gelu_bwd(dmb_backend *be, float *dinp, const float *inp, co
 }
 
 /* ------------------------------------------------------------------ element-wise */
+
+DMI_VECTOR_CLONES
+static void to_bf16_range(uint16_t *dst, const float *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t x;
+        memcpy(&x, &src[i], sizeof x);
+        uint32_t rounded = (x + 0x7FFFu + ((x >> 16) & 1u)) >> 16; /* to nearest, ties to even */
+        uint32_t nan = (x >> 16) | 0x40u;                           /* quiet NaN, sign kept */
+        dst[i] = (uint16_t)((x & 0x7FFFFFFFu) > 0x7F800000u ? nan : rounded);
+    }
+}
+
+static void cpu_to_bf16(dmb_backend *be, uint16_t *dst, const float *src, size_t n)
+{
+    const size_t chunk = 1 << 14;
+    size_t chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(be->threads) schedule(static)
+    for (size_t i = 0; i < chunks; i++) {
+        size_t lo = i * chunk, hi = lo + chunk < n ? lo + chunk : n;
+        to_bf16_range(dst + lo, src + lo, hi - lo);
+    }
+}
 
 DMI_VECTOR_CLONES
 static void add_range(float *out, const float *a, const float *b, size_t n)
@@ -704,12 +731,12 @@ static void heads_to_rows(int threads, float *out, const float *y, size_t B, siz
 
 /* Batched product over the B*H heads: C = alpha op(A) op(B). */
 static dm_status head_gemm(dmb_backend *be, int ta, int tb, size_t m, size_t n, size_t k,
-                           const float *a, size_t lda, size_t sa, const float *b, size_t ldb,
-                           size_t sb, float *c, size_t ldc, size_t sc, size_t batch, float alpha)
+                           const void *a, size_t lda, size_t sa, const void *b, size_t ldb,
+                           size_t sb, float *c, size_t ldc, size_t sc, size_t batch, float alpha, int bf16)
 {
     dmb_gemm g = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .a = a, .lda = lda,
                   .stride_a = sa, .b = b, .ldb = ldb, .stride_b = sb, .c = c, .ldc = ldc,
-                  .stride_c = sc, .batch = batch, .alpha = alpha, .beta = 0.0f};
+                  .stride_c = sc, .batch = batch, .alpha = alpha, .beta = 0.0f, .bf16 = bf16};
     return cpu_gemm(be, &g);
 }
 
@@ -718,20 +745,34 @@ static dm_status cpu_attention_fwd(dmb_backend *be, float *out, float *qkvr, flo
 {
     cpu_backend *c = cpu(be);
     size_t B = a->B, T = a->T, H = a->H, D = a->D, BH = B * H;
-    int dropping = a->dropout.p > 0.0f;
-    float *ws = workspace(c, BH * T * D + (dropping ? BH * T * T : 0));
+    int dropping = a->dropout.p > 0.0f, bf16 = a->bf16;
+    /* workspace: y (f32), then dropped probabilities (f32), or the bfloat16
+     * copies of q, k, v and of the probabilities */
+    size_t extra = dropping ? BH * T * T : 0;
+    if (bf16) extra = (3 * BH * T * D + BH * T * T + 1) / 2;
+    float *ws = workspace(c, BH * T * D + extra);
     if (!ws) return DM_ERR_NO_MEMORY;
     float *y = ws, *att_dropped = dropping ? ws + BH * T * D : att;
+    uint16_t *qkv16 = (uint16_t *)(ws + BH * T * D), *att16 = qkv16 + 3 * BH * T * D;
     split_heads(be->threads, qkvr, qkv, B, T, H, D);
-    const float *q = qkvr, *k = qkvr + BH * T * D, *v = qkvr + 2 * BH * T * D;
+    const void *q = qkvr, *k = qkvr + BH * T * D, *v = qkvr + 2 * BH * T * D;
+    if (bf16) {
+        cpu_to_bf16(be, qkv16, qkvr, 3 * BH * T * D);
+        q = qkv16, k = qkv16 + BH * T * D, v = qkv16 + 2 * BH * T * D;
+    }
     dm_status st = head_gemm(be, 0, 1, T, T, D, q, D, T * D, k, D, T * D, att, T, T * T, BH,
-                             1.0f / sqrtf((float)D));
+                             1.0f / sqrtf((float)D), bf16);
     if (st) return st;
 #pragma omp parallel for num_threads(be->threads) schedule(static)
     for (size_t row = 0; row < BH * T; row++)
         softmax_row(att + row * T, a->key_mask + (row / (H * T)) * T, T);
     if (dropping) dropout_apply(be->threads, att_dropped, att, BH * T * T, &a->dropout);
-    st = head_gemm(be, 0, 0, T, D, T, att_dropped, T, T * T, v, D, T * D, y, D, T * D, BH, 1.0f);
+    const void *probs = att_dropped;
+    if (bf16) {
+        cpu_to_bf16(be, att16, att_dropped, BH * T * T);
+        probs = att16;
+    }
+    st = head_gemm(be, 0, 0, T, D, T, probs, T, T * T, v, D, T * D, y, D, T * D, BH, 1.0f, bf16);
     if (st) return st;
     heads_to_rows(be->threads, out, y, B, T, H, D, 0);
     return DM_OK;
@@ -753,10 +794,10 @@ static dm_status cpu_attention_bwd(dmb_backend *be, float *dqkv, float *scratch,
         dropout_apply(be->threads, datt, att, BH * T * T, &a->dropout);
         att_used = datt;
     }
-    dm_status st = head_gemm(be, 1, 0, T, D, T, att_used, T, T * T, dy, D, T * D, dv, D, T * D, BH, 1.0f);
+    dm_status st = head_gemm(be, 1, 0, T, D, T, att_used, T, T * T, dy, D, T * D, dv, D, T * D, BH, 1.0f, 0);
     if (st) return st;
     /* datt = dy v^T, then back through dropout and softmax (in place). */
-    st = head_gemm(be, 0, 1, T, T, D, dy, D, T * D, v, D, T * D, datt, T, T * T, BH, 1.0f);
+    st = head_gemm(be, 0, 1, T, T, D, dy, D, T * D, v, D, T * D, datt, T, T * T, BH, 1.0f, 0);
     if (st) return st;
     if (a->dropout.p > 0.0f) dropout_apply(be->threads, datt, datt, BH * T * T, &a->dropout);
     float scale = 1.0f / sqrtf((float)D);
@@ -764,9 +805,9 @@ static dm_status cpu_attention_bwd(dmb_backend *be, float *dqkv, float *scratch,
     for (size_t row = 0; row < BH * T; row++)
         softmax_bwd_row(datt + row * T, att + row * T, datt + row * T, T, scale);
     /* dq = dscores k, dk = dscores^T q. */
-    st = head_gemm(be, 0, 0, T, D, T, datt, T, T * T, k, D, T * D, dq, D, T * D, BH, 1.0f);
+    st = head_gemm(be, 0, 0, T, D, T, datt, T, T * T, k, D, T * D, dq, D, T * D, BH, 1.0f, 0);
     if (st) return st;
-    st = head_gemm(be, 1, 0, T, D, T, datt, T, T * T, q, D, T * D, dk, D, T * D, BH, 1.0f);
+    st = head_gemm(be, 1, 0, T, D, T, datt, T, T * T, q, D, T * D, dk, D, T * D, BH, 1.0f, 0);
     if (st) return st;
     merge_heads(be->threads, dqkv, dqkvr, B, T, H, D);
     return DM_OK;
@@ -932,6 +973,7 @@ static const struct dmb_ops cpu_ops = {
     .zero = cpu_zero,
     .gemm = cpu_gemm,
     .bias_bwd = cpu_bias_bwd,
+    .to_bf16 = cpu_to_bf16,
     .add = cpu_add,
     .scale = cpu_scale,
     .layernorm_fwd = cpu_layernorm_fwd,

@@ -266,14 +266,28 @@ void bert_acts_free(dmb_backend *be, bert_acts *a)
 
 /* ------------------------------------------------------------------ helpers */
 
-/* out[rows, n_out] = inp[rows, n_in] W^T + b (W is [n_out, n_in], as PyTorch). */
-static dm_status linear_fwd(dmb_backend *be, float *out, const float *inp, const float *w,
-                            const float *b, size_t rows, size_t n_in, size_t n_out, dmb_act act)
+/* out[rows, n_out] = inp[rows, n_in] W^T + b (W is [n_out, n_in], as PyTorch).
+ * With LOWP the product takes the bfloat16 copies of inp and W. */
+static dm_status linear_fwd_lowp(dmb_backend *be, const bert_lowp *lowp, float *out, const float *inp,
+                                 const float *w, const float *b, size_t rows, size_t n_in, size_t n_out,
+                                 dmb_act act)
 {
     dmb_gemm g = {.trans_b = 1, .m = rows, .n = n_out, .k = n_in, .a = inp, .lda = n_in, .b = w,
                   .ldb = n_in, .c = out, .ldc = n_out, .batch = 1, .alpha = 1.0f, .bias = b,
                   .act = act};
+    if (lowp) {
+        be->ops->to_bf16(be, lowp->scratch, inp, rows * n_in);
+        g.a = lowp->scratch;
+        g.b = lowp->params16 + (w - lowp->params);
+        g.bf16 = 1;
+    }
     return be->ops->gemm(be, &g);
+}
+
+static dm_status linear_fwd(dmb_backend *be, float *out, const float *inp, const float *w,
+                            const float *b, size_t rows, size_t n_in, size_t n_out, dmb_act act)
+{
+    return linear_fwd_lowp(be, NULL, out, inp, w, b, rows, n_in, n_out, act);
 }
 
 /* dW += dout^T inp; db += column sums of dout; dinp = dout W (+= when
@@ -320,13 +334,13 @@ static dm_status layer_forward(dmb_backend *be, const bert_dims *d, const bert_l
 {
     const struct dmb_ops *o = be->ops;
     size_t BT = B * T, C = d->C, I = d->I;
-    dm_status st = linear_fwd(be, la->qkv, x, w->qkv_w, w->qkv_b, BT, C, 3 * C, DMB_ACT_NONE);
+    dm_status st = linear_fwd_lowp(be, a->lowp, la->qkv, x, w->qkv_w, w->qkv_b, BT, C, 3 * C, DMB_ACT_NONE);
     if (st) return st;
     dmb_attention att = {.B = B, .T = T, .H = d->H, .D = d->D, .key_mask = a->key_mask,
-                         .dropout = dropout_at(dropout, SITE_ATTENTION, l)};
+                         .dropout = dropout_at(dropout, SITE_ATTENTION, l), .bf16 = a->lowp != NULL};
     if ((st = o->attention_fwd(be, la->atty, la->qkvr, la->att, la->qkv, &att))) return st;
     /* ln1_in = x + dropout(atty W_o^T + b_o) */
-    if ((st = linear_fwd(be, la->ln1_in, la->atty, w->ao_w, w->ao_b, BT, C, C, DMB_ACT_NONE))) return st;
+    if ((st = linear_fwd_lowp(be, a->lowp, la->ln1_in, la->atty, w->ao_w, w->ao_b, BT, C, C, DMB_ACT_NONE))) return st;
     dmb_dropout dr = dropout_at(dropout, SITE_ATTN_OUT, l);
     o->dropout_fwd(be, la->ln1_in, la->ln1_in, BT * C, &dr);
     o->add(be, la->ln1_in, la->ln1_in, x, BT * C);
@@ -335,13 +349,13 @@ static dm_status layer_forward(dmb_backend *be, const bert_dims *d, const bert_l
     if (st) return st;
     if (a->training) {
         /* The pre-activation is kept for GELU's backward pass. */
-        if ((st = linear_fwd(be, la->fc1, la->h, w->fc1_w, w->fc1_b, BT, C, I, DMB_ACT_NONE))) return st;
+        if ((st = linear_fwd_lowp(be, a->lowp, la->fc1, la->h, w->fc1_w, w->fc1_b, BT, C, I, DMB_ACT_NONE))) return st;
         if ((st = o->gelu_fwd(be, la->gelu, la->fc1, BT * I))) return st;
     } else {
-        if ((st = linear_fwd(be, la->gelu, la->h, w->fc1_w, w->fc1_b, BT, C, I, DMB_ACT_GELU))) return st;
+        if ((st = linear_fwd_lowp(be, a->lowp, la->gelu, la->h, w->fc1_w, w->fc1_b, BT, C, I, DMB_ACT_GELU))) return st;
     }
     /* ln2_in = h + dropout(gelu W_2^T + b_2) */
-    if ((st = linear_fwd(be, la->ln2_in, la->gelu, w->fc2_w, w->fc2_b, BT, I, C, DMB_ACT_NONE))) return st;
+    if ((st = linear_fwd_lowp(be, a->lowp, la->ln2_in, la->gelu, w->fc2_w, w->fc2_b, BT, I, C, DMB_ACT_NONE))) return st;
     dr = dropout_at(dropout, SITE_FFN_OUT, l);
     o->dropout_fwd(be, la->ln2_in, la->ln2_in, BT * C, &dr);
     o->add(be, la->ln2_in, la->ln2_in, la->h, BT * C);

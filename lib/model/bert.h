@@ -74,9 +74,18 @@ typedef struct bert_layer_acts {
     float *ln2_in, *ln2_mean, *ln2_rstd;
 } bert_layer_acts;
 
+/* Inference with bfloat16 matrix products: the weights' bfloat16 copy (laid
+ * out as the float parameters) and a scratch buffer for the activations. */
+typedef struct bert_lowp {
+    const float *params;      /* the float32 parameter buffer (offsets are taken from it) */
+    const uint16_t *params16; /* its bfloat16 copy */
+    uint16_t *scratch;        /* max_B * max_T * max(C, I) entries */
+} bert_lowp;
+
 typedef struct bert_acts {
     size_t max_B, max_T;
     bool training;            /* every layer's activations kept; else one set reused */
+    const bert_lowp *lowp;    /* inference only: NULL (float32) or bfloat16 products */
     float *block;             /* one allocation for everything below */
     int32_t *ids, *types;     /* [BT] */
     int32_t *labels;          /* [B] */

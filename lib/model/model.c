@@ -242,6 +242,7 @@ dm_status dmi_model_get_params(const dm_model *m, float *host)
 
 dm_status dmi_model_set_params(dm_model *m, const float *host)
 {
+    m->params16_stale = true;
     return m->be->ops->upload(m->be, m->params, host, m->n_params * sizeof(float));
 }
 
@@ -319,6 +320,7 @@ DM_API dm_status dm_model_load(const char *dir, const dm_model_options *opts, dm
     if (!m) return DM_ERR_NO_MEMORY;
     m->threads = o.threads;
     dm_status s = load_into(m, dir, &o);
+    if (!s && o.precision != DM_PRECISION_FP32) s = dm_model_set_precision(m, (dm_precision)o.precision);
     if (s) {
         dm_model_free(m);
         return s;
@@ -332,6 +334,8 @@ DM_API void dm_model_free(dm_model *m)
     if (!m) return;
     if (m->be) {
         bert_acts_free(m->be, &m->infer);
+        if (m->params16) m->be->ops->free(m->be, m->params16);
+        if (m->lowp.scratch) m->be->ops->free(m->be, m->lowp.scratch);
         if (m->params) m->be->ops->free(m->be, m->params);
         dmb_destroy(m->be);
     }
@@ -437,6 +441,7 @@ DM_API dm_status dm_model_get_info(const dm_model *m, dm_model_info *info)
     full.new_head = m->new_head;
     full.device = m->be->ops->device;
     full.backend_name = m->be->ops->name;
+    full.precision = (int)m->precision;
     size_t n = info->struct_size < sizeof full ? info->struct_size : sizeof full;
     memcpy(info, &full, n);
     info->struct_size = n;
@@ -461,13 +466,65 @@ DM_API dm_status dm_model_set_threads(dm_model *m, int threads)
 
 /* ------------------------------------------------------------------ forward on ids */
 
+static dm_status refresh_lowp(dm_model *m)
+{
+    dmb_backend *be = m->be;
+    size_t wide = 3 * m->dims.C > m->dims.I ? 3 * m->dims.C : m->dims.I;
+    size_t scratch = m->infer.max_B * m->infer.max_T * (wide > m->dims.C ? wide : m->dims.C);
+    if (m->lowp.scratch) be->ops->free(be, m->lowp.scratch);
+    m->lowp.scratch = be->ops->alloc(be, scratch * sizeof(uint16_t));
+    if (!m->lowp.scratch) return DM_ERR_NO_MEMORY;
+    if (!m->params16 || m->params16_stale) {
+        if (!m->params16 && !(m->params16 = be->ops->alloc(be, m->n_params * sizeof(uint16_t))))
+            return DM_ERR_NO_MEMORY;
+        be->ops->to_bf16(be, m->params16, m->params, m->n_params);
+        m->params16_stale = false;
+    }
+    m->lowp.params = m->params;
+    m->lowp.params16 = m->params16;
+    m->infer.lowp = &m->lowp;
+    return DM_OK;
+}
+
 dm_status dmi_model_infer_acts(dm_model *m, size_t B, size_t T)
 {
-    if (m->infer.block && B <= m->infer.max_B && T <= m->infer.max_T) return DM_OK;
-    size_t nb = B > m->infer.max_B ? B : m->infer.max_B;
-    size_t nt = T > m->infer.max_T ? T : m->infer.max_T;
-    bert_acts_free(m->be, &m->infer);
-    return bert_acts_alloc(m->be, &m->dims, nb, nt, false, &m->infer);
+    bool grow = !m->infer.block || B > m->infer.max_B || T > m->infer.max_T;
+    if (grow) {
+        size_t nb = B > m->infer.max_B ? B : m->infer.max_B;
+        size_t nt = T > m->infer.max_T ? T : m->infer.max_T;
+        bert_acts_free(m->be, &m->infer);
+        dm_status s = bert_acts_alloc(m->be, &m->dims, nb, nt, false, &m->infer);
+        if (s) return s;
+    }
+    if (m->precision != DM_PRECISION_BF16) {
+        m->infer.lowp = NULL;
+        return DM_OK;
+    }
+    if (grow || !m->lowp.scratch || m->params16_stale || !m->params16) return refresh_lowp(m);
+    m->infer.lowp = &m->lowp;
+    return DM_OK;
+}
+
+DM_API dm_status dm_model_set_precision(dm_model *m, dm_precision precision)
+{
+    if (!m) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_model_set_precision: NULL model");
+    if (precision != DM_PRECISION_FP32 && precision != DM_PRECISION_BF16)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "precision %d is not a dm_precision", (int)precision);
+    if (precision == DM_PRECISION_BF16) {
+        /* Ask the backend for one small bfloat16 product now, so that a CPU
+         * without them fails here, not in the middle of a prediction. */
+        uint16_t one[16];
+        float in[16], out[16];
+        for (int i = 0; i < 16; i++) in[i] = 1.0f;
+        m->be->ops->to_bf16(m->be, one, in, 16);
+        dmb_gemm g = {.trans_b = 1, .m = 4, .n = 4, .k = 4, .a = one, .lda = 4, .b = one, .ldb = 4, .c = out,
+                      .ldc = 4, .batch = 1, .alpha = 1.0f, .bf16 = 1};
+        dm_status s = m->be->ops->gemm(m->be, &g);
+        if (s) return s;
+        m->params16_stale = true;
+    }
+    m->precision = precision;
+    return DM_OK;
 }
 
 static dm_status check_ids(const dm_model *m, size_t n, const int32_t *ids, const int32_t *types)

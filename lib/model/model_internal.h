@@ -32,6 +32,12 @@ struct dm_model {
     size_t st_max_seq_length;
     /* inference activations, grown on demand */
     bert_acts infer;
+    /* inference precision: bfloat16 copies of the parameters, refreshed
+     * before inference when the float32 ones changed */
+    dm_precision precision;
+    uint16_t *params16;
+    bool params16_stale;
+    bert_lowp lowp;
 };
 
 /* The index of the tensor named NAME in the table, or -1. */
@@ -84,7 +90,8 @@ dm_status dmi_dataset_arrays(const dm_dataset *ds, const char ***texts, size_t *
  * model. */
 dm_status dmi_model_load_params(dm_model *m, const char *path);
 
-/* Makes sure m->infer can hold B x T tokens. */
+/* Makes sure m->infer can hold B x T tokens and, in bfloat16 precision,
+ * that the bfloat16 weights are current. */
 dm_status dmi_model_infer_acts(dm_model *m, size_t B, size_t T);
 
 #endif

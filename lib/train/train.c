@@ -392,6 +392,7 @@ static void fill_progress(const dmi_trainer *t, dm_train_progress *p, double los
  * improvement. Sets *STOP when early stopping says so. */
 static dm_status evaluate(dmi_trainer *t, const dm_dataset *val, int *stop, dm_train_progress *p)
 {
+    t->m->params16_stale = true; /* the weights changed since the last evaluation */
     /* Validation texts are cut where training texts are. */
     dm_infer_options io;
     dm_infer_options_default(&io);
@@ -490,6 +491,7 @@ DM_API dm_status dm_train(dm_model *m, const dm_dataset *train, const dm_dataset
     if (val && dm_dataset_size(val) == 0) return dmi_fail(DM_ERR_RANGE, "the validation data has no rows");
     double t0 = dmi_now();
     dmi_trainer t;
+    m->params16_stale = true; /* training changes the weights the bfloat16 copy mirrors */
     s = trainer_init(&t, m, train, &o);
     if (!s && val) { /* a label the model does not know fails now, not at the first evaluation */
         int32_t *y = dmi_malloc(dm_dataset_size(val) * sizeof *y);

@@ -12,6 +12,7 @@
  *        global-norm clipping and AdamW over every parameter.
  * sgemm: oneDNN's own dnnl_sgemm on the model's GEMM shapes and a large
  *        square one: the ceiling for the model's matrix products.
+ * DM_BENCH_PRECISION=bf16 runs inference with bfloat16 matrix products.
  * Prints one JSON object: median and best seconds per iteration, sequences/s,
  * the FLOPs of one iteration's matrix products, the GFLOP/s inside the
  * matrix products (the backend's own timers), and the peak resident memory.
@@ -55,11 +56,11 @@ static void report(const char *mode, const dm_model *m, size_t B, size_t T, doub
     qsort(times, (size_t)iters, sizeof *times, cmp_double);
     double med = times[iters / 2], best = times[0];
     const dmb_stats *st = &m->be->stats;
-    printf("{\"mode\": \"%s\", \"batch\": %zu, \"seq\": %zu, \"threads\": %d, \"iters\": %d, "
+    printf("{\"mode\": \"%s\", \"precision\": \"%s\", \"batch\": %zu, \"seq\": %zu, \"threads\": %d, \"iters\": %d, "
            "\"median_s\": %.6f, \"best_s\": %.6f, \"seq_per_s\": %.3f, \"flops\": %.6g, "
            "\"gflops_per_s\": %.3f, \"gemm_gflops_per_s\": %.3f, \"gemm_share\": %.4f, \"peak_rss_mb\": %.1f, "
            "\"params\": %zu, \"backend\": \"%s\"}\n",
-           mode, B, T, threads, iters, med, best, (double)B / med, flops, flops / med / 1e9,
+           mode, m->precision == DM_PRECISION_BF16 ? "bf16" : "fp32", B, T, threads, iters, med, best, (double)B / med, flops, flops / med / 1e9,
            st->gemm_flops / st->gemm_seconds / 1e9, st->gemm_seconds / (med * (double)iters), peak_rss_mb(),
            m->n_params, m->be->ops->name);
 }
@@ -73,6 +74,12 @@ static int bench_model(const char *mode, const char *dir, size_t B, size_t T, in
     mo.threads = threads;
     dm_model *m;
     if (dm_model_load(dir, &mo, &m)) {
+        fprintf(stderr, "%s\n", dm_last_error());
+        return 1;
+    }
+    const char *precision = getenv("DM_BENCH_PRECISION"); /* "bf16": bfloat16 inference */
+    bool bf16 = precision && strcmp(precision, "bf16") == 0;
+    if (bf16 && dm_model_set_precision(m, DM_PRECISION_BF16)) {
         fprintf(stderr, "%s\n", dm_last_error());
         return 1;
     }

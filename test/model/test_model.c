@@ -547,6 +547,27 @@ static void test_minilm_embeddings(dm_model *m, const dmi_safetensors *ref)
         CHECK(fabsf(probs[2 * i] + probs[2 * i + 1] - 1.0f) < 1e-6f);
         CHECK(labels[i] == (logits[2 * i + 1] > logits[2 * i]));
     }
+    /* bfloat16 matrix products: within bfloat16's precision of the float32
+     * reference (8 significant bits: ~4e-3 per rounding, a few hundred
+     * roundings averaging out per output), and the same predictions. */
+    float *want_emb = fx_f32(ref, "st_embeddings", NULL);
+    CHECK(dm_model_set_precision(m, DM_PRECISION_BF16) == DM_OK);
+    CHECK(dm_model_predict(m, n, (const char *const *)sent, lens, NULL, NULL, NULL, logits, probs, labels) == DM_OK);
+    CHECK_CLOSE("minilm bf16: logits", max_diff(logits, want, n * 2, NULL, 1), 5e-3);
+    for (size_t i = 0; i < n; i++) CHECK(labels[i] == (want[2 * i + 1] > want[2 * i]) || fabsf(want[2 * i + 1] - want[2 * i]) < 5e-3f);
+    CHECK(dm_model_embed(m, n, (const char *const *)sent, lens, NULL, emb) == DM_OK);
+    double worst_cos = 1.0;
+    for (size_t i = 0; i < n; i++) {
+        double dot = 0.0;
+        for (size_t c = 0; c < C; c++) dot += (double)emb[i * C + c] * want_emb[i * C + c];
+        worst_cos = fmin(worst_cos, dot); /* both are unit vectors */
+    }
+    CHECK_CLOSE("minilm bf16: 1 - cosine of embeddings", 1.0 - worst_cos, 5e-4);
+    CHECK(dm_model_set_precision(m, DM_PRECISION_FP32) == DM_OK);
+    CHECK(dm_model_predict(m, n, (const char *const *)sent, lens, NULL, NULL, NULL, logits, NULL, NULL) == DM_OK);
+    CHECK_CLOSE("minilm: float32 again after bf16", max_diff(logits, want, n * 2, NULL, 1), 1e-4);
+    CHECK_FAILS(dm_model_set_precision(m, (dm_precision)7), DM_ERR_INVALID_ARGUMENT, "dm_precision");
+    free(want_emb);
     free(want), free(logits), free(probs), free(labels), free(emb), free(lens);
     for (size_t i = 0; i < n; i++) free(sent[i]);
     free(sent);

@@ -559,3 +559,18 @@ def test_unwritable_out(data, tmp_path):
             "--log-json", under], 1, str(under))
     expect(["train", "--model", TINY, "--train", data["train"], "--out", tmp_path / "o2", "--max-steps", "1",
             "--resume", tmp_path], 1, "trainer_state.json")
+
+
+def test_predict_precision_bf16():
+    texts = ["the old lighthouse keeper painted his boat blue", "this soup was far too salty"]
+    ref = predict_json(TINY, texts)
+    out = dm("predict", "--model", TINY, "--format", "json", "--precision", "bf16",
+             input="".join(t + "\n" for t in texts)).stdout
+    low = [json.loads(line) for line in out.decode().splitlines()]
+    assert len(low) == 2
+    for r, lo in zip(ref, low):
+        assert max(abs(a - b) for a, b in zip(r["logits"], lo["logits"])) < 2e-2
+    info = dict(line.split("\t", 1) for line in dm("model", "info", TINY, "--precision", "bf16").stdout.decode().splitlines()
+                if line.count("\t") == 1)
+    assert info["precision"] == "bf16"
+    expect(["predict", "--model", TINY, "--precision", "fp8"], 2, "--precision", "fp8")

@@ -663,3 +663,48 @@ func TestModelTokenizerCloseDetaches(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// bfloat16 inference stays close to float32 and can be switched back.
+func TestModelPrecision(t *testing.T) {
+	m := loadTiny(t, &ModelOptions{Threads: 1})
+	texts := []string{"the old lighthouse keeper painted his boat blue", "this soup was far too salty"}
+	ref, err := m.Predict(texts, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetPrecision(PrecisionBF16); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := m.Info(); info.Precision != PrecisionBF16 || info.Precision.String() != "bf16" {
+		t.Errorf("Info().Precision = %v", info.Precision)
+	}
+	low, err := m.Predict(texts, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ref.Logits {
+		for j := range ref.Logits[i] {
+			if d := math.Abs(float64(ref.Logits[i][j] - low.Logits[i][j])); d > 2e-2 {
+				t.Errorf("bf16 logit [%d][%d] off by %g", i, j, d)
+			}
+		}
+	}
+	if err := m.SetPrecision(Precision(9)); err == nil {
+		t.Error("SetPrecision(9) should fail")
+	}
+	if err := m.SetPrecision(PrecisionFP32); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := m.Predict(texts, nil, nil)
+	if !reflect.DeepEqual(again.Logits, ref.Logits) {
+		t.Error("float32 after bfloat16 differs from the first float32 run")
+	}
+	m2, err := LoadModel(tinyDir, &ModelOptions{Precision: PrecisionBF16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	if info, _ := m2.Info(); info.Precision != PrecisionBF16 {
+		t.Errorf("LoadModel with PrecisionBF16: Info().Precision = %v", info.Precision)
+	}
+}

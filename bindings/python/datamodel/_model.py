@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - depends on the machine
 class _ModelOptions(ctypes.Structure):
     _fields_ = [("struct_size", _c_size), ("num_labels", _c_size), ("labels", ctypes.POINTER(ctypes.c_char_p)),
                 ("n_labels", _c_size), ("seed", ctypes.c_uint64), ("device", ctypes.c_int),
-                ("threads", ctypes.c_int)]
+                ("threads", ctypes.c_int), ("precision", ctypes.c_int)]
 
 
 class _ModelInfo(ctypes.Structure):
@@ -29,7 +29,7 @@ class _ModelInfo(ctypes.Structure):
                 ("num_layers", _c_size), ("num_heads", _c_size), ("intermediate_size", _c_size),
                 ("max_position_embeddings", _c_size), ("type_vocab_size", _c_size), ("num_labels", _c_size),
                 ("num_parameters", _c_size), ("new_head", ctypes.c_int), ("device", ctypes.c_int),
-                ("backend_name", ctypes.c_char_p)]
+                ("backend_name", ctypes.c_char_p), ("precision", ctypes.c_int)]
 
 
 class _InferOptions(ctypes.Structure):
@@ -86,6 +86,7 @@ _sig("dm_model_get_info", _status, _Mdl, ctypes.POINTER(_ModelInfo))
 _sig("dm_model_label_name", ctypes.c_char_p, _Mdl, _c_i32)
 _sig("dm_model_tokenizer", ctypes.c_void_p, _Mdl)
 _sig("dm_model_set_threads", _status, _Mdl, ctypes.c_int)
+_sig("dm_model_set_precision", _status, _Mdl, ctypes.c_int)
 _sig("dm_model_forward", _status, _Mdl, _c_size, _c_size, ctypes.POINTER(_c_i32), ctypes.POINTER(_c_i32),
      ctypes.POINTER(ctypes.c_uint8), _floatp, _floatp, _floatp)
 _sig("dm_infer_options_default", None, ctypes.POINTER(_InferOptions))
@@ -111,6 +112,8 @@ _TD = _defaults(_FitOptions, _lib.dm_train_options_default)
 
 _DEVICE = {"auto": 0, "cpu": 1, "cuda": 2}
 _DEVICE_NAME = {v: k for k, v in _DEVICE.items()}
+_PRECISION = {"fp32": 0, "bf16": 1}
+_PRECISION_NAME = {v: k for k, v in _PRECISION.items()}
 _POOLING = {None: 0, "default": 0, "cls": 1, "mean": 2}
 _NORMALIZE = {None: -1, False: 0, True: 1}
 _SCHEDULE = {"linear": 0, "constant": 1, "cosine": 2}
@@ -278,13 +281,14 @@ class Model:
 
     @classmethod
     def load(cls, path, num_labels=_MD.num_labels, labels=None, seed=_MD.seed, device="auto",
-             threads=_MD.threads):
+             threads=_MD.threads, precision="fp32"):
         """Loads a Hugging Face model folder (dm_model_load): config.json,
         model.safetensors and the tokenizer files. num_labels: 0 takes it
         from config.json or LABELS; else a head of another size is replaced.
         labels: label names in id order (None: from config.json, else
         LABEL_0, ...). seed: the initialisation of a new head. device: "auto",
-        "cpu" or "cuda". threads: 0 = all cores."""
+        "cpu" or "cuda". threads: 0 = all cores. precision: "fp32" or "bf16"
+        (inference with bfloat16 matrix products, see set_precision)."""
         o = _ModelOptions()
         _lib.dm_model_options_default(ctypes.byref(o))
         o.num_labels = _size(num_labels, "num_labels")
@@ -299,6 +303,7 @@ class Model:
         o.seed = _size(seed, "seed")
         o.device = _choice(_DEVICE, device, "device")
         o.threads = _cint(threads, "threads")
+        o.precision = _choice(_PRECISION, precision, "precision")
         h = _Mdl()
         _check(_lib.dm_model_load(os.fsencode(path), ctypes.byref(o), ctypes.byref(h)))
         del keep
@@ -338,7 +343,7 @@ class Model:
         """A dict: vocab_size, hidden_size, num_layers, num_heads,
         intermediate_size, max_position_embeddings, type_vocab_size,
         num_labels, num_parameters, new_head (bool), device ("cpu" or
-        "cuda"), backend_name."""
+        "cuda"), backend_name, precision ("fp32" or "bf16")."""
         i = _ModelInfo()
         i.struct_size = ctypes.sizeof(i)
         with self._use() as h:
@@ -347,6 +352,7 @@ class Model:
         d["new_head"] = bool(d["new_head"])
         d["device"] = _DEVICE_NAME.get(d["device"], d["device"])
         d["backend_name"] = (d["backend_name"] or b"").decode("utf-8", "replace")
+        d["precision"] = _PRECISION_NAME.get(d["precision"], d["precision"])
         return d
 
     def label_name(self, id):
@@ -374,6 +380,15 @@ class Model:
         threads = _cint(threads, "threads")
         with self._use() as h:
             _check(_lib.dm_model_set_threads(h, threads))
+
+    def set_precision(self, precision):
+        """Precision of inference (dm_model_set_precision): "fp32" (float32
+        throughout, the default) or "bf16" (matrix products on bfloat16 inputs
+        with float32 accumulation: about twice as fast on CPUs with
+        AVX512-BF16, results within ~1e-2 of fp32). Training is float32."""
+        value = _choice(_PRECISION, precision, "precision")
+        with self._use() as h:
+            _check(_lib.dm_model_set_precision(h, value))
 
     # ---- inference
     def forward(self, ids, type_ids=None, attention_mask=None, output_hidden=False, output_pooled=False):

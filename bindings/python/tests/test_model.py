@@ -110,6 +110,24 @@ def test_load_info_labels(model):
     assert "Model(" in repr(model)
 
 
+def test_precision_bf16_close_to_fp32():
+    texts = ["the old lighthouse keeper painted his boat blue", "this soup was far too salty"]
+    with datamodel.Model.load(TINY) as m:
+        assert m.info["precision"] == "fp32"
+        ref = m.predict(texts).logits
+        m.set_precision("bf16")
+        assert m.info["precision"] == "bf16"
+        low = m.predict(texts).logits
+        m.set_precision("fp32")
+        assert m.predict(texts).logits == ref
+        with pytest.raises(ValueError):
+            m.set_precision("fp8")
+    # bfloat16 keeps 8 significant bits: logits of this size move by ~1e-3
+    assert max(abs(a - b) for r1, r2 in zip(ref, low) for a, b in zip(r1, r2)) < 2e-2
+    with datamodel.Model.load(TINY, precision="bf16") as m:
+        assert m.info["precision"] == "bf16"
+
+
 def test_load_new_head():
     with datamodel.Model.load(TINY, num_labels=2, labels=["bad", "good"], seed=7) as m:
         assert m.labels == ["bad", "good"] and m.info["new_head"] is True and m.info["num_labels"] == 2
