@@ -503,9 +503,11 @@ static void layernorm_row(float *out, float *mean_out, float *rstd_out, const fl
                           const float *w, const float *b, size_t C, float eps)
 {
     float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
     for (size_t i = 0; i < C; i++) sum += x[i];
     float mean = sum / (float)C;
     float var = 0.0f;
+#pragma omp simd reduction(+ : var)
     for (size_t i = 0; i < C; i++) {
         float d = x[i] - mean;
         var += d * d;
@@ -533,6 +535,7 @@ static void layernorm_bwd_row(float *dinp, float *dw_acc, float *db_acc, const f
                               const float *x, const float *w, float mean, float rstd, size_t C)
 {
     float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
+#pragma omp simd reduction(+ : sum_dy, sum_dy_xhat)
     for (size_t i = 0; i < C; i++) {
         float xhat = (x[i] - mean) * rstd;
         float dy = dout[i] * w[i];
@@ -660,12 +663,16 @@ static inline float exp_nonpositive(float x)
 DMI_VECTOR_CLONES
 static void softmax_row(float *row, const float *mask, size_t T)
 {
+    /* "omp simd" reductions let the compiler use vector lanes, which it may
+     * not do for float sums on its own (that reorders the additions). */
     float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
     for (size_t j = 0; j < T; j++) {
         float v = mask[j] != 0.0f ? row[j] : -INFINITY;
         mx = v > mx ? v : mx;
     }
     float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
     for (size_t j = 0; j < T; j++) {
         float e = mask[j] != 0.0f ? exp_nonpositive(row[j] - mx) : 0.0f;
         row[j] = e;
@@ -680,6 +687,7 @@ DMI_VECTOR_CLONES
 static void softmax_bwd_row(float *dscores, const float *att, const float *datt, size_t T, float scale)
 {
     float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
     for (size_t j = 0; j < T; j++) dot += att[j] * datt[j];
     for (size_t j = 0; j < T; j++) dscores[j] = att[j] * (datt[j] - dot) * scale;
 }
@@ -864,6 +872,7 @@ DMI_VECTOR_CLONES
 static double sum_squares_range(const float *x, size_t n)
 {
     double s = 0.0;
+#pragma omp simd reduction(+ : s)
     for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
     return s;
 }

@@ -9,7 +9,10 @@ MiniLM's tokenizer files). Shapes: batch 32 x sequence 128 and 32 x 64, every
 token real (no padding), 2 labels.
 
 What is timed (each in its own process, so peak memory is per engine):
-  inference  one forward pass of BertForSequenceClassification, logits out
+  inference  one forward pass of BertForSequenceClassification, logits out,
+             in float32 ("infer") and with bfloat16 matrix products
+             ("infer-bf16": dm_model_set_precision(BF16) against
+             torch.autocast("cpu", torch.bfloat16))
              - dm:   dm_model_forward (test/bench/bench_model.c)
              - torch: model.eval(), torch.inference_mode(), transformers'
                       default attention (sdpa)
@@ -52,9 +55,11 @@ ids = torch.randint(1000, 21000, (B, T), generator=g); ids[:, 0] = 101
 mask = torch.ones(B, T, dtype=torch.long); types = torch.zeros(B, T, dtype=torch.long)
 labels = torch.arange(B) % 2
 times = []
-if mode == "infer":
+if mode in ("infer", "infer-bf16"):
     model.eval()
-    with torch.inference_mode():
+    import contextlib
+    amp = torch.autocast("cpu", dtype=torch.bfloat16) if mode == "infer-bf16" else contextlib.nullcontext()
+    with torch.inference_mode(), amp:
         for i in range(iters + 2):
             t0 = time.perf_counter(); model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits; dt = time.perf_counter() - t0
             if i >= 2: times.append(dt)
@@ -175,8 +180,10 @@ def main():
             for T in (128, 64):
                 B = 32
                 it = iters if "MiniLM" in name else max(2, iters - 2)
-                for mode in ("infer", "train"):
-                    dm = run_json([bench, mode, folder, str(B), str(T), str(it), str(args.threads)], env)
+                for mode in ("infer", "infer-bf16", "train"):
+                    dm_env = dict(env, DM_BENCH_PRECISION="bf16" if mode == "infer-bf16" else "fp32")
+                    dm = run_json([bench, mode.split("-")[0], folder, str(B), str(T), str(it), str(args.threads)],
+                                  dm_env)
                     pt = run_json([sys.executable, "-c", TORCH_WORKER, mode, folder, str(B), str(T), str(it),
                                    str(args.threads)], env)
                     row = {"model": name, "mode": mode, "batch": B, "seq": T, "dm": dm, "torch": pt}
@@ -195,20 +202,22 @@ def main():
     peak = max(s["gflops_per_s"] for s in sgemm["shapes"])
     print("oneDNN sgemm ceiling (GFLOP/s): " + ", ".join(
         f"{s['m']}x{s['n']}x{s['k']} {s['gflops_per_s']:.1f}" for s in sgemm["shapes"]) + f"; peak {peak:.1f}")
-    head = (f"{'model':20s} {'mode':5s} {'shape':>6s} {'dm s':>7s} {'torch s':>8s} {'ORT s':>7s} {'dm/torch':>8s} "
+    head = (f"{'model':20s} {'mode':10s} {'shape':>6s} {'dm s':>7s} {'torch s':>8s} {'ORT s':>7s} {'dm/torch':>8s} "
             f"{'dm/ORT':>7s} {'dm GF/s':>7s} {'gemm GF/s':>9s} {'%peak':>6s} {'dm MB':>6s} {'torch MB':>8s} {'ORT MB':>7s}")
     print(head)
     print("-" * len(head))
     for r in rows:
         dm, pt, ort = r["dm"], r["torch"], r.get("ort")
-        print(f"{r['model']:20s} {r['mode']:5s} {r['batch']:>3d}x{r['seq']:<3d}{dm['median_s']:7.3f} "
+        print(f"{r['model']:20s} {r['mode']:10s} {r['batch']:>3d}x{r['seq']:<3d}{dm['median_s']:7.3f} "
               f"{pt['median_s']:8.3f} {(ort['median_s'] if ort else float('nan')):7.3f} "
               f"{pt['median_s'] / dm['median_s']:8.2f} "
               f"{(ort['median_s'] / dm['median_s'] if ort else float('nan')):7.2f} {dm['gflops_per_s']:7.1f} "
               f"{dm['gemm_gflops_per_s']:9.1f} {100 * dm['gemm_gflops_per_s'] / peak:6.1f} {dm['peak_rss_mb']:6.0f} "
               f"{pt['peak_rss_mb']:8.0f} {(ort['peak_rss_mb'] if ort else float('nan')):7.0f}")
     print("dm/torch, dm/ORT: speed ratios (> 1: dm faster); GF/s: matrix-product GFLOP/s over the whole "
-          "iteration; gemm GF/s: inside dm's matrix products; %peak: of the best oneDNN sgemm; MB: peak RSS")
+          "iteration; gemm GF/s: inside dm's matrix products; %peak: of the best oneDNN float32 sgemm; MB: peak RSS")
+    print("infer: float32 on every side; infer-bf16: dm with bfloat16 matrix products (dm_model_set_precision) "
+          "against PyTorch under torch.autocast(bfloat16)")
     out = os.path.join(ROOT, args.out)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
