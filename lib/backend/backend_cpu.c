@@ -418,7 +418,7 @@ static void cpu_tanh_bwd(dmb_backend *be, float *dinp, const float *out, const f
 /* ------------------------------------------------------------------ dropout */
 
 /* Philox words for quads FIRST .. FIRST+N-1 of stream (key, stream): word r
- * of quad q goes to out[4q + r]. Written as dmi_philox but as one loop that
+ * of quad q goes to out[4q + r]. dmi_philox's rounds in one flat loop that
  * the compiler vectorises (16 counters per AVX-512 step): a scalar Philox per
  * element made dropout a sixth of a training step. */
 DMI_VECTOR_CLONES
@@ -430,17 +430,7 @@ static void philox_words(uint32_t *restrict out, uint64_t key, uint64_t stream, 
         uint64_t ctr = first + q;
         uint32_t c0 = (uint32_t)ctr, c1 = (uint32_t)(ctr >> 32), c2 = c2i, c3 = c3i;
         uint32_t k0 = k0i, k1 = k1i;
-        for (int round = 0; round < 10; round++) {
-            uint64_t p0 = (uint64_t)0xD2511F53u * c0;
-            uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
-            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
-            uint32_t n1 = (uint32_t)p1;
-            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-            uint32_t n3 = (uint32_t)p0;
-            c0 = n0, c1 = n1, c2 = n2, c3 = n3;
-            k0 += 0x9E3779B9u;
-            k1 += 0xBB67AE85u;
-        }
+        DMI_PHILOX_ROUNDS(c0, c1, c2, c3, k0, k1)
         out[4 * q] = c0;
         out[4 * q + 1] = c1;
         out[4 * q + 2] = c2;
@@ -692,32 +682,21 @@ static void softmax_bwd_row(float *dscores, const float *att, const float *datt,
     for (size_t j = 0; j < T; j++) dscores[j] = att[j] * (datt[j] - dot) * scale;
 }
 
-/* qkv (B, T, 3, H, D) <-> qkvr (3, B, H, T, D). */
-static void split_heads(int threads, float *qkvr, const float *qkv, size_t B, size_t T, size_t H,
-                        size_t D)
+/* qkv (B, T, 3, H, D) -> qkvr (3, B, H, T, D), or the reverse (MERGE). */
+static void permute_heads(int threads, float *qkv, float *qkvr, size_t B, size_t T, size_t H, size_t D,
+                          bool merge)
 {
     size_t C = H * D;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (size_t bt = 0; bt < B * T; bt++) {
         size_t b = bt / T, t = bt % T;
         for (size_t part = 0; part < 3; part++)
-            for (size_t h = 0; h < H; h++)
-                memcpy(qkvr + (((part * B + b) * H + h) * T + t) * D, qkv + bt * 3 * C + part * C + h * D,
-                       D * sizeof(float));
-    }
-}
-
-static void merge_heads(int threads, float *qkv, const float *qkvr, size_t B, size_t T, size_t H,
-                        size_t D)
-{
-    size_t C = H * D;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (size_t bt = 0; bt < B * T; bt++) {
-        size_t b = bt / T, t = bt % T;
-        for (size_t part = 0; part < 3; part++)
-            for (size_t h = 0; h < H; h++)
-                memcpy(qkv + bt * 3 * C + part * C + h * D, qkvr + (((part * B + b) * H + h) * T + t) * D,
-                       D * sizeof(float));
+            for (size_t h = 0; h < H; h++) {
+                float *row = qkv + bt * 3 * C + part * C + h * D;
+                float *head = qkvr + (((part * B + b) * H + h) * T + t) * D;
+                if (merge) memcpy(row, head, D * sizeof(float));
+                else memcpy(head, row, D * sizeof(float));
+            }
     }
 }
 
@@ -762,7 +741,7 @@ static dm_status cpu_attention_fwd(dmb_backend *be, float *out, float *qkvr, flo
     if (!ws) return DM_ERR_NO_MEMORY;
     float *y = ws, *att_dropped = dropping ? ws + BH * T * D : att;
     uint16_t *qkv16 = (uint16_t *)(ws + BH * T * D), *att16 = qkv16 + 3 * BH * T * D;
-    split_heads(be->threads, qkvr, qkv, B, T, H, D);
+    permute_heads(be->threads, (float *)qkv, qkvr, B, T, H, D, false);
     const void *q = qkvr, *k = qkvr + BH * T * D, *v = qkvr + 2 * BH * T * D;
     if (bf16) {
         cpu_to_bf16(be, qkv16, qkvr, 3 * BH * T * D);
@@ -817,7 +796,7 @@ static dm_status cpu_attention_bwd(dmb_backend *be, float *dqkv, float *scratch,
     if (st) return st;
     st = head_gemm(be, 1, 0, T, D, T, datt, T, T * T, q, D, T * D, dk, D, T * D, BH, 1.0f, 0);
     if (st) return st;
-    merge_heads(be->threads, dqkv, dqkvr, B, T, H, D);
+    permute_heads(be->threads, dqkv, dqkvr, B, T, H, D, true);
     return DM_OK;
 }
 

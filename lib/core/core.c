@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -127,6 +128,53 @@ dm_status dmi_read_file(const char *path, char **data, size_t *len)
     *data = buf;
     *len = n;
     return DM_OK;
+}
+
+dm_status dmi_map_file(const char *path, bool read_fallback, char **data, size_t *len, bool *mapped)
+{
+    if (!path) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "path is NULL");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return dmi_fail(DM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return dmi_fail(DM_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    *mapped = false;
+    if (S_ISDIR(sb.st_mode)) {
+        close(fd);
+        return dmi_fail(DM_ERR_IO, "%s: is a folder, not a file", path);
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        if (read_fallback) return dmi_read_file(path, data, len);
+        return dmi_fail(DM_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)sb.st_size > SIZE_MAX) {
+        close(fd);
+        return dmi_fail(DM_ERR_RANGE, "%s: too large to map", path);
+    }
+    *len = (size_t)sb.st_size;
+    *data = NULL;
+    if (*len > 0) {
+        void *m = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return dmi_fail(DM_ERR_IO, "%s: cannot map %zu bytes: %s", path, *len, strerror(e));
+        }
+        *data = m;
+        *mapped = true;
+    }
+    close(fd); /* the mapping stays valid */
+    return DM_OK;
+}
+
+void dmi_unmap_file(char *data, size_t len, bool mapped)
+{
+    if (mapped) munmap(data, len);
+    else free(data);
 }
 
 dm_status dmi_write_file_atomic(const char *path, const char *data, size_t len)

@@ -40,6 +40,16 @@ char *dmi_strndup(const char *s, size_t len);
  * Fails with DM_ERR_IO naming the path and the system's reason. */
 dm_status dmi_read_file(const char *path, char **data, size_t *len);
 
+/* Maps PATH read-only (*DATA NULL for an empty file: mmap refuses length 0).
+ * A folder is DM_ERR_IO ("PATH: is a folder, not a file"); another kind of
+ * file that cannot be mapped (a pipe) is read into memory when READ_FALLBACK,
+ * else DM_ERR_IO ("not a regular file"). *MAPPED says how to release it with
+ * dmi_unmap_file. As with any mapped reader, a file truncated by another
+ * process while mapped raises SIGBUS on access; our own writers replace files
+ * by rename, never in place. */
+dm_status dmi_map_file(const char *path, bool read_fallback, char **data, size_t *len, bool *mapped);
+void dmi_unmap_file(char *data, size_t len, bool mapped);
+
 /* Writes LEN bytes to PATH atomically: PATH.tmp.PID, fsync, rename. */
 dm_status dmi_write_file_atomic(const char *path, const char *data, size_t len);
 

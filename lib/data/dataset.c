@@ -243,44 +243,6 @@ dm_status dmi_dataset_load_memory(const char *data, size_t len, dm_file_format f
     return st ? st : load(data, len, format, &o, name, out);
 }
 
-/* Maps PATH (an empty file needs no mapping); falls back to reading it for
- * what cannot be mapped (pipes). *MAPPED says which to release. */
-static dm_status open_input(const char *path, char **data, size_t *len, bool *mapped)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return dmi_fail(DM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return dmi_fail(DM_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        close(fd);
-        return dmi_fail(DM_ERR_IO, "%s: is a folder, not a data file", path);
-    }
-    *mapped = false;
-    if (S_ISREG(sb.st_mode) && sb.st_size == 0) {
-        close(fd);
-        *data = NULL;
-        *len = 0;
-        return DM_OK;
-    }
-    if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size <= SIZE_MAX) {
-        void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p != MAP_FAILED) {
-            close(fd);
-            madvise(p, (size_t)sb.st_size, MADV_SEQUENTIAL);
-            *data = p;
-            *len = (size_t)sb.st_size;
-            *mapped = true;
-            return DM_OK;
-        }
-    }
-    close(fd);
-    return dmi_read_file(path, data, len);
-}
-
 DM_API dm_status dm_dataset_load(const char *path, const dm_dataset_options *opts, dm_dataset **out)
 {
     if (!path) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_dataset_load: path is NULL");
@@ -292,11 +254,11 @@ DM_API dm_status dm_dataset_load(const char *path, const dm_dataset_options *opt
     char *data = NULL;
     size_t len = 0;
     bool mapped = false;
-    if (!st) st = open_input(path, &data, &len, &mapped);
+    if (!st) st = dmi_map_file(path, true, &data, &len, &mapped);
     if (st) return st;
+    if (mapped) madvise(data, len, MADV_SEQUENTIAL);
     st = load(data, len, format, &o, path, out);
-    if (mapped) munmap(data, len);
-    else free(data);
+    dmi_unmap_file(data, len, mapped);
     return st;
 }
 

@@ -231,7 +231,7 @@ static dm_status bad_utf8(const jsonl_reader *jr, const char *s, size_t at, size
 
 static dm_status parse_line(jsonl_reader *jr, const char *s, size_t len, size_t line)
 {
-    size_t bad = dmi_data_utf8_invalid_at(s, len);
+    size_t bad = dmi_utf8_invalid_at(s, len);
     if (bad < len) {
         if (jr->ro->invalid_utf8 != DM_UTF8_REPLACE) return bad_utf8(jr, s, bad, line);
         dmi_cell fixed;

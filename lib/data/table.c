@@ -89,59 +89,6 @@ dm_status dmi_table_add_row(dmi_table *t, const dmi_cell *cells, size_t line, si
 
 /* ------------------------------------------------------------------ UTF-8 */
 
-/* The length of the valid UTF-8 sequence at P (AVAIL > 0 bytes), or 0 when
- * it is invalid; *BAD_LEN then gets the length of its maximal subpart. */
-static size_t utf8_sequence(const uint8_t *p, size_t avail, size_t *bad_len)
-{
-    uint8_t b = p[0];
-    size_t need;
-    uint8_t lo = 0x80, hi = 0xBF;
-    if (b < 0x80) return 1;
-    if (b >= 0xC2 && b <= 0xDF) {
-        need = 1;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-        need = 2;
-        if (b == 0xE0) lo = 0xA0; /* no overlongs */
-        if (b == 0xED) hi = 0x9F; /* no surrogates */
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        need = 3;
-        if (b == 0xF0) lo = 0x90;
-        if (b == 0xF4) hi = 0x8F; /* nothing above U+10FFFF */
-    } else {
-        *bad_len = 1;
-        return 0;
-    }
-    for (size_t i = 1; i <= need; i++) {
-        if (i >= avail || p[i] < lo || p[i] > hi) {
-            *bad_len = i;
-            return 0;
-        }
-        lo = 0x80;
-        hi = 0xBF;
-    }
-    return need + 1;
-}
-
-size_t dmi_data_utf8_invalid_at(const char *s, size_t len)
-{
-    const uint8_t *p = (const uint8_t *)s;
-    size_t i = 0;
-    while (i < len) {
-        /* ASCII runs, the common case, eight bytes at a time. */
-        while (i + 8 <= len) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            if (w & 0x8080808080808080ull) break;
-            i += 8;
-        }
-        if (i >= len) break;
-        size_t bad, n = utf8_sequence(p + i, len - i, &bad);
-        if (!n) return i;
-        i += n;
-    }
-    return len;
-}
-
 dm_status dmi_table_append_replaced(dmi_table *t, const char *s, size_t len, dmi_cell *cell)
 {
     /* Each bad byte becomes at most 3 bytes (U+FFFD). */
@@ -152,7 +99,8 @@ dm_status dmi_table_append_replaced(dmi_table *t, const char *s, size_t len, dmi
     char *out = t->arena + t->arena_len;
     size_t o = 0;
     for (size_t i = 0; i < len;) {
-        size_t bad, n = utf8_sequence(p + i, len - i, &bad);
+        uint32_t cp;
+        size_t bad, n = dmi_utf8_decode(p + i, len - i, &cp, &bad);
         if (n) {
             memcpy(out + o, p + i, n);
             o += n;
@@ -172,7 +120,7 @@ dm_status dmi_table_append_replaced(dmi_table *t, const char *s, size_t len, dmi
 dm_status dmi_table_check_utf8(dmi_table *t, dmi_cell *cell, dm_invalid_utf8 policy, size_t *bad_at)
 {
     if (cell->len == DMI_CELL_MISSING) return DM_OK;
-    size_t at = dmi_data_utf8_invalid_at(t->arena + cell->off, cell->len);
+    size_t at = dmi_utf8_invalid_at(t->arena + cell->off, cell->len);
     if (at == cell->len) return DM_OK;
     if (policy != DM_UTF8_REPLACE) {
         *bad_at = at;

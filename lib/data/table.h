@@ -11,6 +11,7 @@
 #define DM_DATA_TABLE_H
 
 #include "../core/core.h"
+#include "../core/utf8.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -58,10 +59,6 @@ static inline dmi_cell dmi_table_cell(const dmi_table *t, size_t row, size_t col
 }
 
 /* ------------------------------------------------------------------ UTF-8 */
-
-/* The byte offset of the first invalid UTF-8 sequence in S, or LEN when S is
- * valid (strict: no overlongs, surrogates or code points above U+10FFFF). */
-size_t dmi_data_utf8_invalid_at(const char *s, size_t len);
 
 /* Appends S to the arena with each maximal invalid subpart (Unicode's
  * "substitution of maximal subparts", as the tokenizer does) replaced by

@@ -385,56 +385,20 @@ dm_status dmi_st_open_memory(const void *data, size_t len, const char *name, dmi
     return DM_OK;
 }
 
-/* Maps PATH read-only; *MAP is NULL for an empty file (mmap refuses length 0).
- * As with any mapped reader (HF's included), a file truncated by another
- * process while mapped raises SIGBUS on access: weights are written by
- * rename, never in place, so this does not happen to our own files. */
-static dm_status map_file(const char *path, void **map, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return dmi_fail(DM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return dmi_fail(DM_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return dmi_fail(DM_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((uint64_t)sb.st_size > SIZE_MAX) {
-        close(fd);
-        return dmi_fail(DM_ERR_RANGE, "%s: too large to map", path);
-    }
-    *len = (size_t)sb.st_size;
-    *map = NULL;
-    if (*len > 0) {
-        void *m = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            return dmi_fail(DM_ERR_IO, "%s: cannot map %zu bytes: %s", path, *len, strerror(e));
-        }
-        *map = m;
-    }
-    close(fd); /* the mapping stays valid */
-    return DM_OK;
-}
-
 dm_status dmi_st_open(const char *path, dmi_safetensors **out)
 {
     if (!path || !out) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dmi_st_open: NULL argument");
     *out = NULL;
     dm_status s = check_host_byte_order();
     if (s) return s;
-    void *map = NULL;
+    char *map = NULL;
     size_t len = 0;
-    s = map_file(path, &map, &len);
+    bool mapped = false;
+    s = dmi_map_file(path, false, &map, &len, &mapped);
     if (s) return s;
     s = dmi_st_open_memory(map, len, path, out);
     if (s) {
-        if (map) munmap(map, len);
+        dmi_unmap_file(map, len, mapped);
         return s;
     }
     (*out)->map = map;

@@ -14,6 +14,7 @@
  * came from, which gives HF's offsets (start of the first, end of the last).
  */
 #include "tokenizer_internal.h"
+#include "../core/utf8.h"
 #include "bert_unicode.h"
 
 #include <pthread.h>
@@ -39,65 +40,6 @@ DM_API void dm_encode_options_default(dm_encode_options *o)
 }
 
 /* ------------------------------------------------------------------ UTF-8 */
-
-/* Decodes one code point at P (AVAIL > 0 bytes). Returns its length, or 0 when
- * the bytes there are not valid UTF-8; *BAD_LEN then gets the length of the
- * maximal subpart to replace (Unicode's "substitution of maximal subparts"). */
-static inline size_t utf8_decode(const uint8_t *p, size_t avail, uint32_t *cp, size_t *bad_len)
-{
-    uint8_t b = p[0];
-    size_t need;
-    uint32_t c, lo = 0x80, hi = 0xBF;
-    if (b < 0x80) {
-        *cp = b;
-        return 1;
-    } else if (b >= 0xC2 && b <= 0xDF) {
-        need = 1;
-        c = b & 0x1F;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-        need = 2;
-        c = b & 0x0F;
-        if (b == 0xE0) lo = 0xA0;
-        if (b == 0xED) hi = 0x9F; /* no surrogates */
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        need = 3;
-        c = b & 0x07;
-        if (b == 0xF0) lo = 0x90;
-        if (b == 0xF4) hi = 0x8F;
-    } else {
-        *bad_len = 1;
-        return 0;
-    }
-    size_t i = 1;
-    for (; i <= need; i++) {
-        if (i >= avail || p[i] < lo || p[i] > hi) {
-            *bad_len = i;
-            return 0;
-        }
-        c = (c << 6) | (p[i] & 0x3F);
-        lo = 0x80;
-        hi = 0xBF;
-    }
-    *cp = c;
-    return need + 1;
-}
-
-size_t dmi_utf8_invalid_at(const char *s, size_t len)
-{
-    const uint8_t *p = (const uint8_t *)s;
-    size_t i = 0;
-    while (i < len) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        uint32_t cp;
-        size_t bad, n = utf8_decode(p + i, len - i, &cp, &bad);
-        if (!n) return i;
-        i += n;
-    }
-    return len;
-}
 
 static inline size_t utf8_encode(uint32_t cp, char *out)
 {
@@ -467,7 +409,7 @@ static dm_status normalize_span(const dmi_normalizer *nz, const char *text, size
             continue;
         }
         uint32_t cp;
-        size_t bad, n = utf8_decode(p + i, end - i, &cp, &bad);
+        size_t bad, n = dmi_utf8_decode(p + i, end - i, &cp, &bad);
         if (!n) {
             if (policy != DM_UTF8_REPLACE)
                 return dmi_fail(DM_ERR_UTF8, "invalid UTF-8 at byte offset %zu (byte 0x%02X)", i, (unsigned)b);
@@ -523,7 +465,7 @@ static bool is_word_char(const char *s, size_t len, bool last)
     }
     uint32_t cp;
     size_t bad;
-    if (!utf8_decode((const uint8_t *)s + at, len - at, &cp, &bad)) return false;
+    if (!dmi_utf8_decode((const uint8_t *)s + at, len - at, &cp, &bad)) return false;
     if (cp == '_') return true;
     utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
     return (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_ME) || c == UTF8PROC_CATEGORY_ND ||
@@ -537,7 +479,7 @@ static size_t space_run_before(const char *s, size_t at, size_t floor)
         while (prev > floor && ((uint8_t)s[prev] & 0xC0) == 0x80) prev--;
         uint32_t cp;
         size_t bad;
-        if (!utf8_decode((const uint8_t *)s + prev, at - prev, &cp, &bad)) break;
+        if (!dmi_utf8_decode((const uint8_t *)s + prev, at - prev, &cp, &bad)) break;
         if (!(dmi_bert_uflags(cp) & DMI_U_SPACE)) break;
         at = prev;
     }
@@ -548,7 +490,7 @@ static size_t space_run_after(const char *s, size_t at, size_t len)
 {
     while (at < len) {
         uint32_t cp;
-        size_t bad, n = utf8_decode((const uint8_t *)s + at, len - at, &cp, &bad);
+        size_t bad, n = dmi_utf8_decode((const uint8_t *)s + at, len - at, &cp, &bad);
         if (!n || !(dmi_bert_uflags(cp) & DMI_U_SPACE)) break;
         at += n;
     }

@@ -4,6 +4,7 @@
  * beside it), or a model folder holding either.
  */
 #include "tokenizer_internal.h"
+#include "../core/utf8.h"
 #include "bert_unicode.h"
 
 #include <jansson.h>
@@ -76,7 +77,6 @@ static size_t trim_end_len(const char *line, size_t len)
 }
 
 /* Offset of the first invalid UTF-8 byte in S, or LEN when it is valid. */
-size_t dmi_utf8_invalid_at(const char *s, size_t len);
 
 static dm_status read_vocab_lines(dm_tokenizer *t, const char *text, size_t len, const char *name)
 {
