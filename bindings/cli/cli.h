@@ -154,6 +154,9 @@ void reader_init(line_reader *r, char **paths, int n);
  * until the next call); a trailing '\r' is dropped. Returns the count, 0 at
  * the end, -1 on a read error (with a message). */
 long reader_block(line_reader *r, const char **lines, size_t *lens, size_t max);
+/* The library's last error for a block of lines read from R starting at
+ * FIRST_LINE (0-based), on stderr as "dm: FILE (block starting at line N): ...". */
+void report_block_error(const line_reader *r, uint64_t first_line);
 void reader_free(line_reader *r);
 
 /* ------------------------------------------------------------------ progress bar */

@@ -226,6 +226,13 @@ void reader_init(line_reader *r, char **paths, int n)
 /* Reads up to MAX lines into LINES/LENS (pointers into the reader's buffer,
  * valid until the next call). A final line without '\n' counts; '\r' before
  * '\n' is dropped. Returns the count, or -1 on a read error. */
+void report_block_error(const line_reader *r, uint64_t first_line)
+{
+    /* The library's message names the text's index in the block: add the line. */
+    fprintf(stderr, "dm: %s (block starting at line %llu): %s\n", r->name ? r->name : "input",
+            (unsigned long long)first_line + 1, dm_last_error());
+}
+
 long reader_block(line_reader *r, const char **lines, size_t *lens, size_t max)
 {
     /* Move the unread tail to the front, then fill. */
@@ -699,9 +706,7 @@ static int cmd_tokenize(int argc, char **argv)
             break;
         }
         if (st) {
-            /* The message names the text's index in the block: add the line. */
-            fprintf(stderr, "dm: %s (block starting at line %llu): %s\n", r.name ? r.name : "input",
-                    (unsigned long long)first_line + 1, dm_last_error());
+            report_block_error(&r, first_line);
             rc = 1;
             break;
         }

@@ -893,9 +893,7 @@ static int run_lines(lines_cmd *c, bool embed)
             break;
         }
         if (st) {
-            /* The message names the text's index in the block: add the line. */
-            fprintf(stderr, "dm: %s (block starting at line %llu): %s\n", r.name ? r.name : "input",
-                    (unsigned long long)first_line + 1, dm_last_error());
+            report_block_error(&r, first_line);
             rc = 1;
             break;
         }

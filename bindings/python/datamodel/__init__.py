@@ -276,7 +276,36 @@ class Encoding:
 # ---------------------------------------------------------------------------- tokenizer
 
 
-class Tokenizer:
+class _Owned:
+    """The lifetime of an object that owns a C handle (self._h): close() frees
+    it through _FREE (calling it twice is safe), as do `with` and the garbage
+    collector; _handle() refuses a closed object, naming _WHAT."""
+
+    _FREE = None  # the name of the C free function, e.g. "dm_tokenizer_free"
+    _WHAT = "object"
+
+    def close(self):
+        """Releases the C object; safe to call twice."""
+        h, self._h = getattr(self, "_h", None), None
+        if h:
+            getattr(_lib, self._FREE)(h)
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _handle(self):
+        if not self._h:
+            raise ValueError(f"the {self._WHAT} is closed")
+        return self._h
+
+
+class Tokenizer(_Owned):
     """A WordPiece tokenizer with the same ids as Hugging Face `tokenizers`.
 
     Build one with Tokenizer.from_file / from_json / from_vocab / train.
@@ -349,26 +378,8 @@ class Tokenizer:
         del keep
         return cls(h)
 
-    # ---- lifetime
-    def close(self):
-        """Releases the tokenizer; safe to call twice."""
-        h, self._h = getattr(self, "_h", None), None
-        if h:
-            _lib.dm_tokenizer_free(h)
-
-    def __del__(self):
-        self.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _handle(self):
-        if not self._h:
-            raise ValueError("the tokenizer is closed")
-        return self._h
+    _FREE = "dm_tokenizer_free"
+    _WHAT = "tokenizer"
 
     # ---- vocabulary
     @property

@@ -5,7 +5,7 @@ import ctypes
 import json
 import os
 
-from . import _INVALID_UTF8, Error, _bytes, _c_i32, _c_size, _check, _choice, _lib, _sig
+from . import _INVALID_UTF8, Error, _bytes, _c_i32, _c_size, _check, _choice, _lib, _Owned, _sig
 
 try:  # optional: accepted as input, never required
     import numpy as _np
@@ -94,7 +94,7 @@ Row.__doc__ = """One row of a Dataset: text, pair (None without a pair column), 
 (its name, or None when the row has none) and id (a string)."""
 
 
-class Dataset:
+class Dataset(_Owned):
     """Labelled text read from CSV, TSV or JSONL (or made from Python lists).
 
     len(ds), ds[i] (a Row), iteration (Rows), ds.text(i), ds.pair(i),
@@ -188,26 +188,8 @@ class Dataset:
         del keep
         return cls(h)
 
-    # ---- lifetime
-    def close(self):
-        """Releases the dataset; safe to call twice."""
-        h, self._h = getattr(self, "_h", None), None
-        if h:
-            _lib.dm_dataset_free(h)
-
-    def __del__(self):
-        self.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _handle(self):
-        if not self._h:
-            raise ValueError("the dataset is closed")
-        return self._h
+    _FREE = "dm_dataset_free"
+    _WHAT = "dataset"
 
     def _row(self, i):
         n = len(self)
