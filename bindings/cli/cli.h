@@ -181,8 +181,10 @@ int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_model(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
 /* The help text of a model command (init, train, eval, predict, embed,
- * model), or NULL. */
+ * model, metrics, forward), or NULL. */
 const char *model_help(const char *topic);
 
 #endif /* DM_CLI_H */

