@@ -44,8 +44,12 @@ import tempfile
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 TORCH_WORKER = r"""
-import json, os, sys, time, resource
+import json, os, sys, time
 import torch
+def peak_mb():  # VmHWM: the peak of this process image (ru_maxrss would include the parent's, from before exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return float(line.split()[1]) / 1024.0
 mode, folder, B, T, iters, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 torch.set_num_threads(threads)
 from transformers import AutoModelForSequenceClassification
@@ -79,14 +83,17 @@ else:
         dt = time.perf_counter() - t0
         if i >= 2: times.append(dt)
 times.sort()
-print(json.dumps({"median_s": times[len(times) // 2], "best_s": times[0],
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+print(json.dumps({"median_s": times[len(times) // 2], "best_s": times[0], "peak_rss_mb": peak_mb(),
                   "attn": getattr(model.config, "_attn_implementation", "?")}))
 """
 
 ORT_WORKER = r"""
-import json, sys, time, resource
+import json, sys, time
 import numpy as np, onnxruntime as ort
+def peak_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return float(line.split()[1]) / 1024.0
 path, B, T, iters, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
 so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -100,8 +107,7 @@ for i in range(iters + 2):
     t0 = time.perf_counter(); sess.run(None, feed); dt = time.perf_counter() - t0
     if i >= 2: times.append(dt)
 times.sort()
-print(json.dumps({"median_s": times[len(times) // 2], "best_s": times[0],
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+print(json.dumps({"median_s": times[len(times) // 2], "best_s": times[0], "peak_rss_mb": peak_mb()}))
 """
 
 EXPORT_WORKER = r"""
@@ -215,7 +221,7 @@ def main():
               f"{dm['gemm_gflops_per_s']:9.1f} {100 * dm['gemm_gflops_per_s'] / peak:6.1f} {dm['peak_rss_mb']:6.0f} "
               f"{pt['peak_rss_mb']:8.0f} {(ort['peak_rss_mb'] if ort else float('nan')):7.0f}")
     print("dm/torch, dm/ORT: speed ratios (> 1: dm faster); GF/s: matrix-product GFLOP/s over the whole "
-          "iteration; gemm GF/s: inside dm's matrix products; %peak: of the best oneDNN float32 sgemm; MB: peak RSS")
+          "iteration; gemm GF/s: inside dm's matrix products; %peak: of the best oneDNN float32 sgemm; MB: peak resident memory (VmHWM)")
     print("infer: float32 on every side; infer-bf16: dm with bfloat16 matrix products (dm_model_set_precision) "
           "against PyTorch under torch.autocast(bfloat16)")
     out = os.path.join(ROOT, args.out)
