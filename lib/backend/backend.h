@@ -73,6 +73,7 @@ typedef struct dmb_attention {
 struct dmb_ops {
     const char *name;
     dm_device device;
+    int host_memory; /* 1: alloc returns host memory the caller may read and write */
     void (*destroy)(dmb_backend *be);
     dm_status (*set_threads)(dmb_backend *be, int threads);
 

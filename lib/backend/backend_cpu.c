@@ -951,6 +951,7 @@ static dm_status cpu_upload(dmb_backend *be, void *dst, const void *src, size_t 
 static const struct dmb_ops cpu_ops = {
     .name = "cpu-onednn",
     .device = DM_DEVICE_CPU,
+    .host_memory = 1,
     .destroy = cpu_destroy,
     .set_threads = cpu_set_threads,
     .alloc = cpu_alloc,

@@ -212,6 +212,7 @@ static dm_status load_weights(dm_model *m, const dmi_safetensors *st, const char
         dm_status s = check_shape(bt, t, file);
         if (!s) s = dmi_st_read_f32(st, t, dst);
         if (s) return s;
+        dmi_st_drop_pages(st, t);
     }
     return DM_OK;
 }
@@ -298,11 +299,15 @@ static dm_status load_into(dm_model *m, const char *dir, const dm_model_options 
     if (!s) s = dmi_bert_config_set_labels(&m->cfg, (const char *const *)m->labels, m->dims.L);
     if (!s) s = dmb_create(o->device, o->threads, &m->be);
     if (!s) s = build_params(m);
-    float *host = s ? NULL : dmi_malloc(m->n_params * sizeof(float));
+    /* A backend whose memory is the host's gets the weights in place; others
+     * through a staging copy (one model's worth less of peak memory on the CPU). */
+    bool in_place = !s && m->be->ops->host_memory;
+    float *host = s ? NULL : in_place ? m->params : dmi_malloc(m->n_params * sizeof(float));
     if (!s && !host) s = DM_ERR_NO_MEMORY;
     if (!s) s = load_weights(m, st, path, host, o->seed);
-    if (!s) s = dmi_model_set_params(m, host);
-    free(host);
+    if (!s && !in_place) s = dmi_model_set_params(m, host);
+    if (!in_place) free(host);
+    m->params16_stale = true;
     dmi_st_close(st);
     return s;
 }

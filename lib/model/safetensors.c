@@ -405,6 +405,16 @@ dm_status dmi_st_open(const char *path, dmi_safetensors **out)
     return DM_OK;
 }
 
+void dmi_st_drop_pages(const dmi_safetensors *st, const dmi_st_tensor *t)
+{
+    if (!st || !t || !st->map || t->nbytes == 0) return;
+    /* Only whole pages inside the tensor: its neighbours may still be read. */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)t->data + page - 1) / page * page;
+    uintptr_t hi = ((uintptr_t)t->data + t->nbytes) / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 void dmi_st_close(dmi_safetensors *st)
 {
     if (!st) return;

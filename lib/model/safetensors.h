@@ -79,6 +79,12 @@ float dmi_bf16_to_f32(uint16_t bits);
  * tensor and dtype. */
 dm_status dmi_st_read_f32(const dmi_safetensors *st, const dmi_st_tensor *t, float *dst);
 
+/* Lets the kernel drop T's pages of a mapped file (MADV_DONTNEED on the whole
+ * pages inside it) once it has been read, so that loading a model does not hold
+ * the file and the converted weights in memory at the same time. The data
+ * stays readable (it is read again from the file). No-op for memory handles. */
+void dmi_st_drop_pages(const dmi_safetensors *st, const dmi_st_tensor *t);
+
 /* One tensor to write. */
 typedef struct dmi_st_out {
     const char *name;
