@@ -174,8 +174,10 @@ typedef enum dm_padding {
 
 typedef enum dm_invalid_utf8 {
     DM_UTF8_ERROR = 0,  /* fail with DM_ERR_UTF8 naming the byte offset */
-    DM_UTF8_REPLACE = 1 /* treat each bad sequence as U+FFFD (which BERT's
+    DM_UTF8_REPLACE = 1, /* treat each bad sequence as U+FFFD (which BERT's
                            clean_text then removes, as HF does) */
+    DM_UTF8_SKIP_ROW = 2 /* datasets only: the row is skipped and recorded
+                            (dm_dataset_skipped_row); the tokenizer refuses it */
 } dm_invalid_utf8;
 
 typedef struct dm_encode_options {
@@ -312,6 +314,8 @@ typedef struct dm_dataset_options {
     size_t n_labels;
     dm_invalid_utf8 invalid_utf8; /* default DM_UTF8_ERROR (names line and column) */
     dm_bad_rows bad_rows;     /* default DM_BAD_ROWS_FAIL */
+    const char *group_column; /* NULL or "": none; else a column (a group or annotator
+                                 id) whose rows group-aware splits keep together */
 } dm_dataset_options;
 
 DM_API void dm_dataset_options_default(dm_dataset_options *opts);
@@ -358,6 +362,243 @@ DM_API const char *dm_dataset_id(const dm_dataset *ds, size_t i);
 /* Size of the label set, and the name of label id ID (NULL when out of range). */
 DM_API size_t dm_dataset_num_labels(const dm_dataset *ds);
 DM_API const char *dm_dataset_label_name(const dm_dataset *ds, int32_t id);
+/* The label id of NAME in the label set, or -1. */
+DM_API int32_t dm_dataset_label_id(const dm_dataset *ds, const char *name);
+/* Row I's value in the group column, or NULL when there is none. */
+DM_API const char *dm_dataset_group(const dm_dataset *ds, size_t i, size_t *len);
+/* Skipped row I (0 .. dm_dataset_skipped - 1): the line of the file where it
+ * starts and why it was skipped (a static or dataset-owned string such as
+ * "wrong number of fields: expected 2, found 3" or "invalid UTF-8 at byte 17
+ * of column \"text\""). DM_ERR_RANGE when I is out of range. */
+DM_API dm_status dm_dataset_skipped_row(const dm_dataset *ds, size_t i, size_t *line, const char **reason);
+
+/* ------------------------------------------------------------------------ */
+/* Dataset operations: writing, subsets, cleaning, deduplication, label      */
+/* conflicts, splits, resampling, augmentation, profiling                    */
+/* ------------------------------------------------------------------------ */
+/* Conventions. An operation never changes its input: it makes a new dataset
+ * (*OUT, release with dm_dataset_free) with the input's columns, roles and
+ * label set (the same label ids), rows copied in the order kept. Ids travel
+ * with rows: when the input's ids were row numbers, the output gets an "id"
+ * column holding them, so that every row stays traceable to its source line.
+ * Each operation can describe what it did as one JSON object (*REPORT_JSON,
+ * NUL-terminated, release with dm_free; pass NULL to skip it); the keys are
+ * documented with each function and only ever added to. Every operation is
+ * deterministic: the same input, options and seed give the same bytes on any
+ * thread count. */
+
+/* Writes DS to PATH (atomically: temporary file, fsync, rename) as FORMAT
+ * (DM_FORMAT_AUTO: from PATH's extension). Every column is written in the
+ * input's order, the text column with the dataset's (possibly cleaned) texts;
+ * an "id" column comes first when the dataset's ids are row numbers. CSV
+ * quotes fields that need it (RFC 4180), TSV refuses a field holding a TAB or
+ * newline (DM_ERR_INVALID_ARGUMENT naming row and column), JSONL writes every
+ * value as a string and a missing value as null. DM_ERR_IO names the path. */
+DM_API dm_status dm_dataset_write(const dm_dataset *ds, const char *path, dm_file_format format);
+
+/* A dataset of rows ROWS[0..N-1] of DS, in that order; a row may appear more
+ * than once (oversampling). DM_ERR_RANGE names an index out of range. */
+DM_API dm_status dm_dataset_select(const dm_dataset *ds, const size_t *rows, size_t n, dm_dataset **out);
+
+/* ---- cleaning */
+typedef struct dm_clean_options {
+    size_t struct_size;
+    int nfkc;                /* default 1: Unicode NFKC (utf8proc) */
+    int strip_control;       /* default 1: remove a BOM and control (Cc, but TAB and
+                                newlines become spaces) and format (Cf) characters,
+                                keeping ZWJ U+200D, variation selectors and emoji
+                                tag characters that emoji sequences need */
+    int strip_html;          /* default 1: remove tags, comments, script/style
+                                bodies; decode entities (&amp; &#39; &#x4E2D; ...) */
+    int collapse_whitespace; /* default 1: runs of Unicode whitespace -> one space */
+    int trim;                /* default 1: no leading or trailing whitespace */
+    size_t min_chars;        /* default 1: shorter texts (in code points, after
+                                cleaning) are dropped; 0: keep empty texts */
+    size_t max_chars;        /* default 0: no limit */
+    const dm_tokenizer *tokenizer; /* for min_tokens/max_tokens (no special tokens) */
+    size_t min_tokens, max_tokens; /* default 0: no limit */
+    int drop_missing_labels; /* default 1: with a label column, drop rows without one */
+    const char *const *allowed_labels; /* NULL: any; else rows with other labels are
+                                          dropped as "unknown label" */
+    size_t n_allowed_labels;
+    dm_progress_fn progress; /* done/total in rows; may be NULL */
+    void *progress_user;
+} dm_clean_options;
+DM_API void dm_clean_options_default(dm_clean_options *opts);
+/* Cleans the text (and pair) column of every row and drops rows that fail a
+ * filter. Rows skipped when loading (bad field counts, invalid UTF-8 under
+ * DM_UTF8_SKIP_ROW) are listed in the report too. Report keys: rows_in,
+ * rows_out, changed (per step: rows whose text it changed: nfkc,
+ * strip_control, strip_html, collapse_whitespace, trim), dropped (per
+ * reason: empty, too_short, too_long, too_few_tokens, too_many_tokens,
+ * missing_label, unknown_label, skipped_on_load), dropped_rows (array of
+ * {id, line, reason}). */
+DM_API dm_status dm_dataset_clean(const dm_dataset *ds, const dm_clean_options *opts, dm_dataset **out,
+                                  char **report_json);
+
+/* ---- deduplication */
+typedef struct dm_dedup_options {
+    size_t struct_size;
+    int exact_only;        /* default 0: exact, then near duplicates */
+    int normalize;         /* default 1: texts are compared after NFKC, case folding
+                              and whitespace collapsing (exact and shingles) */
+    size_t ngram;          /* default 5: shingles are character N-grams (code points) */
+    double threshold;      /* default 0.8: Jaccard similarity of near duplicates */
+    size_t num_perm;       /* default 128: MinHash permutations */
+    size_t bands, rows_per_band; /* default 0: chosen as datasketch's MinHashLSH does
+                              (minimising false positive + false negative area) */
+    int verify;            /* default 1: a candidate pair counts only when the exact
+                              Jaccard of its shingle sets reaches the threshold */
+    uint64_t seed;         /* default 1: the permutations */
+    int threads;           /* default 0: all cores */
+    int report_pairs;      /* default 0; 1: the report lists every near-duplicate pair */
+    dm_progress_fn progress; /* done/total in rows; may be NULL */
+    void *progress_user;
+} dm_dedup_options;
+DM_API void dm_dedup_options_default(dm_dedup_options *opts);
+/* Removes exact duplicates and near duplicates, keeping the first row of each
+ * cluster (clusters are the connected components of the duplicate pairs).
+ * Report keys: rows_in, rows_out, exact_duplicates (rows removed as exact
+ * copies), near_duplicates (rows removed as near copies), near_pairs (pairs
+ * found), candidate_pairs (pairs LSH proposed), num_perm, bands,
+ * rows_per_band, clusters (array of {kept: id, members: [ids], texts: [up to
+ * 3 member texts]} for clusters of 2 or more), pairs (with report_pairs:
+ * [[id, id, jaccard], ...]). */
+DM_API dm_status dm_dataset_dedup(const dm_dataset *ds, const dm_dedup_options *opts, dm_dataset **out,
+                                  char **report_json);
+/* Duplicate pairs (exact or near, as OPTS says) whose rows lie in different
+ * parts: ASSIGN[i] is row I's part (0 .. N_PARTS-1, e.g. train/val/test, or
+ * -1 to leave it out). Report keys: exact_pairs, near_pairs, by_parts
+ * (N_PARTS x N_PARTS matrix of pair counts, upper triangle), examples (up to
+ * 20 {a: id, b: id, jaccard}). *CROSS_PAIRS (may be NULL) gets the total. */
+DM_API dm_status dm_dataset_leakage(const dm_dataset *ds, const int32_t *assign, size_t n_parts,
+                                    const dm_dedup_options *opts, uint64_t *cross_pairs, char **report_json);
+
+/* ---- label conflicts */
+typedef enum dm_conflict_policy {
+    DM_CONFLICT_KEEP = 0,       /* report only; every row kept */
+    DM_CONFLICT_DROP_ALL = 1,   /* drop every row of a conflicting text */
+    DM_CONFLICT_MAJORITY = 2,   /* keep the rows with the most frequent label (ties:
+                                   the label seen first); drop the others */
+    DM_CONFLICT_KEEP_FIRST = 3  /* keep the rows with the first row's label */
+} dm_conflict_policy;
+/* Finds texts (equal after dm_dedup_options' normalisation; text pairs
+ * included when the dataset has them) that carry different labels. Report
+ * keys: rows_in, rows_out, conflicts (number of texts), rows_in_conflict,
+ * items (array of {text, labels: {label: count}, ids: [...], kept_label or
+ * null}). */
+DM_API dm_status dm_dataset_conflicts(const dm_dataset *ds, dm_conflict_policy policy, dm_dataset **out,
+                                      char **report_json);
+
+/* ---- splits */
+typedef enum dm_group_by {
+    DM_GROUP_NONE = 0,
+    DM_GROUP_COLUMN = 1,          /* the dataset's group column */
+    DM_GROUP_NEAR_DUPLICATES = 2  /* clusters of exact and near duplicates (dedup options) */
+} dm_group_by;
+typedef struct dm_split_options {
+    size_t struct_size;
+    double train, val, test;  /* default 0.8, 0.1, 0.1: each in [0, 1], summing to 1 */
+    size_t folds;             /* default 0: train/val/test; K >= 2: K folds instead */
+    int stratify;             /* default 0; 1: each part keeps the label distribution */
+    dm_group_by group_by;     /* default DM_GROUP_NONE: rows of one group never straddle parts */
+    const dm_dedup_options *dedup; /* for DM_GROUP_NEAR_DUPLICATES; NULL: defaults */
+    uint64_t seed;            /* default 42 */
+} dm_split_options;
+DM_API void dm_split_options_default(dm_split_options *opts);
+/* Assigns every row of DS to a part: ASSIGN[i] (dm_dataset_size entries) gets
+ * 0 (train), 1 (val) or 2 (test), or the fold 0 .. K-1. Part sizes are the
+ * fractions rounded by largest remainder (per class when stratified); groups
+ * go whole to one part, so sizes are then as close as the groups allow. No
+ * row is lost or repeated. Report keys: parts (array of {name, rows,
+ * per_class: {label: count}}), groups, seed. */
+DM_API dm_status dm_dataset_split(const dm_dataset *ds, const dm_split_options *opts, int32_t *assign,
+                                  char **report_json);
+
+/* ---- resampling and class weights */
+typedef enum dm_resample_strategy {
+    DM_RESAMPLE_OVER = 0,  /* repeat random rows of smaller classes */
+    DM_RESAMPLE_UNDER = 1  /* drop random rows of larger classes */
+} dm_resample_strategy;
+typedef struct dm_resample_options {
+    size_t struct_size;
+    dm_resample_strategy strategy; /* default DM_RESAMPLE_OVER */
+    const double *target;  /* NULL: uniform; else dm_dataset_num_labels weights
+                              (any positive scale) of the wanted distribution */
+    size_t n_target;
+    uint64_t seed;         /* default 42 */
+} dm_resample_options;
+DM_API void dm_resample_options_default(dm_resample_options *opts);
+/* Over-sampling keeps every row and adds copies until the classes follow the
+ * target (the class furthest above it stays as it is); under-sampling keeps a
+ * random subset (the class furthest below it stays whole). Rows without a
+ * label are kept as they are. DM_ERR_INVALID_ARGUMENT without labels.
+ * Report keys: rows_in, rows_out, before and after ({label: count}). */
+DM_API dm_status dm_dataset_resample(const dm_dataset *ds, const dm_resample_options *opts, dm_dataset **out,
+                                     char **report_json);
+/* Class weights as scikit-learn's compute_class_weight("balanced"):
+ * n_rows / (n_classes * count[c]) over labelled rows; WEIGHTS gets
+ * dm_dataset_num_labels entries (0 for a class with no rows). */
+DM_API dm_status dm_dataset_class_weights(const dm_dataset *ds, double *weights);
+
+/* ---- augmentation */
+typedef enum dm_augment_op {
+    DM_AUGMENT_EDA = 1,   /* synonym replacement (WordNet, or the synonyms file), random
+                             insertion, swap, deletion (Wei & Zou 2019) */
+    DM_AUGMENT_CHARS = 2  /* character noise: keyboard typos, swaps, deletions */
+} dm_augment_op;
+typedef struct dm_augment_options {
+    size_t struct_size;
+    unsigned ops;          /* default DM_AUGMENT_EDA; OR of dm_augment_op */
+    size_t n;              /* default 4: new rows per source row */
+    double alpha_sr, alpha_ri, alpha_rs, alpha_rd; /* default 0.1 each: share of words changed */
+    double char_rate;      /* default 0.05: share of characters changed by DM_AUGMENT_CHARS */
+    const char *wordnet_dir; /* NULL: /usr/share/wordnet (Debian wordnet-base) */
+    const char *synonyms_path; /* NULL: none; else a UTF-8 file, one group of synonyms
+                                  per line separated by spaces or tabs (for Chinese and
+                                  other languages WordNet lacks) */
+    int keep_original;     /* default 1: source rows come first in the output */
+    uint64_t seed;         /* default 42 */
+    dm_progress_fn progress; /* done/total in rows; may be NULL */
+    void *progress_user;
+} dm_augment_options;
+DM_API void dm_augment_options_default(dm_augment_options *opts);
+/* New rows made from each row's text, label kept. Han text (no spaces) is
+ * handled per character: synonyms from the synonyms file, character
+ * insertion, swap and deletion. The output gets a "source_id" column (empty
+ * for source rows) and ids "<source id>#aug<k>". Report keys: rows_in,
+ * rows_out, ops ({op: count}), unchanged (copies that came out equal to their
+ * source and were dropped). DM_ERR_IO/DM_ERR_PARSE name a bad WordNet or
+ * synonyms file. */
+DM_API dm_status dm_dataset_augment(const dm_dataset *ds, const dm_augment_options *opts, dm_dataset **out,
+                                    char **report_json);
+
+/* ---- profile */
+typedef struct dm_profile_options {
+    size_t struct_size;
+    const dm_tokenizer *tokenizer;  /* NULL: no token lengths */
+    int near_duplicates;            /* default 1: count near duplicates (MinHash) */
+    const dm_dedup_options *dedup;  /* NULL: defaults */
+    const char *clean_report_json;  /* NULL, or dm_dataset_clean's report: drawn as the
+                                       cleaning funnel */
+    const char *title;              /* NULL: "Dataset profile" */
+    dm_progress_fn progress;        /* may be NULL */
+    void *progress_user;
+} dm_profile_options;
+DM_API void dm_profile_options_default(dm_profile_options *opts);
+/* Profiles DS as one JSON object: rows, columns, labels, per_class ({label:
+ * count}), imbalance_ratio (largest / smallest class), length_chars and
+ * length_tokens ({min, p5, p25, p50, p75, p95, p99, max, mean, histogram}),
+ * empty, exact_duplicates, near_duplicates, near_pairs, duplicate_clusters
+ * (largest 10, with example texts), conflicts, scripts ({latin, han, other,
+ * ...}: share of letters), skipped_rows ([{line, reason}]), clean (the
+ * cleaning report when given). */
+DM_API dm_status dm_dataset_profile(const dm_dataset *ds, const dm_profile_options *opts, char **json);
+/* A self-contained HTML page (inline CSS and SVG; no script or network
+ * access) drawing a profile: class balance, length histograms, duplicate
+ * clusters with examples, cleaning funnel. PROFILE_JSON is
+ * dm_dataset_profile's output. Release with dm_free. */
+DM_API dm_status dm_profile_html(const char *profile_json, size_t len, char **html, size_t *html_len);
 
 /* ------------------------------------------------------------------------ */
 /* Evaluation metrics                                                        */

@@ -261,11 +261,15 @@ static dm_status take_record(reader *r, size_t record_line, size_t record_number
     if (r->n_fields != r->t->n_cols) {
         if (r->ro->bad_rows != DM_BAD_ROWS_SKIP) return wrong_field_count(r, record_line);
         r->t->arena_len = arena_mark; /* drop its cells */
-        r->t->skipped++;
-        return DM_OK;
+        return dmi_table_skip(r->t, record_line, "wrong number of fields: expected %zu, found %zu", r->t->n_cols,
+                              r->n_fields);
     }
     for (size_t i = 0; i < r->n_fields; i++) {
         dm_status st = check_field_utf8(r, i, false);
+        if (st == DM_ERR_UTF8 && r->ro->invalid_utf8 == DM_UTF8_SKIP_ROW) {
+            r->t->arena_len = arena_mark;
+            return dmi_table_skip(r->t, record_line, "%s", dm_last_error());
+        }
         if (st) return st;
     }
     return dmi_table_add_row(r->t, r->fields, record_line, record_number);
@@ -301,7 +305,7 @@ dm_status dmi_read_delimited(const char *data, size_t len, char delim, bool quot
         return dmi_fail(DM_ERR_RANGE, "%s: no data rows: the file has only a header line", ro->name);
     if (t->n_rows == 0)
         return dmi_fail(DM_ERR_RANGE,
-                        "%s: no data rows: all %zu rows had the wrong number of fields and were skipped",
-                        ro->name, t->skipped);
+                        "%s: no data rows: all %zu rows were skipped (the first: line %zu, %s)",
+                        ro->name, t->skipped, t->skips[0].line, t->skips[0].reason);
     return DM_OK;
 }

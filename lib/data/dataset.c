@@ -33,7 +33,7 @@ static dm_status resolve_options(const dm_dataset_options *in, dm_dataset_option
     if (st) return st;
     if ((unsigned)out->format > DM_FORMAT_JSONL)
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_dataset_options.format: unknown format %d", (int)out->format);
-    if ((unsigned)out->invalid_utf8 > DM_UTF8_REPLACE)
+    if ((unsigned)out->invalid_utf8 > DM_UTF8_SKIP_ROW)
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_dataset_options.invalid_utf8: unknown policy %d",
                         (int)out->invalid_utf8);
     if ((unsigned)out->bad_rows > DM_BAD_ROWS_SKIP)
@@ -153,6 +153,7 @@ static dm_status choose_columns(dm_dataset *ds, const dm_dataset_options *o, con
     if (!st) st = choose_optional_column(t, src, "pair_column", o->pair_column, NULL, &ds->pair_col);
     if (!st) st = choose_optional_column(t, src, "label_column", o->label_column, "label", &ds->label_col);
     if (!st) st = choose_optional_column(t, src, "id_column", o->id_column, "id", &ds->id_col);
+    if (!st) st = choose_optional_column(t, src, "group_column", o->group_column, NULL, &ds->group_col);
     if (!st && o->require_labels && ds->label_col < 0) {
         char cols[700];
         list_columns(t, cols, sizeof cols);
@@ -208,7 +209,7 @@ static dm_status finish(dm_dataset *ds, const dm_dataset_options *o, const char 
 static dm_dataset *new_dataset(void)
 {
     dm_dataset *ds = dmi_calloc(1, sizeof *ds);
-    if (ds) ds->text_col = ds->pair_col = ds->label_col = ds->id_col = -1;
+    if (ds) ds->text_col = ds->pair_col = ds->label_col = ds->id_col = ds->group_col = -1;
     return ds;
 }
 
@@ -319,6 +320,9 @@ DM_API dm_status dm_dataset_from_texts(size_t n, const char *const *texts, const
     o.pair_column = pairs ? "pair" : "";
     o.label_column = labels ? "label" : "";
     o.id_column = "";
+    o.group_column = NULL;
+    /* Rows given in memory are not skipped: a bad one is an error. */
+    if (o.invalid_utf8 == DM_UTF8_SKIP_ROW) o.invalid_utf8 = DM_UTF8_ERROR;
     dm_dataset *ds = new_dataset();
     if (!ds) return DM_ERR_NO_MEMORY;
     ds->from_texts = true;
@@ -391,6 +395,29 @@ DM_API const char *dm_dataset_label_name(const dm_dataset *ds, int32_t id)
     return dmi_strmap_key(&ds->label_set, (size_t)id);
 }
 
+DM_API int32_t dm_dataset_label_id(const dm_dataset *ds, const char *name)
+{
+    if (!ds || !name) return -1;
+    size_t i = dmi_strmap_find(&ds->label_set, name, strlen(name));
+    return i == SIZE_MAX ? -1 : (int32_t)i;
+}
+
+DM_API const char *dm_dataset_group(const dm_dataset *ds, size_t i, size_t *len)
+{
+    return role_cell(ds, i, ds ? ds->group_col : -1, len);
+}
+
+DM_API dm_status dm_dataset_skipped_row(const dm_dataset *ds, size_t i, size_t *line, const char **reason)
+{
+    if (!ds) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_dataset_skipped_row: ds is NULL");
+    if (i >= ds->table.skipped)
+        return dmi_fail(DM_ERR_RANGE, "dm_dataset_skipped_row: index %zu out of range (%zu rows were skipped)", i,
+                        ds->table.skipped);
+    if (line) *line = ds->table.skips[i].line;
+    if (reason) *reason = ds->table.skips[i].reason;
+    return DM_OK;
+}
+
 /* ------------------------------------------------------------ internals */
 
 size_t dmi_dataset_num_columns(const dm_dataset *ds) { return ds ? ds->table.n_cols : 0; }
@@ -421,6 +448,7 @@ ptrdiff_t dmi_dataset_role_column(const dm_dataset *ds, dmi_dataset_role role)
     case DMI_ROLE_PAIR: return ds->pair_col;
     case DMI_ROLE_LABEL: return ds->label_col;
     case DMI_ROLE_ID: return ds->id_col;
+    case DMI_ROLE_GROUP: return ds->group_col;
     }
     return -1;
 }

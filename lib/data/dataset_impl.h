@@ -10,9 +10,10 @@
 
 struct dm_dataset {
     dmi_table table; /* every column, as read */
-    ptrdiff_t text_col, pair_col, label_col, id_col; /* -1: none */
+    ptrdiff_t text_col, pair_col, label_col, id_col, group_col; /* -1: none */
     bool from_texts; /* made by dm_dataset_from_texts: rows have no lines */
     int32_t *labels;     /* per row: label id or -1 */
+    size_t labels_cap;   /* derived datasets grow LABELS row by row */
     dmi_strmap label_set; /* label names, key i = label id i */
     size_t *row_ids;     /* id_col < 0: per row, the arena offset of its number */
 };

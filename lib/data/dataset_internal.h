@@ -33,7 +33,8 @@ typedef enum dmi_dataset_role {
     DMI_ROLE_TEXT,
     DMI_ROLE_PAIR,
     DMI_ROLE_LABEL,
-    DMI_ROLE_ID
+    DMI_ROLE_ID,
+    DMI_ROLE_GROUP
 } dmi_dataset_role;
 /* The column used for ROLE, or -1 when there is none (no pair or label
  * column; ids that are row numbers). */

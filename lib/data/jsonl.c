@@ -233,6 +233,10 @@ static dm_status parse_line(jsonl_reader *jr, const char *s, size_t len, size_t 
 {
     size_t bad = dmi_utf8_invalid_at(s, len);
     if (bad < len) {
+        if (jr->ro->invalid_utf8 == DM_UTF8_SKIP_ROW) {
+            bad_utf8(jr, s, bad, line);
+            return dmi_table_skip(jr->t, line, "%s", dm_last_error());
+        }
         if (jr->ro->invalid_utf8 != DM_UTF8_REPLACE) return bad_utf8(jr, s, bad, line);
         dmi_cell fixed;
         jr->scratch.arena_len = 0;
@@ -243,11 +247,17 @@ static dm_status parse_line(jsonl_reader *jr, const char *s, size_t len, size_t 
     }
     json_error_t err;
     json_t *v = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+    if (!v && jr->ro->bad_rows == DM_BAD_ROWS_SKIP)
+        return dmi_table_skip(jr->t, line, "invalid JSON at column %d: %s", err.column, err.text);
     if (!v) {
         if (err.column > 0)
             return dmi_fail(DM_ERR_PARSE, "%s: line %zu, column %d: invalid JSON: %s", jr->ro->name, line,
                             err.column, err.text);
         return dmi_fail(DM_ERR_PARSE, "%s: line %zu: invalid JSON: %s", jr->ro->name, line, err.text);
+    }
+    if (!json_is_object(v) && jr->ro->bad_rows == DM_BAD_ROWS_SKIP) {
+        json_decref(v);
+        return dmi_table_skip(jr->t, line, "expected a JSON object");
     }
     dm_status st = json_is_object(v) ? add_object(jr, v, line)
                                      : dmi_fail(DM_ERR_PARSE, "%s: line %zu: expected a JSON object, found %s",
@@ -323,6 +333,9 @@ dm_status dmi_read_jsonl(const char *data, size_t len, const dmi_read_options *r
     jsonl_reader jr = {.ro = ro, .t = t};
     dm_status st = dmi_table_reserve(t, len + len / 16);
     if (!st) st = read_lines(&jr, data, len);
+    if (!st && jr.n_rows == 0 && t->skipped)
+        st = dmi_fail(DM_ERR_RANGE, "%s: no data rows: all %zu rows were skipped (the first: line %zu, %s)", ro->name,
+                      t->skipped, t->skips[0].line, t->skips[0].reason);
     if (!st && jr.n_rows == 0)
         st = dmi_fail(DM_ERR_RANGE, "%s: no data rows: the file is empty or has only blank lines", ro->name);
     if (!st) st = fill_table(&jr);

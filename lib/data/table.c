@@ -5,6 +5,8 @@
  */
 #include "table.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +35,28 @@ void dmi_table_free(dmi_table *t)
     free(t->cells);
     free(t->lines);
     free(t->record_numbers);
+    for (size_t i = 0; i < t->skipped; i++) free(t->skips[i].reason);
+    free(t->skips);
     memset(t, 0, sizeof *t);
+}
+
+dm_status dmi_table_skip(dmi_table *t, size_t line, const char *fmt, ...)
+{
+    if (t->skipped == t->skips_cap) {
+        size_t cap = t->skips_cap ? 2 * t->skips_cap : 16;
+        struct dmi_skip *s = dmi_realloc(t->skips, cap * sizeof *s);
+        if (!s) return DM_ERR_NO_MEMORY;
+        t->skips = s, t->skips_cap = cap;
+    }
+    char reason[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    char *copy = dmi_strndup(reason, strlen(reason));
+    if (!copy) return DM_ERR_NO_MEMORY;
+    t->skips[t->skipped++] = (struct dmi_skip){line, copy};
+    return DM_OK;
 }
 
 dm_status dmi_table_reserve(dmi_table *t, size_t len)

@@ -38,6 +38,11 @@ typedef struct dmi_table {
     size_t *record_numbers; /* per row: its 1-based number among the data records
                                of the file, skipped ones included */
     size_t skipped;
+    struct dmi_skip {
+        size_t line;
+        char *reason;
+    } *skips; /* `skipped` entries: where each skipped row starts and why */
+    size_t skips_cap;
 } dmi_table;
 
 void dmi_table_free(dmi_table *t);
@@ -49,6 +54,9 @@ dm_status dmi_table_reserve(dmi_table *t, size_t len);
 
 /* Adds a column named NAME (LEN bytes); rows already added must be none. */
 dm_status dmi_table_add_column(dmi_table *t, const char *name, size_t len);
+/* Records a skipped row starting at LINE and why (printf-style). */
+dm_status dmi_table_skip(dmi_table *t, size_t line, const char *fmt, ...) DMI_PRINTF(3, 4);
+
 /* Adds a row of n_cols CELLS (already in the arena). */
 dm_status dmi_table_add_row(dmi_table *t, const dmi_cell *cells, size_t line, size_t record_number);
 

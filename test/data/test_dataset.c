@@ -214,7 +214,7 @@ static void test_csv_errors(void)
                 "lines 2-3 (one record): expected 2 fields (as in the header), found 3");
     /* Every row skipped: no data. */
     CHECK_FAILS(load_as("text,label\na\nb\n", DM_FORMAT_CSV, &o, &ds), DM_ERR_RANGE,
-                "all 2 rows had the wrong number of fields");
+                "all 2 rows were skipped (the first: line 2, wrong number of fields");
 
     /* Empty file, only a BOM or blank lines, header only. */
     CHECK_FAILS(load_as("", DM_FORMAT_CSV, NULL, &ds), DM_ERR_RANGE, "t.csv: the file is empty");
