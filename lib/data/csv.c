@@ -277,8 +277,9 @@ static dm_status take_record(reader *r, size_t record_line, size_t record_number
 
 static dm_status read_rows(reader *r)
 {
-    size_t record_number = 0;
+    size_t record_number = 0, released = 0;
     for (;;) {
+        dmi_release_consumed(r->ro, r->p, r->pos, &released);
         size_t mark = r->t->arena_len, record_line = 0;
         bool got;
         dm_status st = read_record(r, &got, &record_line);

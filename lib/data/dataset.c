@@ -216,9 +216,9 @@ static dm_dataset *new_dataset(void)
 /* -------------------------------------------------------------- loading */
 
 static dm_status load(const char *data, size_t len, dm_file_format format, const dm_dataset_options *o,
-                      const char *name, dm_dataset **out)
+                      const char *name, bool mapped, dm_dataset **out)
 {
-    dmi_read_options ro = {.name = name, .invalid_utf8 = o->invalid_utf8, .bad_rows = o->bad_rows};
+    dmi_read_options ro = {.name = name, .invalid_utf8 = o->invalid_utf8, .bad_rows = o->bad_rows, .mapped = mapped};
     dm_dataset *ds = new_dataset();
     if (!ds) return DM_ERR_NO_MEMORY;
     if (!data) data = ""; /* LEN is 0: keep pointer arithmetic defined */
@@ -241,7 +241,7 @@ dm_status dmi_dataset_load_memory(const char *data, size_t len, dm_file_format f
     dm_dataset_options o;
     dm_status st = resolve_options(opts, &o);
     if (!st) st = choose_format(format != DM_FORMAT_AUTO ? format : o.format, name, &format);
-    return st ? st : load(data, len, format, &o, name, out);
+    return st ? st : load(data, len, format, &o, name, false, out);
 }
 
 DM_API dm_status dm_dataset_load(const char *path, const dm_dataset_options *opts, dm_dataset **out)
@@ -258,7 +258,7 @@ DM_API dm_status dm_dataset_load(const char *path, const dm_dataset_options *opt
     if (!st) st = dmi_map_file(path, true, &data, &len, &mapped);
     if (st) return st;
     if (mapped) madvise(data, len, MADV_SEQUENTIAL);
-    st = load(data, len, format, &o, path, out);
+    st = load(data, len, format, &o, path, mapped, out);
     dmi_unmap_file(data, len, mapped);
     return st;
 }

@@ -312,8 +312,9 @@ static dm_status fill_table(jsonl_reader *jr)
 
 static dm_status read_lines(jsonl_reader *jr, const char *data, size_t len)
 {
-    size_t pos = dmi_bom_len(data, len), line = 0;
+    size_t pos = dmi_bom_len(data, len), line = 0, released = 0;
     while (pos < len) {
+        dmi_release_consumed(jr->ro, data, pos, &released);
         line++;
         const char *nl = memchr(data + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - data) : len;

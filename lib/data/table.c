@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <string.h>
 
 /* Grows *BUF (of *CAP elements of SIZE bytes) to hold at least NEED. */
@@ -234,4 +236,15 @@ dm_status dmi_strmap_add(dmi_strmap *m, const char *s, size_t len, size_t *index
     m->slots[find_slot(m, s, len)] = m->count + 1;
     *index = m->count++;
     return DM_OK;
+}
+
+void dmi_release_consumed(const dmi_read_options *ro, const char *data, size_t pos, size_t *released)
+{
+    const size_t step = (size_t)64 << 20;
+    if (!ro->mapped || pos < *released + step) return;
+    /* DATA is the start of a mapping, so page-aligned; keep the page holding POS. */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t upto = pos / page * page;
+    if (upto > *released) madvise((char *)data + *released, upto - *released, MADV_DONTNEED);
+    *released = upto;
 }

@@ -105,7 +105,16 @@ typedef struct dmi_read_options {
     const char *name; /* for messages: the path, or a name for memory input */
     dm_invalid_utf8 invalid_utf8;
     dm_bad_rows bad_rows;
+    bool mapped;      /* the input is a read-only file mapping: pages already
+                         read may be given back (dmi_release_consumed) */
 } dmi_read_options;
+
+/* Lets the kernel drop the mapped input's pages before POS once another
+ * 64 MiB has been read (*RELEASED: how far it has been released), so that a
+ * large file is not held in memory twice: once mapped, once as cells. The
+ * pages stay readable (they come back from the file). No-op unless
+ * RO->mapped. */
+void dmi_release_consumed(const dmi_read_options *ro, const char *data, size_t pos, size_t *released);
 
 /* CSV (QUOTING: RFC 4180) or TSV (no quoting) with a header line. Fills T,
  * which must be zeroed. Fails on an empty file or one with no data rows. */
