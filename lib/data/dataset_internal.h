@@ -40,6 +40,12 @@ typedef enum dmi_dataset_role {
  * column; ids that are row numbers). */
 ptrdiff_t dmi_dataset_role_column(const dm_dataset *ds, dmi_dataset_role role);
 
+/* DS as dm_dataset_write would write it in FORMAT (CSV, TSV or JSONL), into
+ * a malloc'd buffer (*OUT, *LEN bytes, NUL-terminated). NAME names the output
+ * in messages. */
+dm_status dmi_dataset_serialize(const dm_dataset *ds, dm_file_format format, const char *name, char **out,
+                                size_t *len);
+
 /* The line of the file where ROW starts (1-based), or 0 for a dataset made
  * from memory texts or ROW out of range. */
 size_t dmi_dataset_row_line(const dm_dataset *ds, size_t row);

@@ -259,17 +259,22 @@ DM_API dm_status dm_dataset_select(const dm_dataset *ds, const size_t *rows, siz
 
 /* ---------------------------------------------------------------- writing */
 
-static bool csv_needs_quotes(const char *s, size_t len)
+/* Quoting also protects what a reader would otherwise drop: spaces at the
+ * ends, a leading byte order mark, and the empty value of a one-column row
+ * (an empty line is skipped on reading). */
+static bool csv_needs_quotes(const char *s, size_t len, bool only_column)
 {
-    if (len && (s[0] == ' ' || s[len - 1] == ' ')) return true;
+    if (len == 0) return only_column;
+    if (s[0] == ' ' || s[len - 1] == ' ' || s[0] == '\t' || s[len - 1] == '\t') return true;
+    if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) return true;
     for (size_t i = 0; i < len; i++)
         if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r') return true;
     return false;
 }
 
-static void csv_field(dmi_buf *b, const char *s, size_t len)
+static void csv_field(dmi_buf *b, const char *s, size_t len, bool only_column)
 {
-    if (!csv_needs_quotes(s, len)) {
+    if (!csv_needs_quotes(s, len, only_column)) {
         dmi_buf_append(b, s, len);
         return;
     }
@@ -282,8 +287,17 @@ static void csv_field(dmi_buf *b, const char *s, size_t len)
     dmi_buf_append(b, "\"", 1);
 }
 
-static dm_status tsv_field(dmi_buf *b, const char *s, size_t len, const char *path, size_t row, const char *column)
+static dm_status tsv_field(dmi_buf *b, const char *s, size_t len, const char *path, size_t row, const char *column,
+                           bool only_column)
 {
+    if (len == 0 && only_column)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT,
+                        "%s: row %zu, column \"%.120s\": an empty value in a one-column file would be an empty line, "
+                        "which readers skip (write CSV or JSONL instead)",
+                        path, row + 1, column);
+    if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0 && row == 0)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT,
+                        "%s: the first column's name starts with a byte order mark, which TSV cannot carry", path);
     for (size_t i = 0; i < len; i++)
         if (s[i] == '\t' || s[i] == '\n' || s[i] == '\r')
             return dmi_fail(DM_ERR_INVALID_ARGUMENT,
@@ -336,9 +350,9 @@ static dm_status write_delimited(const writer *w, char delim, const char *path, 
             bool missing = false;
             const char *v = r == 0 ? writer_name(w, c) : writer_value(w, r - 1, c, &len, &missing);
             if (r == 0) len = strlen(v);
-            if (delim == ',') csv_field(b, v, len);
+            if (delim == ',') csv_field(b, v, len, n == 1);
             else {
-                dm_status st = tsv_field(b, v, len, path, r == 0 ? 0 : r - 1, writer_name(w, c));
+                dm_status st = tsv_field(b, v, len, path, r == 0 ? 0 : r - 1, writer_name(w, c), n == 1);
                 if (st) return st;
             }
         }
@@ -379,6 +393,23 @@ static dm_file_format format_of_path(const char *path)
     return DM_FORMAT_AUTO;
 }
 
+dm_status dmi_dataset_serialize(const dm_dataset *ds, dm_file_format format, const char *name, char **out,
+                                size_t *len)
+{
+    if (format != DM_FORMAT_CSV && format != DM_FORMAT_TSV && format != DM_FORMAT_JSONL)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "%s: unknown format %d", name, (int)format);
+    writer w = {.ds = ds, .numbered = ds->id_col < 0};
+    dmi_buf b = {0};
+    dm_status st = DM_OK;
+    if (format == DM_FORMAT_JSONL) write_jsonl(&w, &b);
+    else st = write_delimited(&w, format == DM_FORMAT_TSV ? '\t' : ',', name, &b);
+    if (st) {
+        dmi_buf_free(&b);
+        return st;
+    }
+    return dmi_buf_finish(&b, out, len);
+}
+
 DM_API dm_status dm_dataset_write(const dm_dataset *ds, const char *path, dm_file_format format)
 {
     if (!ds || !path) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_dataset_write: NULL argument");
@@ -390,15 +421,9 @@ DM_API dm_status dm_dataset_write(const dm_dataset *ds, const char *path, dm_fil
                         "%s: cannot tell the format from the name (known extensions: .csv, .tsv, .tab, .jsonl, "
                         ".ndjson, .json); pass a format",
                         path);
-    writer w = {.ds = ds, .numbered = ds->id_col < 0};
-    dmi_buf b = {0};
-    dm_status st = DM_OK;
-    if (format == DM_FORMAT_JSONL) write_jsonl(&w, &b);
-    else st = write_delimited(&w, format == DM_FORMAT_TSV ? '\t' : ',', path, &b);
     char *data = NULL;
     size_t len = 0;
-    if (st) dmi_buf_free(&b);
-    else st = dmi_buf_finish(&b, &data, &len);
+    dm_status st = dmi_dataset_serialize(ds, format, path, &data, &len);
     if (!st) st = dmi_write_file_atomic(path, data, len);
     free(data);
     return st;

@@ -155,6 +155,56 @@ static void rebuild_from_texts(const dm_dataset *ds)
     free(lens);
 }
 
+/* Every column of A and B holds the same values (B may have a generated id
+ * column first, when A's ids were row numbers). */
+static void check_same_cells(const dm_dataset *a, const dm_dataset *b)
+{
+    size_t shift = dmi_dataset_num_columns(b) - dmi_dataset_num_columns(a);
+    FZ_CHECK(shift <= 1);
+    for (size_t r = 0; r < dm_dataset_size(a) && r < dm_dataset_size(b); r++)
+        for (size_t c = 0; c < dmi_dataset_num_columns(a); c++) {
+            size_t la, lb;
+            bool ma, mb;
+            const char *va = dmi_dataset_cell(a, r, c, &la, &ma), *vb = dmi_dataset_cell(b, r, c + shift, &lb, &mb);
+            FZ_CHECK(la == lb && memcmp(va, vb, la) == 0);
+        }
+}
+
+/* DS written in FORMAT and read back strictly: the same rows, ids, labels and
+ * cells. TSV may refuse values it cannot carry (a TAB or a line break). */
+static void write_and_reload(const dm_dataset *ds, dm_file_format format)
+{
+    char *out = NULL;
+    size_t len = 0;
+    dm_status st = dmi_dataset_serialize(ds, format, "fuzz-out", &out, &len);
+    if (st) {
+        FZ_CHECK(format == DM_FORMAT_TSV && st == DM_ERR_INVALID_ARGUMENT);
+        return;
+    }
+    dm_dataset_options o;
+    dm_dataset_options_default(&o);
+    o.text_column = dmi_dataset_column_name(ds, (size_t)dmi_dataset_role_column(ds, DMI_ROLE_TEXT));
+    ptrdiff_t label = dmi_dataset_role_column(ds, DMI_ROLE_LABEL);
+    o.label_column = label >= 0 ? dmi_dataset_column_name(ds, (size_t)label) : "";
+    o.id_column = dmi_dataset_role_column(ds, DMI_ROLE_ID) >= 0
+                      ? dmi_dataset_column_name(ds, (size_t)dmi_dataset_role_column(ds, DMI_ROLE_ID))
+                      : "id";
+    dm_dataset *back = NULL;
+    st = dmi_dataset_load_memory(out, len, format, &o, "fuzz-out", &back);
+    /* A column named like the generated "id" makes the name ambiguous: refused. */
+    if (st == DM_ERR_PARSE && strstr(dm_last_error(), "appears twice")) {
+        free(out);
+        return;
+    }
+    FZ_CHECK(st == DM_OK);
+    if (back) {
+        check_same(ds, back, 1);
+        check_same_cells(ds, back);
+    }
+    dm_dataset_free(back);
+    free(out);
+}
+
 static dm_status load(const char *data, size_t size, dm_file_format format, const dm_dataset_options *o,
                       dm_dataset **ds)
 {
@@ -195,6 +245,20 @@ static void fuzz_format(const char *data, size_t size, dm_file_format format, in
     if (b) {
         reload_with_fixed_labels(data, size, format, b, &lenient);
         rebuild_from_texts(b);
+        write_and_reload(b, format);
+    }
+    /* Skipping rows with bad UTF-8: what is kept is valid, what is skipped says where and why. */
+    dm_dataset_options skipping = lenient;
+    skipping.invalid_utf8 = DM_UTF8_SKIP_ROW;
+    dm_dataset *c = NULL;
+    if (load(data, size, format, &skipping, &c) == DM_OK) {
+        for (size_t i = 0; i < dm_dataset_skipped(c); i++) {
+            size_t line = 0;
+            const char *reason = NULL;
+            FZ_CHECK(dm_dataset_skipped_row(c, i, &line, &reason) == DM_OK && line >= 1 && reason && reason[0]);
+        }
+        if (b) FZ_CHECK(dm_dataset_size(c) <= dm_dataset_size(b));
+        dm_dataset_free(c);
     }
     dm_dataset_free(a);
     dm_dataset_free(b);
