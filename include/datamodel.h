@@ -332,7 +332,8 @@ DM_API dm_status dm_dataset_load(const char *path, const dm_dataset_options *opt
 /* A dataset from memory: N texts (LENS[i] bytes each; LENS NULL: the texts are
  * NUL-terminated), optional pairs (likewise PAIR_LENS), and optional LABELS
  * (NUL-terminated strings; NULL for none, or LABELS[i] NULL for row I). Only
- * opts->labels, opts->require_labels and opts->invalid_utf8 apply. */
+ * opts->labels, opts->require_labels and opts->invalid_utf8 apply (rows given
+ * in memory are never skipped: DM_UTF8_SKIP_ROW acts as DM_UTF8_ERROR). */
 DM_API dm_status dm_dataset_from_texts(size_t n, const char *const *texts, const size_t *lens,
                                        const char *const *pairs, const size_t *pair_lens,
                                        const char *const *labels, const dm_dataset_options *opts,
