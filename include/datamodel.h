@@ -551,26 +551,36 @@ typedef enum dm_augment_op {
 typedef struct dm_augment_options {
     size_t struct_size;
     unsigned ops;          /* default DM_AUGMENT_EDA; OR of dm_augment_op */
-    size_t n;              /* default 4: new rows per source row */
+    size_t n;              /* default 4: new rows per source row (1 .. 10000) */
     double alpha_sr, alpha_ri, alpha_rs, alpha_rd; /* default 0.1 each: share of words changed */
     double char_rate;      /* default 0.05: share of characters changed by DM_AUGMENT_CHARS */
-    const char *wordnet_dir; /* NULL: /usr/share/wordnet (Debian wordnet-base) */
-    const char *synonyms_path; /* NULL: none; else a UTF-8 file, one group of synonyms
-                                  per line separated by spaces or tabs (for Chinese and
-                                  other languages WordNet lacks) */
+    const char *wordnet_dir; /* NULL: /usr/share/wordnet (Debian wordnet-base); "": no
+                                WordNet (synonyms only from the synonyms file) */
+    const char *synonyms_path; /* NULL or "": none; else a UTF-8 file, one group of
+                                  synonyms per line separated by spaces or tabs ('_'
+                                  inside a word is a space, a line starting with '#'
+                                  is a comment), looked up before WordNet (for Chinese
+                                  and other languages WordNet lacks) */
     int keep_original;     /* default 1: source rows come first in the output */
     uint64_t seed;         /* default 42 */
     dm_progress_fn progress; /* done/total in rows; may be NULL */
     void *progress_user;
 } dm_augment_options;
 DM_API void dm_augment_options_default(dm_augment_options *opts);
-/* New rows made from each row's text, label kept. Han text (no spaces) is
- * handled per character: synonyms from the synonyms file, character
- * insertion, swap and deletion. The output gets a "source_id" column (empty
- * for source rows) and ids "<source id>#aug<k>". Report keys: rows_in,
- * rows_out, ops ({op: count}), unchanged (copies that came out equal to their
- * source and were dropped). DM_ERR_IO/DM_ERR_PARSE name a bad WordNet or
- * synonyms file. */
+/* New rows made from each row's text, label kept. Each copy applies one EDA
+ * operation, in rotation sr, ri, rs, rd (skipping those whose alpha is 0);
+ * with both ops, odd copies are EDA and even copies character noise. Words
+ * are runs of letters, marks, digits and apostrophes; WordNet lookups use
+ * its morphology (movies -> movie); case and punctuation are kept. Han text
+ * (more Han than other letters, or no spaces) is handled per character:
+ * synonyms from the synonyms file (longest match), character insertion,
+ * swap and deletion. The output has each source row (with keep_original)
+ * followed by its copies; a "source_id" column (empty for source rows) and
+ * ids "<source id>#aug<k>", k = 1 .. n (a copy equal to its source is
+ * dropped, leaving a gap). Report keys: rows_in, rows_out, ops ({sr, ri, rs,
+ * rd, chars}: copies kept), unchanged (copies dropped). WordNet and the
+ * synonyms file are read only when sr or ri runs: DM_ERR_IO/DM_ERR_PARSE/
+ * DM_ERR_UTF8 name the file and line. */
 DM_API dm_status dm_dataset_augment(const dm_dataset *ds, const dm_augment_options *opts, dm_dataset **out,
                                     char **report_json);
 
