@@ -446,7 +446,10 @@ typedef struct dm_dedup_options {
     size_t ngram;          /* default 5: shingles are character N-grams (code points) */
     double threshold;      /* default 0.8: Jaccard similarity of near duplicates */
     size_t num_perm;       /* default 128: MinHash permutations */
-    size_t bands, rows_per_band; /* default 0: chosen as datasketch's MinHashLSH does
+    size_t bands, rows_per_band; /* default 0: with verify, recall first: the most rows
+                              per band for which a pair at the threshold is a
+                              candidate with probability >= 0.99 (128 perms at 0.8:
+                              21 x 6); without verify, as datasketch's MinHashLSH
                               (minimising false positive + false negative area) */
     int verify;            /* default 1: a candidate pair counts only when the exact
                               Jaccard of its shingle sets reaches the threshold */
