@@ -66,10 +66,18 @@ type DatasetOptions struct {
 	// fail the load. nil: the label set comes from the data.
 	Labels []string
 	// InvalidUTF8: UTF8Error fails naming line and column; UTF8Replace
-	// accepts the text.
+	// accepts the text; UTF8SkipRow skips the row and records it
+	// (Dataset.SkippedRows).
 	InvalidUTF8 InvalidUTF8
 	BadRows     BadRows
+	// GroupColumn: "" for none; else a column (a group or annotator id)
+	// whose rows group-aware splits keep together (Dataset.Group).
+	GroupColumn string
 }
+
+// UTF8SkipRow (datasets only) skips a row holding invalid UTF-8 and records
+// it (Dataset.SkippedRows); the tokenizer refuses it.
+const UTF8SkipRow InvalidUTF8 = C.DM_UTF8_SKIP_ROW
 
 // cOptions is a dm_dataset_options and the C memory its strings use.
 type cOptions struct {
@@ -129,6 +137,7 @@ func (o *DatasetOptions) toC() (*cOptions, error) {
 		{"PairColumn", o.PairColumn, false, &co.c.pair_column},
 		{"LabelColumn", o.LabelColumn, o.NoLabels, &co.c.label_column},
 		{"IDColumn", o.IDColumn, o.NoIDColumn, &co.c.id_column},
+		{"GroupColumn", o.GroupColumn, false, &co.c.group_column},
 	} {
 		if err := column(f.field, f.name, f.none, f.dst); err != nil {
 			return fail(err)

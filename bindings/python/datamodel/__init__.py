@@ -24,6 +24,13 @@ ValueError too.
         print(report.text())
         model.save("out_dir")
 
+    raw = datamodel.Dataset.load("raw.csv")                # dataset operations
+    clean, clean_report = raw.clean(min_chars=3)           # reports are dicts
+    unique, dedup_report = clean.dedup(threshold=0.8)
+    parts = unique.split_datasets(stratify=True)           # {"train", "val", "test"}
+    parts["train"].write("train.csv")
+    html = datamodel.profile_html(unique.profile(clean_report=clean_report))
+
 numpy is never required. Where an API documents it, numpy arrays are accepted
 as input and, on request (return_numpy=True, or numpy input to
 Model.forward), returned as output.
@@ -33,7 +40,7 @@ import ctypes.util
 import os
 
 __all__ = ["Error", "Encoding", "Tokenizer", "version", "version_number", "library_path", "Dataset", "Row", "Report",
-           "metrics", "Model", "Prediction", "ForwardOutput", "train"]
+           "metrics", "Model", "Prediction", "ForwardOutput", "train", "profile_html"]
 
 # ---------------------------------------------------------------------------- loading
 
@@ -477,4 +484,5 @@ class Tokenizer(_Owned):
 # ---------------------------------------------------------------------------- datasets, metrics, models, training
 
 from ._data import Dataset, Report, Row, metrics  # noqa: E402
+from ._dataops import profile_html  # noqa: E402
 from ._model import ForwardOutput, Model, Prediction, train  # noqa: E402

@@ -3,6 +3,7 @@ dm_eval_report_*). Imported by datamodel/__init__.py; use `import datamodel`."""
 import collections
 import ctypes
 import json
+import numbers
 import os
 
 from . import _INVALID_UTF8, Error, _bytes, _c_i32, _c_size, _check, _choice, _lib, _Owned, _sig
@@ -20,7 +21,7 @@ class _DatasetOptions(ctypes.Structure):
                 ("pair_column", ctypes.c_char_p), ("label_column", ctypes.c_char_p),
                 ("id_column", ctypes.c_char_p), ("require_labels", ctypes.c_int),
                 ("labels", ctypes.POINTER(ctypes.c_char_p)), ("n_labels", _c_size),
-                ("invalid_utf8", ctypes.c_int), ("bad_rows", ctypes.c_int)]
+                ("invalid_utf8", ctypes.c_int), ("bad_rows", ctypes.c_int), ("group_column", ctypes.c_char_p)]
 
 
 class _ClassMetrics(ctypes.Structure):
@@ -67,6 +68,8 @@ _sig("dm_eval_report_free", None, _ReportP)
 
 _FORMAT = {None: 0, "auto": 0, "csv": 1, "tsv": 2, "jsonl": 3}
 _BAD_ROWS = {"fail": 0, "skip": 1}
+# Datasets add DM_UTF8_SKIP_ROW to the tokenizer's choices.
+_DATASET_INVALID_UTF8 = dict(_INVALID_UTF8, skip_row=2)
 
 
 def _text_of(data, what):
@@ -100,9 +103,14 @@ class Dataset(_Owned):
     len(ds), ds[i] (a Row), iteration (Rows), ds.text(i), ds.pair(i),
     ds.label(i) (label id in ds.labels, or None), ds.label_name(i) (row i's
     label name, or None), ds.id(i), ds.labels (the label set, in id order),
-    ds.skipped (rows skipped under bad_rows="skip"). Negative indexes count
-    from the end. Close it with close() or a `with` block (or let the garbage
-    collector)."""
+    ds.skipped (rows skipped when loading; ds.skipped_rows() says where and
+    why), ds.label_id(name), ds.group(i). Negative indexes count from the end.
+
+    Operations never change the dataset; they return new objects and, where
+    the library reports what it did, a dict: write, select, clean, dedup,
+    leakage, conflicts, split, split_datasets, resample, class_weights,
+    augment, profile (draw it with datamodel.profile_html). Close it with
+    close() or a `with` block (or let the garbage collector)."""
 
     def __init__(self, handle):
         if not handle:
@@ -111,13 +119,14 @@ class Dataset(_Owned):
 
     @staticmethod
     def _options(format="auto", text_column=None, pair_column=None, label_column=None, id_column=None,
-                 labels=None, require_labels=False, invalid_utf8="error", bad_rows="fail"):
+                 labels=None, require_labels=False, invalid_utf8="error", bad_rows="fail", group_column=None):
         o = _DatasetOptions()
         _lib.dm_dataset_options_default(ctypes.byref(o))
         keep = []
         o.format = _choice(_FORMAT, format, "format")
         for field, value in (("text_column", text_column), ("pair_column", pair_column),
-                             ("label_column", label_column), ("id_column", id_column)):
+                             ("label_column", label_column), ("id_column", id_column),
+                             ("group_column", group_column)):
             if value is not None:
                 b = _bytes(value, field)
                 keep.append(b)
@@ -132,13 +141,13 @@ class Dataset(_Owned):
             o.labels = arr
             o.n_labels = len(data)
         o.require_labels = int(bool(require_labels))
-        o.invalid_utf8 = _choice(_INVALID_UTF8, invalid_utf8, "invalid_utf8")
+        o.invalid_utf8 = _choice(_DATASET_INVALID_UTF8, invalid_utf8, "invalid_utf8")
         o.bad_rows = _choice(_BAD_ROWS, bad_rows, "bad_rows")
         return o, keep
 
     @classmethod
     def load(cls, path, text_column=None, pair_column=None, label_column=None, id_column=None, format=None,
-             labels=None, require_labels=False, invalid_utf8="error", bad_rows="fail"):
+             labels=None, require_labels=False, invalid_utf8="error", bad_rows="fail", group_column=None):
         """Reads a CSV, TSV or JSONL file (dm_dataset_load).
 
         text_column: None picks the first of "sentence", "text", "review".
@@ -147,10 +156,13 @@ class Dataset(_Owned):
         present, else 1-based row numbers. format: None/"auto" (from the
         extension), "csv", "tsv" or "jsonl". labels: a fixed label set, in id
         order (other labels fail the load). require_labels: fail on a row
-        without a label. invalid_utf8: "error" or "replace". bad_rows: "fail"
-        or "skip" (rows with a wrong field count; see .skipped)."""
+        without a label. invalid_utf8: "error", "replace" or "skip_row" (the
+        row is skipped and recorded). bad_rows: "fail" or "skip" (rows with a
+        wrong field count). Skipped rows: .skipped and .skipped_rows().
+        group_column: None for none, else a column (a group or annotator id)
+        whose rows group-aware splits keep together (see .group(i))."""
         o, keep = cls._options(format, text_column, pair_column, label_column, id_column, labels, require_labels,
-                               invalid_utf8, bad_rows)
+                               invalid_utf8, bad_rows, group_column)
         h = _Ds()
         _check(_lib.dm_dataset_load(os.fsencode(path), ctypes.byref(o), ctypes.byref(h)))
         del keep
@@ -260,6 +272,270 @@ class Dataset(_Owned):
         if not self._h:
             return "Dataset(closed)"
         return f"Dataset(rows={len(self)}, labels={self.labels})"
+
+    # ---- lookups
+    def label_id(self, name):
+        """The id of label NAME in .labels, or None when it is not in the set."""
+        v = _lib.dm_dataset_label_id(self._handle(), _text_of(name, "label name"))
+        return None if v < 0 else v
+
+    def group(self, i):
+        """Row I's value in the group column, or None without a group column."""
+        i = self._row(i)
+        n = _c_size()
+        p = _lib.dm_dataset_group(self._h, i, ctypes.byref(n))
+        return None if not p else _decode(p, n.value)
+
+    def skipped_rows(self):
+        """The rows skipped when loading, as a list of (line, reason): the file
+        line where the row starts and why it was skipped."""
+        h = self._handle()
+        line = _c_size()
+        reason = ctypes.c_char_p()
+        out = []
+        for i in range(_lib.dm_dataset_skipped(h)):
+            _check(_lib.dm_dataset_skipped_row(h, i, ctypes.byref(line), ctypes.byref(reason)))
+            out.append((line.value, (reason.value or b"").decode("utf-8", "replace")))
+        return out
+
+    # ---- writing and subsets
+    def write(self, path, format=None):
+        """Writes every column to PATH (atomically) as format None/"auto" (from
+        the extension), "csv", "tsv" or "jsonl" (dm_dataset_write). An "id"
+        column comes first when the ids are row numbers."""
+        _check(_lib.dm_dataset_write(self._handle(), os.fsencode(path), _choice(_FORMAT, format, "format")))
+
+    def select(self, rows):
+        """A new dataset of ROWS (indexes, in that order; repeats allowed;
+        negative indexes count from the end), e.g. ds.select([0, 2, 2])."""
+        n = len(self)
+        if _np is not None and isinstance(rows, _np.ndarray):
+            rows = rows.reshape(-1).tolist()
+        idx = []
+        for r in rows:
+            if isinstance(r, bool) or not isinstance(r, numbers.Integral):
+                raise TypeError(f"rows must be integers, not {type(r).__name__}")
+            r = int(r)
+            idx.append(r + n if r < 0 else r)
+        if any(r < 0 for r in idx):
+            bad = next(r - n for r in idx if r < 0)
+            raise IndexError(f"row {bad} out of range (the dataset has {n} rows)")
+        arr = (_c_size * max(len(idx), 1))(*idx)
+        h = _Ds()
+        _check(_lib.dm_dataset_select(self._handle(), arr, len(idx), ctypes.byref(h)))
+        return Dataset(h)
+
+    # ---- operations (each returns new objects; the dataset itself never changes)
+    def _derive(self, fn, opts, callbacks, *args):
+        """Runs FN(ds, *ARGS, opts, &out, &report) and returns (Dataset, report dict)."""
+        h = _Ds()
+        rep = ctypes.c_void_p()
+        st = fn(self._handle(), *args, opts, ctypes.byref(h), ctypes.byref(rep))
+        out = Dataset(h) if not st and h else None
+        report = _dataops.take_json(rep.value) if not st else None
+        _reraise(callbacks, out)
+        _check(st)
+        return out, report
+
+    def clean(self, nfkc=True, strip_control=True, strip_html=True, collapse_whitespace=True, trim=True,
+              min_chars=1, max_chars=None, tokenizer=None, min_tokens=None, max_tokens=None,
+              drop_missing_labels=True, allowed_labels=None, progress=None):
+        """Cleans the text (and pair) of every row and drops rows failing a
+        filter (dm_dataset_clean). Returns (Dataset, report): report keys
+        rows_in, rows_out, changed {step: rows}, dropped {reason: rows},
+        dropped_rows [{id, line, reason}].
+
+        nfkc, strip_control, strip_html, collapse_whitespace, trim: the steps.
+        min_chars / max_chars: text length bounds in code points after
+        cleaning (min_chars=0 keeps empty texts; max_chars None: no limit).
+        min_tokens / max_tokens: bounds in tokens of TOKENIZER (None: no
+        limit). drop_missing_labels: drop rows without a label (when there is
+        a label column). allowed_labels: None, or the labels to keep.
+        progress(done, total) in rows; return True to cancel."""
+        o, keep, cb = _dataops.clean_options(nfkc, strip_control, strip_html, collapse_whitespace, trim, min_chars,
+                                             max_chars, tokenizer, min_tokens, max_tokens, drop_missing_labels,
+                                             allowed_labels, progress)
+        res = self._derive(_lib.dm_dataset_clean, ctypes.byref(o), [cb])
+        del keep
+        return res
+
+    def dedup(self, exact_only=False, normalize=True, ngram=5, threshold=0.8, num_perm=128, bands=0,
+              rows_per_band=0, verify=True, seed=1, threads=0, report_pairs=False, progress=None):
+        """Removes exact and near duplicates (MinHash LSH over character
+        NGRAM shingles, Jaccard >= THRESHOLD), keeping the first row of each
+        cluster (dm_dataset_dedup). Returns (Dataset, report): report keys
+        rows_in, rows_out, exact_duplicates, near_duplicates, near_pairs,
+        candidate_pairs, num_perm, bands, rows_per_band, clusters [{kept,
+        members, texts}], pairs (with report_pairs: [[id, id, jaccard]]).
+        bands/rows_per_band 0: chosen as datasketch does. threads 0: all
+        cores. progress(done, total) in rows; return True to cancel."""
+        o, cb = _dataops.dedup_options(exact_only, normalize, ngram, threshold, num_perm, bands, rows_per_band,
+                                       verify, seed, threads, report_pairs, progress)
+        return self._derive(_lib.dm_dataset_dedup, ctypes.byref(o), [cb])
+
+    def leakage(self, assign, n_parts=None, **dedup_options):
+        """Counts duplicate pairs (exact or near, as the dedup() keywords say)
+        whose rows lie in different parts (dm_dataset_leakage). ASSIGN: each
+        row's part 0 .. n_parts-1, or -1 to leave the row out (a list or numpy
+        array, e.g. split()'s). n_parts None: max(assign) + 1. Returns
+        (cross_pairs, report): report keys exact_pairs, near_pairs, by_parts
+        (n_parts x n_parts counts, upper triangle), examples [{a, b,
+        jaccard}]."""
+        if _np is not None and isinstance(assign, _np.ndarray):
+            assign = assign.reshape(-1).tolist()
+        assign = [int(a) for a in assign]
+        n = len(self)
+        if len(assign) != n:
+            raise ValueError(f"assign has {len(assign)} entries but the dataset has {n} rows")
+        if n_parts is None:
+            n_parts = max(assign, default=-1) + 1
+        n_parts = _dataops._count(n_parts, "n_parts")
+        o, cb = _dataops.dedup_options(**dedup_options)
+        arr = (_c_i32 * max(n, 1))(*assign)
+        pairs = ctypes.c_uint64()
+        rep = ctypes.c_void_p()
+        st = _lib.dm_dataset_leakage(self._handle(), arr, n_parts, ctypes.byref(o), ctypes.byref(pairs),
+                                     ctypes.byref(rep))
+        report = _dataops.take_json(rep.value) if not st else None
+        _reraise([cb])
+        _check(st)
+        return pairs.value, report
+
+    def conflicts(self, policy="keep"):
+        """Finds texts (equal after dedup normalisation, pairs included) that
+        carry different labels (dm_dataset_conflicts). POLICY: "keep" (report
+        only), "drop_all", "majority" or "keep_first". Returns (Dataset,
+        report): report keys rows_in, rows_out, conflicts, rows_in_conflict,
+        items [{text, labels {label: count}, ids, kept_label}]."""
+        p = _choice(_dataops.CONFLICT_POLICY, policy, "policy")
+        h = _Ds()
+        rep = ctypes.c_void_p()
+        _check(_lib.dm_dataset_conflicts(self._handle(), p, ctypes.byref(h), ctypes.byref(rep)))
+        out = Dataset(h)
+        return out, _dataops.take_json(rep.value)
+
+    def split(self, train=0.8, val=0.1, test=0.1, folds=0, stratify=False, group_by=None, seed=42, dedup=None,
+              return_numpy=False):
+        """Assigns every row to a part (dm_dataset_split): 0 train, 1 val, 2
+        test, or with folds=K >= 2 the fold 0 .. K-1. stratify keeps the label
+        distribution per part; group_by None, "column" (the group column) or
+        "near_duplicates" (clusters of duplicates, found with the DEDUP dict
+        of dedup() keywords; None: defaults) keeps groups whole. Returns
+        (assign, report): assign a list of ints (a numpy int32 array with
+        return_numpy=True), report keys parts [{name, rows, per_class}],
+        groups, seed."""
+        o, keep, cb = _dataops.split_options(train, val, test, folds, stratify, group_by, seed, dedup)
+        n = len(self)
+        arr = (_c_i32 * max(n, 1))()
+        rep = ctypes.c_void_p()
+        st = _lib.dm_dataset_split(self._handle(), ctypes.byref(o), arr, ctypes.byref(rep))
+        report = _dataops.take_json(rep.value) if not st else None
+        _reraise([cb])
+        _check(st)
+        del keep
+        if return_numpy:
+            if _np is None:
+                raise ImportError("return_numpy=True needs numpy")
+            return _np.ctypeslib.as_array(arr)[:n].copy(), report
+        return arr[:n], report
+
+    def split_datasets(self, train=0.8, val=0.1, test=0.1, folds=0, stratify=False, group_by=None, seed=42,
+                       dedup=None):
+        """split() made into datasets: a dict {"train", "val", "test"} (or
+        {"fold0" .. "fold<K-1>"} with folds=K) -> Dataset, rows in their
+        original order; a part may be empty. The same keywords as split(),
+        whose report this form leaves out."""
+        assign, _ = self.split(train, val, test, folds, stratify, group_by, seed, dedup)
+        names = [f"fold{k}" for k in range(folds)] if folds else ["train", "val", "test"]
+        rows = {k: [] for k in range(len(names))}
+        for i, a in enumerate(assign):
+            rows[a].append(i)
+        return {name: self.select(rows[k]) for k, name in enumerate(names)}
+
+    def resample(self, strategy="over", target=None, seed=42):
+        """Over- or under-samples the classes towards a target distribution
+        (dm_dataset_resample). strategy "over" (repeat random rows of smaller
+        classes) or "under" (drop random rows of larger ones). target None:
+        uniform; a dict {label: weight} (labels missing from it weigh 0) or a
+        list of weights in .labels order (any positive scale). Returns
+        (Dataset, report): report keys rows_in, rows_out, before, after
+        ({label: count})."""
+        o = _dataops._ResampleOptions()
+        _lib.dm_resample_options_default(ctypes.byref(o))
+        o.strategy = _choice(_dataops.RESAMPLE_STRATEGY, strategy, "strategy")
+        keep = None
+        if target is not None:
+            labels = self.labels
+            if isinstance(target, dict):
+                unknown = [k for k in target if str(k) not in labels]
+                if unknown:
+                    raise ValueError(f"target names label(s) not in the dataset: {unknown!r} (labels: {labels!r})")
+                weights = {str(k): float(v) for k, v in target.items()}
+                values = [weights.get(name, 0.0) for name in labels]
+            else:
+                values = [float(v) for v in target]
+            keep = (ctypes.c_double * max(len(values), 1))(*values)
+            o.target = keep
+            o.n_target = len(values)
+        o.seed = _dataops._seed(seed)
+        res = self._derive(_lib.dm_dataset_resample, ctypes.byref(o), [])
+        del keep
+        return res
+
+    def class_weights(self):
+        """Class weights as scikit-learn's compute_class_weight("balanced"):
+        a dict {label: n_rows / (n_classes * count)} over labelled rows (0 for
+        a class with no rows) (dm_dataset_class_weights)."""
+        labels = self.labels
+        arr = (ctypes.c_double * max(len(labels), 1))()
+        _check(_lib.dm_dataset_class_weights(self._handle(), arr))
+        return {name: arr[j] for j, name in enumerate(labels)}
+
+    def augment(self, ops=("eda",), n=4, alpha_sr=0.1, alpha_ri=0.1, alpha_rs=0.1, alpha_rd=0.1, alpha=None,
+                char_rate=0.05, wordnet_dir=None, synonyms_path=None, keep_original=True, seed=42, progress=None):
+        """New rows made from each row's text, label kept (dm_dataset_augment).
+        ops: "eda" (synonym replacement, random insertion, swap, deletion),
+        "chars" (typos, swaps, deletions), or a sequence of them. n: new rows
+        per row. alpha_sr/ri/rs/rd: share of words changed per EDA operation
+        (alpha sets all four). char_rate: share of characters changed by
+        "chars". wordnet_dir: None for /usr/share/wordnet. synonyms_path: a
+        file of synonym groups, one per line. keep_original: source rows come
+        first. Returns (Dataset, report): report keys rows_in, rows_out, ops
+        {op: count}, unchanged. New rows get ids "<id>#aug<k>" and a
+        "source_id" column."""
+        o, keep, cb = _dataops.augment_options(ops, n, alpha_sr, alpha_ri, alpha_rs, alpha_rd, alpha, char_rate,
+                                               wordnet_dir, synonyms_path, keep_original, seed, progress)
+        res = self._derive(_lib.dm_dataset_augment, ctypes.byref(o), [cb])
+        del keep
+        return res
+
+    def profile(self, tokenizer=None, near_duplicates=True, clean_report=None, title=None, dedup=None,
+                progress=None):
+        """Profiles the dataset (dm_dataset_profile) as a dict: rows, columns,
+        labels, per_class, imbalance_ratio, length_chars and length_tokens
+        (with TOKENIZER), empty, exact_duplicates, near_duplicates (with
+        near_duplicates=True, using the DEDUP dict of dedup() keywords),
+        near_pairs, duplicate_clusters, conflicts, scripts, skipped_rows and
+        clean (CLEAN_REPORT: the report clean() returned, drawn as a funnel).
+        Draw it with datamodel.profile_html(profile)."""
+        o, keep, cbs = _dataops.profile_options(tokenizer, near_duplicates, dedup, clean_report, title, progress)
+        rep = ctypes.c_void_p()
+        st = _lib.dm_dataset_profile(self._handle(), ctypes.byref(o), ctypes.byref(rep))
+        report = _dataops.take_json(rep.value) if not st else None
+        _reraise(cbs)
+        _check(st)
+        del keep
+        return report
+
+
+def _reraise(callbacks, out=None):
+    """Re-raises an exception from a progress callback once the C call has
+    returned (closing OUT, a result the library made anyway)."""
+    for cb in callbacks:
+        if cb.error is not None:
+            if out is not None:
+                out.close()
+            cb.reraise()
 
 
 # ---------------------------------------------------------------------------- reports
@@ -414,3 +690,6 @@ def metrics(y_true, y_pred, probs=None, labels=None, n_classes=None):
     _check(_lib.dm_metrics_compute(n, n_classes, yt, yp, pp, names, ctypes.byref(out)))
     del keep_t, keep_p, keep_probs, keep_names
     return Report._take(out)
+
+
+from . import _dataops  # noqa: E402 - needs the names above; declares the operations' C functions
