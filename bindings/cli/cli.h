@@ -187,4 +187,27 @@ int cmd_forward(int argc, char **argv);
  * model, metrics, forward), or NULL. */
 const char *model_help(const char *topic);
 
+/* fail_lib for a data file PATH: the library's option names
+ * ("dm_dataset_options.text_column") become this tool's (--text-column), or
+ * AS when it is not NULL. In dm_model.c. */
+int fail_data_as(const char *path, const char *as);
+/* Splits V, the value of option OPT, on commas into *NAMES (pointers into
+ * *COPY; the caller frees both, also on failure); TRIM drops surrounding ASCII
+ * whitespace. An empty name is a usage error. In dm_model.c. */
+int split_names(const char *opt, const char *v, bool trim, char **copy, const char ***names, size_t *n);
+
+/* ------------------------------------------------------------------ the data commands (dm_data.c) */
+
+int cmd_profile(int argc, char **argv);
+int cmd_clean(int argc, char **argv);
+int cmd_dedup(int argc, char **argv);
+int cmd_conflicts(int argc, char **argv);
+int cmd_split(int argc, char **argv);
+int cmd_resample(int argc, char **argv);
+int cmd_class_weights(int argc, char **argv);
+int cmd_augment(int argc, char **argv);
+/* The help text of a data command (profile, clean, dedup, conflicts, split,
+ * resample, class-weights, augment), or NULL. */
+const char *data_help(const char *topic);
+
 #endif /* DM_CLI_H */

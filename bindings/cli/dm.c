@@ -8,6 +8,8 @@
  *   dm tokenizer lookup PATH TOKEN|--id N ...          token <-> id
  *   dm tokenizer save PATH DIR                         re-save (e.g. vocab.txt -> tokenizer.json)
  *   dm init, train, eval, predict, embed, model info   the classifier (in dm_model.c)
+ *   dm profile, clean, dedup, conflicts, split,        data sets (in dm_data.c)
+ *      resample, class-weights, augment
  *   dm help [COMMAND], dm --version
  *
  * Input is streamed in blocks of lines that are encoded on all cores with
@@ -77,6 +79,14 @@ static const char *const help_main =
     "  embed             sentence embedding of each text (one per line)\n"
     "  forward           logits (and hidden states) of lines of token ids\n"
     "  model info        labels, sizes and backend of a model folder\n"
+    "  profile           what a data set holds: classes, lengths, duplicates, conflicts (JSON, HTML)\n"
+    "  clean             normalise texts (NFKC, HTML, control characters, spaces), drop bad rows\n"
+    "  dedup             remove exact and near duplicates (MinHash LSH)\n"
+    "  conflicts         texts that carry different labels; keep, drop or vote\n"
+    "  split             train/val/test or K folds: stratified, grouped, with a leakage check\n"
+    "  resample          over- or under-sample to balance the classes\n"
+    "  class-weights     balanced class weights, as scikit-learn's\n"
+    "  augment           new rows by EDA (synonyms, insertion, swap, deletion) and typos\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
     "options for every command: -h/--help; dm --version prints the library version.\n";
@@ -1017,6 +1027,7 @@ static int cmd_help(int argc, char **argv)
     else if (strcmp(topic, "decode") == 0) fputs(help_decode, stdout);
     else if (strcmp(topic, "tokenizer") == 0) fputs(help_tokenizer, stdout);
     else if (model_help(topic)) fputs(model_help(topic), stdout);
+    else if (data_help(topic)) fputs(data_help(topic), stdout);
     else return usage_error("no help for '%s'", topic);
     return 0;
 }
@@ -1049,5 +1060,13 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "model") == 0) return cmd_model(argc - 1, argv + 1);
     if (strcmp(cmd, "metrics") == 0) return cmd_metrics(argc - 1, argv + 1);
     if (strcmp(cmd, "forward") == 0) return cmd_forward(argc - 1, argv + 1);
+    static const struct {
+        const char *name;
+        int (*run)(int, char **);
+    } data_cmds[] = {{"profile", cmd_profile},     {"clean", cmd_clean},         {"dedup", cmd_dedup},
+                     {"conflicts", cmd_conflicts}, {"split", cmd_split},         {"resample", cmd_resample},
+                     {"class-weights", cmd_class_weights}, {"augment", cmd_augment}};
+    for (size_t i = 0; i < sizeof data_cmds / sizeof data_cmds[0]; i++)
+        if (strcmp(cmd, data_cmds[i].name) == 0) return data_cmds[i].run(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", cmd);
 }

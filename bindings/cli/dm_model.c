@@ -386,7 +386,7 @@ static int load_model(const char *dir, const dm_model_options *mo, dm_model **m,
  * ("dm_dataset_options.text_column") given as this tool's (--text-column), or
  * all as AS when it is not NULL (a command whose column options have other
  * names; it also drops the library's "(require_labels is set)"). */
-static int fail_data_as(const char *path, const char *as)
+int fail_data_as(const char *path, const char *as)
 {
     const char *msg = dm_last_error(), *key = "dm_dataset_options.", *req = " (require_labels is set)";
     char buf[2048];
@@ -794,7 +794,7 @@ static bool ascii_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c
 /* Splits V, the value of option OPT, on commas into *NAMES (pointers into
  * *COPY; the caller frees both, also on failure); TRIM: each name without
  * surrounding ASCII whitespace. An empty name is a usage error. */
-static int split_names(const char *opt, const char *v, bool trim, char **copy, const char ***names, size_t *n)
+int split_names(const char *opt, const char *v, bool trim, char **copy, const char ***names, size_t *n)
 {
     *n = 0;
     *copy = strdup(v);
