@@ -6,8 +6,9 @@
 #   4. valgrind (leaks, invalid accesses) on the C tests that do not run
 #      oneDNN (the model tests run under ASan+LSan instead: valgrind cannot
 #      execute oneDNN's AVX-512 JIT kernels at a usable speed) and on dm tokenize
-#   5. Python bindings and dm (pytest), quick parity test and the Hugging
-#      Face format checks of saved models included
+#   5. Python bindings and dm (pytest), quick parity test, the Hugging
+#      Face format checks of saved models and the dataset profile's HTML
+#      rendered in headless Chromium included
 #   6. Go bindings (go test)
 #   7. full parity against Hugging Face tokenizers on all shared data + stress set
 #   8. the committed Unicode tables against a fresh probe of the reference
@@ -42,6 +43,11 @@ step "valgrind"
 VG=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1)
 DM_BIG_LINE_MB=2 "${VG[@]}" build/test/unit/test_tokenizer > /dev/null
 SRCROOT=$PWD "${VG[@]}" build/test/data/test_dataset > /dev/null
+# The dataset operations on their crafted cases (DATA unset: the real-data
+# parts run plain and under ASan above; under valgrind they would take long).
+for t in derive clean dedup split augment profile; do
+  DATA=/nonexistent SRCROOT=$PWD "${VG[@]}" build/test/data/test_$t > /dev/null
+done
 "${VG[@]}" build/test/eval/test_metrics test/eval/fixtures/metrics_cases.json > /dev/null
 DM_MINILM_DIR=$MODEL "${VG[@]}" build/test/model/test_safetensors > /dev/null
 "${VG[@]}" build/test/model/test_config > /dev/null
@@ -51,7 +57,7 @@ echo "valgrind: clean"
 
 step "Python bindings and the dm tool (pytest)"
 DATAMODEL_LIB=$PWD/build/lib/libdatamodel.so DM_BUILD=build python3 -m pytest -q bindings/python/tests bindings/cli/tests \
-  test/parity/test_parity.py test/model/test_hf_format.py
+  test/parity/test_parity.py test/model/test_hf_format.py test/data/test_render_profile.py
 
 step "Go bindings"
 bindings/go/test.sh build
