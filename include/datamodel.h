@@ -74,7 +74,8 @@ typedef enum dm_status {
     DM_ERR_CANCELLED = 8,        /* a progress callback asked to stop */
     DM_ERR_RANGE = 9,            /* a size or length out of the allowed range */
     DM_ERR_NUMERIC = 10,         /* NaN or Inf met in a computation */
-    DM_ERR_INTERNAL = 11         /* a bug in the library: please report it */
+    DM_ERR_INTERNAL = 11,        /* a bug in the library: please report it */
+    DM_ERR_AUTH = 12             /* authentication failed: a wrong key or tampered data */
 } dm_status;
 
 /* The message describing the last failure on the calling thread. Never NULL;
@@ -613,6 +614,120 @@ DM_API dm_status dm_dataset_profile(const dm_dataset *ds, const dm_profile_optio
  * clusters with examples, cleaning funnel. PROFILE_JSON is
  * dm_dataset_profile's output. Release with dm_free. */
 DM_API dm_status dm_profile_html(const char *profile_json, size_t len, char **html, size_t *html_len);
+
+/* ------------------------------------------------------------------------ */
+/* Privacy: detecting and anonymising personal data (PII)                    */
+/* ------------------------------------------------------------------------ */
+/* A dm_pii holds recognisers — the built-in ones below, user patterns and
+ * deny-lists — an operator per entity type and, for the hash and encrypt
+ * operators, a 32-byte key. Type names are Microsoft Presidio's. Patterns run
+ * on PCRE2 with its JIT compiler; checksums and validators decide, not only
+ * shapes (a 16-digit number that fails Luhn is not a card). Offsets are bytes
+ * into the UTF-8 input, END exclusive. Once configured, a dm_pii may be used
+ * from several threads at once (detect, anonymize, decrypt); the calls that
+ * configure it must not run concurrently with anything else on it.
+ *
+ * Built-in types: EMAIL_ADDRESS; PHONE_NUMBER (E.164 international, North
+ * American, UK, mainland-China mobile with or without +86 and separators);
+ * CREDIT_CARD (13-19 digits, spaces or dashes, Luhn); IBAN_CODE (country
+ * lengths, mod-97); IP_ADDRESS (IPv4, IPv6 with compressed forms); URL;
+ * US_SSN (valid area, group and serial); CN_RESIDENT_ID (18 characters, a
+ * real birth date, ISO 7064 MOD 11-2 check character). */
+typedef struct dm_pii dm_pii;
+
+typedef struct dm_pii_options {
+    size_t struct_size;
+    const char *const *types; /* NULL: every built-in type; else only these (built-in
+                                 names; user recognisers are always on) */
+    size_t n_types;
+    int use_context;          /* default 1: context words (e.g. "card", "电话") shortly
+                                 before a match raise its score */
+    double min_score;         /* default 0.4: weaker entities are dropped */
+    uint64_t match_limit;     /* default 1000000: PCRE2 match limit per match attempt of a
+                                 user pattern (stops runaway backtracking) */
+    dm_invalid_utf8 invalid_utf8; /* default DM_UTF8_ERROR (names the byte offset) */
+    int threads;              /* default 0: all cores (dm_dataset_anonymize) */
+} dm_pii_options;
+DM_API void dm_pii_options_default(dm_pii_options *opts);
+/* A handle with the built-in recognisers (OPTS NULL: defaults), every type
+ * replaced by "<TYPE>", no key. DM_ERR_INVALID_ARGUMENT names an unknown type. */
+DM_API dm_status dm_pii_create(const dm_pii_options *opts, dm_pii **out);
+DM_API void dm_pii_free(dm_pii *pii);
+
+/* Decides whether a user pattern's match is an entity: 1 yes, 0 no. */
+typedef int (*dm_pii_validator_fn)(const char *match, size_t len, void *user);
+/* Adds a recogniser: PATTERN (PCRE2 syntax, UTF-8 and Unicode properties on)
+ * finds entities of TYPE (a name of capital letters, digits and '_'; a
+ * built-in name adds to that type) with SCORE in (0, 1]; VALIDATOR (may be
+ * NULL) must accept each match; CONTEXT (N_CONTEXT words, may be NULL) raise
+ * the score when found shortly before. DM_ERR_PARSE names the pattern and the
+ * offset where it does not compile. */
+DM_API dm_status dm_pii_add_pattern(dm_pii *pii, const char *type, const char *pattern, double score,
+                                    dm_pii_validator_fn validator, void *user, const char *const *context,
+                                    size_t n_context);
+/* Adds a deny-list: each of the N WORDS (matched whole, case-insensitively for
+ * letters) is an entity of TYPE with SCORE. */
+DM_API dm_status dm_pii_add_deny_list(dm_pii *pii, const char *type, const char *const *words, size_t n,
+                                      double score);
+
+typedef enum dm_pii_operator {
+    DM_PII_REPLACE = 0, /* "<TYPE>" (the default for every type) */
+    DM_PII_REDACT = 1,  /* removed */
+    DM_PII_MASK = 2,    /* every character but the last keep_last replaced by mask_char */
+    DM_PII_HASH = 3,    /* keyed pseudonym "<TYPE_3f9a1c2b>": the first hash_chars hex
+                           digits of HMAC-SHA-256(key, TYPE NUL value); the same value
+                           always gives the same token under one key */
+    DM_PII_ENCRYPT = 4, /* reversible: "<TYPE:base64url(nonce | ciphertext | tag)>",
+                           XChaCha20-Poly1305 with a random nonce and TYPE as associated
+                           data (libsodium); dm_pii_decrypt restores the value */
+    DM_PII_KEEP = 5     /* left as it is (still detected and reported) */
+} dm_pii_operator;
+typedef struct dm_pii_operator_config {
+    size_t struct_size;
+    dm_pii_operator op;  /* default DM_PII_REPLACE */
+    uint32_t mask_char;  /* default '*': a Unicode code point */
+    size_t keep_last;    /* default 4: characters (code points) left unmasked at the end */
+    size_t hash_chars;   /* default 8: hex digits of a pseudonym, 8 .. 64 */
+} dm_pii_operator_config;
+DM_API void dm_pii_operator_config_default(dm_pii_operator_config *cfg);
+/* Sets the operator of TYPE, or with TYPE NULL of every type without one of
+ * its own. */
+DM_API dm_status dm_pii_set_operator(dm_pii *pii, const char *type, const dm_pii_operator_config *cfg);
+/* Sets the key of the hash and encrypt operators: LEN must be 32 bytes. */
+DM_API dm_status dm_pii_set_key(dm_pii *pii, const uint8_t *key, size_t len);
+/* Reads the key from PATH: 64 hex characters (what `openssl rand -hex 32`
+ * prints), optionally followed by a newline. DM_ERR_IO names an unreadable
+ * file, DM_ERR_PARSE a malformed one (without echoing the key). */
+DM_API dm_status dm_pii_load_key_file(dm_pii *pii, const char *path);
+
+/* Entity I of a detection: TYPE is owned by the handle. */
+typedef struct dm_pii_entity {
+    const char *type;
+    size_t start, end; /* bytes into the text, END exclusive */
+    double score;
+} dm_pii_entity;
+/* Finds the entities of TEXT (LEN bytes) scoring at least min_score, in
+ * order; overlaps are resolved by score, then length, then position.
+ * *ENTITIES (release with dm_free; NULL when none) and *N. A user pattern that
+ * exceeds match_limit is DM_ERR_RANGE naming its type and the byte offset. */
+DM_API dm_status dm_pii_detect(const dm_pii *pii, const char *text, size_t len, dm_pii_entity **entities,
+                               size_t *n);
+/* TEXT with every entity passed through its type's operator: *OUT (release
+ * with dm_free, NUL-terminated, *OUT_LEN bytes). ENTITIES and N (may be NULL)
+ * get the entities as found in TEXT. Hash and encrypt without a key are
+ * DM_ERR_INVALID_ARGUMENT. */
+DM_API dm_status dm_pii_anonymize(const dm_pii *pii, const char *text, size_t len, char **out, size_t *out_len,
+                                  dm_pii_entity **entities, size_t *n);
+/* TEXT with every encrypted token restored. A token that does not
+ * authenticate under the key (a wrong key, tampered text) is DM_ERR_AUTH
+ * naming its byte offset: nothing is ever returned half-decrypted. */
+DM_API dm_status dm_pii_decrypt(const dm_pii *pii, const char *text, size_t len, char **out, size_t *out_len);
+/* Anonymises the text (and pair) column of DS into *OUT. Report keys: rows,
+ * rows_changed, entities ({TYPE: count}), operators ({TYPE: operator name}).
+ * AUDIT_PATH (may be NULL) gets one JSON line per entity: {"id", "column",
+ * "type", "start", "end", "operator"} — never the value itself. */
+DM_API dm_status dm_dataset_anonymize(const dm_dataset *ds, const dm_pii *pii, const char *audit_path,
+                                      dm_dataset **out, char **report_json);
 
 /* ------------------------------------------------------------------------ */
 /* Evaluation metrics                                                        */

@@ -40,6 +40,7 @@ DM_API const char *dm_status_name(dm_status status)
     case DM_ERR_RANGE: return "DM_ERR_RANGE";
     case DM_ERR_NUMERIC: return "DM_ERR_NUMERIC";
     case DM_ERR_INTERNAL: return "DM_ERR_INTERNAL";
+    case DM_ERR_AUTH: return "DM_ERR_AUTH";
     }
     return "DM_ERR_UNKNOWN";
 }

@@ -73,6 +73,7 @@ const (
 	StatusRange           = int(C.DM_ERR_RANGE)            // a size or length out of the allowed range
 	StatusNumeric         = int(C.DM_ERR_NUMERIC)          // NaN or Inf met in a computation
 	StatusInternal        = int(C.DM_ERR_INTERNAL)         // a bug in the library
+	StatusAuth            = int(C.DM_ERR_AUTH)             // a wrong key or tampered data
 )
 
 // Error is a failure reported by libdatamodel (or detected by this binding

@@ -1,0 +1,38 @@
+/*
+ * pii_impl.h — the layout of a dm_pii, shared by the files of lib/privacy:
+ * the recognisers (pii_detect.c, recognizers.c) and the operators, key and
+ * dataset anonymisation (pii_ops.c). Each side keeps its own state behind
+ * its own opaque pointer.
+ */
+#ifndef DM_PRIVACY_PII_IMPL_H
+#define DM_PRIVACY_PII_IMPL_H
+
+#include "../core/core.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct dmi_pii_detector dmi_pii_detector; /* pii_detect.c */
+typedef struct dmi_pii_ops dmi_pii_ops;           /* pii_ops.c */
+
+struct dm_pii {
+    dm_pii_options o;
+    dmi_pii_detector *det;
+    dmi_pii_ops *ops;
+};
+
+/* ---- pii_detect.c (dm_pii_create and dm_pii_free live there too) */
+
+/* Whether TYPE names a type this handle can report (built-in and enabled, or
+ * added by a user recogniser). */
+bool dmi_pii_knows_type(const dm_pii *pii, const char *type);
+/* Whether TYPE is a well-formed type name: [A-Z0-9_]+, at most 64 bytes. */
+bool dmi_pii_valid_type_name(const char *type);
+
+/* ---- pii_ops.c */
+
+dm_status dmi_pii_ops_create(dmi_pii_ops **out);
+void dmi_pii_ops_free(dmi_pii_ops *ops);
+
+#endif
