@@ -53,6 +53,9 @@
     "      --threshold T         Jaccard similarity of near duplicates, in (0, 1] (default 0.8)\n"     \
     "      --ngram N             shingles are character N-grams (default 5)\n"                        \
     "      --num-perm P          MinHash permutations (default 128)\n"                                \
+    "      --bands B             LSH bands (default: recall first, 21 for 128 permutations at 0.8)\n" \
+    "      --rows-per-band R     MinHash values per band (default: num-perm / bands)\n"             \
+    "      --no-verify           keep candidate pairs without checking their exact Jaccard\n"        \
     "      --no-normalize        compare texts as they are (default: NFKC, case folded,\n"            \
     "                            whitespace collapsed)\n"                                              \
     "  -j, --threads N           threads (default: all cores; results do not depend on it)\n"
@@ -382,6 +385,15 @@ static int dedup_knob(args_t *a, const char *arg, dm_dedup_options *o)
         NEED_VALUE_P(v, arg);
         return parse_count(arg, v, 1, &o->num_perm);
     }
+    if (is_opt(arg, NULL, "--bands")) {
+        NEED_VALUE_P(v, arg);
+        return parse_count(arg, v, 1, &o->bands);
+    }
+    if (is_opt(arg, NULL, "--rows-per-band")) {
+        NEED_VALUE_P(v, arg);
+        return parse_count(arg, v, 1, &o->rows_per_band);
+    }
+    if (parse_bool_pair(arg, "verify", &o->verify)) return 0;
     if (is_opt(arg, "-j", "--threads")) {
         NEED_VALUE_P(v, arg);
         if (!parse_size(v, &n) || n > 4096) return usage_error("%s: '%s' is not a count from 0 to 4096", arg, v);

@@ -381,6 +381,14 @@ def test_dedup_switches(dups, tmp_path):
     op("dedup", "--in", dups, "--out", out, "--ngram", "3", "--num-perm", "64", "--seed", "9", "--report", rep)
     r = read_json(rep)
     assert r["num_perm"] == 64 and r["rows_out"] == 3
+    op("dedup", "--in", dups, "--out", out, "--bands", "32", "--rows-per-band", "4", "--report", rep)
+    r = read_json(rep)
+    assert (r["bands"], r["rows_per_band"], r["rows_out"]) == (32, 4, 3)
+    op("dedup", "--in", dups, "--out", out, "--bands", "16", "--no-verify", "--report", rep)
+    r = read_json(rep)
+    assert (r["bands"], r["rows_per_band"]) == (16, 8) and r["near_pairs"] == r["candidate_pairs"]
+    expect(["dedup", "--in", dups, "--out", out, "--bands", "100", "--rows-per-band", "4"], 1,
+           "bands * rows_per_band must be <= num_perm: 100 * 4 > 128")
 
 
 # ------------------------------------------------------------------ conflicts
