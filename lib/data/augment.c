@@ -922,7 +922,7 @@ static size_t share(double alpha, size_t n_words)
 static bool eda_copy(const augmenter *a, scratch *s, dmi_rng *r, int op)
 {
     if (!grow(&s->tok, &s->tok_cap, s->n_base + 1, sizeof *s->tok)) return false;
-    memcpy(s->tok, s->base, s->n_base * sizeof *s->tok);
+    if (s->n_base) memcpy(s->tok, s->base, s->n_base * sizeof *s->tok); /* base is NULL for an empty text */
     s->n_tok = s->n_base;
     size_t nw = 0;
     for (size_t i = 0; i < s->n_base; i++) nw += s->base[i].word;
@@ -1041,7 +1041,7 @@ static bool augment_row(const augmenter *a, scratch *s, size_t row, const char *
         int op = op_of_copy(a, k);
         bool ok = op == OP_CHARS ? chars_copy(a, s, &r, text, len) : eda_copy(a, s, &r, op);
         if (!ok) return false;
-        bool same = s->out.len == len && memcmp(s->out.data, text, len) == 0;
+        bool same = s->out.len == len && (len == 0 || memcmp(s->out.data, text, len) == 0);
         copies[k - 1] = (copy_out){res->texts.len, s->out.len, (int8_t)(same ? -1 : op)};
         if (!same) dmi_buf_append(&res->texts, s->out.data, s->out.len);
     }

@@ -30,6 +30,7 @@ static bool buf_reserve(dmi_buf *b, size_t more)
 
 void dmi_buf_append(dmi_buf *b, const void *s, size_t len)
 {
+    if (len == 0) return; /* S may be NULL then */
     if (!buf_reserve(b, len)) return;
     memcpy(b->data + b->len, s, len);
     b->len += len;
