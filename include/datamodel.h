@@ -673,7 +673,9 @@ DM_API dm_status dm_pii_add_deny_list(dm_pii *pii, const char *type, const char 
 typedef enum dm_pii_operator {
     DM_PII_REPLACE = 0, /* "<TYPE>" (the default for every type) */
     DM_PII_REDACT = 1,  /* removed */
-    DM_PII_MASK = 2,    /* every character but the last keep_last replaced by mask_char */
+    DM_PII_MASK = 2,    /* every character but the last keep_last replaced by mask_char
+                           (a value no longer than keep_last is masked whole: a mask
+                           never leaves a value fully visible) */
     DM_PII_HASH = 3,    /* keyed pseudonym "<TYPE_3f9a1c2b>": the first hash_chars hex
                            digits of HMAC-SHA-256(key, TYPE NUL value); the same value
                            always gives the same token under one key */
@@ -714,13 +716,17 @@ DM_API dm_status dm_pii_detect(const dm_pii *pii, const char *text, size_t len, 
                                size_t *n);
 /* TEXT with every entity passed through its type's operator: *OUT (release
  * with dm_free, NUL-terminated, *OUT_LEN bytes). ENTITIES and N (may be NULL)
- * get the entities as found in TEXT. Hash and encrypt without a key are
- * DM_ERR_INVALID_ARGUMENT. */
+ * get the entities as found in TEXT. When any configured operator is hash or
+ * encrypt and no key is set, the call fails with DM_ERR_INVALID_ARGUMENT
+ * before looking at the text (so a stream cannot fail halfway). */
 DM_API dm_status dm_pii_anonymize(const dm_pii *pii, const char *text, size_t len, char **out, size_t *out_len,
                                   dm_pii_entity **entities, size_t *n);
-/* TEXT with every encrypted token restored. A token that does not
- * authenticate under the key (a wrong key, tampered text) is DM_ERR_AUTH
- * naming its byte offset: nothing is ever returned half-decrypted. */
+/* TEXT with every encrypted token restored: "<TYPE:" followed by at least 54
+ * base64url characters (24-byte nonce + 16-byte tag) and ">"; shorter runs
+ * are ordinary text. A token that does not authenticate under the key (a
+ * wrong key, tampered or cut text, another type name) is DM_ERR_AUTH naming
+ * its byte offset and type: nothing is ever returned half-decrypted. No key:
+ * DM_ERR_INVALID_ARGUMENT. */
 DM_API dm_status dm_pii_decrypt(const dm_pii *pii, const char *text, size_t len, char **out, size_t *out_len);
 /* Anonymises the text (and pair) column of DS into *OUT. Report keys: rows,
  * rows_changed, entities ({TYPE: count}), operators ({TYPE: operator name}).
