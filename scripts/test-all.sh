@@ -5,7 +5,9 @@
 #   3. ASan+UBSan build + the same C tests, and the dm tool under the sanitizers
 #   4. valgrind (leaks, invalid accesses) on the C tests that do not run
 #      oneDNN (the model tests run under ASan+LSan instead: valgrind cannot
-#      execute oneDNN's AVX-512 JIT kernels at a usable speed) and on dm tokenize
+#      execute oneDNN's AVX-512 JIT kernels at a usable speed) or PCRE2's JIT
+#      (the PII tests: JIT code reads stack slots valgrind thinks unset, a
+#      known false positive of non-valgrind PCRE2 builds) and on dm tokenize
 #   5. Python bindings and dm (pytest), quick parity test, the Hugging
 #      Face format checks of saved models and the dataset profile's HTML
 #      rendered in headless Chromium included
