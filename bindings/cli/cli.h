@@ -210,4 +210,9 @@ int cmd_augment(int argc, char **argv);
  * resample, class-weights, augment), or NULL. */
 const char *data_help(const char *topic);
 
+/* ------------------------------------------------------------------ personal data (dm_redact.c) */
+
+int cmd_redact(int argc, char **argv);
+const char *redact_help(void);
+
 #endif /* DM_CLI_H */

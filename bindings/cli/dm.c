@@ -10,6 +10,7 @@
  *   dm init, train, eval, predict, embed, model info   the classifier (in dm_model.c)
  *   dm profile, clean, dedup, conflicts, split,        data sets (in dm_data.c)
  *      resample, class-weights, augment
+ *   dm redact                                          find and anonymise personal data (in dm_redact.c)
  *   dm help [COMMAND], dm --version
  *
  * Input is streamed in blocks of lines that are encoded on all cores with
@@ -87,6 +88,8 @@ static const char *const help_main =
     "  resample          over- or under-sample to balance the classes\n"
     "  class-weights     balanced class weights, as scikit-learn's\n"
     "  augment           new rows by EDA (synonyms, insertion, swap, deletion) and typos\n"
+    "  redact            find personal data (emails, phones, cards, IDs, ...) and redact, mask,\n"
+    "                    hash or encrypt it, in lines or a data set\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
     "options for every command: -h/--help; dm --version prints the library version.\n";
@@ -1028,6 +1031,7 @@ static int cmd_help(int argc, char **argv)
     else if (strcmp(topic, "tokenizer") == 0) fputs(help_tokenizer, stdout);
     else if (model_help(topic)) fputs(model_help(topic), stdout);
     else if (data_help(topic)) fputs(data_help(topic), stdout);
+    else if (strcmp(topic, "redact") == 0) fputs(redact_help(), stdout);
     else return usage_error("no help for '%s'", topic);
     return 0;
 }
@@ -1065,7 +1069,8 @@ int main(int argc, char **argv)
         int (*run)(int, char **);
     } data_cmds[] = {{"profile", cmd_profile},     {"clean", cmd_clean},         {"dedup", cmd_dedup},
                      {"conflicts", cmd_conflicts}, {"split", cmd_split},         {"resample", cmd_resample},
-                     {"class-weights", cmd_class_weights}, {"augment", cmd_augment}};
+                     {"class-weights", cmd_class_weights}, {"augment", cmd_augment},
+                     {"redact", cmd_redact}};
     for (size_t i = 0; i < sizeof data_cmds / sizeof data_cmds[0]; i++)
         if (strcmp(cmd, data_cmds[i].name) == 0) return data_cmds[i].run(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", cmd);

@@ -31,6 +31,11 @@ ValueError too.
     parts["train"].write("train.csv")
     html = datamodel.profile_html(unique.profile(clean_report=clean_report))
 
+    pii = datamodel.Pii()                                  # personal data
+    pii.set_operator("mask", type="CREDIT_CARD")
+    text, entities = pii.anonymize("card 4111 1111 1111 1111, mail a@b.com")
+    safe, pii_report = raw.anonymize(pii, audit_path="audit.jsonl")
+
 numpy is never required. Where an API documents it, numpy arrays are accepted
 as input and, on request (return_numpy=True, or numpy input to
 Model.forward), returned as output.
@@ -40,7 +45,7 @@ import ctypes.util
 import os
 
 __all__ = ["Error", "Encoding", "Tokenizer", "version", "version_number", "library_path", "Dataset", "Row", "Report",
-           "metrics", "Model", "Prediction", "ForwardOutput", "train", "profile_html"]
+           "metrics", "Model", "Prediction", "ForwardOutput", "train", "profile_html", "Pii", "Entity"]
 
 # ---------------------------------------------------------------------------- loading
 
@@ -486,3 +491,4 @@ class Tokenizer(_Owned):
 from ._data import Dataset, Report, Row, metrics  # noqa: E402
 from ._dataops import profile_html  # noqa: E402
 from ._model import ForwardOutput, Model, Prediction, train  # noqa: E402
+from ._pii import Entity, Pii  # noqa: E402  (also adds Dataset.anonymize)
