@@ -24,7 +24,7 @@ if ! [[ "$SECONDS_PER_TARGET" =~ ^[1-9][0-9]*$ ]]; then
   echo "usage: $0 [SECONDS_PER_TARGET]   (a positive whole number, default 60)" >&2
   exit 2
 fi
-read -r -a TARGETS <<< "${FUZZ_TARGETS:-json vocab encode safetensors config dataset}"
+read -r -a TARGETS <<< "${FUZZ_TARGETS:-json vocab encode safetensors config dataset pii}"
 read -r -a EXTRA_ARGS <<< "${FUZZ_ARGS:-}"
 BUILD="${FUZZ_BUILD_DIR:-build-fuzz}"
 

@@ -421,8 +421,33 @@ def config_seeds():
     return s
 
 
+def pii_seeds():
+    """Texts for fuzz_pii: every built-in type in a few formats, look-alikes,
+    Chinese text around numbers, a user-pattern match, deny-list words, an
+    encrypted-looking token and invalid UTF-8."""
+    texts = {
+        "email.txt": "mail alice.smith+tag@example.co.uk or 865480062@qq.com now",
+        "phones.txt": "call +1 (415) 555-2671, +44 20 7946 0958, 电话13812345678联系, +86 138-1234-5678",
+        "cards.txt": "card 4111 1111 1111 1111; amex 3782-822463-10005; bad 4111111111111112",
+        "iban.txt": "IBAN GB82 WEST 1234 5698 7654 32 and DE89370400440532013000; bad GB82WEST12345698765433",
+        "ip.txt": "hosts 192.168.0.1, 10.0.0.256, ::1, 2001:db8::8a2e:370:7334, ::ffff:192.0.2.128 v1.2.3.4",
+        "url.txt": "see https://example.com/a?b=c#d, www.python.org/doc) and ftp://files.example.org:21/x.",
+        "ssn.txt": "SSN 123-45-6780, 078-05-1120, 000-12-3456, 666-12-3456, ssn 483296360",
+        "cn_id.txt": "身份证号11010519491231002X，另一个110105194912310021（校验错）",
+        "order.txt": "order ORD-123456 and 订单ORD12345678，ORD-1234567",
+        "names.txt": "Alice Smith met bob and 张三在北京",
+        "token.txt": "<EMAIL_ADDRESS:" + "A" * 60 + "> and <URL:short> and <X:" + "-_" * 40,
+        "empty.txt": "",
+        "dates_prices.txt": "2023-11-20 ￥1,299.00 ISBN 978-3-16-148410-0 v10.0.0 订单号2023112012345678",
+    }
+    seeds = {name: text.encode("utf-8") for name, text in texts.items()}
+    seeds["invalid_utf8.bin"] = b"call \xff 13812345678 \xe4\xb8 mail a@b.com \xed\xa0\x80"
+    return seeds
+
+
 SEEDS = {"json": json_seeds, "vocab": vocab_seeds, "encode": encode_seeds, "dataset": dataset_seeds,
-         "safetensors": safetensors_seeds, "config": config_seeds}
+         "safetensors": safetensors_seeds, "config": config_seeds,
+         "pii": pii_seeds}
 
 
 def main(argv):
