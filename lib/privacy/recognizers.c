@@ -704,8 +704,9 @@ static bool check_ssn(const char *t, size_t len, size_t s, size_t e, const dmi_c
 
 /* ---- CN_RESIDENT_ID (GB 11643-1999)
  * 18 characters: a 6-digit region code whose first two digits are a province
- * (11-15, 21-23, 31-37, 41-46, 50-54, 61-65, 71 Taiwan, 81 Hong Kong, 82
- * Macau), a birth date YYYYMMDD that exists (leap years counted) between
+ * (11-15, 21-23, 31-37, 41-46, 50-54, 61-65; 71 Taiwan in GB/T 2260; 81 Hong
+ * Kong, 82 Macau and 83 Taiwan on the residence permits issued since 2018 to
+ * their residents, which use the same 18-character layout), a birth date YYYYMMDD that exists (leap years counted) between
  * 1900-01-01 and today, a 3-digit sequence number, and the ISO 7064 MOD 11-2
  * check character (0-9 or X, either case). The old 15-digit form is not
  * recognised. */
@@ -713,7 +714,7 @@ static bool check_ssn(const char *t, size_t len, size_t s, size_t e, const dmi_c
 static bool province_ok(unsigned p)
 {
     return (p >= 11 && p <= 15) || (p >= 21 && p <= 23) || (p >= 31 && p <= 37) || (p >= 41 && p <= 46) ||
-           (p >= 50 && p <= 54) || (p >= 61 && p <= 65) || p == 71 || p == 81 || p == 82;
+           (p >= 50 && p <= 54) || (p >= 61 && p <= 65) || p == 71 || (p >= 81 && p <= 83);
 }
 
 static bool date_ok(unsigned y, unsigned m, unsigned d)
