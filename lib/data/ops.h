@@ -40,6 +40,9 @@ dm_status dmi_derive_rows(dm_dataset *dst, const dm_dataset *src, const size_t *
  * (utf8proc), whitespace runs collapsed to one space and trimmed. *OUT is
  * malloc'd (NUL-terminated, *OUT_LEN bytes). Invalid UTF-8 is compared as is. */
 dm_status dmi_dedup_normalize(const char *text, size_t len, char **out, size_t *out_len);
+/* The same through utf8proc_map on the whole text: the reference the fast
+ * path above is tested against (and its fallback for invalid UTF-8). */
+dm_status dmi_dedup_normalize_slow(const char *text, size_t len, char **out, size_t *out_len);
 
 /* Duplicate clusters of DS under O (NULL: defaults): CLUSTER[i] (n rows) gets
  * the smallest row index of row I's cluster (I itself when it has no

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
+#include <utf8proc.h>
 
 /* ----------------------------------------------------------------- helpers */
 
@@ -311,6 +312,170 @@ static void test_normalize(void)
         CHECK(norm_is(json_string_value(t), json_string_length(t), want));
     }
     json_decref(fx);
+}
+
+/* ------------------------------------------- fast normalisation vs utf8proc */
+
+/* Whether the fast path gives the bytes of the reference (utf8proc_map over
+ * the whole text, then whitespace collapsed) for S; prints the first few
+ * differences, with WHAT and the code point. */
+static int fast_is_slow(const char *s, size_t n, const char *what, long cp)
+{
+    static int reported;
+    char *a = NULL, *b = NULL;
+    size_t al = 0, bl = 0;
+    dm_status sa = dmi_dedup_normalize(s, n, &a, &al), sb = dmi_dedup_normalize_slow(s, n, &b, &bl);
+    int ok = sa == DM_OK && sb == DM_OK && al == bl && !memcmp(a, b, al) && a[al] == '\0';
+    if (!ok && reported++ < 10) {
+        fprintf(stderr, "normalize mismatch (%s, U+%04lX): input", what, cp);
+        for (size_t i = 0; i < n; i++) fprintf(stderr, " %02X", (unsigned char)s[i]);
+        fprintf(stderr, "\n  fast:");
+        for (size_t i = 0; a && i < al; i++) fprintf(stderr, " %02X", (unsigned char)a[i]);
+        fprintf(stderr, "\n  slow:");
+        for (size_t i = 0; b && i < bl; i++) fprintf(stderr, " %02X", (unsigned char)b[i]);
+        fprintf(stderr, "\n");
+    }
+    free(a), free(b);
+    return ok;
+}
+
+static size_t put_cp(char *d, long cp)
+{
+    return (size_t)utf8proc_encode_char((utf8proc_int32_t)cp, (utf8proc_uint8_t *)d);
+}
+
+/* Appends the code points of the 0-terminated list CPS. */
+static size_t put_cps(char *d, const long *cps)
+{
+    size_t n = 0;
+    for (; *cps; cps++) n += put_cp(d + n, *cps);
+    return n;
+}
+
+/* Every code point (surrogates excepted) in contexts where composition,
+ * reordering, case folding or whitespace collapsing could see it: alone,
+ * between ASCII letters, after an uppercase letter, before U+0301, before
+ * U+0323 U+0301 (reordered), after a Hangul L jamo and an LV syllable,
+ * before Hangul V and T jamo (U+11A7 too), doubled, around spaces, and its
+ * canonical decomposition spelt out code point by code point (every
+ * composition pair, U+0CBF U+0CD5 for one). Mismatches are counted, one
+ * CHECK at the end, so that a failure does not print a million lines. */
+static void test_normalize_exhaustive(void)
+{
+    static const long ctx[][8] = {
+        {-1, 0},           {'a', -1, 'b', 0},        {'A', -1, 0},           {-1, 0x301, 0},
+        {-1, 0x323, 0x301, 0}, {0x1100, -1, 0},      {0xAC00, -1, 0},        {-1, 0x1161, 0},
+        {-1, 0x11A8, 0},   {-1, 0x11A7, 0},          {-1, -1, 0},            {' ', -1, ' ', 'x', 0},
+        {'x', ' ', -1, 0x3000, 'y', 0}, {-1, ' ', -1, 0}, {0x3000, -1, 0x85, 0}, {0xE9, -1, 0x301, -1, 0},
+    };
+    size_t bad = 0, tried = 0;
+    char s[512];
+    /* DM_CODEPOINT_STRIDE=N visits every Nth code point (for valgrind runs,
+     * where all 17.8 million texts would take many minutes; ASan and plain
+     * runs in CI visit them all). */
+    const char *stride_env = getenv("DM_CODEPOINT_STRIDE");
+    long stride = stride_env && atol(stride_env) > 0 ? atol(stride_env) : 1;
+    for (long cp = 0; cp <= 0x10FFFF; cp += stride) {
+        if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+        for (size_t c = 0; c < sizeof ctx / sizeof ctx[0]; c++) {
+            size_t n = 0;
+            for (const long *p = ctx[c]; *p; p++) n += put_cp(s + n, *p < 0 ? cp : *p);
+            tried++;
+            bad += !fast_is_slow(s, n, "context", cp);
+        }
+        utf8proc_int32_t d[32];
+        utf8proc_uint8_t u[4];
+        utf8proc_ssize_t k = utf8proc_decompose(u, utf8proc_encode_char((utf8proc_int32_t)cp, u), d, 32,
+                                                UTF8PROC_DECOMPOSE);
+        if (k >= 2 && k <= 32) {
+            size_t n = put_cp(s, 'q');
+            for (utf8proc_ssize_t i = 0; i < k; i++) n += put_cp(s + n, d[i]);
+            n += put_cp(s + n, d[k - 1]);
+            tried++;
+            bad += !fast_is_slow(s, n, "canonical decomposition", cp);
+        }
+    }
+    /* Every first of a canonical pair before every second. */
+    long firsts[1024], seconds[256];
+    size_t nf = 0, ns = 0;
+    for (long cp = 0; cp <= 0x10FFFF; cp++) {
+        const utf8proc_property_t *p = utf8proc_get_property((utf8proc_int32_t)cp);
+        if (p->comb_index == UINT16_MAX) continue;
+        if (p->comb_index >= 0x8000 && ns < 256) seconds[ns++] = cp;
+        else if (p->comb_index < 0x8000 && nf < 1024) firsts[nf++] = cp;
+    }
+    CHECK(nf > 300 && nf < 1024 && ns > 50 && ns < 256);
+    for (size_t a = 0; a < nf; a += (size_t)stride)
+        for (size_t b = 0; b < ns; b++) {
+            long l[] = {'z', firsts[a], seconds[b], firsts[a], 0};
+            size_t n = put_cps(s, l);
+            tried++;
+            bad += !fast_is_slow(s, n, "pair", firsts[a]);
+        }
+    printf("normalize: %zu texts, %zu differ from utf8proc\n", tried, bad);
+    CHECK(bad == 0);
+}
+
+/* Random texts over the code points that make trouble (marks, jamo,
+ * syllables, compatibility characters, spaces, invalid bytes). */
+static void test_normalize_random(void)
+{
+    static const long pool[] = {'a', 'E', ' ', '\t', 0, 0x1F, 0xA0, 0x85, 0x300, 0x301, 0x323, 0x345, 0x308,
+                                0x3B9, 0x399, 0x390, 0x1100, 0x1161, 0x11A7, 0x11A8, 0xAC00, 0xAC01, 0x3131,
+                                0x314F, 0xCBF, 0xCD5, 0xCC6, 0xCC2, 0x915, 0x93C, 0xF73, 0xF71, 0xF72, 0x1E9E,
+                                0xDF, 0xFB01, 0xFDFA, 0x3000, 0x2028, 0xFF21, 0xFF0C, 0x2026, 0x4E2D, 0x1D15E,
+                                0x1D165, 0x10400, 0x1F600, 0x212A, 0x2126, 0xE9, 0x1E0B, 0x1E0D, 0x307, 0x110B1,
+                                0x110BA, 0x11131, 0x11127, 0x2F800, 0xFB1D, 0x5D9, 0x5B4};
+    const size_t np = sizeof pool / sizeof pool[0];
+    uint64_t x = 12345;
+    size_t bad = 0;
+    char s[256];
+    for (int t = 0; t < 200000; t++) {
+        size_t len = 1 + lcg(&x) % 12, n = 0;
+        for (size_t i = 0; i < len; i++) {
+            unsigned r = lcg(&x);
+            if (r % 97 == 0) s[n++] = (char)0xFF; /* invalid: the whole text as is */
+            else n += put_cp(s + n, pool[r % np]);
+        }
+        bad += !fast_is_slow(s, n, "random", 0);
+    }
+    CHECK(bad == 0);
+}
+
+/* Every text of a real data set ($DATA or SRCROOT/../shared/data). */
+static void check_real_normalize(const char *rel)
+{
+    const char *data = getenv("DATA"), *root = getenv("SRCROOT");
+    char path[1024];
+    if (data) snprintf(path, sizeof path, "%s/%s", data, rel);
+    else snprintf(path, sizeof path, "%s/../shared/data/%s", root ? root : ".", rel);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        printf("note: %s not found, real-data normalisation check skipped\n", path);
+        return;
+    }
+    fclose(f);
+    dm_dataset_options lo;
+    dm_dataset_options_default(&lo);
+    lo.bad_rows = DM_BAD_ROWS_SKIP;
+    dm_dataset *ds = NULL;
+    CHECK(dm_dataset_load(path, &lo, &ds) == DM_OK);
+    if (!ds) return;
+    size_t bad = 0, n = dm_dataset_size(ds);
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        const char *t = dm_dataset_text(ds, i, &len);
+        bad += !fast_is_slow(t, len, rel, (long)i);
+    }
+    printf("normalize: %s, %zu rows, %zu differ from utf8proc\n", rel, n, bad);
+    CHECK(n > 1000 && bad == 0);
+    dm_dataset_free(ds);
+}
+
+static void test_normalize_real(void)
+{
+    check_real_normalize("sst2/train.tsv");
+    check_real_normalize("online_shopping_10_cats/online_shopping_10_cats.csv");
 }
 
 /* ------------------------------------------------------------------- exact */
@@ -828,6 +993,9 @@ int main(void)
 {
     test_options();
     test_normalize();
+    test_normalize_exhaustive();
+    test_normalize_random();
+    test_normalize_real();
     test_exact();
     test_near();
     test_params();
