@@ -77,6 +77,9 @@ FILE *open_output(const char *path);
 /* Flushes and closes F (unless stdout) and frees the buffer; 1 (with a
  * message) when anything failed. */
 int finish_output(outbuf *o, FILE *f, const char *path);
+/* The whole of PATH, NUL-terminated, in *OUT (free it) and its length in
+ * *LEN (may be NULL); 1 with "dm: WHAT: PATH: reason" on stderr on failure. */
+int read_whole_file(const char *path, const char *what, char **out, size_t *len);
 
 static inline void out_reserve(outbuf *o, size_t n)
 {

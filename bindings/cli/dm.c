@@ -514,6 +514,39 @@ FILE *open_output(const char *path)
     return f;
 }
 
+int read_whole_file(const char *path, const char *what, char **out, size_t *len)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "dm: %s: %s: %s\n", what, path, strerror(errno));
+        return 1;
+    }
+    size_t n = 0, cap = 1 << 16;
+    char *buf = malloc(cap);
+    for (size_t got = 1; buf && got;) {
+        if (cap - n < 2) {
+            char *b = realloc(buf, cap *= 2);
+            if (!b) free(buf);
+            buf = b;
+            if (!buf) break;
+        }
+        got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+    }
+    int bad = !buf || ferror(f);
+    fclose(f);
+    if (bad) {
+        fprintf(stderr, "dm: %s: %s: read failed\n", what, path);
+        free(buf);
+        return 1;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    if (len) *len = n;
+    return 0;
+}
+
 int finish_output(outbuf *o, FILE *f, const char *path)
 {
     out_flush(o);

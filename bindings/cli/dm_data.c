@@ -457,38 +457,6 @@ static int write_text(const char *path, const char *text)
     return finish_output(&o, f, path);
 }
 
-static int read_text(const char *path, char **out)
-{
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "dm: %s: %s\n", path, strerror(errno));
-        return 1;
-    }
-    size_t len = 0, cap = 1 << 16;
-    char *buf = malloc(cap);
-    for (size_t got = 1; buf && got;) {
-        if (cap - len < 2) {
-            char *b = realloc(buf, cap *= 2);
-            if (!b) free(buf);
-            buf = b;
-            if (!buf) break;
-        }
-        got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-    }
-    int bad = !buf || ferror(f);
-    fclose(f);
-    if (bad) {
-        fprintf(stderr, "dm: %s: read failed\n", path);
-        free(buf);
-        return 1;
-    }
-    buf[len] = '\0';
-    *out = buf;
-    return 0;
-}
-
 /* The report to --report, if given. */
 static int save_report(const data_cmd *c, const char *json)
 {
@@ -581,7 +549,7 @@ int cmd_profile(int argc, char **argv)
     dm_dataset *ds = NULL;
     char *clean = NULL, *json = NULL;
     rc = load_tokenizer(p.tokenizer, &tok);
-    if (!rc && p.clean_report) rc = read_text(p.clean_report, &clean);
+    if (!rc && p.clean_report) rc = read_whole_file(p.clean_report, "--clean-report", &clean, NULL);
     if (!rc) rc = load_input(&c, &ds);
     if (!rc) {
         p.po.tokenizer = tok;

@@ -319,31 +319,9 @@ static int read_words(const char *path, char **copy, const char ***words, size_t
     *copy = NULL;
     *words = NULL;
     *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "dm: --deny: %s: %s\n", path, strerror(errno));
-        return 1;
-    }
-    size_t len = 0, cap = 1 << 12;
-    char *buf = malloc(cap);
-    for (size_t got = 1; buf && got;) {
-        if (cap - len < 2) {
-            char *b = realloc(buf, cap *= 2);
-            if (!b) free(buf);
-            buf = b;
-            if (!buf) break;
-        }
-        got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-    }
-    int bad = !buf || ferror(f);
-    fclose(f);
-    if (bad) {
-        fprintf(stderr, "dm: --deny: %s: read failed\n", path);
-        free(buf);
-        return 1;
-    }
-    buf[len] = '\0';
+    char *buf;
+    size_t len;
+    if (read_whole_file(path, "--deny", &buf, &len)) return 1;
     size_t lines = 1;
     for (size_t i = 0; i < len; i++) lines += buf[i] == '\n';
     *words = malloc(lines * sizeof **words);
