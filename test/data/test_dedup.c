@@ -442,19 +442,27 @@ static void test_normalize_random(void)
     CHECK(bad == 0);
 }
 
+/* The path of REL in the real data ($DATA or SRCROOT/../shared/data) into
+ * PATH; false, with a note naming WHAT is skipped, when it is absent. */
+static bool real_data_path(const char *rel, char *path, size_t cap, const char *what)
+{
+    const char *data = getenv("DATA"), *root = getenv("SRCROOT");
+    if (data) snprintf(path, cap, "%s/%s", data, rel);
+    else snprintf(path, cap, "%s/../shared/data/%s", root ? root : ".", rel);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        printf("note: %s not found, %s skipped\n", path, what);
+        return false;
+    }
+    fclose(f);
+    return true;
+}
+
 /* Every text of a real data set ($DATA or SRCROOT/../shared/data). */
 static void check_real_normalize(const char *rel)
 {
-    const char *data = getenv("DATA"), *root = getenv("SRCROOT");
     char path[1024];
-    if (data) snprintf(path, sizeof path, "%s/%s", data, rel);
-    else snprintf(path, sizeof path, "%s/../shared/data/%s", root ? root : ".", rel);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        printf("note: %s not found, real-data normalisation check skipped\n", path);
-        return;
-    }
-    fclose(f);
+    if (!real_data_path(rel, path, sizeof path, "real-data normalisation check")) return;
     dm_dataset_options lo;
     dm_dataset_options_default(&lo);
     lo.bad_rows = DM_BAD_ROWS_SKIP;
@@ -925,16 +933,8 @@ static void test_conflicts(void)
  * only (SST-2 recall ~0.84 for both tools); 32 x 4 is checked too. */
 static void check_recall(const char *rel, const char *name, double min_default)
 {
-    const char *data = getenv("DATA"), *root = getenv("SRCROOT");
     char path[1024];
-    if (data) snprintf(path, sizeof path, "%s/%s", data, rel);
-    else snprintf(path, sizeof path, "%s/../shared/data/%s", root ? root : ".", rel);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        printf("note: %s not found, real-data recall skipped\n", path);
-        return;
-    }
-    fclose(f);
+    if (!real_data_path(rel, path, sizeof path, "real-data recall")) return;
     dm_dataset_options lo;
     dm_dataset_options_default(&lo);
     lo.bad_rows = DM_BAD_ROWS_SKIP;
