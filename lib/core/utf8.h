@@ -1,5 +1,5 @@
 /*
- * utf8.h — UTF-8 decoding and validation shared by the tokenizer and the data
+ * utf8.h — UTF-8 encoding, decoding and validation shared by the tokenizer and the data
  * readers. Valid means Unicode's well-formed UTF-8: no overlong forms, no
  * surrogates, nothing above U+10FFFF. An invalid sequence's length is that of
  * its "maximal subpart" (Unicode's substitution of maximal subparts), which
@@ -10,6 +10,32 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* Writes code point CP (a Unicode scalar value) as 1-4 bytes at OUT; returns
+ * how many. */
+static inline size_t dmi_utf8_encode(uint32_t cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
 
 /* Decodes one code point at P (AVAIL > 0 bytes). Returns its length, or 0 when
  * the bytes there are not valid UTF-8; *BAD_LEN then gets the length of the

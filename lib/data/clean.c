@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include "ops.h"
+#include "../core/utf8.h"
 
 #include <libxml/HTMLparser.h>
 #include <omp.h>
@@ -107,30 +108,6 @@ static inline uint32_t next_cp(const char *s, size_t n, size_t *i)
     return cp;
 }
 
-static inline size_t put_utf8(char *d, uint32_t cp)
-{
-    if (cp < 0x80) {
-        d[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        d[0] = (char)(0xC0 | (cp >> 6));
-        d[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        d[0] = (char)(0xE0 | (cp >> 12));
-        d[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        d[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    d[0] = (char)(0xF0 | (cp >> 18));
-    d[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    d[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    d[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 static size_t count_code_points(const char *s, size_t n)
 {
     size_t c = 0;
@@ -172,7 +149,7 @@ static bool replace_invalid(const char *s, size_t n, sbuf *o)
 {
     if (!sbuf_reserve(o, 3 * n + 1)) return false;
     char *d = o->p;
-    for (size_t i = 0; i < n;) d += put_utf8(d, next_cp(s, n, &i));
+    for (size_t i = 0; i < n;) d += dmi_utf8_encode(next_cp(s, n, &i), d);
     o->len = (size_t)(d - o->p);
     *d = '\0';
     return true;
@@ -385,7 +362,7 @@ static int step_html(const char *s, size_t n, sbuf *o)
         } else if (c == '&') {
             uint32_t cp;
             if (parse_entity(s, n, i, &cp, &end)) {
-                d += put_utf8(d, cp);
+                d += dmi_utf8_encode(cp, d);
                 i = end;
                 continue;
             }
@@ -474,7 +451,7 @@ static int nfkc_simple(const char *s, size_t n, sbuf *o)
         for (utf8proc_ssize_t j = 0; j < k; j++) {
             uint32_t c = (uint32_t)dec[j];
             if (c >= 0x80 && !nfkc_inert(c, prop(c))) return 2;
-            d += put_utf8(d, c);
+            d += dmi_utf8_encode(c, d);
         }
         changed = true;
     }

@@ -285,30 +285,6 @@ static void put_text(dmi_buf *b, const char *s, size_t len, bool replace)
     }
 }
 
-static size_t utf8_encode(uint32_t cp, char out[4])
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* Every character but the last keep_last becomes mask_char. A value no
  * longer than keep_last is masked whole: a mask never shows a whole value. */
 static void put_mask(dmi_buf *b, const char *s, size_t len, const dm_pii_operator_config *c, bool replace)
@@ -317,7 +293,7 @@ static void put_mask(dmi_buf *b, const char *s, size_t len, const dm_pii_operato
     for (size_t i = 0; i < len; i += char_len(s + i, len - i)) chars++;
     size_t keep = c->keep_last < chars ? c->keep_last : 0;
     char mc[4];
-    size_t mcl = utf8_encode(c->mask_char, mc);
+    size_t mcl = dmi_utf8_encode(c->mask_char, mc);
     size_t i = 0;
     for (size_t k = 0; k < chars - keep; k++) {
         dmi_buf_append(b, mc, mcl);

@@ -41,28 +41,6 @@ DM_API void dm_encode_options_default(dm_encode_options *o)
 
 /* ------------------------------------------------------------------ UTF-8 */
 
-static inline size_t utf8_encode(uint32_t cp, char *out)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    } else if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    } else if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* ---------------------------------------------------------- working memory */
 
 /* Tokens of one sequence before the template is applied. */
@@ -247,7 +225,7 @@ static inline dm_status word_append(word_buf *w, uint32_t cp, uint32_t from, uin
         if (st) return st;
     }
     size_t at = w->len;
-    size_t n = utf8_encode(cp, w->bytes + at);
+    size_t n = dmi_utf8_encode(cp, w->bytes + at);
     for (size_t i = 0; i < n; i++) {
         w->from[at + i] = from;
         w->to[at + i] = to;

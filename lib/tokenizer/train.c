@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE /* qsort_r */
 #include "tokenizer_internal.h"
+#include "../core/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -426,30 +427,6 @@ static size_t utf8_next(const char *s, size_t len, size_t i, uint32_t *cp)
     return n;
 }
 
-static size_t utf8_put(uint32_t cp, char *out)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | cp >> 6);
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | cp >> 12);
-        out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | cp >> 18);
-    out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* Every character, weighted by word counts; the LIMIT most frequent are kept
  * (ties: the smaller code point goes first), added in code point order. */
 static dm_status add_alphabet(trainer *tr)
@@ -486,7 +463,7 @@ static dm_status add_alphabet(trainer *tr)
     for (size_t i = first; i < n && !st; i++) {
         char buf[4];
         int32_t id;
-        st = add_token(tr, buf, utf8_put(chars[i].cp, buf), &id);
+        st = add_token(tr, buf, dmi_utf8_encode(chars[i].cp, buf), &id);
     }
     free(chars);
     pairtab_free(&seen);
