@@ -61,6 +61,9 @@ step "Python bindings and the dm tool (pytest)"
 DATAMODEL_LIB=$PWD/build/lib/libdatamodel.so DM_BUILD=build python3 -m pytest -q bindings/python/tests bindings/cli/tests \
   test/parity/test_parity.py test/model/test_hf_format.py test/data/test_render_profile.py
 
+step "documentation: every code block of README.md, docs/*.md, bindings/go/README.md"
+scripts/check-docs.sh build
+
 step "Go bindings"
 bindings/go/test.sh build
 
