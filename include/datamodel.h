@@ -4,7 +4,8 @@
  * libdatamodel takes a team from raw text to a deployed text classifier with no
  * Python runtime in the loop. This header is the only one installed.
  *
- * Conventions (see docs in the README and shared/docs/DESIGN.md):
+ * Conventions (README.md and the docs/ folder of the source tree describe
+ * the library and the decisions behind it):
  *  - Every exported name starts with dm_; types are dm_xxx, macros DM_XXX.
  *  - Handles are opaque, created by dm_xxx_load/create and released by
  *    dm_xxx_free, which accepts NULL.
@@ -75,7 +76,9 @@ typedef enum dm_status {
     DM_ERR_RANGE = 9,            /* a size or length out of the allowed range */
     DM_ERR_NUMERIC = 10,         /* NaN or Inf met in a computation */
     DM_ERR_INTERNAL = 11,        /* a bug in the library: please report it */
-    DM_ERR_AUTH = 12             /* authentication failed: a wrong key or tampered data */
+    DM_ERR_AUTH = 12,            /* authentication failed: a wrong key or tampered data */
+    DM_ERR_BUSY = 13             /* the handle is in use by a call that excludes this one
+                                    (e.g. a model being trained by another thread) */
 } dm_status;
 
 /* The message describing the last failure on the calling thread. Never NULL;
@@ -794,9 +797,13 @@ DM_API void dm_eval_report_free(dm_eval_report *r);
 
 /* A BERT encoder with a sequence-classification head, its tokenizer and its
  * label names, on a compute backend. Loaded from and saved to Hugging Face
- * model folders (config.json, model.safetensors, tokenizer files). A model is
- * not shared between threads while it trains; inference calls on one model
- * from several threads are serialised by the caller. */
+ * model folders (config.json, model.safetensors, tokenizer files).
+ * Threads: any call on a model may come from any thread. Calls on one model
+ * are serialised by the model itself (a call waits for the one in progress
+ * on another thread, so results are those of the call alone); while dm_train
+ * runs on a model, calls from other threads fail at once with DM_ERR_BUSY.
+ * For parallel inference, load one model per thread. dm_model_free must not
+ * overlap any other call on the same model. */
 typedef struct dm_model dm_model;
 
 typedef enum dm_device {
@@ -817,6 +824,8 @@ typedef struct dm_model_options {
     int threads;               /* default 0: all cores */
     int precision;             /* a dm_precision (declared below) for inference;
                                   default DM_PRECISION_FP32 */
+    int new_head;              /* default 0: keep the folder's trained head when it has
+                                  the labels asked; 1: always a new head */
 } dm_model_options;
 
 DM_API void dm_model_options_default(dm_model_options *opts);
@@ -825,19 +834,41 @@ DM_API void dm_model_options_default(dm_model_options *opts);
  * architectures BertModel, BertForSequenceClassification, or a
  * sentence-transformers folder), model.safetensors (F32, F16 or BF16 tensors,
  * read into float32) and the tokenizer (tokenizer.json or vocab.txt). Without
- * a classification head in the weights, or with one of another size than
- * asked, a new head is initialised from opts->seed (normal, std
- * initializer_range, zero bias, as Hugging Face does); a missing pooler too.
+ * a classification head in the weights, with one of another size than
+ * asked, or with opts->new_head, a new head is initialised from opts->seed
+ * (normal, std initializer_range, zero bias, as Hugging Face does); a
+ * missing pooler too.
+ * Labels never silently change meaning: opts->labels naming the folder's
+ * trained labels in another order reorder the head's rows (each name keeps
+ * its weights); other names over a head trained for real names (not
+ * LABEL_0, LABEL_1, ...) are DM_ERR_INVALID_ARGUMENT unless new_head is set.
+ * A config.json whose label count differs from the head's rows, whose
+ * label2id gives a label of id2label another id, or whose labels are a
+ * reordering of those the weights were saved with (dm_model_save records
+ * them in model.safetensors' metadata, "dm_labels") is DM_ERR_PARSE: the
+ * files do not belong together.
  * Errors name the file and the field or tensor: DM_ERR_IO, DM_ERR_PARSE,
- * DM_ERR_NOT_FOUND (a required config field or tensor), DM_ERR_RANGE (a tensor
- * of the wrong shape: expected and found), DM_ERR_UNSUPPORTED (another
- * model_type, activation, position embedding type or dtype). */
+ * DM_ERR_NOT_FOUND (every missing file named at once, a training checkpoint
+ * cut short called one; a required config field or tensor), DM_ERR_RANGE (a
+ * tensor of the wrong shape: expected and found), DM_ERR_UNSUPPORTED
+ * (another model_type, activation, position embedding type or dtype),
+ * DM_ERR_NUMERIC (a NaN or infinite weight: the tensor, the count and the
+ * first one named). */
 DM_API dm_status dm_model_load(const char *dir, const dm_model_options *opts, dm_model **out);
 
 /* Saves to DIR (created if needed) as a BertForSequenceClassification folder
  * that transformers' AutoModelForSequenceClassification opens: config.json
  * (architectures, num_labels, id2label, label2id), model.safetensors (F32, HF
- * tensor names), the tokenizer files. Each file is written atomically. */
+ * tensor names; the label names in its metadata), the tokenizer files.
+ * The folder is written whole: built in a hidden sibling and swapped in at
+ * once, so a crash, a full disk, a kill or a second writer leaves either the
+ * old folder or the new one, never a mix. Other entries of an existing DIR
+ * (checkpoint-N folders, logs, a README) are kept; model files the new
+ * folder does not have (pytorch_model.bin, a stale tokenizer.json) are
+ * removed. What a killed writer left behind is tidied by the next save. When
+ * DIR's parent cannot be written, the files are renamed into DIR one by one,
+ * config.json last (the label stamp then catches a mix). Non-finite weights
+ * are never written: DM_ERR_NUMERIC naming the tensor. */
 DM_API dm_status dm_model_save(const dm_model *model, const char *dir);
 
 DM_API void dm_model_free(dm_model *model);
@@ -912,7 +943,10 @@ DM_API void dm_infer_options_default(dm_infer_options *opts);
 
 /* Logits and probabilities for N texts (and pairs when PAIRS is not NULL).
  * LOGITS and PROBS (softmax) are N x num_labels and may be NULL; LABELS (the
- * argmax) has N entries and may be NULL. */
+ * argmax) has N entries and may be NULL. Logits that are not finite (weights
+ * or inputs that overflow) are DM_ERR_NUMERIC naming the text, never a
+ * prediction (the argmax of NaNs would be label 0); the same holds for
+ * dm_model_forward, dm_model_embed and dm_model_evaluate. */
 DM_API dm_status dm_model_predict(dm_model *model, size_t n, const char *const *texts,
                                   const size_t *lens, const char *const *pairs,
                                   const size_t *pair_lens, const dm_infer_options *opts,
@@ -1012,10 +1046,22 @@ typedef struct dm_train_result {
 
 /* Fine-tunes MODEL on TRAIN (which must have labels; their names must be the
  * model's labels), evaluating on VAL (may be NULL). RESULT may be NULL.
+ * Before any work: the labels of TRAIN and VAL are checked (an unknown one
+ * named with its line), and output_dir is made and written to (a file made
+ * and removed), so a run cannot train for hours and then fail to save.
+ * Resuming checks the checkpoint was written with the same data: the same
+ * rows in the same order (a fingerprint of texts, pairs and labels), not
+ * just as many; the log then keeps its lines up to the checkpoint's step
+ * (none repeated). Checkpoints and the final model are written whole (see
+ * dm_model_save).
  * Errors: DM_ERR_INVALID_ARGUMENT (no labels, a label the model does not
- * know, bad options), DM_ERR_RANGE (an empty training set), DM_ERR_NUMERIC (a
- * NaN or Inf loss: training stops; checkpoints already written are intact),
- * DM_ERR_CANCELLED, DM_ERR_IO. */
+ * know, bad options, a checkpoint of other data or options), DM_ERR_RANGE (an
+ * empty training set), DM_ERR_NUMERIC (a NaN or Inf loss or gradient, or an
+ * update that makes the weights non-finite: training stops at that step,
+ * before any checkpoint could hold it; checkpoints already written are
+ * intact; the model keeps the failed step's weights, which predict nothing),
+ * DM_ERR_CANCELLED, DM_ERR_IO, DM_ERR_BUSY (another thread is training or
+ * using the model). */
 DM_API dm_status dm_train(dm_model *model, const dm_dataset *train, const dm_dataset *val,
                           const dm_train_options *opts, dm_train_result *result);
 

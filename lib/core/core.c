@@ -2,6 +2,7 @@
  * core.c — thread-local error messages, version, checked allocation, file I/O.
  */
 #include "core.h"
+#include "staging.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +42,7 @@ DM_API const char *dm_status_name(dm_status status)
     case DM_ERR_NUMERIC: return "DM_ERR_NUMERIC";
     case DM_ERR_INTERNAL: return "DM_ERR_INTERNAL";
     case DM_ERR_AUTH: return "DM_ERR_AUTH";
+    case DM_ERR_BUSY: return "DM_ERR_BUSY";
     }
     return "DM_ERR_UNKNOWN";
 }
@@ -181,10 +183,11 @@ void dmi_unmap_file(char *data, size_t len, bool mapped)
 dm_status dmi_write_file_atomic(const char *path, const char *data, size_t len)
 {
     char tmp[4096];
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp) return dmi_fail(DM_ERR_RANGE, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return dmi_fail(DM_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    dm_status s = dmi_tmp_sibling(path, tmp, sizeof tmp);
+    if (s) return s;
+    dmi_tidy_around(path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return dmi_fail(DM_ERR_IO, "%s: cannot create a file beside it: %s", path, strerror(errno));
     size_t off = 0;
     while (off < len) {
         ssize_t w = write(fd, data + off, len - off);
@@ -193,21 +196,16 @@ dm_status dmi_write_file_atomic(const char *path, const char *data, size_t len)
             int e = errno;
             close(fd);
             unlink(tmp);
-            return dmi_fail(DM_ERR_IO, "%s: write failed: %s", tmp, strerror(e));
+            return dmi_fail(DM_ERR_IO, "%s: write failed: %s", path, strerror(e));
         }
         off += (size_t)w;
     }
     if (fsync(fd) != 0 || close(fd) != 0) {
         int e = errno;
         unlink(tmp);
-        return dmi_fail(DM_ERR_IO, "%s: cannot flush: %s", tmp, strerror(e));
+        return dmi_fail(DM_ERR_IO, "%s: cannot flush: %s", path, strerror(e));
     }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return dmi_fail(DM_ERR_IO, "%s: cannot rename into place: %s", path, strerror(e));
-    }
-    return DM_OK;
+    return dmi_commit_file(tmp, path);
 }
 
 dm_status dmi_make_dirs(const char *dir)

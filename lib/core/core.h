@@ -50,7 +50,8 @@ dm_status dmi_read_file(const char *path, char **data, size_t *len);
 dm_status dmi_map_file(const char *path, bool read_fallback, char **data, size_t *len, bool *mapped);
 void dmi_unmap_file(char *data, size_t len, bool mapped);
 
-/* Writes LEN bytes to PATH atomically: PATH.tmp.PID, fsync, rename. */
+/* Writes LEN bytes to PATH atomically: a hidden sibling, fsync, rename, fsync
+ * of the folder (lib/core/staging.h). */
 dm_status dmi_write_file_atomic(const char *path, const char *data, size_t len);
 
 /* Creates DIR and its missing parents (mkdir -p); DM_ERR_IO naming the part

@@ -254,9 +254,33 @@ static dm_status labels_from_id2label(const char *file, json_t *id2label, char *
     return DM_OK;
 }
 
+/* label2id must not contradict id2label: a name of both must have the same
+ * id in each (else which id predicts it?). Its other names are ignored:
+ * files in the wild often keep transformers' LABEL_i there after renaming
+ * id2label, and label2id is rebuilt from the labels when saving. */
+static dm_status check_label2id(const char *file, json_t *label2id, char *const *labels, size_t n)
+{
+    const char *name;
+    json_t *v;
+    json_object_foreach(label2id, name, v) {
+        size_t first = n;
+        for (size_t i = 0; i < n && first == n; i++)
+            if (strcmp(labels[i], name) == 0) first = i;
+        if (first == n) continue;
+        /* A repeated name (transformers allows them) may map to any of its ids. */
+        json_int_t id = json_is_integer(v) ? json_integer_value(v) : -1;
+        if (id >= 0 && (size_t)id < n && strcmp(labels[id], name) == 0) continue;
+        char found[64];
+        if (json_is_integer(v)) snprintf(found, sizeof found, "%lld", (long long)id);
+        else snprintf(found, sizeof found, "a %s", json_is_string(v) ? "string" : "non-integer");
+        return dmi_fail(DM_ERR_PARSE, "%s: label2id[\"%s\"] is %s but id2label gives \"%s\" the id %zu: "
+                        "the two maps disagree on which output is '%s'", file, name, found, name, first, name);
+    }
+    return DM_OK;
+}
+
 /* id2label wins; else num_labels names LABEL_i; else no labels. label2id is
- * only type-checked: it is rebuilt from the labels when saving (files in the
- * wild sometimes disagree with their id2label). */
+ * checked against id2label (check_label2id), then rebuilt when saving. */
 static dm_status read_labels(const char *file, json_t *root, dmi_bert_config *cfg)
 {
     json_t *id2label = json_object_get(root, "id2label");
@@ -275,7 +299,9 @@ static dm_status read_labels(const char *file, json_t *root, dmi_bert_config *cf
     }
     if (id2label && !json_is_null(id2label)) {
         if (!json_is_object(id2label)) return wrong_type(file, "id2label", "an object of \"id\": name", id2label);
-        return labels_from_id2label(file, id2label, &cfg->labels, &cfg->n_labels);
+        dm_status st = labels_from_id2label(file, id2label, &cfg->labels, &cfg->n_labels);
+        if (!st && json_is_object(label2id)) st = check_label2id(file, label2id, cfg->labels, cfg->n_labels);
+        return st;
     }
     if (n_num == 0) return DM_OK;
     dm_status st = default_labels(n_num, &cfg->labels);

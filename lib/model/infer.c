@@ -5,8 +5,10 @@
  * put the results back in the caller's order.
  */
 #include "model_internal.h"
+#include "../data/dataset_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,6 +123,15 @@ dm_status dmi_model_fill_batch(dm_model *m, bert_acts *a, const dmi_batch_plan *
     return s;
 }
 
+dm_status dmi_check_logits(const float *logits, size_t B, size_t L, const char *what)
+{
+    for (size_t i = 0; i < B * L; i++)
+        if (!isfinite(logits[i]))
+            return dmi_fail(DM_ERR_NUMERIC, "%s: the logits of text %zu are not finite (%s): the model's "
+                            "computation overflowed", what, i / L + 1, isnan(logits[i]) ? "NaN" : "Inf");
+    return DM_OK;
+}
+
 /* ------------------------------------------------------------------ running batches */
 
 typedef dm_status (*batch_fn)(dm_model *m, const uint32_t *idx, size_t B, size_t T, void *user);
@@ -172,6 +183,7 @@ static dm_status collect_logits(dm_model *m, const uint32_t *idx, size_t B, size
     float *tmp = dmi_malloc(B * L * sizeof *tmp);
     if (!tmp) return DM_ERR_NO_MEMORY;
     dm_status s = m->be->ops->download(m->be, tmp, m->infer.logits, B * L * sizeof *tmp);
+    if (!s) s = dmi_check_logits(tmp, B, L, "prediction");
     for (size_t b = 0; !s && b < B; b++) memcpy(po->logits + (size_t)idx[b] * L, tmp + b * L, L * sizeof *tmp);
     free(tmp);
     return s;
@@ -216,11 +228,26 @@ static dm_status predict_logits(dm_model *m, size_t n, const char *const *texts,
     return s;
 }
 
+static dm_status predict(dm_model *m, size_t n, const char *const *texts, const size_t *lens,
+                         const char *const *pairs, const size_t *pair_lens, const dm_infer_options *opts,
+                         float *logits, float *probs, int32_t *labels);
+
 DM_API dm_status dm_model_predict(dm_model *m, size_t n, const char *const *texts, const size_t *lens,
                                   const char *const *pairs, const size_t *pair_lens, const dm_infer_options *opts,
                                   float *logits, float *probs, int32_t *labels)
 {
     if (!m) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_model_predict: NULL model");
+    dm_status s = dmi_model_enter(m, "dm_model_predict");
+    if (s) return s;
+    s = predict(m, n, texts, lens, pairs, pair_lens, opts, logits, probs, labels);
+    dmi_model_leave(m);
+    return s;
+}
+
+static dm_status predict(dm_model *m, size_t n, const char *const *texts, const size_t *lens,
+                         const char *const *pairs, const size_t *pair_lens, const dm_infer_options *opts,
+                         float *logits, float *probs, int32_t *labels)
+{
     dm_infer_options o;
     dm_status s = infer_options(opts, &o);
     if (!s) s = check_texts(n, texts, lens, pairs, pair_lens);
@@ -284,14 +311,31 @@ static dm_status collect_embeddings(dm_model *m, const uint32_t *idx, size_t B, 
         float *dst = eo->out + (size_t)idx[b] * C;
         pool_one(dst, eo->hidden + b * T * C, eo->mask + b * T, T, C, eo->pooling);
         if (eo->normalize) normalize(dst, C);
+        for (size_t c = 0; c < C && !s; c++)
+            if (!isfinite(dst[c]))
+                s = dmi_fail(DM_ERR_NUMERIC, "embedding: the embedding of a text is not finite (%s at "
+                             "dimension %zu): the model's computation overflowed", isnan(dst[c]) ? "NaN" : "Inf", c);
     }
     return s;
 }
+
+static dm_status embed(dm_model *m, size_t n, const char *const *texts, const size_t *lens,
+                       const dm_infer_options *opts, float *out);
 
 DM_API dm_status dm_model_embed(dm_model *m, size_t n, const char *const *texts, const size_t *lens,
                                 const dm_infer_options *opts, float *out)
 {
     if (!m || (n && !out)) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_model_embed: NULL model or output");
+    dm_status s = dmi_model_enter(m, "dm_model_embed");
+    if (s) return s;
+    s = embed(m, n, texts, lens, opts, out);
+    dmi_model_leave(m);
+    return s;
+}
+
+static dm_status embed(dm_model *m, size_t n, const char *const *texts, const size_t *lens,
+                       const dm_infer_options *opts, float *out)
+{
     dm_infer_options o;
     dm_status s = infer_options(opts, &o);
     if (!s) s = check_texts(n, texts, lens, NULL, NULL);
@@ -335,13 +379,20 @@ dm_status dmi_model_dataset_labels(const dm_model *m, const dm_dataset *ds, cons
         for (size_t l = 0; l < m->dims.L; l++)
             if (strcmp(m->labels[l], name) == 0) map[j] = (int32_t)l;
         if (map[j] < 0) {
-            char known[512] = "";
+            char known[512] = "", where[96] = "";
             for (size_t l = 0; l < m->dims.L && strlen(known) < 400; l++) {
                 strcat(known, l ? ", " : "");
                 strncat(known, m->labels[l], 100);
             }
-            s = dmi_fail(DM_ERR_INVALID_ARGUMENT, "%s: label '%s' is not one of the model's labels (%s)", what, name,
-                         known);
+            for (size_t i = 0, n = dm_dataset_size(ds); i < n; i++) {
+                if (dm_dataset_label(ds, i) != (int32_t)j) continue;
+                size_t line = dmi_dataset_row_line(ds, i);
+                if (line) snprintf(where, sizeof where, " (first at line %zu, row %zu)", line, i + 1);
+                else snprintf(where, sizeof where, " (first at row %zu)", i + 1);
+                break;
+            }
+            s = dmi_fail(DM_ERR_INVALID_ARGUMENT, "%s: label '%s'%s is not one of the model's labels (%s)", what, name,
+                         where, known);
         }
     }
     for (size_t i = 0, n = dm_dataset_size(ds); i < n && !s; i++) {
@@ -374,10 +425,21 @@ dm_status dmi_dataset_arrays(const dm_dataset *ds, const char ***texts, size_t *
     return DM_OK;
 }
 
+static dm_status evaluate(dm_model *m, const dm_dataset *ds, const dm_infer_options *opts, dm_eval_report **out);
+
 DM_API dm_status dm_model_evaluate(dm_model *m, const dm_dataset *ds, const dm_infer_options *opts,
                                    dm_eval_report **out)
 {
     if (!m || !ds || !out) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_model_evaluate: NULL model, dataset or output");
+    dm_status s = dmi_model_enter(m, "dm_model_evaluate");
+    if (s) return s;
+    s = evaluate(m, ds, opts, out);
+    dmi_model_leave(m);
+    return s;
+}
+
+static dm_status evaluate(dm_model *m, const dm_dataset *ds, const dm_infer_options *opts, dm_eval_report **out)
+{
     size_t n = dm_dataset_size(ds), L = m->dims.L;
     if (n == 0) return dmi_fail(DM_ERR_RANGE, "dm_model_evaluate: the dataset is empty");
     dm_infer_options o;

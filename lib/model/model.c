@@ -7,6 +7,7 @@
 #include "model_internal.h"
 #include "safetensors.h"
 #include "../core/rng.h"
+#include "../core/staging.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -17,6 +18,7 @@
 #define HEAD_INIT_STREAM 0x48454144ull /* "HEAD": the RNG stream of new heads */
 
 static dm_status read_tokenizer_files(dm_model *m, const char *dir);
+static void permute_rows(float *x, const uint32_t *perm, size_t R, size_t K);
 
 DM_API void dm_model_options_default(dm_model_options *opts)
 {
@@ -32,6 +34,49 @@ long dmi_model_tensor_index(const dm_model *m, const char *name)
     for (size_t i = 0; i < m->n_tensors; i++)
         if (strcmp(m->tensors[i].name, name) == 0) return (long)i;
     return -1;
+}
+
+/* ------------------------------------------------------------------ concurrency */
+
+static dm_status init_lock(dm_model *m)
+{
+    pthread_mutexattr_t a;
+    if (pthread_mutexattr_init(&a) != 0) return dmi_fail(DM_ERR_INTERNAL, "cannot make the model's lock");
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    int rc = pthread_mutex_init(&m->lock, &a);
+    pthread_mutexattr_destroy(&a);
+    if (rc != 0) return dmi_fail(DM_ERR_INTERNAL, "cannot make the model's lock");
+    m->lock_ready = true;
+    return DM_OK;
+}
+
+dm_status dmi_model_enter(dm_model *m, const char *what)
+{
+    pthread_mutex_lock(&m->lock);
+    if (m->training && !pthread_equal(m->trainer, pthread_self())) {
+        pthread_mutex_unlock(&m->lock);
+        return dmi_fail(DM_ERR_BUSY, "%s: the model is being trained by another thread", what);
+    }
+    return DM_OK;
+}
+
+void dmi_model_leave(dm_model *m) { pthread_mutex_unlock(&m->lock); }
+
+dm_status dmi_model_begin_training(dm_model *m)
+{
+    dm_status s = dmi_model_enter(m, "dm_train");
+    if (s) return s;
+    if (m->training) s = dmi_fail(DM_ERR_BUSY, "dm_train: the model is already being trained on this thread");
+    else m->training = true, m->trainer = pthread_self();
+    dmi_model_leave(m);
+    return s;
+}
+
+void dmi_model_end_training(dm_model *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->training = false;
+    pthread_mutex_unlock(&m->lock);
 }
 
 /* ------------------------------------------------------------------ folder layout */
@@ -110,23 +155,139 @@ static dm_status copy_labels(dm_model *m, const char *const *names, size_t n)
     return DM_OK;
 }
 
+/* Whether the names are Hugging Face's placeholders LABEL_0, LABEL_1, ...:
+ * a head named so may be given real names in the same order. */
+static bool placeholder_names(char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "LABEL_%zu", i);
+        if (!names[i] || strcmp(names[i], want) != 0) return false;
+    }
+    return true;
+}
+
+static void join_labels(char *buf, size_t cap, const char *const *names, size_t n)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && at + 8 < cap; i++) {
+        int k = snprintf(buf + at, cap - at, "%s%s", i ? ", " : "", names[i] ? names[i] : "?");
+        if (k < 0 || (size_t)k >= cap - at) {
+            snprintf(buf + cap - 4, 4, "...");
+            return;
+        }
+        at += (size_t)k;
+    }
+}
+
+/* The position of NAME among NAMES, or -1. */
+static long find_name(char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (names[i] && strcmp(names[i], name) == 0) return (long)i;
+    return -1;
+}
+
+/* Labels asked for a trained head of the same size: the folder's names in
+ * another order reorder the head's rows (each name keeps its weights); other
+ * names over real (not LABEL_i) trained names are refused, since renaming a
+ * trained head by position would silently swap what it predicts. */
+static dm_status match_trained_names(dm_model *m, const dm_model_options *o, const char *dir)
+{
+    size_t L = m->dims.L;
+    char *const *have = m->cfg.labels;
+    if (m->cfg.n_labels != L || placeholder_names(have, L)) return DM_OK;
+    bool same = true;
+    for (size_t i = 0; i < L && same; i++) same = strcmp(o->labels[i], have[i]) == 0;
+    if (same) return DM_OK;
+    uint32_t *perm = dmi_malloc(L * sizeof *perm);
+    if (!perm) return DM_ERR_NO_MEMORY;
+    for (size_t i = 0; i < L; i++) {
+        long j = find_name(have, L, o->labels[i]);
+        if (j < 0) {
+            char a[256], b[256];
+            join_labels(a, sizeof a, (const char *const *)have, L);
+            join_labels(b, sizeof b, o->labels, L);
+            free(perm);
+            return dmi_fail(DM_ERR_INVALID_ARGUMENT, "%s: the classifier head is trained for the labels (%s); "
+                            "the labels asked (%s) are not those: ask for a new head (new_head) to train one "
+                            "for them, or rename the labels in config.json", dir, a, b);
+        }
+        perm[i] = (uint32_t)j;
+    }
+    m->head_perm = perm;
+    return DM_OK;
+}
+
 /* How many labels, and their names: the options, else the checkpoint's head
- * and config, else Hugging Face's default of two. */
-static dm_status choose_labels(dm_model *m, const dm_model_options *o, size_t file_labels)
+ * and config, else Hugging Face's default of two. A config.json whose labels
+ * do not match the head's rows is refused: the two files do not belong
+ * together (a save cut short, or files of two models). */
+static dm_status choose_labels(dm_model *m, const dm_model_options *o, size_t file_labels, const char *dir)
 {
     if (o->labels && o->num_labels && o->num_labels != o->n_labels)
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "num_labels is %zu but %zu label names are given",
                         o->num_labels, o->n_labels);
-    size_t L = o->labels ? o->n_labels : o->num_labels;
-    if (L == 0) L = file_labels ? file_labels : (m->cfg.n_labels ? m->cfg.n_labels : 2);
+    size_t asked = o->labels ? o->n_labels : o->num_labels, n_cfg = m->cfg.n_labels;
+    if (file_labels && n_cfg && n_cfg != file_labels && !asked && !o->new_head) {
+        char names[256];
+        join_labels(names, sizeof names, (const char *const *)m->cfg.labels, n_cfg);
+        return dmi_fail(DM_ERR_PARSE, "%s: config.json names %zu labels (%s) but model.safetensors' classifier "
+                        "has %zu rows: the files do not belong together (a save cut short, or files of two "
+                        "models); ask for num_labels or new_head to start a new head", dir, n_cfg, names,
+                        file_labels);
+    }
+    size_t L = asked ? asked : file_labels ? file_labels : (n_cfg ? n_cfg : 2);
     if (L < 2)
         return dmi_fail(DM_ERR_UNSUPPORTED, "a classifier needs at least 2 labels, %zu asked "
                         "(regression with 1 label is not supported)", L);
     m->dims.L = L;
-    m->new_head = file_labels != L;
+    m->new_head = o->new_head || file_labels != L;
+    if (!m->new_head && o->labels) {
+        dm_status s = match_trained_names(m, o, dir);
+        if (s) return s;
+    }
     const char *const *names = o->labels;
-    if (!names && m->cfg.n_labels == L) names = (const char *const *)m->cfg.labels;
+    if (!names && n_cfg == L) names = (const char *const *)m->cfg.labels;
     return copy_labels(m, names, L);
+}
+
+/* model.safetensors as dm_model_save writes it records the label names in
+ * its metadata ("dm_labels", a JSON array): a config.json listing the same
+ * names in another order was not written with these weights (a save cut
+ * short between the two files, or config.json reordered by hand), and
+ * loading it would silently swap what the head predicts. */
+static dm_status check_label_stamp(const dm_model *m, const dmi_safetensors *st, const char *file)
+{
+    const char *stamp = dmi_st_metadata(st, "dm_labels");
+    size_t n = m->cfg.n_labels;
+    if (!stamp || n == 0) return DM_OK;
+    json_t *arr = json_loads(stamp, 0, NULL);
+    bool permuted = false;
+    if (json_is_array(arr) && json_array_size(arr) == n) {
+        bool same = true, all_found = true;
+        for (size_t i = 0; i < n; i++) {
+            const char *name = json_string_value(json_array_get(arr, i));
+            if (!name) all_found = false;
+            else if (strcmp(name, m->cfg.labels[i]) != 0) same = false;
+            if (name && find_name(m->cfg.labels, n, name) < 0) all_found = false;
+        }
+        permuted = !same && all_found;
+    }
+    dm_status s = DM_OK;
+    if (permuted) {
+        char a[256], b[256];
+        join_labels(a, sizeof a, (const char *const *)m->cfg.labels, n);
+        char *saved = json_dumps(arr, JSON_COMPACT);
+        snprintf(b, sizeof b, "%s", saved ? saved : "?");
+        free(saved);
+        s = dmi_fail(DM_ERR_PARSE, "%s: config.json lists the labels as (%s) but the weights were saved with "
+                     "the labels in the order %s: the folder mixes two saves (or config.json was reordered "
+                     "by hand); save the model again to make them agree", file, a, b);
+    }
+    json_decref(arr);
+    return s;
 }
 
 /* ------------------------------------------------------------------ weights */
@@ -211,10 +372,33 @@ static dm_status load_weights(dm_model *m, const dmi_safetensors *st, const char
                             strncmp(bt->name, "bert.", 5) == 0 ? bt->name + 5 : bt->name);
         dm_status s = check_shape(bt, t, file);
         if (!s) s = dmi_st_read_f32(st, t, dst);
+        if (!s) s = dmi_check_finite(dst, bt->numel, file, t->name);
         if (s) return s;
         dmi_st_drop_pages(st, t);
+        if (bt->group == 2 && m->head_perm) permute_rows(dst, m->head_perm, bt->shape[0], bt->ndim == 2 ? bt->shape[1] : 1);
     }
     return DM_OK;
+}
+
+dm_status dmi_check_finite(const float *x, size_t n, const char *file, const char *tensor)
+{
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]) && bad++ == 0) first = i;
+    if (!bad) return DM_OK;
+    return dmi_fail(DM_ERR_NUMERIC, "%s: tensor '%s' has %zu non-finite value%s of %zu (the first, at index %zu, "
+                    "is %s)", file, tensor, bad, bad == 1 ? "" : "s", n, first, isnan(x[first]) ? "NaN" :
+                    x[first] > 0 ? "+Inf" : "-Inf");
+}
+
+/* Rows of X (R x K) reordered: row i becomes old row PERM[i]. */
+static void permute_rows(float *x, const uint32_t *perm, size_t R, size_t K)
+{
+    float *tmp = malloc(R * K * sizeof *tmp);
+    if (!tmp) return; /* R x K is the head: a few KB */
+    memcpy(tmp, x, R * K * sizeof *tmp);
+    for (size_t i = 0; i < R; i++) memcpy(x + i * K, tmp + (size_t)perm[i] * K, K * sizeof *x);
+    free(tmp);
 }
 
 /* The number of labels of the checkpoint's classifier (0 when it has none). */
@@ -260,6 +444,7 @@ dm_status dmi_model_load_params(dm_model *m, const char *path)
         if (!t) s = dmi_fail(DM_ERR_NOT_FOUND, "%s: tensor '%s' is missing", path, bt->name);
         if (!s) s = check_shape(bt, t, path);
         if (!s) s = dmi_st_read_f32(st, t, host + bt->offset);
+        if (!s) s = dmi_check_finite(host + bt->offset, bt->numel, path, bt->name);
     }
     if (!s) s = dmi_model_set_params(m, host);
     free(host);
@@ -269,6 +454,40 @@ dm_status dmi_model_load_params(dm_model *m, const char *path)
 
 /* ------------------------------------------------------------------ load */
 
+static bool has_file(const char *dir, const char *name)
+{
+    char path[4096];
+    return !dmi_path_join(path, sizeof path, dir, name) && dmi_is_file(path);
+}
+
+/* Every file a model folder needs, all missing ones named at once; a
+ * training checkpoint (it has trainer_state.json) is called one, so that a
+ * checkpoint cut short is not reported as, say, a tokenizer problem. */
+static dm_status check_complete(const char *dir)
+{
+    bool checkpoint = has_file(dir, "trainer_state.json");
+    const char *missing[4];
+    size_t n = 0;
+    if (!has_file(dir, "config.json")) missing[n++] = "config.json";
+    if (!has_file(dir, "model.safetensors"))
+        missing[n++] = has_file(dir, "pytorch_model.bin") ? "model.safetensors (pytorch_model.bin is not read: "
+                                                            "convert it with the safetensors package)"
+                                                          : "model.safetensors";
+    if (!has_file(dir, "tokenizer.json") && !has_file(dir, "vocab.txt"))
+        missing[n++] = "tokenizer files (tokenizer.json or vocab.txt)";
+    if (checkpoint && !has_file(dir, "optimizer.safetensors")) missing[n++] = "optimizer.safetensors";
+    if (n == 0) return DM_OK;
+    char list[1024] = "";
+    for (size_t i = 0; i < n; i++) {
+        strncat(list, i ? ", no " : "no ", sizeof list - strlen(list) - 1);
+        strncat(list, missing[i], sizeof list - strlen(list) - 1);
+    }
+    if (checkpoint)
+        return dmi_fail(DM_ERR_NOT_FOUND, "%s: an incomplete training checkpoint (%s): resume from another one",
+                        dir, list);
+    return dmi_fail(DM_ERR_NOT_FOUND, "%s: %s in the model folder", dir, list);
+}
+
 static dm_status load_into(dm_model *m, const char *dir, const dm_model_options *o)
 {
     char model_dir[4096], path[4096];
@@ -277,8 +496,8 @@ static dm_status load_into(dm_model *m, const char *dir, const dm_model_options 
     m->src_dir = dmi_strndup(model_dir, strlen(model_dir));
     if (!m->src_dir) return DM_ERR_NO_MEMORY;
 
-    dm_status s = dmi_path_join(path, sizeof path, model_dir, "config.json");
-    if (!s && !dmi_is_file(path)) s = dmi_fail(DM_ERR_NOT_FOUND, "%s: no config.json in the model folder", model_dir);
+    dm_status s = check_complete(model_dir);
+    if (!s) s = dmi_path_join(path, sizeof path, model_dir, "config.json");
     if (!s) s = dmi_bert_config_load(path, &m->cfg);
     if (s) return s;
 
@@ -289,13 +508,11 @@ static dm_status load_into(dm_model *m, const char *dir, const dm_model_options 
                         model_dir, dm_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
 
     if ((s = dmi_path_join(path, sizeof path, model_dir, "model.safetensors"))) return s;
-    if (!dmi_is_file(path))
-        return dmi_fail(DM_ERR_NOT_FOUND, "%s: no model.safetensors in the model folder (pytorch_model.bin "
-                        "is not read: convert it with the safetensors package)", model_dir);
     dmi_safetensors *st;
     if ((s = dmi_st_open(path, &st))) return s;
     m->dims = bert_dims_from_config(&m->cfg, 0);
-    s = choose_labels(m, o, checkpoint_labels(st, m->cfg.hidden_size));
+    s = check_label_stamp(m, st, path);
+    if (!s) s = choose_labels(m, o, checkpoint_labels(st, m->cfg.hidden_size), model_dir);
     if (!s) s = dmi_bert_config_set_labels(&m->cfg, (const char *const *)m->labels, m->dims.L);
     if (!s) s = dmb_create(o->device, o->threads, &m->be);
     if (!s) s = build_params(m);
@@ -324,7 +541,8 @@ DM_API dm_status dm_model_load(const char *dir, const dm_model_options *opts, dm
     dm_model *m = dmi_calloc(1, sizeof *m);
     if (!m) return DM_ERR_NO_MEMORY;
     m->threads = o.threads;
-    dm_status s = load_into(m, dir, &o);
+    dm_status s = init_lock(m);
+    if (!s) s = load_into(m, dir, &o);
     if (!s && o.precision != DM_PRECISION_FP32) s = dm_model_set_precision(m, (dm_precision)o.precision);
     if (s) {
         dm_model_free(m);
@@ -353,17 +571,34 @@ DM_API void dm_model_free(dm_model *m)
     for (size_t i = 0; i < DMI_TOKENIZER_FILES; i++) free(m->tok_files[i]);
     dm_tokenizer_free(m->tok);
     dmi_bert_config_free(&m->cfg);
+    free(m->head_perm);
+    if (m->lock_ready) pthread_mutex_destroy(&m->lock);
     free(m);
 }
 
 /* ------------------------------------------------------------------ save */
 
+/* The label names as a JSON array, stamped into model.safetensors' metadata
+ * (see check_label_stamp). */
+static char *labels_stamp(const dm_model *m)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < m->dims.L; i++) json_array_append_new(arr, json_string(m->labels[i]));
+    char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    if (!text) dmi_fail(DM_ERR_NO_MEMORY, "out of memory writing the label stamp");
+    return text;
+}
+
+/* Weights that are not all finite are never written: a NaN in a saved model
+ * would only surface later, as every prediction silently being label 0. */
 static dm_status save_weights(const dm_model *m, const char *path)
 {
     float *host = dmi_malloc(m->n_params * sizeof(float));
     if (!host) return DM_ERR_NO_MEMORY;
     dmi_st_out *outs = dmi_calloc(m->n_tensors, sizeof *outs);
-    dm_status s = outs ? dmi_model_get_params(m, host) : DM_ERR_NO_MEMORY;
+    char *stamp = outs ? labels_stamp(m) : NULL;
+    dm_status s = stamp ? dmi_model_get_params(m, host) : DM_ERR_NO_MEMORY;
     for (size_t i = 0; !s && i < m->n_tensors; i++) {
         const bert_tensor *t = &m->tensors[i];
         outs[i].name = t->name;
@@ -372,8 +607,11 @@ static dm_status save_weights(const dm_model *m, const char *path)
         outs[i].shape[0] = (int64_t)t->shape[0];
         outs[i].shape[1] = (int64_t)t->shape[1];
         outs[i].data = host + t->offset;
+        s = dmi_check_finite(host + t->offset, t->numel, "the model's weights", t->name);
     }
-    if (!s) s = dmi_st_write(path, outs, m->n_tensors, NULL, 0);
+    const char *meta[4] = {"format", "pt", "dm_labels", stamp};
+    if (!s) s = dmi_st_write(path, outs, m->n_tensors, meta, 2);
+    free(stamp);
     free(outs);
     free(host);
     return s;
@@ -412,16 +650,49 @@ static dm_status save_tokenizer(const dm_model *m, const char *dir)
     return written ? DM_OK : dm_tokenizer_save(m->tok, dir);
 }
 
+/* The files of a model folder that a save replaces. Anything else in an
+ * existing folder (checkpoint-N folders, logs, a README, sentence-transformers
+ * modules) is carried over into the new one. Weight files in other formats
+ * are replaced too: left beside ours they would describe another model. */
+static bool model_file(const char *name)
+{
+    static const char *const names[] = {"config.json", "model.safetensors", "model.safetensors.index.json",
+                                        "pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5",
+                                        "flax_model.msgpack", "tokenizer.json", "vocab.txt",
+                                        "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strcmp(name, names[i]) == 0) return true;
+    size_t n = strlen(name);
+    bool shard_st = strncmp(name, "model-", 6) == 0 && n > 12 && strcmp(name + n - 12, ".safetensors") == 0;
+    bool shard_pt = strncmp(name, "pytorch_model-", 14) == 0 && n > 4 && strcmp(name + n - 4, ".bin") == 0;
+    return shard_st || shard_pt;
+}
+
+dm_status dmi_model_write_files(const dm_model *m, const char *dir)
+{
+    char path[4096];
+    dm_status s = dmi_path_join(path, sizeof path, dir, "model.safetensors");
+    if (!s) s = save_weights(m, path);
+    if (!s) s = save_tokenizer(m, dir);
+    if (!s) s = dmi_path_join(path, sizeof path, dir, "config.json");
+    if (!s) s = dmi_bert_config_save(&m->cfg, path);
+    return s;
+}
+
 DM_API dm_status dm_model_save(const dm_model *m, const char *dir)
 {
     if (!m || !dir) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_model_save: NULL model or folder");
-    char path[4096];
-    dm_status s = dmi_make_dirs(dir);
-    if (!s) s = dmi_path_join(path, sizeof path, dir, "config.json");
-    if (!s) s = dmi_bert_config_save(&m->cfg, path);
-    if (!s) s = dmi_path_join(path, sizeof path, dir, "model.safetensors");
-    if (!s) s = save_weights(m, path);
-    if (!s) s = save_tokenizer(m, dir);
+    dm_model *mm = (dm_model *)m; /* the lock is not part of the model's value */
+    dm_status s = dmi_model_enter(mm, "dm_model_save");
+    if (s) return s;
+    dmi_stage sg;
+    s = dmi_stage_begin(&sg, dir);
+    if (!s) {
+        s = dmi_model_write_files(m, sg.tmp);
+        if (!s) s = dmi_stage_commit(&sg, model_file);
+        else dmi_stage_abort(&sg);
+    }
+    dmi_model_leave(mm);
     return s ? dmi_fail_prefix(s, "saving the model to %s", dir) : DM_OK;
 }
 
@@ -446,7 +717,9 @@ DM_API dm_status dm_model_get_info(const dm_model *m, dm_model_info *info)
     full.new_head = m->new_head;
     full.device = m->be->ops->device;
     full.backend_name = m->be->ops->name;
+    pthread_mutex_lock(&((dm_model *)m)->lock); /* precision may be changing on another thread */
     full.precision = (int)m->precision;
+    pthread_mutex_unlock(&((dm_model *)m)->lock);
     size_t n = info->struct_size < sizeof full ? info->struct_size : sizeof full;
     memcpy(info, &full, n);
     info->struct_size = n;
@@ -465,8 +738,12 @@ DM_API dm_status dm_model_set_threads(dm_model *m, int threads)
 {
     if (!m) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_model_set_threads: NULL model");
     if (threads < 0) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "threads must be >= 0 (0 = all cores), got %d", threads);
+    dm_status s = dmi_model_enter(m, "dm_model_set_threads");
+    if (s) return s;
     m->threads = threads;
-    return m->be->ops->set_threads(m->be, threads);
+    s = m->be->ops->set_threads(m->be, threads);
+    dmi_model_leave(m);
+    return s;
 }
 
 /* ------------------------------------------------------------------ forward on ids */
@@ -510,11 +787,22 @@ dm_status dmi_model_infer_acts(dm_model *m, size_t B, size_t T)
     return DM_OK;
 }
 
+static dm_status set_precision(dm_model *m, dm_precision precision);
+
 DM_API dm_status dm_model_set_precision(dm_model *m, dm_precision precision)
 {
     if (!m) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_model_set_precision: NULL model");
     if (precision != DM_PRECISION_FP32 && precision != DM_PRECISION_BF16)
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "precision %d is not a dm_precision", (int)precision);
+    dm_status s = dmi_model_enter(m, "dm_model_set_precision");
+    if (s) return s;
+    s = set_precision(m, precision);
+    dmi_model_leave(m);
+    return s;
+}
+
+static dm_status set_precision(dm_model *m, dm_precision precision)
+{
     if (precision == DM_PRECISION_BF16) {
         /* Ask the backend for one small bfloat16 product now, so that a CPU
          * without them fails here, not in the middle of a prediction. */
@@ -544,11 +832,24 @@ static dm_status check_ids(const dm_model *m, size_t n, const int32_t *ids, cons
     return DM_OK;
 }
 
+static dm_status forward(dm_model *m, size_t batch, size_t seq_len, const int32_t *ids, const int32_t *type_ids,
+                         const uint8_t *attention_mask, float *logits, float *hidden, float *pooled);
+
 DM_API dm_status dm_model_forward(dm_model *m, size_t batch, size_t seq_len, const int32_t *ids,
                                   const int32_t *type_ids, const uint8_t *attention_mask, float *logits,
                                   float *hidden, float *pooled)
 {
     if (!m || !ids || !logits) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_model_forward: NULL model, ids or logits");
+    dm_status s = dmi_model_enter(m, "dm_model_forward");
+    if (s) return s;
+    s = forward(m, batch, seq_len, ids, type_ids, attention_mask, logits, hidden, pooled);
+    dmi_model_leave(m);
+    return s;
+}
+
+static dm_status forward(dm_model *m, size_t batch, size_t seq_len, const int32_t *ids, const int32_t *type_ids,
+                         const uint8_t *attention_mask, float *logits, float *hidden, float *pooled)
+{
     if (batch == 0 || seq_len == 0) return dmi_fail(DM_ERR_RANGE, "dm_model_forward: empty batch (%zu x %zu)", batch, seq_len);
     if (seq_len > m->dims.P)
         return dmi_fail(DM_ERR_RANGE, "sequence length %zu exceeds max_position_embeddings %zu", seq_len, m->dims.P);
@@ -578,6 +879,7 @@ DM_API dm_status dm_model_forward(dm_model *m, size_t batch, size_t seq_len, con
     free(types);
     if (!s) s = bert_forward(m->be, &m->dims, &m->p, a, batch, seq_len, NULL, NULL, 0.0f);
     if (!s) s = o->download(m->be, logits, a->logits, batch * m->dims.L * sizeof(float));
+    if (!s) s = dmi_check_logits(logits, batch, m->dims.L, "dm_model_forward");
     if (!s && hidden) s = o->download(m->be, hidden, a->out, n * m->dims.C * sizeof(float));
     if (!s && pooled) s = o->download(m->be, pooled, a->pooled, batch * m->dims.C * sizeof(float));
     return s;

@@ -7,6 +7,8 @@
 
 #include "bert.h"
 
+#include <pthread.h>
+
 struct dm_model {
     dmi_bert_config cfg;
     bert_dims dims;
@@ -38,7 +40,38 @@ struct dm_model {
     uint16_t *params16;
     bool params16_stale;
     bert_lowp lowp;
+    uint32_t *head_perm;   /* at load: head row i is the file's row head_perm[i] (or NULL) */
+    /* Concurrency: every call holds LOCK (recursive: public calls nest, e.g.
+     * dm_train's evaluations and checkpoints); dm_train holds it only to
+     * mark TRAINING, so that calls from other threads meanwhile fail at
+     * once with DM_ERR_BUSY instead of waiting for the whole run. */
+    pthread_mutex_t lock;
+    bool lock_ready;
+    bool training;
+    pthread_t trainer;
 };
+
+/* Enters a call on M from this thread (WHAT names it in messages): waits for
+ * a call in progress on another thread; DM_ERR_BUSY while another thread
+ * trains M. Pair with dmi_model_leave. */
+dm_status dmi_model_enter(dm_model *m, const char *what);
+void dmi_model_leave(dm_model *m);
+/* Marks M as being trained by this thread (DM_ERR_BUSY when another is), and
+ * clears the mark. */
+dm_status dmi_model_begin_training(dm_model *m);
+void dmi_model_end_training(dm_model *m);
+
+/* DM_ERR_NUMERIC, naming FILE, TENSOR, the count and the first bad value,
+ * when X has a NaN or an infinity. */
+dm_status dmi_check_finite(const float *x, size_t n, const char *file, const char *tensor);
+
+/* DM_ERR_NUMERIC when a row of LOGITS (B x L) is not all finite: never a
+ * prediction from NaN logits (whose argmax would silently be label 0). */
+dm_status dmi_check_logits(const float *logits, size_t B, size_t L, const char *what);
+
+/* Writes the model's files (model.safetensors, tokenizer files, config.json)
+ * into the existing folder DIR (a staging folder: see lib/core/staging.h). */
+dm_status dmi_model_write_files(const dm_model *m, const char *dir);
 
 /* The index of the tensor named NAME in the table, or -1. */
 long dmi_model_tensor_index(const dm_model *m, const char *name);

@@ -9,6 +9,7 @@
  * DM_ERR_UNSUPPORTED rather than silently byte-swapping weights.
  */
 #include "safetensors.h"
+#include "../core/staging.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -682,22 +683,23 @@ dm_status dmi_st_write(const char *path, const dmi_st_out *tensors, size_t n, co
     st = build_header(tensors, n, meta, n_meta, &header, &header_len);
     if (st) return dmi_fail_prefix(st, "%s", path);
     char tmp[4096];
-    int len = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (len < 0 || (size_t)len >= sizeof tmp) {
+    if ((st = dmi_tmp_sibling(path, tmp, sizeof tmp))) {
         free(header);
-        return dmi_fail(DM_ERR_RANGE, "%s: path too long", path);
+        return st;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    dmi_tidy_around(path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         free(header);
-        return dmi_fail(DM_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        return dmi_fail(DM_ERR_IO, "%s: cannot create a file beside it: %s", path, strerror(errno));
     }
-    st = write_contents(fd, tmp, header, header_len, tensors, n);
+    st = write_contents(fd, path, header, header_len, tensors, n);
     free(header);
-    if (!st && fsync(fd) != 0) st = dmi_fail(DM_ERR_IO, "%s: cannot flush: %s", tmp, strerror(errno));
-    if (close(fd) != 0 && !st) st = dmi_fail(DM_ERR_IO, "%s: cannot close: %s", tmp, strerror(errno));
-    if (!st && rename(tmp, path) != 0)
-        st = dmi_fail(DM_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
-    if (st) unlink(tmp);
-    return st;
+    if (!st && fsync(fd) != 0) st = dmi_fail(DM_ERR_IO, "%s: cannot flush: %s", path, strerror(errno));
+    if (close(fd) != 0 && !st) st = dmi_fail(DM_ERR_IO, "%s: cannot close: %s", path, strerror(errno));
+    if (st) {
+        unlink(tmp);
+        return st;
+    }
+    return dmi_commit_file(tmp, path);
 }

@@ -94,7 +94,7 @@ typedef struct dmi_st_out {
     const void *data;  /* numel * dtype size bytes, little-endian */
 } dmi_st_out;
 
-/* Writes N tensors to PATH atomically (PATH.tmp.PID, fsync, rename), in the
+/* Writes N tensors to PATH atomically (hidden sibling, fsync, rename), in the
  * given order, with "__metadata__" from the N_META key/value pairs
  * (META[2i] = key, META[2i+1] = value; "format": "pt" is added when absent),
  * the header padded with spaces to a multiple of 8 bytes as HF does.

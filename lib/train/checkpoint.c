@@ -11,6 +11,7 @@
  */
 #include "train_internal.h"
 #include "../model/safetensors.h"
+#include "../core/staging.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,24 +23,6 @@
 #include <unistd.h>
 
 /* ------------------------------------------------------------------ folders */
-
-/* Removes DIR and the files in it (checkpoints hold no sub-folders). */
-static dm_status remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return errno == ENOENT ? DM_OK : dmi_fail(DM_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
-    struct dirent *e;
-    dm_status s = DM_OK;
-    while ((e = readdir(d)) && !s) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        char path[4096];
-        s = dmi_path_join(path, sizeof path, dir, e->d_name);
-        if (!s && unlink(path) != 0) s = dmi_fail(DM_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
-    }
-    closedir(d);
-    if (!s && rmdir(dir) != 0) s = dmi_fail(DM_ERR_IO, "%s: cannot remove: %s", dir, strerror(errno));
-    return s;
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -56,10 +39,16 @@ static dm_status prune_checkpoints(const char *dir, int limit)
     uint64_t steps[4096];
     size_t n = 0;
     struct dirent *e;
+    char stale[64][256];
+    size_t n_stale = 0;
     while ((e = readdir(d)) && n < sizeof steps / sizeof *steps) {
         unsigned long long step;
         int used = 0;
-        if (sscanf(e->d_name, "checkpoint-%llu%n", &step, &used) == 1 && e->d_name[used] == '\0') steps[n++] = step;
+        if (sscanf(e->d_name, "checkpoint-%llu%n", &step, &used) != 1) continue;
+        if (e->d_name[used] == '\0') steps[n++] = step;
+        /* checkpoint-N.tmp: what versions before staged folders left when killed */
+        else if (strcmp(e->d_name + used, ".tmp") == 0 && n_stale < 64)
+            snprintf(stale[n_stale++], sizeof stale[0], "%s", e->d_name);
     }
     closedir(d);
     qsort(steps, n, sizeof *steps, cmp_u64);
@@ -67,7 +56,11 @@ static dm_status prune_checkpoints(const char *dir, int limit)
     for (size_t i = 0; i + (size_t)limit < n && !s; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/checkpoint-%llu", dir, (unsigned long long)steps[i]);
-        s = remove_dir(path);
+        s = dmi_remove_tree(path);
+    }
+    for (size_t i = 0; i < n_stale && !s; i++) {
+        char path[4096];
+        if (!(s = dmi_path_join(path, sizeof path, dir, stale[i]))) s = dmi_remove_tree(path);
     }
     return s;
 }
@@ -91,6 +84,8 @@ static dm_status save_moments(dmi_trainer *t, const char *path)
     dm_status s = m && v ? DM_OK : DM_ERR_NO_MEMORY;
     if (!s) s = t->be->ops->download(t->be, m, t->adam_m, n * sizeof *m);
     if (!s) s = t->be->ops->download(t->be, v, t->adam_v, n * sizeof *v);
+    if (!s) s = dmi_check_finite(m, n, "the optimizer state", "exp_avg");
+    if (!s) s = dmi_check_finite(v, n, "the optimizer state", "exp_avg_sq");
     const char *names[2] = {"exp_avg", "exp_avg_sq"};
     float *bufs[2] = {m, v};
     if (!s) s = save_flat(path, names, bufs, 2, n);
@@ -141,6 +136,7 @@ static json_t *state_json(const dmi_trainer *t)
     json_object_set_new(j, "warmup_steps", json_integer((json_int_t)t->warmup_steps));
     json_object_set_new(j, "steps_per_epoch", json_integer((json_int_t)t->steps_per_epoch));
     json_object_set_new(j, "n_examples", json_integer((json_int_t)t->n));
+    json_object_set_new(j, "data_fingerprint", json_string(t->data_fingerprint));
     json_object_set_new(j, "n_params", json_integer((json_int_t)t->m->n_params));
     json_object_set_new(j, "batch_size", json_integer((json_int_t)o->batch_size));
     json_object_set_new(j, "grad_accum", json_integer(o->grad_accum));
@@ -162,28 +158,38 @@ static json_t *state_json(const dmi_trainer *t)
     return j;
 }
 
-dm_status dmi_checkpoint_save(dmi_trainer *t)
+/* The checkpoint's files into the staging folder DIR. */
+static dm_status write_checkpoint(dmi_trainer *t, const char *dir)
 {
-    char dir[4096], tmp[4096], path[4096];
-    snprintf(dir, sizeof dir, "%s/checkpoint-%llu", t->o.output_dir, (unsigned long long)t->step);
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", dir) >= (int)sizeof tmp) return dmi_fail(DM_ERR_RANGE, "%s: path too long", dir);
-    dm_status s = remove_dir(tmp);
-    if (!s) s = dm_model_save(t->m, tmp);
-    if (!s) s = dmi_path_join(path, sizeof path, tmp, "optimizer.safetensors");
+    char path[4096];
+    dm_status s = dmi_model_write_files(t->m, dir);
+    if (!s) s = dmi_path_join(path, sizeof path, dir, "optimizer.safetensors");
     if (!s) s = save_moments(t, path);
     if (!s && t->best_params && t->best_step) {
-        if (!(s = dmi_path_join(path, sizeof path, tmp, "best.safetensors"))) s = save_best(t, path);
+        if (!(s = dmi_path_join(path, sizeof path, dir, "best.safetensors"))) s = save_best(t, path);
     }
+    if (s) return s;
+    json_t *j = state_json(t);
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    json_decref(j);
+    s = text ? dmi_path_join(path, sizeof path, dir, "trainer_state.json") : DM_ERR_NO_MEMORY;
+    if (!s) s = dmi_write_file_atomic(path, text, strlen(text));
+    free(text);
+    return s;
+}
+
+dm_status dmi_checkpoint_save(dmi_trainer *t)
+{
+    char dir[4096];
+    if (snprintf(dir, sizeof dir, "%s/checkpoint-%llu", t->o.output_dir, (unsigned long long)t->step) >= (int)sizeof dir)
+        return dmi_fail(DM_ERR_RANGE, "%s: path too long", t->o.output_dir);
+    dmi_stage sg;
+    dm_status s = dmi_stage_begin(&sg, dir);
     if (!s) {
-        json_t *j = state_json(t);
-        char *text = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
-        json_decref(j);
-        s = text ? dmi_path_join(path, sizeof path, tmp, "trainer_state.json") : DM_ERR_NO_MEMORY;
-        if (!s) s = dmi_write_file_atomic(path, text, strlen(text));
-        free(text);
+        s = write_checkpoint(t, sg.tmp);
+        if (!s) s = dmi_stage_commit(&sg, NULL); /* a checkpoint is replaced whole */
+        else dmi_stage_abort(&sg);
     }
-    if (!s && dmi_is_dir(dir)) s = remove_dir(dir);
-    if (!s && rename(tmp, dir) != 0) s = dmi_fail(DM_ERR_IO, "%s: cannot rename into place: %s", dir, strerror(errno));
     if (!s) s = prune_checkpoints(t->o.output_dir, t->o.checkpoint_limit);
     return s ? dmi_fail_prefix(s, "checkpoint at step %llu", (unsigned long long)t->step) : DM_OK;
 }
@@ -209,6 +215,12 @@ static dm_status check_state(const dmi_trainer *t, json_t *j, const char *dir)
     if (!fmt || strcmp(fmt, "libdatamodel-trainer-state-1") != 0)
         return dmi_fail(DM_ERR_PARSE, "%s/trainer_state.json: not a libdatamodel trainer state", dir);
     dm_status s = expect_int(j, "n_examples", t->n, dir);
+    /* Checkpoints written before fingerprints existed are taken on trust. */
+    const char *fp = json_string_value(json_object_get(j, "data_fingerprint"));
+    if (!s && fp && strcmp(fp, t->data_fingerprint) != 0)
+        s = dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: the training data differ from that run's (the same "
+                     "%zu rows, other contents or order: fingerprint %s there, %s here); an exact resume needs the "
+                     "same data", dir, t->n, fp, t->data_fingerprint);
     if (!s) s = expect_int(j, "n_params", t->m->n_params, dir);
     if (!s) s = expect_int(j, "batch_size", t->o.batch_size, dir);
     if (!s) s = expect_int(j, "grad_accum", (uint64_t)t->o.grad_accum, dir);

@@ -13,12 +13,16 @@
 #include "train_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdarg.h>
+#include <sodium.h>
 #include <time.h>
+#include <unistd.h>
 
 DM_API void dm_train_options_default(dm_train_options *o)
 {
@@ -179,6 +183,29 @@ static dm_status setup_class_weights(dmi_trainer *t)
     return t->be->ops->upload(t->be, t->class_weights, t->class_weights_host, L * sizeof(float));
 }
 
+/* What the rows say, in order: an exact resume needs the same data, and a
+ * row count alone does not tell two data sets apart. */
+static dm_status fingerprint_data(dmi_trainer *t, const dm_dataset *ds)
+{
+    crypto_generichash_state st;
+    unsigned char h[16];
+    if (crypto_generichash_init(&st, NULL, 0, sizeof h) != 0)
+        return dmi_fail(DM_ERR_INTERNAL, "cannot start the data fingerprint");
+    for (size_t i = 0; i < t->n; i++) {
+        size_t len = 0, plen = 0;
+        const char *text = dm_dataset_text(ds, i, &len), *pair = dm_dataset_pair(ds, i, &plen);
+        const char *label = dm_dataset_label_name(ds, dm_dataset_label(ds, i));
+        uint64_t sizes[3] = {len, pair ? plen + 1 : 0, label ? strlen(label) : 0};
+        crypto_generichash_update(&st, (const unsigned char *)sizes, sizeof sizes);
+        crypto_generichash_update(&st, (const unsigned char *)text, len);
+        if (pair) crypto_generichash_update(&st, (const unsigned char *)pair, plen);
+        if (label) crypto_generichash_update(&st, (const unsigned char *)label, sizes[2]);
+    }
+    crypto_generichash_final(&st, h, sizeof h);
+    sodium_bin2hex(t->data_fingerprint, sizeof t->data_fingerprint, h, sizeof h);
+    return DM_OK;
+}
+
 static void plan_schedule(dmi_trainer *t)
 {
     t->micro_per_epoch = (t->n + t->o.batch_size - 1) / t->o.batch_size;
@@ -202,6 +229,7 @@ static dm_status trainer_init(dmi_trainer *t, dm_model *m, const dm_dataset *tra
     t->order = dmi_malloc(t->n * sizeof *t->order);
     if (!t->labels || !t->order) return DM_ERR_NO_MEMORY;
     dm_status s = dmi_model_dataset_labels(m, train, "training data", t->labels);
+    if (!s) s = fingerprint_data(t, train);
     if (s) return s;
     const char **texts, **pairs;
     size_t *lens, *pair_lens;
@@ -314,6 +342,12 @@ dm_status dmi_adamw_step(dm_model *m, float *grads, float *adam_m, float *adam_v
                        (float)o->adam_beta1, (float)o->adam_beta2, (float)o->adam_epsilon, wd, step + 1, clip);
         i = j;
     }
+    /* Finite gradients can still make non-finite weights (a learning rate of
+     * 1e300): stop at this step, before a checkpoint or a save holds them. */
+    double w = be->ops->sum_squares(be, m->params, m->n_params);
+    if (!isfinite(w))
+        return dmi_fail(DM_ERR_NUMERIC, "step %llu: the update made the weights non-finite (learning rate %g): "
+                        "nothing was saved from this step", (unsigned long long)step + 1, lr);
     return DM_OK;
 }
 
@@ -425,11 +459,65 @@ static dm_status evaluate(dmi_trainer *t, const dm_dataset *val, int *stop, dm_t
 
 /* ------------------------------------------------------------------ the run */
 
-static dm_status open_log(dmi_trainer *t, bool append)
+/* The log lines of steps up to STEP (a resumed run's checkpoint): a run
+ * killed after its last checkpoint logged steps the resumed run repeats, and
+ * its last line may be cut. The kept lines are written back atomically. */
+static dm_status trim_log(const char *path, uint64_t step)
+{
+    char *text;
+    size_t len;
+    if (!dmi_is_file(path)) return DM_OK;
+    dm_status s = dmi_read_file(path, &text, &len);
+    if (s) return dmi_fail_prefix(s, "the training log");
+    size_t w = 0;
+    for (size_t at = 0; at < len;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t n = nl ? (size_t)(nl - (text + at)) : len - at;
+        json_t *j = nl ? json_loadb(text + at, n, 0, NULL) : NULL; /* a line without its newline was cut */
+        json_t *js = json_object_get(j, "step");
+        if (json_is_integer(js) && (uint64_t)json_integer_value(js) <= step) {
+            memmove(text + w, text + at, n + 1);
+            w += n + 1;
+        }
+        json_decref(j);
+        at += n + (nl ? 1 : 0);
+    }
+    s = dmi_write_file_atomic(path, text, w);
+    free(text);
+    return s;
+}
+
+static dm_status open_log(dmi_trainer *t, bool resumed)
 {
     if (!t->o.log_jsonl) return DM_OK;
-    t->log = fopen(t->o.log_jsonl, append ? "a" : "w");
+    dm_status s = resumed ? trim_log(t->o.log_jsonl, t->step) : DM_OK;
+    if (s) return s;
+    t->log = fopen(t->o.log_jsonl, resumed ? "a" : "w");
     if (!t->log) return dmi_fail(DM_ERR_IO, "%s: cannot open the training log: %s", t->o.log_jsonl, strerror(errno));
+    return DM_OK;
+}
+
+static dm_status check_labels(const dm_model *m, const dm_dataset *ds, const char *what)
+{
+    int32_t *y = dmi_malloc((dm_dataset_size(ds) ? dm_dataset_size(ds) : 1) * sizeof *y);
+    dm_status s = y ? dmi_model_dataset_labels(m, ds, what, y) : DM_ERR_NO_MEMORY;
+    free(y);
+    return s;
+}
+
+/* The output folder must take files before hours of training go into it:
+ * made now (*MADE: it did not exist), and a file created and removed in it. */
+static dm_status probe_output_dir(const char *dir, bool *made)
+{
+    *made = !dmi_is_dir(dir);
+    dm_status s = dmi_make_dirs(dir);
+    if (s) return dmi_fail_prefix(s, "output_dir");
+    char probe[4096];
+    if ((s = dmi_path_join(probe, sizeof probe, dir, ".dm-probe"))) return s;
+    int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return dmi_fail(DM_ERR_IO, "output_dir %s: cannot write there: %s", dir, strerror(errno));
+    close(fd);
+    unlink(probe);
     return DM_OK;
 }
 
@@ -489,15 +577,22 @@ DM_API dm_status dm_train(dm_model *m, const dm_dataset *train, const dm_dataset
     dm_status s = check_options(&o, m);
     if (s) return s;
     if (val && dm_dataset_size(val) == 0) return dmi_fail(DM_ERR_RANGE, "the validation data has no rows");
+    if ((s = dmi_model_begin_training(m))) return s;
+    /* What can be found wrong cheaply fails before any work: labels the
+     * model does not know (not at the first evaluation), an output folder
+     * that cannot be written (not at the final save). */
+    s = check_labels(m, train, "training data");
+    if (!s && val) s = check_labels(m, val, "validation data");
+    bool made_dir = false;
+    if (!s && o.output_dir) s = probe_output_dir(o.output_dir, &made_dir);
+    if (s) {
+        dmi_model_end_training(m);
+        return s;
+    }
     double t0 = dmi_now();
     dmi_trainer t;
     m->params16_stale = true; /* training changes the weights the bfloat16 copy mirrors */
     s = trainer_init(&t, m, train, &o);
-    if (!s && val) { /* a label the model does not know fails now, not at the first evaluation */
-        int32_t *y = dmi_malloc(dm_dataset_size(val) * sizeof *y);
-        s = y ? dmi_model_dataset_labels(m, val, "validation data", y) : DM_ERR_NO_MEMORY;
-        free(y);
-    }
     if (!s && o.resume_from) s = dmi_checkpoint_load(&t, o.resume_from);
     if (!s) s = open_log(&t, o.resume_from != NULL);
     dm_train_result res = {0};
@@ -512,5 +607,7 @@ DM_API dm_status dm_train(dm_model *m, const dm_dataset *train, const dm_dataset
         result->struct_size = n;
     }
     trainer_free(&t);
+    if (s && made_dir) rmdir(o.output_dir); /* only when still empty */
+    dmi_model_end_training(m);
     return s;
 }

@@ -20,6 +20,7 @@ typedef struct dmi_trainer {
     int32_t *labels;          /* model label id per training example */
     size_t n;
     uint32_t *order;          /* this epoch's example order */
+    char data_fingerprint[33]; /* hex BLAKE2b-128 of the rows (texts, pairs, labels) in order */
     uint64_t order_epoch;     /* which epoch ORDER holds (UINT64_MAX: none) */
     /* schedule */
     size_t micro_per_epoch;   /* batches of batch_size per epoch */

@@ -175,11 +175,19 @@ static void test_classifier(void)
     CHECK(parse_text("{" MINIMAL_FIELDS ", \"num_labels\": 3}", &c) == DM_OK);
     CHECK(c.n_labels == 3 && strcmp(c.labels[2], "LABEL_2") == 0);
     dmi_bert_config_free(&c);
-    /* label2id that disagrees with id2label is ignored (it is rebuilt). */
+    /* label2id naming other labels than id2label (transformers' LABEL_i left
+     * after renaming id2label) is ignored: it is rebuilt. */
     CHECK(parse_text("{" MINIMAL_FIELDS ", \"id2label\": {\"0\": \"x\"}, \"label2id\": {\"LABEL_0\": 0}}", &c) ==
           DM_OK);
     CHECK(c.n_labels == 1 && strcmp(c.labels[0], "x") == 0);
     dmi_bert_config_free(&c);
+    /* label2id giving a label of id2label another id: which output is it? */
+    CHECK_FAILS(parse_text("{" MINIMAL_FIELDS ", \"id2label\": {\"0\": \"1\", \"1\": \"0\"}, "
+                           "\"label2id\": {\"0\": 0, \"1\": 1}}", &c),
+                DM_ERR_PARSE, "label2id[\"0\"] is 0 but id2label gives \"0\" the id 1");
+    CHECK_FAILS(parse_text("{" MINIMAL_FIELDS ", \"id2label\": {\"0\": \"a\", \"1\": \"b\"}, "
+                           "\"label2id\": {\"a\": 0, \"b\": \"1\"}}", &c),
+                DM_ERR_PARSE, "label2id[\"b\"] is a string");
     /* Other Bert* architectures; architectures null or empty. */
     CHECK(parse_with(", \"architectures\": [\"BertForMaskedLM\"]") == DM_OK);
     CHECK(parse_with(", \"architectures\": [\"BertForPreTraining\", \"BertModel\"]") == DM_OK);
