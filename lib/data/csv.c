@@ -236,6 +236,13 @@ static dm_status read_header(reader *r)
     for (size_t i = 0; i < r->n_fields; i++) {
         /* Copy the name out first: adding it may move the arena. */
         dmi_cell f = r->fields[i];
+        /* A NUL would cut the name short (a "label" column no longer found,
+         * the data silently unlabelled): names must be text. */
+        const char *nul = memchr(dmi_table_str(r->t, f), '\0', f.len);
+        if (nul)
+            return dmi_fail(DM_ERR_PARSE, "%s: line %zu: the name of column %zu holds a NUL byte (at byte %zu of "
+                            "the name): column names must be text", r->ro->name, line, i + 1,
+                            (size_t)(nul - dmi_table_str(r->t, f)));
         char *name = dmi_strndup(dmi_table_str(r->t, f), f.len);
         if (!name) return DM_ERR_NO_MEMORY;
         st = dmi_table_add_column(r->t, name, f.len);

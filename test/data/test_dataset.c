@@ -464,6 +464,12 @@ static void test_labels(void)
     /* A label with a NUL byte cannot be a label name. */
     CHECK_FAILS(dmi_dataset_load_memory("text,label\na,x\0y\n", 16, DM_FORMAT_CSV, NULL, "t.csv", &ds),
                 DM_ERR_INVALID_ARGUMENT, "t.csv: line 2, column \"label\": the label contains a NUL byte");
+    /* Nor can a column name: "label\0" would no longer be found as "label",
+     * and the data would silently load without labels. */
+    CHECK_FAILS(dmi_dataset_load_memory("text,label\0\na,x\n", 15, DM_FORMAT_CSV, NULL, "h.csv", &ds),
+                DM_ERR_PARSE, "h.csv: line 1: the name of column 2 holds a NUL byte (at byte 5 of the name)");
+    CHECK_FAILS(dmi_dataset_load_memory("text\tla\0bel\na\tx\n", 15, DM_FORMAT_TSV, NULL, "h.tsv", &ds),
+                DM_ERR_PARSE, "h.tsv: line 1: the name of column 2 holds a NUL byte (at byte 2 of the name)");
     /* An empty fixed set: any label is outside it. */
     o.n_labels = 0;
     CHECK_FAILS(load_as("text,label\na,a\n", DM_FORMAT_CSV, &o, &ds), DM_ERR_INVALID_ARGUMENT,
