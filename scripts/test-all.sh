@@ -3,6 +3,7 @@
 #   1. install missing Debian/Python packages (scripts/setup.sh)
 #   2. release build + C tests (meson test)
 #   3. ASan+UBSan build + the same C tests, and the dm tool under the sanitizers
+#   3b. ThreadSanitizer on the tests that share handles across threads
 #   4. valgrind (leaks, invalid accesses) on the C tests that do not run
 #      oneDNN (the model tests run under ASan+LSan instead: valgrind cannot
 #      execute oneDNN's AVX-512 JIT kernels at a usable speed) or PCRE2's JIT
@@ -40,6 +41,17 @@ python3 -c 'import json; print("\n".join(json.loads(l) for l in open("test/parit
   | tr -d '\r' | build-asan/bindings/cli/dm tokenize -t "$MODEL" --format json --threads 3 --no-progress > /dev/null
 DM_BUILD=build-asan python3 -m pytest -q bindings/cli/tests
 echo "dm under ASan+UBSan: clean"
+
+step "ThreadSanitizer: every handle shared by threads"
+# gcc's TSan with the tests that share handles across threads (the model
+# serialising its calls, DM_ERR_BUSY while training, PII configuring while in
+# use) and the tokenizer's threaded batches. OpenMP regions run with one
+# thread there (libgomp is not instrumented).
+[ -d build-tsan ] || meson setup build-tsan --buildtype=debug -Db_sanitize=thread -Db_lundef=false
+ninja -C build-tsan test/model/test_threads test/unit/test_tokenizer
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 meson test -C build-tsan --no-rebuild --print-errorlogs \
+  --timeout-multiplier 4 threads tokenizer
+echo "ThreadSanitizer: clean"
 
 step "valgrind"
 VG=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1)

@@ -46,7 +46,8 @@
 #include <pthread.h>
 #include <utf8proc.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__) /* sanitizers instrument the ifunc resolver, which runs before them */
 /* One copy of the MinHash loop per instruction set, picked at load time. */
 #  define DMI_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
