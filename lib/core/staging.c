@@ -138,9 +138,38 @@ static bool parse_pid_seq(const char *s, long *pid, bool *carry)
     return true;
 }
 
+/* "NAME.tmp.PID": the temporary files of versions before 0.2 (no sequence
+ * number, not hidden), tidied the same way — only for the names of model
+ * folders and checkpoints, since a user's own "notes.tmp.2024" looks alike. */
+static bool parse_legacy(const char *name, leftover *lo)
+{
+    static const char *const ours[] = {"config.json", "model.safetensors", "vocab.txt", "tokenizer.json",
+                                       "tokenizer_config.json", "special_tokens_map.json",
+                                       "optimizer.safetensors", "best.safetensors", "trainer_state.json"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof ours / sizeof *ours && !known; i++)
+        known = strncmp(name, ours[i], strlen(ours[i])) == 0 && strncmp(name + strlen(ours[i]), ".tmp.", 5) == 0;
+    if (!known) return false;
+    const char *mark = strstr(name, ".tmp.");
+    if (!mark || mark == name) return false;
+    for (const char *next; (next = strstr(mark + 1, ".tmp."));) mark = next;
+    char *end;
+    errno = 0;
+    long pid = strtol(mark + 5, &end, 10);
+    if (end == mark + 5 || *end || pid <= 0 || errno) return false;
+    size_t blen = (size_t)(mark - name);
+    if (blen >= sizeof lo->base) return false;
+    memcpy(lo->base, name, blen);
+    lo->base[blen] = '\0';
+    lo->pid = pid;
+    lo->kind = LEFT_TMP;
+    return true;
+}
+
 static bool parse_leftover(const char *name, leftover *lo)
 {
     memset(lo, 0, sizeof *lo);
+    if (name[0] != '.') return parse_legacy(name, lo);
     bool carry = false;
     if (strncmp(name, ".dm-stage-", 10) == 0) {
         if (!parse_pid_seq(name + 10, &lo->pid, &carry) || carry) return false;
@@ -244,7 +273,7 @@ void dmi_tidy_leftovers(const char *dir)
         size_t n = 0, cap = 0;
         while ((e = readdir(d))) {
             leftover lo;
-            if (e->d_name[0] != '.' || !parse_leftover(e->d_name, &lo) || pid_alive(lo.pid)) continue;
+            if (!parse_leftover(e->d_name, &lo) || pid_alive(lo.pid)) continue;
             if ((pass == 0) != (lo.kind == LEFT_OLD)) continue;
             if (n == cap) {
                 size_t nc = cap ? 2 * cap : 8;

@@ -14,7 +14,8 @@
  * writer first tidies the folder it writes into: a leftover whose PID no
  * longer runs is removed, after putting back into place anything that was
  * being carried or swapped when its writer died. So leftovers never
- * accumulate and nothing of the user's is ever lost.
+ * accumulate and nothing of the user's is ever lost. (The "NAME.tmp.PID" files
+ * of earlier versions are tidied too.)
  *
  * When the parent folder cannot be written (an output folder that is a mount
  * point, or whose parent belongs to another user), the new content is built

@@ -206,6 +206,10 @@ static void test_leftovers_are_tidied(void)
      * process), which must be left alone. */
     snprintf(path, sizeof path, ".config.json.dm-tmp-%ld-3", dead);
     touch(out, path, "{");
+    snprintf(path, sizeof path, "vocab.txt.tmp.%ld", dead); /* what versions before 0.2 left */
+    touch(out, path, "[PAD]");
+    snprintf(path, sizeof path, "notes.tmp.%ld", dead); /* a user's file that only looks alike */
+    touch(out, path, "mine");
     char live[256];
     snprintf(live, sizeof live, ".notes.dm-tmp-%ld-999999", (long)getpid());
     touch(parent, live, "busy");
@@ -214,6 +218,7 @@ static void test_leftovers_are_tidied(void)
     CHECK(exists(parent, "other/config.json"));
     CHECK(exists(parent, live));
     CHECK(count_entries(parent, ".dm-") == 1 && count_entries(out, ".dm-") == 0);
+    CHECK(count_entries(out, ".tmp.") == 1 && count_entries(out, "notes.tmp.") == 1);
     dm_model_free(m);
 }
 
