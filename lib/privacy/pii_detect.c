@@ -109,13 +109,6 @@ bool dmi_pii_knows_type(const dm_pii *pii, const char *type)
     return false;
 }
 
-static bool cjk_code_point(uint32_t c)
-{
-    return (c >= 0x1100 && c <= 0x11FF) || (c >= 0x2E80 && c <= 0x2FDF) || (c >= 0x3040 && c <= 0x31FF) ||
-           (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7AF) ||
-           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x20000 && c <= 0x3134F);
-}
-
 /* Whether the valid UTF-8 word W holds a CJK character. */
 static bool has_cjk(const char *w)
 {
@@ -124,7 +117,7 @@ static bool has_cjk(const char *w)
     while (p < n) {
         size_t k = dmi_utf8_decode((const uint8_t *)w + p, n - p, &cp, &bad);
         if (!k) return false;
-        if (cjk_code_point(cp)) return true;
+        if (dmi_cjk_code_point(cp)) return true;
         p += k;
     }
     return false;

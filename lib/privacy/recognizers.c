@@ -23,6 +23,7 @@
  * e-mail address is reported as one URL.
  */
 #include "recognizers.h"
+#include "../core/utf8.h"
 
 #include <arpa/inet.h>
 #include <string.h>
@@ -103,31 +104,131 @@ uint32_t dmi_text_facts(const char *t, size_t len)
 
 /* ---- EMAIL_ADDRESS
  * local@domain: local part of [A-Za-z0-9._%+-], 1-64 characters, neither
- * starting nor ending with '.', no "..", domain labels of letters, digits and
- * inner '-' (1-63), a final label (TLD) of 2-63 letters that is not a common
- * file extension ("icon@2x.png" is a file name, not an address), at most 254
- * characters in all. Internationalised addresses are not recognised. */
+ * starting nor ending with '.', no "..", not after a letter other than CJK
+ * ("jürgen@" is not taken as "rgen@"); domain labels of letters (any script,
+ * but CJK and other letters not mixed: DOMAIN_LABEL), digits and inner '-'
+ * (1-63); at most 254 bytes in all; and a last
+ * label that is a top-level domain of the Public Suffix List (dmi_tlds), in
+ * ASCII (any case), xn-- or Unicode form: "a@xn--d1acufc.xn--p1ai" and
+ * "user@пример.рф" are addresses, "config@v1.local" (.local is multicast
+ * DNS) and "icon@2x.png" are not. A TLD ends where its script does: an ASCII
+ * one before any non-ASCII letter ("qq.com联系"), another before ASCII or
+ * CJK; a CJK one also before more CJK, as Chinese has no spaces
+ * ("例子.中国联系"). Some TLDs are also file extensions common in code and
+ * documents (file_ext_tlds: .py is Paraguay, .rs Serbia, .md Moldova); after
+ * a version-like label ("v2", "2", "2x": file_version_label) they end a file
+ * name ("module@v2.py", "lib@1.2.rs"), not an address. Local parts beyond
+ * ASCII (RFC 6531) are not recognised. */
 
-static const char *const file_extensions[] = {"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico",
-                                              "js", "css", "txt", "pdf", "json", "xml", "exe", "dll", NULL};
+static const char *const file_ext_tlds[] = {"ac", "ai", "am", "cc", "in", "java", "map", "md", "mk", "ml", "mm",
+                                            "mov", "pl", "pm", "ps", "py", "rs", "sh", "so", "sv", "zip", NULL};
+
+bool dmi_cjk_code_point(uint32_t c)
+{
+    return (c >= 0x1100 && c <= 0x11FF) || (c >= 0x2E80 && c <= 0x2FDF) || (c >= 0x3040 && c <= 0x31FF) ||
+           (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7AF) ||
+           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x20000 && c <= 0x3134F);
+}
+
+/* Byte order of the N bytes at A against the string B (TLDs are short: a
+ * loop beats strlen and memcmp calls). */
+static int label_cmp(const char *a, size_t n, const char *b)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (y == 0) return 1;
+        if (x != y) return x < y ? -1 : 1;
+    }
+    return b[n] ? -1 : 0;
+}
+
+bool dmi_tld_known(const char *s, size_t n)
+{
+    char low[256];
+    if (n == 0 || n >= sizeof low) return false;
+    for (size_t i = 0; i < n; i++) low[i] = (char)(is_upper(s[i]) ? s[i] + 32 : s[i]);
+    size_t lo = 0, hi = dmi_n_tlds;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = label_cmp(low, n, dmi_tlds[mid]);
+        if (c == 0) return true;
+        if (c < 0) hi = mid;
+        else lo = mid + 1;
+    }
+    return false;
+}
+
+enum { SCRIPT_ASCII, SCRIPT_CJK, SCRIPT_OTHER };
+
+/* The script class of the (valid UTF-8) character at P, before END. */
+static int script_at(const char *t, size_t end, size_t p)
+{
+    if ((unsigned char)t[p] < 0x80) return SCRIPT_ASCII;
+    uint32_t cp = 0;
+    size_t bad;
+    if (!dmi_utf8_decode((const uint8_t *)t + p, end - p, &cp, &bad)) return SCRIPT_OTHER;
+    return dmi_cjk_code_point(cp) ? SCRIPT_CJK : SCRIPT_OTHER;
+}
+
+/* The end of the longest start of the last label [A, B) that is a known TLD
+ * and ends where its script does (see above); 0 when none. */
+static size_t tld_end(const char *t, size_t a, size_t b)
+{
+    int script = script_at(t, b, a);
+    size_t p = b;
+    if (script == SCRIPT_ASCII) /* an ASCII TLD ends at the first non-ASCII byte, if not before */
+        for (size_t q = a; q < b; q++)
+            if ((unsigned char)t[q] >= 0x80) {
+                p = q;
+                break;
+            }
+    while (p > a) {
+        bool boundary = p == b || script == SCRIPT_CJK || script_at(t, b, p) != script;
+        if (boundary && dmi_tld_known(t + a, p - a)) return p;
+        do p--;
+        while (p > a && ((unsigned char)t[p] & 0xC0) == 0x80);
+    }
+    return 0;
+}
+
+/* "v2", "2", "2x": a version or an image scale, not a domain name. */
+static bool file_version_label(const char *t, size_t a, size_t b)
+{
+    if (a < b && (t[a] == 'v' || t[a] == 'V')) a++;
+    else if (a < b && (t[b - 1] == 'x' || t[b - 1] == 'X')) b--;
+    if (a == b) return false;
+    for (size_t i = a; i < b; i++)
+        if (!is_digit(t[i])) return false;
+    return true;
+}
+
+/* Whether the domain [D, END), whose TLD starts at TLD, names a file: a TLD
+ * of file_ext_tlds after a version-like label. */
+static bool file_name_domain(const char *t, size_t d, size_t tld, size_t end)
+{
+    size_t a = tld - 1; /* the '.' before the TLD */
+    while (a > d && t[a - 1] != '.') a--;
+    if (!file_version_label(t, a, tld - 1)) return false;
+    for (const char *const *x = file_ext_tlds; *x; x++)
+        if (strlen(*x) == end - tld && strncasecmp(*x, t + tld, end - tld) == 0) return true;
+    return false;
+}
 
 static bool check_email(const char *t, size_t len, size_t s, size_t e, const dmi_check_env *env, dmi_hit *hit,
                         size_t *next)
 {
     (void)len, (void)env, (void)next;
-    if (e - s > 254) return false;
     const char *at = memchr(t + s, '@', e - s);
     if (!at) return false;
     size_t ls = s, le = (size_t)(at - t);
     if (t[ls] == '.' || t[le - 1] == '.') return false;
     for (size_t i = ls + 1; i < le; i++)
         if (t[i] == '.' && t[i - 1] == '.') return false;
-    size_t dot = e;
-    while (dot > le && t[dot - 1] != '.') dot--;
-    size_t tld_len = e - dot;
-    for (const char *const *x = file_extensions; *x; x++)
-        if (strlen(*x) == tld_len && strncasecmp(*x, t + dot, tld_len) == 0) return false;
-    hit->start = s, hit->end = e, hit->score = 1.0;
+    size_t tld = e;
+    while (tld > le && t[tld - 1] != '.') tld--;
+    size_t end = tld_end(t, tld, e);
+    if (!end || end - s > 254 || file_name_domain(t, le + 1, tld, end)) return false;
+    hit->start = s, hit->end = end, hit->score = 1.0;
     return true;
 }
 
@@ -174,16 +275,54 @@ static bool check_url(const char *t, size_t len, size_t s, size_t e, const dmi_c
 
 /* ---- IP_ADDRESS
  * IPv4: four decimal octets 0-255 without leading zeros ("01" is refused),
- * not part of a longer dotted run ("1.2.3.4.5") and not after a letter
- * ("v1.2.3.4" is a version). IPv6: what inet_pton(AF_INET6) accepts (full,
+ * not part of a longer dotted run ("1.2.3.4.5"), not after a letter
+ * ("v1.2.3.4") and not right after a version word (after_version_word:
+ * "firmware 3.2.1.4", "version: 10.0.0.1", "版本 3.2.1.4" are versions;
+ * "IP 3.2.1.4" is an address). IPv6: what inet_pton(AF_INET6) accepts (full,
  * "::"-compressed, with an embedded IPv4), with at least two ':' and one
  * digit (so "::" alone and C++'s "a::b" are not addresses). A trailing '.'
  * (end of sentence) is left out. */
 
+/* Words after which a dotted quad names a version ("firmware 3.2.1.4"):
+ * lower-case ASCII (whole words, any case) and Chinese. */
+static const char *const version_words[] = {"version", "ver", "v", "firmware", "fw", "build", "release",
+                                            "rel", "rev", "revision", "patch", "bios", "kernel", NULL};
+static const char *const version_words_cjk[] = {"版本", "版本号", "固件", NULL};
+
+/* Where the word before S ends: back over a few spaces and ':', '=', '#',
+ * '(' or '.' ("ver. 3.2.1.4"), and a full-width colon ("版本：3.2.1.4"). */
+static size_t word_end_before(const char *t, size_t s)
+{
+    size_t p = s;
+    for (int k = 0; k < 4 && p > 0; k++) {
+        char c = t[p - 1];
+        if (c == ' ' || c == '\t' || c == ':' || c == '=' || c == '#' || c == '(' || c == '.') p--;
+        else if (p >= 3 && memcmp(t + p - 3, "\xEF\xBC\x9A", 3) == 0) p -= 3;
+        else break;
+    }
+    return p;
+}
+
+/* Whether the word right before S is a version word. */
+static bool after_version_word(const char *t, size_t s)
+{
+    size_t p = word_end_before(t, s), q = p;
+    for (const char *const *w = version_words_cjk; *w; w++) {
+        size_t n = strlen(*w);
+        if (p >= n && memcmp(t + p - n, *w, n) == 0) return true;
+    }
+    while (q > 0 && is_alpha(t[q - 1]) && p - q < 10) q--;
+    if (q == p || (q > 0 && is_alnum_(t[q - 1]))) return false;
+    for (const char *const *w = version_words; *w; w++)
+        if (strlen(*w) == p - q && strncasecmp(*w, t + q, p - q) == 0) return true;
+    return false;
+}
+
 static bool check_ipv4(const char *t, size_t len, size_t s, size_t e, const dmi_check_env *env, dmi_hit *hit,
                        size_t *next)
 {
-    (void)t, (void)len, (void)env, (void)next;
+    (void)len, (void)env, (void)next;
+    if (after_version_word(t, s)) return false;
     hit->start = s, hit->end = e, hit->score = 0.6;
     return true;
 }
@@ -217,7 +356,7 @@ static bool check_ipv6(const char *t, size_t len, size_t s, size_t e, const dmi_
  * at a space (or at the run's ends), earliest first, then longest, and
  * reports the first that the type's rules accept. */
 
-#define MAX_GROUPS 8
+#define MAX_GROUPS 24 /* a card candidate and the groups read around it (check_card) */
 #define MAX_GROUP_DIGITS 24
 
 typedef struct group {
@@ -306,7 +445,9 @@ static size_t join_digits(const groups *gs, size_t i, size_t j, char *out)
  * digits in all (code included); "(0)" after the code (UK style) is ignored.
  * +1 must be followed by a valid North American number, +44 by 9-10 digits
  * not starting with 0 or 4/6, +86 by a mobile 1[3-9]XXXXXXXXX or a landline
- * (10 for Beijing's 10, else 9-11 digits from 2-9), +7 by 10 digits.
+ * (10 for Beijing's 10, else 9-11 digits from 2-9), +7 by 10 digits; other
+ * codes by at least 4 digits, starting with 0 only where the country keeps
+ * its leading 0 (keeps_leading_zero: +39 06 ...).
  * Separators and parentheses may mix ("+1 (415) 555-2671").
  * North American: NXX-NXX-XXXX (N = 2-9, neither part N11) as 3-3-4 groups
  * with one separator throughout (' ', '-' or '.'; "415 555-2671" too), or
@@ -314,8 +455,9 @@ static size_t join_digits(const groups *gs, size_t i, size_t j, char *out)
  * digits (or 1 + 10) score only 0.3.
  * UK: 0 then 9-10 digits (second digit 1, 2, 3, 5, 7, 8 or 9) as a first
  * group of 3-5 digits (maybe in parentheses) and groups of 3-8 digits, the
- * first of them beginning with 2-9, one separator throughout (' ' or '-';
- * so "(011) 035-9129" is not one); bare, 0.3.
+ * first of them beginning with 2-9 unless the number is a mobile (07: "07700
+ * 100200"), one separator throughout (' ' or '-'; so "(011) 035-9129" is not
+ * one); bare, 0.3.
  * Chinese landline: area code 0XX or 0XXX (not 00) and a 7-8 digit local
  * number beginning with 2-8, as two groups: "010-62345678", "0755 86001234".
  * Chinese mobile: 1[3-9] and 9 digits, bare (0.5) or as 3-4-4 with one
@@ -357,6 +499,16 @@ static bool nanp_ok(const char *d)
 }
 
 static bool cn_mobile_ok(const char *d, size_t n) { return n == 11 && d[0] == '1' && d[1] >= '3'; }
+
+/* Countries whose landlines or mobiles keep their leading 0 after the
+ * country code (libphonenumber's "italian leading zero"): Italy and the
+ * Vatican (+39 06 6982 3456), San Marino, Côte d'Ivoire, Benin, Gabon and the
+ * Republic of the Congo. Elsewhere a 0 there is the trunk prefix, written
+ * "(0)" or not at all. */
+static bool keeps_leading_zero(unsigned code)
+{
+    return code == 39 || code == 378 || code == 225 || code == 229 || code == 241 || code == 242;
+}
 
 static double phone_international(const groups *gs, size_t i, size_t j)
 {
@@ -410,7 +562,7 @@ static double phone_international(const groups *gs, size_t i, size_t j)
         if (m != 10) return 0;
         break;
     default:
-        if (m < 4 || nsn[0] == '0') return 0;
+        if (m < 4 || (nsn[0] == '0' && !keeps_leading_zero(code))) return 0;
     }
     return 0.7;
 }
@@ -497,10 +649,11 @@ static double phone_uk_or_cn_landline(const groups *gs, size_t i, size_t j, cons
         char first = gs->digits[g1->d0];
         if (first >= '2' && first <= '8') return 0.5;
     }
-    /* UK: one separator throughout, and the number after the area code
-     * begins with 2-9 */
+    /* UK: one separator throughout; after a geographic area code (01, 02)
+     * the local number begins with 2-9 (0 and 1 would start another code),
+     * but a mobile's 07xxx is only a split for reading: 07911 123456 */
     if ((n != 10 && n != 11) || !strchr("1235789", d[1])) return 0;
-    if (g0->nd < 3 || g0->nd > 5 || gs->digits[g1->d0] < '2') return 0;
+    if (g0->nd < 3 || g0->nd > 5 || (d[1] != '7' && gs->digits[g1->d0] < '2')) return 0;
     for (size_t q = i + 2; q <= j; q++)
         if (gs->g[q].sep != g1->sep) return 0;
     for (size_t q = i + 1; q <= j; q++)
@@ -550,10 +703,16 @@ static bool check_phone(const char *t, size_t len, size_t s, size_t e, const dmi
  * (13, 16, 19), Mastercard 51-55 and 2221-2720 (16), Amex 34, 37 (15),
  * Discover 6011, 644-649, 65 (16-19), Diners 300-305, 3095, 36, 38, 39
  * (14-19), JCB 3528-3589 (16-19), UnionPay 62 (16-19), Mir 2200-2204
- * (16-19), Maestro 5018, 5020, 5038, 5893, 6304, 6759, 6761-6763 (13-19).
- * And the Luhn checksum must hold. Part of a longer run of digit groups is a
- * card only when no 4-digit group touches it ("4111 1111 1111 1111 123" is a
- * card and its CVV; a 22-digit tracking number in fours holds none). */
+ * (16-19), Maestro 5018, 5020, 5038, 5893, 6304, 6759, 6761-6763 (13-19),
+ * Dankort 5019 (16).
+ * And the Luhn checksum must hold. A card may be part of a longer run of
+ * digit groups (a price before it, an expiry after it, another card): the
+ * runs of whole groups are tried (check_card) and what may stand beside a
+ * card is card_apart's. */
+
+#define CARD_MAX_GROUPS 5 /* 4-4-4-4-x */
+#define CARD_LEFT 5       /* groups read before a candidate: a whole card */
+#define CARD_RIGHT 9      /* after: a card reaching 4 groups on, its neighbour and a card after that */
 
 bool dmi_luhn_ok(const char *d, size_t n)
 {
@@ -588,6 +747,7 @@ static bool card_brand_ok(const char *d, size_t n)
     if (p4 >= 3528 && p4 <= 3589) return long_ok;
     if (p2 == 62) return long_ok;
     if (p4 >= 2200 && p4 <= 2204) return long_ok;
+    if (p4 == 5019) return n == 16; /* Dankort */
     if (p4 == 5018 || p4 == 5020 || p4 == 5038 || p4 == 5893 || p4 == 6304 || p4 == 6759 ||
         (p4 >= 6761 && p4 <= 6763))
         return true;
@@ -610,22 +770,37 @@ static bool card_grouping_ok(const groups *gs, size_t i, size_t j)
     return k == 4 || (g[4].nd >= 1 && g[4].nd <= 4);
 }
 
-static double card_score(const groups *gs, size_t i, size_t j)
+/* Whether groups I..J of GS, alone, form a card: layout, issuer, length and
+ * Luhn (not yet what stands around them). */
+static bool card_valid(const groups *gs, size_t i, size_t j)
 {
+    if (j - i >= CARD_MAX_GROUPS) return false;
     char d[MAX_GROUPS * MAX_GROUP_DIGITS + 1];
     size_t n = join_digits(gs, i, j, d);
-    if (n < 13 || n > 19) return 0;
-    if (!card_grouping_ok(gs, i, j) || !card_brand_ok(d, n) || !dmi_luhn_ok(d, n)) return 0;
-    /* printed in groups with spaces, a digit group joined by another space is
-     * part of the same longer number (a tracking number, a 4-4-4-4-3 number
-     * failing Luhn), not a card beside something else */
-    if (j > i && gs->g[i + 1].sep == ' ' && (i > 0 || j + 1 < gs->n)) return 0;
-    /* a 4-digit group right next to it means a longer number printed in fours */
-    if ((i > 0 && gs->g[i - 1].nd == 4) || (j + 1 < gs->n && gs->g[j + 1].nd == 4)) return 0;
-    return 1.0;
+    return n >= 13 && n <= 19 && card_grouping_ok(gs, i, j) && card_brand_ok(d, n) && dmi_luhn_ok(d, n);
 }
 
-#define CARD_MAX_GROUPS 7
+/* Whether a sub-run may end after group J: at a space, or at the run's end
+ * when that end is a boundary (END_OK). */
+static bool ends_at_space(const groups *gs, size_t j, bool end_ok)
+{
+    return j + 1 < gs->n ? gs->g[j + 1].sep == ' ' : end_ok;
+}
+
+/* Whether a valid card of GS ends at group J (DIR < 0) or begins at group
+ * J (DIR > 0), on space boundaries: the neighbour that belongs to it is the
+ * next card, not the rest of a longer number. */
+static bool card_next_to(const groups *gs, size_t j, int dir, bool end_ok)
+{
+    for (size_t k = 0; k < CARD_MAX_GROUPS; k++) {
+        if (dir < 0 && k > j) break;
+        size_t i = dir < 0 ? j - k : j, e = dir < 0 ? j : j + k;
+        if (e >= gs->n) break;
+        if (i > 0 && gs->g[i].sep != ' ') continue;
+        if (ends_at_space(gs, e, end_ok) && card_valid(gs, i, e)) return true;
+    }
+    return false;
+}
 
 /* Whether the space-separated token that ends at END (backwards) or starts at
  * START (forwards) is a short run of letters and digits holding a digit. */
@@ -649,22 +824,107 @@ static bool digit_token(const char *t, size_t len, size_t at, bool backwards)
     return n > 0 && n < 8 && digit;
 }
 
+/* Whether a card printed with spaces touches, at an end of its run, a token
+ * such as "AE07": then it is a piece of something longer (an IBAN that
+ * failed its check). */
+static bool card_in_token(const char *t, size_t len, const groups *gs, size_t i, size_t j)
+{
+    size_t a = gs->g[i].start, b = gs->g[j].end;
+    if (i == 0 && a >= 2 && t[a - 1] == ' ' && digit_token(t, len, a - 1, true)) return true;
+    return j + 1 == gs->n && b + 1 < len && t[b] == ' ' && digit_token(t, len, b + 1, false);
+}
+
+/* Whether the valid card I..J stands apart from the groups around it in its
+ * run. A card written in one block may sit beside anything ("4111111111111111
+ * 0927"). One written in groups with spaces may not:
+ *  - touch a 4-digit group, which continues a number printed in fours (a
+ *    22-digit tracking number holds 16-digit runs that pass Luhn), unless
+ *    that group belongs to another card ("4111 1111 1111 1111 5500 0000 0000
+ *    0004" is two cards);
+ *  - be followed by a shorter last group that would give a length its issuer
+ *    uses ("4111 1111 1111 1111 123" is a 19-digit Visa layout that failed
+ *    Luhn, not a card and its CVV; "... 1111 09/27" is a card and its
+ *    expiry: no Visa has 18 digits);
+ *  - touch a token of letters and digits (card_in_token). */
+static bool card_apart(const char *t, size_t len, const groups *gs, size_t i, size_t j, bool end_ok)
+{
+    if (j == i || gs->g[i + 1].sep != ' ') return true;
+    if (i > 0 && gs->g[i - 1].nd == 4 && !card_next_to(gs, i - 1, -1, end_ok)) return false;
+    if (j + 1 < gs->n && gs->g[j + 1].nd == 4 && !card_next_to(gs, j + 1, 1, end_ok)) return false;
+    if (j + 1 < gs->n && gs->g[j + 1].nd < 4 && card_grouping_ok(gs, i, j + 1)) {
+        char d[MAX_GROUPS * MAX_GROUP_DIGITS + 1];
+        if (card_brand_ok(d, join_digits(gs, i, j + 1, d))) return false;
+    }
+    return !card_in_token(t, len, gs, i, j);
+}
+
+/* The start of the digit group that ends right before the separator at
+ * P - 1 (' ' or '-'), or P when there is none: no digit there, a group too
+ * long, or digits glued to a word ("AE07"), which are not a group. */
+static size_t group_before(const char *t, size_t p)
+{
+    if (p < 2 || (t[p - 1] != ' ' && t[p - 1] != '-') || !is_digit(t[p - 2])) return p;
+    size_t q = p - 1;
+    while (q > 0 && is_digit(t[q - 1])) {
+        if (p - 1 - q == MAX_GROUP_DIGITS) return p;
+        q--;
+    }
+    return q > 0 && (is_alnum_(t[q - 1]) || t[q - 1] == '+') ? p : q;
+}
+
+/* The end of the digit group after the separator at P (' ' or '-'), or P. */
+static size_t group_after(const char *t, size_t len, size_t p)
+{
+    if (p + 1 >= len || (t[p] != ' ' && t[p] != '-') || !is_digit(t[p + 1])) return p;
+    size_t q = p + 1;
+    while (q < len && is_digit(t[q])) {
+        if (q - p - 1 == MAX_GROUP_DIGITS) return p;
+        q++;
+    }
+    return q;
+}
+
+/* The run around the candidate [S, E): its groups and up to CARD_LEFT
+ * groups before and CARD_RIGHT after, so that the groups beside any card
+ * starting in [S, E), and a whole card beyond them, are seen even where the
+ * pattern stopped at its group limit or started right after a previous
+ * card. *FIRST and *LAST: the candidate's first and last group. */
+static bool card_run(const char *t, size_t len, size_t s, size_t e, groups *gs, size_t *first, size_t *last)
+{
+    size_t a = s, b = e, q;
+    for (int k = 0; k < CARD_LEFT && (q = group_before(t, a)) != a; k++) a = q;
+    for (int k = 0; k < CARD_RIGHT && (q = group_after(t, len, b)) != b; k++) b = q;
+    if (!parse_groups(t, a, b, gs)) return false;
+    *first = *last = 0;
+    for (size_t k = 0; k < gs->n; k++) {
+        if (gs->g[k].start == s) *first = k;
+        if (gs->g[k].end <= e) *last = k;
+    }
+    return true;
+}
+
+/* Tries the runs of whole groups that start in [S, E) at a space, earliest
+ * first, then longest: a run that fails (a price or a tracking number before
+ * the card, "价格100 6011 3688 6159 8527") does not hide a card inside it. */
 static bool check_card(const char *t, size_t len, size_t s, size_t e, const dmi_check_env *env, dmi_hit *hit,
                        size_t *next)
 {
     (void)env;
-    if (!best_groups(t, len, s, e, card_score, CARD_MAX_GROUPS, hit, next)) return false;
-    /* a card printed with spaces right after or before a token such as
-     * "AE07" is a piece of something longer (an IBAN that failed its check) */
-    if (memchr(t + hit->start, ' ', hit->end - hit->start)) {
-        bool before = hit->start >= 2 && t[hit->start - 1] == ' ' && digit_token(t, len, hit->start - 1, true);
-        bool after = hit->end + 1 < len && t[hit->end] == ' ' && digit_token(t, len, hit->end + 1, false);
-        if (before || after) {
-            *next = e;
-            return false;
+    groups gs;
+    size_t first, last;
+    *next = e;
+    if (!card_run(t, len, s, e, &gs, &first, &last)) return false;
+    bool end_ok = digit_end_ok(t, len, gs.g[gs.n - 1].end);
+    for (size_t i = first; i <= last; i++) {
+        if (i > 0 && gs.g[i].sep != ' ') continue;
+        for (size_t j = (i + CARD_MAX_GROUPS < gs.n ? i + CARD_MAX_GROUPS : gs.n); j-- > i;) {
+            if (!ends_at_space(&gs, j, end_ok) || !card_valid(&gs, i, j)) continue;
+            if (!card_apart(t, len, &gs, i, j, end_ok)) continue;
+            hit->start = gs.g[i].start, hit->end = gs.g[j].end, hit->score = 1.0;
+            return true;
         }
     }
-    return true;
+    return false;
 }
 
 /* ---- US_SSN
@@ -848,12 +1108,25 @@ static const char *const ctx_cn_id[] = {"身份证", "证件", "id", "identity",
 #define LB_DIGITS "(?<![0-9A-Za-z_+])(?<![0-9][.\\-])"
 #define RB_DIGITS "(?![0-9A-Za-z_]|[.\\-][0-9])"
 #define LABEL "[a-z0-9](?:[a-z0-9\\-]{0,61}[a-z0-9])?"
+#define LABEL_ASCII "[A-Za-z0-9](?:[A-Za-z0-9\\-]{0,61}[A-Za-z0-9])?"
+/* An e-mail domain's label (the TLD is check_email's): letters of one side
+ * of the CJK divide, digits and inner '-', so that a domain does not run on
+ * into Chinese text ("abc@163.com或访问www.example.cn" ends at ".com"). */
+#define CJK_PROPS "\\p{Han}\\p{Hiragana}\\p{Katakana}\\p{Hangul}"
+#define NON_CJK_CHAR "(?:[^\\P{L}" CJK_PROPS "]|[\\p{N}\\p{M}])"
+#define CJK_CHAR "[" CJK_PROPS "\\p{N}\\p{M}]"
+#define DOMAIN_LABEL                                                                                                 \
+    "(?:" LABEL_ASCII "|" NON_CJK_CHAR "(?:(?:" NON_CJK_CHAR "|-){0,61}" NON_CJK_CHAR ")?|" CJK_CHAR "(?:(?:" CJK_CHAR \
+    "|-){0,61}" CJK_CHAR ")?)"
+/* and the last label, which check_email cuts to its TLD: ASCII alone first
+ * (the common case, and far cheaper than Unicode properties) */
+#define LAST_LABEL "(?:[A-Za-z0-9\\-]{2,63}+(?![\\p{L}\\p{N}\\p{M}])|[\\p{L}\\p{N}\\p{M}\\-]{2,63}+)"
 #define URL_CHARS "[!#$%&'()*+,\\-./0-9:;=?@A-Z\\[\\]_a-z~]"
 
 const dmi_builtin dmi_builtins[] = {
     {"EMAIL_ADDRESS", "email",
-     "(?<![A-Za-z0-9._%+\\-])[A-Za-z0-9._%+\\-]{1,64}+@(?:[A-Za-z0-9](?:[A-Za-z0-9\\-]{0,61}[A-Za-z0-9])?\\.)+"
-     "[A-Za-z]{2,63}(?![A-Za-z0-9\\-])",
+     "(?<![A-Za-z0-9._%+\\-]|" NON_CJK_CHAR ")[A-Za-z0-9._%+\\-]{1,64}+@(?:" DOMAIN_LABEL "\\.)+"
+     LAST_LABEL,
      check_email, DMI_NEED_AT, ctx_email},
     {"URL", "url",
      "(?i)(?<![A-Za-z0-9])(?:(?:https?|ftp)://"

@@ -74,6 +74,23 @@ static void test_email_url(const dm_pii *p)
     EXPECT(p, "HTTP://EXAMPLE.COM:8080/A", "URL:HTTP://EXAMPLE.COM:8080/A");
     EXPECT(p, "link http://192.168.1.20:8000/api done", "URL:http://192.168.1.20:8000/api");
     EXPECT(p, "example.com is a domain, not a URL; nor is http://nohost", "");
+    /* the TLD is the Public Suffix List's, in ASCII, xn-- or Unicode form;
+     * a TLD ends where its script does */
+    EXPECT(p, "config@v1.local, x@y.zz, a@b.c2, a@b.com-x", "");
+    EXPECT(p, "a@xn--d1acufc.xn--p1ai and user@xn--80ak6aa92e.com",
+           "EMAIL_ADDRESS:a@xn--d1acufc.xn--p1ai|EMAIL_ADDRESS:user@xn--80ak6aa92e.com");
+    EXPECT(p, "почта user@пример.рф, или user@пример.рфы", "EMAIL_ADDRESS:user@пример.рф");
+    EXPECT(p, "邮箱abc@例子.中国联系我，或abc@qq.com谢谢", "EMAIL_ADDRESS:abc@例子.中国|EMAIL_ADDRESS:abc@qq.com");
+    EXPECT(p, "user@mail.ruспасибо USER@EXAMPLE.COM", "EMAIL_ADDRESS:user@mail.ru|EMAIL_ADDRESS:USER@EXAMPLE.COM");
+    /* a domain label does not run on across the CJK divide; a non-ASCII
+     * local part is not taken in part */
+    EXPECT(p, "邮箱abc@163.com或访问www.example.cn", "EMAIL_ADDRESS:abc@163.com|URL:www.example.cn");
+    EXPECT(p, "mail jürgen@münchen.de or j@münchen.de", "EMAIL_ADDRESS:j@münchen.de");
+    /* file-extension TLDs after a version-like label are file names */
+    EXPECT(p, "import module@v2.py, lib@1.2.rs, icon@2x.md and pkg@V10.zip", "");
+    EXPECT(p, "contact@empresa.com.py or jan@wp.pl or dev@rust.rs",
+           "EMAIL_ADDRESS:contact@empresa.com.py|EMAIL_ADDRESS:jan@wp.pl|EMAIL_ADDRESS:dev@rust.rs");
+    EXPECT(p, "mail 12345@163.com or v2@example.com", "EMAIL_ADDRESS:12345@163.com|EMAIL_ADDRESS:v2@example.com");
     /* an e-mail inside a URL: the longer URL wins the tie at 1.0 */
     EXPECT(p, "go https://x.example.com/?u=a@b.com now", "URL:https://x.example.com/?u=a@b.com");
 }
@@ -92,6 +109,17 @@ static void test_phone(const dm_pii *p)
            "PHONE_NUMBER:07700 900123");
     EXPECT(p, "Paris +33 1 23 45 67 89, Berlin +49 30 12345678", "PHONE_NUMBER:+33 1 23 45 67 89|PHONE_NUMBER:+49 30 12345678");
     EXPECT(p, "北京 010-62345678", "PHONE_NUMBER:010-62345678");
+    /* UK mobiles: the part after 07xxx may begin with 0 or 1; after a
+     * geographic area code it may not */
+    EXPECT(p, "mobile 07911 123456 or 07700 100200", "PHONE_NUMBER:07911 123456|PHONE_NUMBER:07700 100200");
+    EXPECT(p, "fax 020 1234 5678, (011) 035-9129", "");
+    /* countries that keep the leading 0 after the code (Italy, San Marino,
+     * Côte d'Ivoire); elsewhere a 0 there is a trunk prefix */
+    EXPECT(p, "Roma +39 06 6982 3456, 0039 02 1234 5678, +378 0549 882555, +225 07 12 34 56 78",
+           "PHONE_NUMBER:+39 06 6982 3456|PHONE_NUMBER:0039 02 1234 5678|PHONE_NUMBER:+378 0549 882555|"
+           "PHONE_NUMBER:+225 07 12 34 56 78");
+    EXPECT(p, "+33 01 23 45 67 89 / +49 030 1234567", "");
+    EXPECT(p, "+39 312 345 6789 / +44 20 7946 0958", "PHONE_NUMBER:+39 312 345 6789|PHONE_NUMBER:+44 20 7946 0958");
     /* a phone after a date in a log line */
     EXPECT(p, "2023-11-20 13812345678 ok", "PHONE_NUMBER:13812345678");
     /* look-alikes: glued to letters or digits, decimals, dates, too short,
@@ -117,6 +145,23 @@ static void test_card(const dm_pii *p)
     EXPECT(p, "4111 1111 1111 1112, 1234567812345670, 4111-1111 1111-1111, 411111111111111", "");
     EXPECT(p, "订单号 2023112012345678", "");
     EXPECT(p, "41111111111111111", ""); /* 17 digits: Visa has 13, 16 or 19 */
+    /* a card in a longer run of digit groups: the card's groups only */
+    EXPECT(p, "card 4111 1111 1111 1111 09/27 123", "CREDIT_CARD:4111 1111 1111 1111");
+    EXPECT(p, "card 4111111111111111 0927", "CREDIT_CARD:4111111111111111");
+    EXPECT(p, "cards 4111 1111 1111 1111 5500 0000 0000 0004",
+           "CREDIT_CARD:4111 1111 1111 1111|CREDIT_CARD:5500 0000 0000 0004");
+    EXPECT(p, "价格100 6011 3688 6159 8527", "CREDIT_CARD:6011 3688 6159 8527");
+    EXPECT(p, "1 2 3 4111 1111 1111 1111 5 6", "CREDIT_CARD:4111 1111 1111 1111");
+    EXPECT(p, "4111-1111-1111-1111 0927 and 5500 0000 0000 0004 123",
+           "CREDIT_CARD:4111-1111-1111-1111|CREDIT_CARD:5500 0000 0000 0004");
+    /* three cards, past the pattern's group limit */
+    EXPECT(p, "4111 1111 1111 1111 5500 0000 0000 0004 6011 1111 1111 1117",
+           "CREDIT_CARD:4111 1111 1111 1111|CREDIT_CARD:5500 0000 0000 0004|CREDIT_CARD:6011 1111 1111 1117");
+    /* still refused: a 4-digit group beside a card printed in fours (a
+     * USPS tracking number holds such runs), a last group that makes a
+     * 19-digit Visa failing Luhn, a token such as an IBAN's "AE07" */
+    EXPECT(p, "9400 4111 1111 1111 1111 11, 4111 1111 1111 1111 0927, 1111 2222 4111 1111 1111 1111 3333", "");
+    EXPECT(p, "4111 1111 1111 1111 123, AE07 4111 1111 1111 1111", "");
 }
 
 static void test_iban_ssn_id_ip(const dm_pii *p)
@@ -142,6 +187,10 @@ static void test_iban_ssn_id_ip(const dm_pii *p)
            "IP_ADDRESS:2001:0db8:85a3:0000:0000:8a2e:0370:7334|IP_ADDRESS:::ffff:192.0.2.128");
     EXPECT(p, "at 12:30:45, MAC 00:1A:2B:3C:4D:5E, std::vector, a::b", "");
     EXPECT(p, "ISBN 978-3-16-148410-0, price ¥1,299.00, version 10.0.0", "");
+    /* a dotted quad right after a version word is a version */
+    EXPECT(p, "firmware 3.2.1.4, Version: 10.0.0.1, ver. 1.2.3.4, build #2.0.1.7, 版本：3.2.1.4", "");
+    EXPECT(p, "server at 10.0.0.1, IP 3.2.1.4, driver 10.0.0.2, lever 3.2.1.5",
+           "IP_ADDRESS:10.0.0.1|IP_ADDRESS:3.2.1.4|IP_ADDRESS:10.0.0.2|IP_ADDRESS:3.2.1.5");
 }
 
 static void test_offsets_and_scores(void)
@@ -440,6 +489,13 @@ static void test_threads(void)
 
 static void test_rules(void)
 {
+    CHECK(dmi_n_tlds > 1000);
+    for (size_t i = 1; i < dmi_n_tlds; i++)
+        if (strcmp(dmi_tlds[i - 1], dmi_tlds[i]) >= 0) CHECK(!"dmi_tlds is not sorted");
+    CHECK(dmi_tld_known("com", 3) && dmi_tld_known("COM", 3) && dmi_tld_known("py", 2));
+    CHECK(dmi_tld_known("xn--p1ai", 8) && dmi_tld_known("рф", strlen("рф")) && dmi_tld_known("中国", strlen("中国")));
+    CHECK(!dmi_tld_known("local", 5) && !dmi_tld_known("png", 3) && !dmi_tld_known("co", 0));
+    CHECK(!dmi_tld_known("comm", 4) && !dmi_tld_known("c", 1));
     CHECK(dmi_luhn_ok("79927398713", 11) && !dmi_luhn_ok("79927398710", 11));
     CHECK(dmi_iban_ok("GB82WEST12345698765432", 22) && !dmi_iban_ok("GB82WEST12345698765433", 22));
     CHECK(!dmi_iban_ok("XX82WEST12345698765432", 22));
