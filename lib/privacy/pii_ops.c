@@ -178,44 +178,94 @@ DM_API dm_status dm_pii_set_key(dm_pii *pii, const uint8_t *key, size_t len)
     return DM_OK;
 }
 
-/* What a byte of a key file is, in words: never the byte itself, which could
- * be part of a key. */
-static const char *describe_byte(unsigned char c)
-{
-    switch (c) {
-    case ' ': return "a space";
-    case '\t': return "a tab";
-    case '\n': return "a line break";
-    case '\r': return "a carriage return";
-    case '\0': return "a NUL byte";
-    default: return c >= 0x80 ? "a non-ASCII byte" : "a character that is not a hex digit";
-    }
-}
-
 static bool is_hex(unsigned char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+/* The offset of the first byte that no text file holds (a control byte other
+ * than tab, CR and LF, or invalid UTF-8), or LEN. */
+static size_t binary_at(const char *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) return i;
+    }
+    return dmi_utf8_invalid_at(buf, len);
+}
+
+/* Whether the N bytes at B are 32 bytes in base64, as `openssl rand -base64
+ * 32` prints them: 43 characters of either alphabet, maybe then a '='. */
+static bool base64_key(const char *b, size_t n)
+{
+    if (n == 44 && b[43] == '=') n = 43;
+    if (n != 43) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = b[i];
+        bool alnum = (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+        if (!alnum && c != '+' && c != '/' && c != '-' && c != '_') return false;
+    }
+    return true;
+}
+
+/* What the key file's byte C (not a hex digit) is, in words. A letter is
+ * never named, as it could be part of a secret; punctuation is ('=', '"',
+ * ':'), as it is what tells a "KEY=..." line or a quoted value. */
+static void describe_char(unsigned char c, char *out, size_t cap)
+{
+    const char *word = c == ' ' ? "a space" : c == '\t' ? "a tab" : c == '\n' ? "a line break"
+                     : c == '\r' ? "a carriage return" : c >= 0x80 ? "a non-ASCII character" : NULL;
+    if (word) snprintf(out, cap, "%s", word);
+    else if ((c | 0x20) >= 'g' && (c | 0x20) <= 'z') snprintf(out, cap, "a letter that is not a hex digit (0-9, a-f)");
+    else snprintf(out, cap, "'%c'", c);
+}
+
+#define KEY_EXPECT                                                                                                \
+    "a key file holds 64 hex characters (as `openssl rand -hex 32` prints), optionally followed by a newline"
+
+/* Says why the LEN bytes of BUF, of which BODY before any final newline, are
+ * not a key file. */
+static dm_status key_file_error(const char *path, const char *buf, size_t len, size_t body)
+{
+    const char *fn = "dm_pii_load_key_file";
+    size_t bin = binary_at(buf, len);
+    if (bin < len)
+        return dmi_fail(DM_ERR_PARSE,
+                        "%s: %s: the file is binary, not text (byte %zu is %s)%s; " KEY_EXPECT, fn, path, bin + 1,
+                        (unsigned char)buf[bin] < 0x80 ? "a control byte" : "not UTF-8",
+                        len == 32 ? ": 32 raw bytes? write them as hex with `xxd -p -c 32 FILE`" : "");
+    size_t i = 0;
+    while (i < body && is_hex((unsigned char)buf[i])) i++;
+    if (i == body)
+        return dmi_fail(DM_ERR_PARSE, "%s: %s: wrong length: %zu hex characters, not 64 (32 bytes); " KEY_EXPECT,
+                        fn, path, body);
+    if (base64_key(buf, body))
+        return dmi_fail(DM_ERR_PARSE,
+                        "%s: %s: the file holds %zu base64 characters (as `openssl rand -base64 32` prints), not hex; "
+                        KEY_EXPECT, fn, path, body);
+    char what[64];
+    describe_char((unsigned char)buf[i], what, sizeof what);
+    const char *hint = buf[i] == '\n' || buf[i] == '\r'   ? " (the key must be the only line)"
+                       : i == 1 && (buf[1] | 0x20) == 'x' ? " (write the digits without a \"0x\" prefix)"
+                                                           : "";
+    char after[48] = "";
+    if (i) snprintf(after, sizeof after, ", after %zu hex character%s", i, i == 1 ? "" : "s");
+    return dmi_fail(DM_ERR_PARSE, "%s: %s: %s at character %zu%s%s; " KEY_EXPECT, fn, path, what, i + 1, after, hint);
+}
+
 /* Checks the LEN bytes of a key file and decodes them into KEY. */
 static dm_status parse_key_file(const char *path, const char *buf, size_t len, uint8_t key[KEY_BYTES])
 {
-    static const char expect[] = "a key file holds 64 hex characters (as `openssl rand -hex 32` prints), optionally "
-                                 "followed by a newline";
-    if (len == 0) return dmi_fail(DM_ERR_PARSE, "dm_pii_load_key_file: %s: the file is empty; %s", path, expect);
+    if (len == 0) return dmi_fail(DM_ERR_PARSE, "dm_pii_load_key_file: %s: the file is empty; " KEY_EXPECT, path);
     if (len > KEY_FILE_MAX)
-        return dmi_fail(DM_ERR_PARSE, "dm_pii_load_key_file: %s: the file is larger than %d bytes; %s", path,
-                        KEY_FILE_MAX, expect);
+        return dmi_fail(DM_ERR_PARSE, "dm_pii_load_key_file: %s: the file is larger than %d bytes; " KEY_EXPECT,
+                        path, KEY_FILE_MAX);
     size_t body = len;
     if (body >= 2 && buf[body - 2] == '\r' && buf[body - 1] == '\n') body -= 2;
     else if (buf[body - 1] == '\n') body -= 1;
-    for (size_t i = 0; i < body; i++)
-        if (!is_hex((unsigned char)buf[i]))
-            return dmi_fail(DM_ERR_PARSE, "dm_pii_load_key_file: %s: %s at character %zu; %s", path,
-                            describe_byte((unsigned char)buf[i]), i + 1, expect);
-    if (body != 2 * KEY_BYTES)
-        return dmi_fail(DM_ERR_PARSE, "dm_pii_load_key_file: %s: wrong length: %zu hex characters; %s", path, body,
-                        expect);
+    bool hex = body == 2 * KEY_BYTES;
+    for (size_t i = 0; i < body && hex; i++) hex = is_hex((unsigned char)buf[i]);
+    if (!hex) return key_file_error(path, buf, len, body);
     size_t bin_len = 0;
     if (sodium_hex2bin(key, KEY_BYTES, buf, body, NULL, &bin_len, NULL) != 0 || bin_len != KEY_BYTES)
         return dmi_fail(DM_ERR_INTERNAL, "dm_pii_load_key_file: %s: hex decoding failed", path);

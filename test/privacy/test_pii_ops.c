@@ -505,6 +505,26 @@ static void test_null_args(void)
 
 /* ------------------------------------------------------------- key files */
 
+/* Binary key files (32 raw bytes, as `openssl rand 32 > key` writes, or any
+ * binary file) are named as binary, not as whatever byte comes first that is
+ * not a hex digit (here a line break at character 3). */
+static void test_binary_key_files(dm_pii *p)
+{
+    char raw[32];
+    for (int i = 0; i < 32; i++) raw[i] = (char)(0x80 + 3 * i); /* continuation bytes: not UTF-8 */
+    raw[0] = 'a', raw[1] = 'b', raw[2] = '\n';
+    CHECK_FAILS(dm_pii_load_key_file(p, write_tmp("raw.key", raw, sizeof raw)), DM_ERR_PARSE,
+                "the file is binary, not text (byte 4 is not UTF-8): 32 raw bytes?");
+    CHECK(strstr(dm_last_error(), "line break") == NULL);
+    CHECK(strstr(dm_last_error(), "xxd -p -c 32") != NULL);
+    char nul[70];
+    memset(nul, 'a', sizeof nul);
+    nul[10] = 0;
+    CHECK_FAILS(dm_pii_load_key_file(p, write_tmp("nul.key", nul, sizeof nul)), DM_ERR_PARSE,
+                "the file is binary, not text (byte 11 is a control byte);");
+    CHECK(strstr(dm_last_error(), "32 raw bytes") == NULL);
+}
+
 static void test_key_files(void)
 {
     handle h;
@@ -536,13 +556,17 @@ static void test_key_files(void)
         {"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e\n", "wrong length: 62 hex characters"},
         {"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f00\n", "wrong length: 66 hex characters"},
         {"000102030405060708090a0b0c0d0e0fz01112131415161718191a1b1c1d1e1f\n",
-         "a character that is not a hex digit at character 33"},
+         "a letter that is not a hex digit (0-9, a-f) at character 33, after 32 hex characters"},
         {"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n\n", "a line break at character 65"},
         {"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f \n", "a space at character 65"},
         {" 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "a space at character 1"},
         {"0x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "at character 2"},
         {"000102030405060708090a0b0c0d0e0f\r101112131415161718191a1b1c1d1e1f\n", "a carriage return at character 33"},
-        {"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1\xC3\xA9", "a non-ASCII byte at character 64"},
+        {"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1\xC3\xA9", "a non-ASCII character at character 64"},
+        {"KEY=\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"\n", "a letter that is not a hex"},
+        {"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f=\n", "'=' at character 65"},
+        /* base64 of 32 bytes (`openssl rand -base64 32`): said so, not "a letter" */
+        {"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", "44 base64 characters"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         const char *path = write_tmp("bad.hex", bad[i].content, strlen(bad[i].content));
@@ -550,6 +574,7 @@ static void test_key_files(void)
         CHECK(strstr(dm_last_error(), "bad.hex") != NULL);
         CHECK(strstr(dm_last_error(), "0a0b0c") == NULL && strstr(dm_last_error(), "1c1d1e") == NULL);
     }
+    test_binary_key_files(p);
     char big[600];
     memset(big, 'a', sizeof big);
     CHECK_FAILS(dm_pii_load_key_file(p, write_tmp("big.hex", big, sizeof big)), DM_ERR_PARSE, "larger than 256 bytes");

@@ -310,6 +310,14 @@ def test_key_files(tmp_path):
     no_newline = tmp_path / "k.hex"
     no_newline.write_text(secrets.token_hex(32))
     run("--operator", "hash", "--key-file", str(no_newline))
+    # 32 raw bytes (`openssl rand 32 > key`) are named as binary, not by their first non-hex byte
+    raw = tmp_path / "raw.key"
+    raw.write_bytes(b"ab\n" + bytes(range(0x80, 0x9D)))
+    p = expect(["--operator", "hash", "--key-file", str(raw)], 1, "the file is binary")
+    assert "line break" not in p.stderr.decode()
+    b64 = tmp_path / "b64.key"
+    b64.write_text("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n")  # `openssl rand -base64 32`
+    expect(["--operator", "hash", "--key-file", str(b64)], 1, "base64 characters")
 
 
 # ------------------------------------------------------------------ user recognisers
