@@ -21,9 +21,16 @@
  *    NUL-terminated (paths are NUL-terminated).
  *  - Memory the library returns is released with the matching dm_xxx_free, or
  *    dm_free for plain buffers.
- *  - Thread safety: distinct handles may be used from different threads at
- *    once. A loaded dm_tokenizer is read-only and may be shared by any number
- *    of threads encoding at the same time.
+ *  - Threads, as rules (each handle's section says the same; a test runs
+ *    every one under ThreadSanitizer): distinct handles may be used from
+ *    different threads at once. dm_tokenizer, dm_dataset and dm_eval_report
+ *    never change once made and may be used by any number of threads at
+ *    once. A dm_model serialises the calls made on it (each waits for the
+ *    one in progress) and answers DM_ERR_BUSY at once while dm_train runs on
+ *    it on another thread. A dm_pii may be used (detect, anonymize, decrypt)
+ *    by any number of threads at once; configuring it while another thread
+ *    uses it is DM_ERR_BUSY. Freeing a handle must not overlap another call
+ *    on it. Error messages are per thread.
  */
 #ifndef DATAMODEL_H
 #define DATAMODEL_H
@@ -626,9 +633,11 @@ DM_API dm_status dm_profile_html(const char *profile_json, size_t len, char **ht
  * operators, a 32-byte key. Type names are Microsoft Presidio's. Patterns run
  * on PCRE2 with its JIT compiler; checksums and validators decide, not only
  * shapes (a 16-digit number that fails Luhn is not a card). Offsets are bytes
- * into the UTF-8 input, END exclusive. Once configured, a dm_pii may be used
- * from several threads at once (detect, anonymize, decrypt); the calls that
- * configure it must not run concurrently with anything else on it.
+ * into the UTF-8 input, END exclusive. A dm_pii may be used from any number
+ * of threads at once (detect, anonymize, decrypt, dm_dataset_anonymize); a
+ * call that configures it (add_pattern, add_deny_list, set_operator,
+ * set_key, load_key_file) while another thread uses it fails at once with
+ * DM_ERR_BUSY: configure it before sharing it.
  *
  * Built-in types: EMAIL_ADDRESS; PHONE_NUMBER (E.164 international, North
  * American, UK, mainland-China mobile with or without +86 and separators);

@@ -306,8 +306,22 @@ DM_API void dm_pii_free(dm_pii *pii)
     if (!pii) return;
     detector_free(pii->det);
     dmi_pii_ops_free(pii->ops);
+    if (pii->lock_ready) pthread_rwlock_destroy(&pii->lock);
     free(pii);
 }
+
+void dmi_pii_use_begin(const dm_pii *pii) { pthread_rwlock_rdlock(&((dm_pii *)pii)->lock); }
+void dmi_pii_use_end(const dm_pii *pii) { pthread_rwlock_unlock(&((dm_pii *)pii)->lock); }
+
+dm_status dmi_pii_configure_begin(dm_pii *pii, const char *what)
+{
+    if (pthread_rwlock_trywrlock(&pii->lock) != 0)
+        return dmi_fail(DM_ERR_BUSY, "%s: the handle is in use by another thread (detect, anonymize or decrypt): "
+                        "configure it before sharing it", what);
+    return DM_OK;
+}
+
+void dmi_pii_configure_end(dm_pii *pii) { pthread_rwlock_unlock(&pii->lock); }
 
 DM_API dm_status dm_pii_create(const dm_pii_options *opts, dm_pii **out)
 {
@@ -320,6 +334,11 @@ DM_API dm_status dm_pii_create(const dm_pii_options *opts, dm_pii **out)
 
     dm_pii *pii = dmi_calloc(1, sizeof *pii);
     if (!pii) return DM_ERR_NO_MEMORY;
+    if (pthread_rwlock_init(&pii->lock, NULL) != 0) {
+        free(pii);
+        return dmi_fail(DM_ERR_INTERNAL, "dm_pii_create: cannot make the handle's lock");
+    }
+    pii->lock_ready = true;
     dmi_pii_detector *det = pii->det = dmi_calloc(1, sizeof *det);
     if (!det) {
         dm_pii_free(pii);
@@ -383,7 +402,7 @@ static dm_status set_user_context(recognizer *r, const char *fn, const char *con
     return DM_OK;
 }
 
-DM_API dm_status dm_pii_add_pattern(dm_pii *pii, const char *type, const char *pattern, double score,
+static dm_status add_pattern(dm_pii *pii, const char *type, const char *pattern, double score,
                                     dm_pii_validator_fn validator, void *user, const char *const *context,
                                     size_t n_context)
 {
@@ -498,7 +517,7 @@ static dm_status add_deny_chunk(dmi_pii_detector *det, const char *type, const d
     return st;
 }
 
-DM_API dm_status dm_pii_add_deny_list(dm_pii *pii, const char *type, const char *const *words, size_t n, double score)
+static dm_status add_deny_list(dm_pii *pii, const char *type, const char *const *words, size_t n, double score)
 {
     const char *fn = "dm_pii_add_deny_list";
     if (!pii || !pii->det) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "%s: pii is NULL", fn);
@@ -772,7 +791,7 @@ static char *repaired_copy(const char *t, size_t len, size_t bad)
     return c;
 }
 
-DM_API dm_status dm_pii_detect(const dm_pii *pii, const char *text, size_t len, dm_pii_entity **entities, size_t *n)
+static dm_status detect(const dm_pii *pii, const char *text, size_t len, dm_pii_entity **entities, size_t *n)
 {
     const char *fn = "dm_pii_detect";
     if (!pii || !pii->det) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "%s: pii is NULL", fn);
@@ -816,4 +835,37 @@ DM_API dm_status dm_pii_detect(const dm_pii *pii, const char *text, size_t len, 
     if (st) return st;
     *entities = ents, *n = kept;
     return DM_OK;
+}
+
+/* ------------------------------------------------------------------ the locked entry points */
+
+DM_API dm_status dm_pii_add_pattern(dm_pii *pii, const char *type, const char *pattern, double score,
+                                    dm_pii_validator_fn validator, void *user, const char *const *context,
+                                    size_t n_context)
+{
+    if (!pii || !pii->det) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_add_pattern: pii is NULL");
+    dm_status st = dmi_pii_configure_begin(pii, "dm_pii_add_pattern");
+    if (st) return st;
+    st = add_pattern(pii, type, pattern, score, validator, user, context, n_context);
+    dmi_pii_configure_end(pii);
+    return st;
+}
+
+DM_API dm_status dm_pii_add_deny_list(dm_pii *pii, const char *type, const char *const *words, size_t n, double score)
+{
+    if (!pii || !pii->det) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_add_deny_list: pii is NULL");
+    dm_status st = dmi_pii_configure_begin(pii, "dm_pii_add_deny_list");
+    if (st) return st;
+    st = add_deny_list(pii, type, words, n, score);
+    dmi_pii_configure_end(pii);
+    return st;
+}
+
+DM_API dm_status dm_pii_detect(const dm_pii *pii, const char *text, size_t len, dm_pii_entity **entities, size_t *n)
+{
+    if (!pii || !pii->det) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_detect: pii is NULL");
+    dmi_pii_use_begin(pii);
+    dm_status st = detect(pii, text, len, entities, n);
+    dmi_pii_use_end(pii);
+    return st;
 }

@@ -9,6 +9,7 @@
 
 #include "../core/core.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,7 +21,20 @@ struct dm_pii {
     dm_pii_options o;
     dmi_pii_detector *det;
     dmi_pii_ops *ops;
+    /* Uses (detect, anonymize, decrypt) share it; configuring takes it
+     * exclusively without waiting: DM_ERR_BUSY while another thread uses the
+     * handle, never a configuration half-seen by a detection. */
+    pthread_rwlock_t lock;
+    bool lock_ready;
 };
+
+/* A use of PII (shared: any number of threads at once). */
+void dmi_pii_use_begin(const dm_pii *pii);
+void dmi_pii_use_end(const dm_pii *pii);
+/* A change of PII's configuration: DM_ERR_BUSY (naming WHAT) while another
+ * thread uses it. */
+dm_status dmi_pii_configure_begin(dm_pii *pii, const char *what);
+void dmi_pii_configure_end(dm_pii *pii);
 
 /* ---- pii_detect.c (dm_pii_create and dm_pii_free live there too) */
 

@@ -141,7 +141,7 @@ static dm_status set_type_operator(dmi_pii_ops *ops, const char *type, const dm_
     return DM_OK;
 }
 
-DM_API dm_status dm_pii_set_operator(dm_pii *pii, const char *type, const dm_pii_operator_config *cfg)
+static dm_status set_operator(dm_pii *pii, const char *type, const dm_pii_operator_config *cfg)
 {
     if (!pii || !pii->ops) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_set_operator: NULL handle");
     dm_pii_operator_config c;
@@ -166,7 +166,7 @@ DM_API dm_status dm_pii_set_operator(dm_pii *pii, const char *type, const dm_pii
 
 /* -------------------------------------------------------------------- keys */
 
-DM_API dm_status dm_pii_set_key(dm_pii *pii, const uint8_t *key, size_t len)
+static dm_status set_key(dm_pii *pii, const uint8_t *key, size_t len)
 {
     if (!pii || !pii->ops || !key) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_set_key: NULL argument");
     if (len != KEY_BYTES)
@@ -272,7 +272,7 @@ static dm_status parse_key_file(const char *path, const char *buf, size_t len, u
     return DM_OK;
 }
 
-DM_API dm_status dm_pii_load_key_file(dm_pii *pii, const char *path)
+static dm_status load_key_file(dm_pii *pii, const char *path)
 {
     if (!pii || !pii->ops || !path) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_load_key_file: NULL argument");
     FILE *f = fopen(path, "rb");
@@ -286,7 +286,7 @@ DM_API dm_status dm_pii_load_key_file(dm_pii *pii, const char *path)
     uint8_t key[KEY_BYTES];
     if (err) st = dmi_fail(DM_ERR_IO, "dm_pii_load_key_file: %s: %s", path, strerror(err));
     else st = parse_key_file(path, buf, len, key);
-    if (!st) st = dm_pii_set_key(pii, key, KEY_BYTES);
+    if (!st) st = set_key(pii, key, KEY_BYTES);
     sodium_memzero(buf, sizeof buf);
     sodium_memzero(key, sizeof key);
     return st;
@@ -462,7 +462,7 @@ dm_status dmi_pii_apply(const dm_pii *pii, const char *text, size_t len, const d
     return st ? dmi_fail_prefix(st, "dmi_pii_apply") : DM_OK;
 }
 
-DM_API dm_status dm_pii_anonymize(const dm_pii *pii, const char *text, size_t len, char **out, size_t *out_len,
+static dm_status anonymize(const dm_pii *pii, const char *text, size_t len, char **out, size_t *out_len,
                                   dm_pii_entity **entities, size_t *n)
 {
     if (entities) *entities = NULL;
@@ -558,7 +558,7 @@ static dm_status decrypt_token(dmi_buf *b, const dmi_pii_ops *ops, const char *t
     return st;
 }
 
-DM_API dm_status dm_pii_decrypt(const dm_pii *pii, const char *text, size_t len, char **out, size_t *out_len)
+static dm_status decrypt(const dm_pii *pii, const char *text, size_t len, char **out, size_t *out_len)
 {
     if (out) *out = NULL;
     if (out_len) *out_len = 0;
@@ -843,7 +843,7 @@ static dm_status write_audit(dmi_buf *audit, const char *path)
 
 #define CHUNK_ROWS 4096
 
-DM_API dm_status dm_dataset_anonymize(const dm_dataset *ds, const dm_pii *pii, const char *audit_path,
+static dm_status dataset_anonymize(const dm_dataset *ds, const dm_pii *pii, const char *audit_path,
                                       dm_dataset **out, char **report_json)
 {
     if (out) *out = NULL;
@@ -882,4 +882,68 @@ DM_API dm_status dm_dataset_anonymize(const dm_dataset *ds, const dm_pii *pii, c
     *out = d;
     if (report_json) *report_json = report;
     return DM_OK;
+}
+
+/* ------------------------------------------------------------------ the locked entry points */
+
+DM_API dm_status dm_pii_set_operator(dm_pii *pii, const char *type, const dm_pii_operator_config *cfg)
+{
+    if (!pii || !pii->ops) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_set_operator: NULL handle");
+    dm_status st = dmi_pii_configure_begin(pii, "dm_pii_set_operator");
+    if (st) return st;
+    st = set_operator(pii, type, cfg);
+    dmi_pii_configure_end(pii);
+    return st;
+}
+
+DM_API dm_status dm_pii_set_key(dm_pii *pii, const uint8_t *key, size_t len)
+{
+    if (!pii || !pii->ops || !key) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_set_key: NULL argument");
+    dm_status st = dmi_pii_configure_begin(pii, "dm_pii_set_key");
+    if (st) return st;
+    st = set_key(pii, key, len);
+    dmi_pii_configure_end(pii);
+    return st;
+}
+
+DM_API dm_status dm_pii_load_key_file(dm_pii *pii, const char *path)
+{
+    if (!pii || !pii->ops || !path) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_load_key_file: NULL argument");
+    dm_status st = dmi_pii_configure_begin(pii, "dm_pii_load_key_file");
+    if (st) return st;
+    st = load_key_file(pii, path);
+    dmi_pii_configure_end(pii);
+    return st;
+}
+
+DM_API dm_status dm_pii_anonymize(const dm_pii *pii, const char *text, size_t len, char **out, size_t *out_len,
+                                  dm_pii_entity **entities, size_t *n)
+{
+    if (!pii || !pii->ops) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_anonymize: NULL handle");
+    dmi_pii_use_begin(pii);
+    dm_status st = anonymize(pii, text, len, out, out_len, entities, n);
+    dmi_pii_use_end(pii);
+    return st;
+}
+
+DM_API dm_status dm_pii_decrypt(const dm_pii *pii, const char *text, size_t len, char **out, size_t *out_len)
+{
+    if (!pii || !pii->ops) {
+        if (out) *out = NULL;
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_decrypt: NULL handle");
+    }
+    dmi_pii_use_begin(pii);
+    dm_status st = decrypt(pii, text, len, out, out_len);
+    dmi_pii_use_end(pii);
+    return st;
+}
+
+DM_API dm_status dm_dataset_anonymize(const dm_dataset *ds, const dm_pii *pii, const char *audit_path,
+                                      dm_dataset **out, char **report_json)
+{
+    if (!pii || !pii->ops) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_dataset_anonymize: NULL handle");
+    dmi_pii_use_begin(pii);
+    dm_status st = dataset_anonymize(ds, pii, audit_path, out, report_json);
+    dmi_pii_use_end(pii);
+    return st;
 }

@@ -372,6 +372,61 @@ static void *pii_worker(void *arg)
     return NULL;
 }
 
+/* A validator that holds the detecting thread inside dm_pii_detect until
+ * released: configuring the handle meanwhile must be refused. */
+typedef struct hold {
+    atomic_int entered, released;
+} hold;
+
+static int hold_validator(const char *match, size_t len, void *user)
+{
+    (void)match, (void)len;
+    hold *h = user;
+    atomic_store(&h->entered, 1);
+    while (!atomic_load(&h->released)) sched_yield();
+    return 1;
+}
+
+typedef struct detect_job {
+    dm_pii *pii;
+    dm_status status;
+    size_t n;
+} detect_job;
+
+static void *detect_once(void *arg)
+{
+    detect_job *j = arg;
+    dm_pii_entity *e = NULL;
+    j->status = dm_pii_detect(j->pii, "ticket TKT-123", 14, &e, &j->n);
+    dm_free(e);
+    return NULL;
+}
+
+static void test_pii_configure_while_used(void)
+{
+    dm_pii *pii = NULL;
+    hold h;
+    atomic_init(&h.entered, 0);
+    atomic_init(&h.released, 0);
+    CHECK(dm_pii_create(NULL, &pii) == DM_OK);
+    CHECK(dm_pii_add_pattern(pii, "TICKET", "TKT-[0-9]+", 0.9, hold_validator, &h, NULL, 0) == DM_OK);
+    detect_job j = {pii, DM_OK, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, detect_once, &j);
+    while (!atomic_load(&h.entered)) sched_yield();
+    dm_pii_operator_config cfg;
+    dm_pii_operator_config_default(&cfg);
+    CHECK_FAILS(dm_pii_set_operator(pii, "TICKET", &cfg), DM_ERR_BUSY, "in use by another thread");
+    static const uint8_t key[32] = {1};
+    CHECK_FAILS(dm_pii_set_key(pii, key, 32), DM_ERR_BUSY, "dm_pii_set_key");
+    CHECK_FAILS(dm_pii_add_deny_list(pii, "TICKET", (const char *const[]){"x"}, 1, 0.5), DM_ERR_BUSY, "configure it");
+    atomic_store(&h.released, 1);
+    pthread_join(th, NULL);
+    CHECK(j.status == DM_OK && j.n == 1);
+    CHECK(dm_pii_set_operator(pii, "TICKET", &cfg) == DM_OK); /* nobody uses it now */
+    dm_pii_free(pii);
+}
+
 static void test_pii_shared(void)
 {
     dm_pii *pii = NULL;
@@ -415,5 +470,6 @@ int main(void)
     test_dataset_shared();
     test_report_shared();
     test_pii_shared();
+    test_pii_configure_while_used();
     return check_summary();
 }
