@@ -244,6 +244,55 @@ DM_API dm_status dm_tokenizer_encode_batch(const dm_tokenizer *tok, size_t n,
 DM_API void dm_encoding_free(dm_encoding *enc);
 DM_API void dm_encodings_free(dm_encoding **encs, size_t n);
 
+/* N encodings laid end to end in flat arrays, for callers that want tensors
+ * or that cross a language boundary once per batch. Encoding i is tokens
+ * row_offsets[i] .. row_offsets[i+1]-1 of every array (offsets holds two
+ * entries per token: start, end). When every row has the same length (with
+ * DM_PAD_TO_LENGTH or DM_PAD_TO_LONGEST, or by chance), n_tokens ==
+ * n * longest and each array is an n x longest matrix in row-major order.
+ * The arrays are never NULL (they have at least one entry even when n_tokens
+ * is 0). Token strings are not stored: dm_tokenizer_id_to_token(ids[k]) is
+ * the token, as in dm_encoding.tokens. Allocated by the library, released
+ * with dm_encodings_flat_free. Fields may be added at the end in later minor
+ * versions: struct_size is the size of the structure the library filled,
+ * so a caller built against a newer header reads a new field only when
+ * struct_size covers it. */
+typedef struct dm_encodings_flat {
+    size_t struct_size;
+    size_t n;                     /* encodings (texts) */
+    size_t n_tokens;              /* tokens in all rows: row_offsets[n] */
+    size_t longest;               /* the longest row's length (0 when n is 0) */
+    size_t *row_offsets;          /* n + 1 entries; row_offsets[0] is 0 */
+    int32_t *ids;                 /* n_tokens entries, as dm_encoding's */
+    int32_t *type_ids;
+    uint8_t *attention_mask;
+    uint8_t *special_tokens_mask;
+    uint32_t *offsets;            /* 2 * n_tokens entries */
+} dm_encodings_flat;
+
+/* Encodes N texts (and N pairs when PAIRS is not NULL) as
+ * dm_tokenizer_encode_batch does, with the same options and results, into
+ * one dm_encodings_flat: one allocation per array, so that a caller (or a
+ * binding) crosses into the library once per batch and gets tensors without
+ * a copy per text. Runs on opts->threads threads (0: all cores); the result
+ * is identical whatever the thread count. DM_PAD_TO_LONGEST pads every row
+ * to the batch's longest (rounded up to pad_to_multiple_of). opts->progress
+ * gets done/total in texts; a non-zero return cancels. *OUT is set only on
+ * success; release it with dm_encodings_flat_free.
+ * Errors: DM_ERR_INVALID_ARGUMENT (NULL tokenizer or output, NULL texts with
+ * N > 0, a bad option); a failing text's DM_ERR_UTF8, DM_ERR_RANGE or
+ * DM_ERR_INVALID_ARGUMENT, its message starting "text I: " with the lowest
+ * failing index I; DM_ERR_NOT_FOUND (a row to pad and no [PAD] token);
+ * DM_ERR_CANCELLED; DM_ERR_NO_MEMORY. */
+DM_API dm_status dm_tokenizer_encode_batch_flat(const dm_tokenizer *tok, size_t n,
+                                                const char *const *texts, const size_t *lens,
+                                                const char *const *pairs, const size_t *pair_lens,
+                                                const dm_encode_options *opts,
+                                                dm_encodings_flat **out);
+
+/* Releases the result of dm_tokenizer_encode_batch_flat. Accepts NULL. */
+DM_API void dm_encodings_flat_free(dm_encodings_flat *flat);
+
 /* Decodes ids to text as HF's WordPiece decoder does ("##" pieces joined,
  * spaces before punctuation cleaned up). SKIP_SPECIAL drops special tokens.
  * *OUT is NUL-terminated, *OUT_LEN excludes the NUL; release with dm_free.
