@@ -103,7 +103,9 @@ DM_API void dm_free(void *ptr);
 /* Progress of long work. Called with the work done so far and the total (in
  * units the calling function documents; total may be 0 when unknown). Return
  * 0 to go on, non-zero to cancel: the function then returns DM_ERR_CANCELLED.
- * Called from the thread that made the call. */
+ * Called from the thread that made the call. Every callback of the library
+ * (dm_train_fn too) and of its bindings means the same: "true cancels" (a
+ * truthy return in Python, true in Go). */
 typedef int (*dm_progress_fn)(uint64_t done, uint64_t total, void *user);
 
 /* ------------------------------------------------------------------------ */

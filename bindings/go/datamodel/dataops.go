@@ -252,6 +252,9 @@ func (d *Dataset) Write(path string, format Format) error {
 		return err
 	}
 	defer C.free(unsafe.Pointer(cs))
+	if err := checkCInts(namedInt{"Write format", int(format)}); err != nil {
+		return err
+	}
 	err = call(func() C.dm_status { return C.dm_dataset_write(d.p, cs, C.dm_file_format(format)) })
 	runtime.KeepAlive(d)
 	return err
@@ -618,6 +621,9 @@ func (d *Dataset) Split(opts SplitOptions) ([]int, OpReport, error) {
 		return nil, nil, err
 	}
 	c.stratify = cBool(opts.Stratify)
+	if err := checkCInts(namedInt{"SplitOptions.GroupBy", int(opts.GroupBy)}); err != nil {
+		return nil, nil, err
+	}
 	c.group_by = C.dm_group_by(opts.GroupBy)
 	var p *progressState
 	if opts.Dedup != nil {
@@ -750,6 +756,9 @@ func (d *Dataset) Resample(opts ResampleOptions) (*Dataset, OpReport, error) {
 	defer a.free()
 	c := (*C.dm_resample_options)(a.calloc(C.sizeof_dm_resample_options))
 	C.dm_resample_options_default(c)
+	if err := checkCInts(namedInt{"ResampleOptions.Strategy", int(opts.Strategy)}); err != nil {
+		return nil, nil, err
+	}
 	c.strategy = C.dm_resample_strategy(opts.Strategy)
 	if target != nil {
 		ct := (*C.double)(a.calloc(C.size_t(len(target)+1) * 8))

@@ -311,18 +311,18 @@ func TestProgressCancelAndPanic(t *testing.T) {
 	ds := fromTexts(t, texts, labels)
 	o := DefaultCleanOptions()
 	calls := 0
-	o.Progress = func(done, total uint64) bool { calls++; return true }
+	o.Progress = func(done, total uint64) bool { calls++; return false }
 	out, _, err := ds.Clean(o)
 	must(t, err, "Clean with progress")
 	out.Close()
 	if calls == 0 {
 		t.Error("progress never called")
 	}
-	o.Progress = func(done, total uint64) bool { return false }
+	o.Progress = func(done, total uint64) bool { return true }
 	_, _, err = ds.Clean(o)
 	wantOpError(t, err, StatusCancelled, "cancelled Clean")
 	d := DefaultDedupOptions()
-	d.Progress = func(done, total uint64) bool { return false }
+	d.Progress = func(done, total uint64) bool { return true }
 	_, _, err = ds.Dedup(d)
 	wantOpError(t, err, StatusCancelled, "cancelled Dedup")
 	o.Progress = func(done, total uint64) bool { panic("from the callback") }

@@ -178,6 +178,11 @@ func LoadModel(dir string, opts *ModelOptions) (*Model, error) {
 		if opts.Seed != nil {
 			c.seed = C.uint64_t(*opts.Seed)
 		}
+		err := checkCInts(namedInt{"ModelOptions.Device", int(opts.Device)},
+			namedInt{"ModelOptions.Precision", int(opts.Precision)})
+		if err != nil {
+			return nil, err
+		}
 		c.device = C.dm_device(opts.Device)
 		c.threads = C.int(opts.Threads)
 		c.precision = C.int(opts.Precision)
@@ -540,12 +545,16 @@ func (o *InferOptions) toC(c *C.dm_infer_options) (*progressState, func(), error
 	if o.Pooling < 0 || o.InvalidUTF8 < 0 {
 		return nil, nil, newError(StatusInvalidArgument, "InferOptions: negative Pooling or InvalidUTF8")
 	}
+	err := checkCInts(namedInt{"InferOptions.Pooling", int(o.Pooling)},
+		namedInt{"InferOptions.InvalidUTF8", int(o.InvalidUTF8)})
+	if err != nil {
+		return nil, nil, err
+	}
 	c.max_length = C.size_t(o.MaxLength)
 	if o.BatchSize > 0 {
 		c.batch_size = C.size_t(o.BatchSize)
 	}
 	c.pooling = C.dm_pooling(o.Pooling)
-	var err error
 	if c.normalize, err = o.Normalize.toC("InferOptions.Normalize", c.normalize); err != nil {
 		return nil, nil, err
 	}

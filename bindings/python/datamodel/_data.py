@@ -6,7 +6,7 @@ import json
 import numbers
 import os
 
-from . import _INVALID_UTF8, Error, _bytes, _c_i32, _c_size, _check, _choice, _lib, _Owned, _sig
+from . import _INVALID_UTF8, Error, _bytes, _c_i32, _c_size, _check, _choice, _int_array, _lib, _Owned, _SIZE_CODE, _sig
 
 try:  # optional: accepted as input, never required
     import numpy as _np
@@ -320,7 +320,8 @@ class Dataset(_Owned):
         if any(r < 0 for r in idx):
             bad = next(r - n for r in idx if r < 0)
             raise IndexError(f"row {bad} out of range (the dataset has {n} rows)")
-        arr = (_c_size * max(len(idx), 1))(*idx)
+        # Checked: ctypes would wrap 2**64 + 1 to row 1 (rows past the end fail in C, named).
+        arr = (_c_size * max(len(idx), 1)).from_buffer(_int_array(idx or [0], "rows", _SIZE_CODE))
         h = _Ds()
         _check(_lib.dm_dataset_select(self._handle(), arr, len(idx), ctypes.byref(h)))
         return Dataset(h)
@@ -391,7 +392,8 @@ class Dataset(_Owned):
             n_parts = max(assign, default=-1) + 1
         n_parts = _dataops._count(n_parts, "n_parts")
         o, cb = _dataops.dedup_options(**dedup_options)
-        arr = (_c_i32 * max(n, 1))(*assign)
+        # Checked: ctypes would wrap 2**32 to part 0.
+        arr = (_c_i32 * max(n, 1)).from_buffer(_int_array(assign or [0], "assign", "i"))
         pairs = ctypes.c_uint64()
         rep = ctypes.c_void_p()
         st = _lib.dm_dataset_leakage(self._handle(), arr, n_parts, ctypes.byref(o), ctypes.byref(pairs),
@@ -502,7 +504,8 @@ class Dataset(_Owned):
         file of synonym groups, one per line. keep_original: source rows come
         first. Returns (Dataset, report): report keys rows_in, rows_out, ops
         {op: count}, unchanged. New rows get ids "<id>#aug<k>" and a
-        "source_id" column."""
+        "source_id" column. progress(done, total) in rows; return True to
+        cancel."""
         o, keep, cb = _dataops.augment_options(ops, n, alpha_sr, alpha_ri, alpha_rs, alpha_rd, alpha, char_rate,
                                                wordnet_dir, synonyms_path, keep_original, seed, progress)
         res = self._derive(_lib.dm_dataset_augment, ctypes.byref(o), [cb])
@@ -517,7 +520,8 @@ class Dataset(_Owned):
         near_duplicates=True, using the DEDUP dict of dedup() keywords),
         near_pairs, duplicate_clusters, conflicts, scripts, skipped_rows and
         clean (CLEAN_REPORT: the report clean() returned, drawn as a funnel).
-        Draw it with datamodel.profile_html(profile)."""
+        Draw it with datamodel.profile_html(profile). progress(done, total);
+        return True to cancel."""
         o, keep, cbs = _dataops.profile_options(tokenizer, near_duplicates, dedup, clean_report, title, progress)
         rep = ctypes.c_void_p()
         st = _lib.dm_dataset_profile(self._handle(), ctypes.byref(o), ctypes.byref(rep))

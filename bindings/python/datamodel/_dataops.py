@@ -13,7 +13,7 @@ import ctypes
 import json
 import numbers
 
-from . import _PROGRESS, _bytes, _c_i32, _c_size, _check, _choice, _lib, _Progress, _sig
+from . import _PROGRESS, _bytes, _c_i32, _c_size, _check, _choice, _cint_value, _lib, _Progress, _sig
 
 _status = ctypes.c_int
 _Ds = ctypes.c_void_p
@@ -128,7 +128,7 @@ def _count(value, what, allow_none=False):
         raise TypeError(f"{what} must be an int, not {type(value).__name__}")
     if value < 0:
         raise ValueError(f"{what} must be >= 0 (got {value})")
-    return int(value)
+    return _cint_value(value, what, "Q")  # size_t: 2**64 would wrap to 0
 
 
 def _seed(value):

@@ -6,8 +6,8 @@ import ctypes
 import os
 import threading
 
-from . import (_INVALID_UTF8, _PROGRESS, Error, Tokenizer, _bytes, _c_i32, _c_size, _check, _choice, _lib,
-               _Progress, _sig)
+from . import (_INVALID_UTF8, _PROGRESS, Error, Tokenizer, _array_address, _bytes, _c_i32, _c_size, _check,
+               _checked_ndarray, _choice, _int_rows, _lib, _Progress, _sig)
 from ._data import Dataset, Report, _ReportP
 
 try:  # optional: accepted as input and, on request, returned
@@ -181,12 +181,15 @@ def _text_arrays(texts, what):
     return (ctypes.c_char_p * max(n, 1))(*data), (_c_size * max(n, 1))(*map(len, data)), data
 
 
-def _int_matrix(rows, what, ctype, np_dtype):
-    """(pointer, keepalive, batch, seq_len) of a 2-D list of equal-length lists or a 2-D numpy array."""
+def _int_matrix(rows, what, ctype):
+    """(pointer, keepalive, batch, seq_len) of a 2-D list of equal-length lists or a 2-D numpy array. Every value
+    must fit CTYPE (int32 or uint8): ctypes and numpy's astype would wrap it silently, so one that does not is
+    an OverflowError (also a ValueError) naming its row and column."""
+    code = "B" if ctype is ctypes.c_uint8 else "i"
     if _np is not None and isinstance(rows, _np.ndarray):
-        a = _np.ascontiguousarray(rows, dtype=np_dtype)
-        if a.ndim != 2:
-            raise ValueError(f"{what} must be 2-D (batch x seq_len); got shape {a.shape}")
+        if rows.ndim != 2:
+            raise ValueError(f"{what} must be 2-D (batch x seq_len); got shape {rows.shape}")
+        a = _checked_ndarray(rows, what, code)
         return a.ctypes.data_as(ctypes.POINTER(ctype)), a, a.shape[0], a.shape[1]
     rows = list(rows)
     if rows and not hasattr(rows[0], "__len__"):
@@ -196,8 +199,10 @@ def _int_matrix(rows, what, ctype, np_dtype):
         if len(r) != width:
             raise ValueError(f"{what}[{i}] has length {len(r)}, expected {width} (all sequences must have "
                              "equal lengths: pad them)")
-    flat = [int(v) for r in rows for v in r]
-    return (ctype * max(len(flat), 1))(*flat), None, len(rows), width
+    flat = _int_rows(rows, what, code)
+    if not flat:
+        flat.append(0)  # a valid pointer for an empty matrix
+    return ctypes.cast(_array_address(flat), ctypes.POINTER(ctype)), flat, len(rows), width
 
 
 # ---------------------------------------------------------------------------- results
@@ -399,16 +404,18 @@ class Model:
         attention_mask None: all ones, else 1 = token, 0 = padding). Returns
         a ForwardOutput(logits, hidden, pooled); hidden and pooled are None
         unless asked for. Outputs are numpy float32 arrays when ids is a
-        numpy array, else nested lists."""
+        numpy array, else nested lists. A value that does not fit int32
+        (ids, type_ids) or uint8 (attention_mask) raises OverflowError (also
+        a ValueError) naming its row and column."""
         numpy = _np is not None and isinstance(ids, _np.ndarray)
-        pid, kid, batch, seq = _int_matrix(ids, "ids", _c_i32, "int32")
+        pid, kid, batch, seq = _int_matrix(ids, "ids", _c_i32)
         ptype = kt = pmask = km = None
         if type_ids is not None:
-            ptype, kt, b, s = _int_matrix(type_ids, "type_ids", _c_i32, "int32")
+            ptype, kt, b, s = _int_matrix(type_ids, "type_ids", _c_i32)
             if (b, s) != (batch, seq):
                 raise ValueError(f"type_ids is {b} x {s} but ids is {batch} x {seq}")
         if attention_mask is not None:
-            pmask, km, b, s = _int_matrix(attention_mask, "attention_mask", ctypes.c_uint8, "uint8")
+            pmask, km, b, s = _int_matrix(attention_mask, "attention_mask", ctypes.c_uint8)
             if (b, s) != (batch, seq):
                 raise ValueError(f"attention_mask is {b} x {s} but ids is {batch} x {seq}")
         with self._use() as h:
@@ -438,7 +445,8 @@ class Model:
                 invalid_utf8="error", progress=None, return_numpy=False):
         """Classifies TEXTS (and PAIRS, one per text) (dm_model_predict).
         max_length: 0 = max_position_embeddings; longer texts are truncated.
-        progress(done, total) in texts may return True to cancel. Returns a
+        progress(done, total) in texts: returning True (any truthy value)
+        cancels with Error DM_ERR_CANCELLED, None/False goes on. Returns a
         Prediction (.labels, .label_ids, .probs, .logits)."""
         numpy = _want_numpy(return_numpy)
         arr, lens, keep = _text_arrays(texts, "texts")
@@ -468,7 +476,8 @@ class Model:
         pooling: "default" (the folder's sentence-transformers pooling, else
         CLS), "cls" or "mean". normalize: None (as the folder says), True or
         False. max_length: 0 = sentence-transformers' max_seq_length, else
-        max_position_embeddings."""
+        max_position_embeddings. progress(done, total) in texts: returning
+        True cancels with Error DM_ERR_CANCELLED, None/False goes on."""
         numpy = _want_numpy(return_numpy)
         arr, lens, keep = _text_arrays(texts, "texts")
         n = len(keep)
@@ -486,7 +495,8 @@ class Model:
                  progress=None):
         """Predicts every row of DATASET (its labels named as the model's)
         and returns the Report, with the mean cross-entropy as .loss
-        (dm_model_evaluate)."""
+        (dm_model_evaluate). progress(done, total) in rows: returning True
+        cancels with Error DM_ERR_CANCELLED, None/False goes on."""
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a datamodel.Dataset, not {type(dataset).__name__}")
         cb = _Progress(progress)
@@ -516,8 +526,9 @@ def _progress_dict(p):
 
 
 class _TrainCallback:
-    """Wraps callback(progress_dict) -> truthy to cancel. An exception inside
-    it cancels training and is re-raised after dm_train returns."""
+    """Wraps callback(progress_dict): truthy cancels, falsy goes on (as every
+    progress callback of the library, in C, Python and Go). An exception
+    inside it cancels training and is re-raised after dm_train returns."""
 
     def __init__(self, fn):
         self.fn = fn
