@@ -520,16 +520,34 @@ typedef struct dm_dedup_options {
     int report_pairs;      /* default 0; 1: the report lists every near-duplicate pair */
     dm_progress_fn progress; /* done/total in rows; may be NULL */
     void *progress_user;
+    int label_conflicts;   /* a dm_conflict_policy (declared below): what
+                              dm_dataset_dedup does with a cluster whose rows carry
+                              different labels. Default DM_CONFLICT_KEEP: keep the
+                              first row of each label (differently labelled copies
+                              are not merged); DROP_ALL: drop the whole cluster;
+                              MAJORITY: keep the first row of its most frequent label
+                              (ties: the label seen first); KEEP_FIRST: keep the
+                              first labelled row. Every such cluster is reported. */
 } dm_dedup_options;
 DM_API void dm_dedup_options_default(dm_dedup_options *opts);
-/* Removes exact duplicates and near duplicates, keeping the first row of each
- * cluster (clusters are the connected components of the duplicate pairs).
- * Report keys: rows_in, rows_out, exact_duplicates (rows removed as exact
- * copies), near_duplicates (rows removed as near copies), near_pairs (pairs
- * found), candidate_pairs (pairs LSH proposed), num_perm, bands,
- * rows_per_band, clusters (array of {kept: id, members: [ids], texts: [up to
- * 3 member texts]} for clusters of 2 or more), pairs (with report_pairs:
- * [[id, id, jaccard], ...]). */
+/* Removes exact duplicates and near duplicates: of each cluster (the
+ * connected components of the duplicate pairs) it keeps one row, the first
+ * one with a label when any has one, so that a label is never dropped for an
+ * unlabelled copy; a cluster whose rows carry two or more labels keeps what
+ * label_conflicts says. Report keys: rows_in, rows_out, exact_duplicates
+ * (rows that are exact copies of an earlier row), near_duplicates (rows
+ * that are near copies, not exact), near_pairs (pairs found),
+ * candidate_pairs (pairs LSH proposed), num_perm, bands, rows_per_band,
+ * clusters (array of {kept: id or null, members: [ids], texts: [up to 3
+ * member texts]} for clusters of 2 or more; kept is the first row kept),
+ * label_conflicts (the policy: "keep", "drop_all", "majority" or
+ * "keep_first"), conflicts (clusters with two or more labels),
+ * rows_in_conflict (their rows), conflict_rows_kept (rows kept beyond one
+ * per cluster: keep), conflict_rows_dropped (clusters dropped whole:
+ * drop_all), conflict_clusters (array of {ids: [...], labels: [label or
+ * null per id], kept: [ids kept]}), pairs (with report_pairs: [[id, id,
+ * jaccard], ...]). rows_out = rows_in - exact_duplicates - near_duplicates
+ * + conflict_rows_kept - conflict_rows_dropped. */
 DM_API dm_status dm_dataset_dedup(const dm_dataset *ds, const dm_dedup_options *opts, dm_dataset **out,
                                   char **report_json);
 /* Duplicate pairs (exact or near, as OPTS says) whose rows lie in different

@@ -106,12 +106,19 @@ static const char *const help_dedup =
     "\n"
     "Removes exact duplicates, then near duplicates (MinHash LSH over character n-grams, each\n"
     "candidate pair verified by its exact Jaccard similarity), keeping the first row of each\n"
-    "cluster of duplicates.\n"
+    "cluster of duplicates (the first labelled row, when a copy without a label comes first).\n"
+    "Duplicates whose labels differ are never merged silently: --label-conflicts says what\n"
+    "becomes of them, and the report lists each such cluster with its ids and labels\n"
+    "(conflict_clusters); their number is printed on standard error.\n"
     "\n"
     HELP_DATA_IN
     HELP_OUT
     HELP_REPORT
     "      --exact-only          only exact duplicates (after normalisation)\n"
+    "      --label-conflicts P   a cluster whose rows carry different labels: keep (default: the\n"
+    "                            first row of each label), drop (every row of the cluster),\n"
+    "                            majority (the first row of the most frequent label; ties: the\n"
+    "                            label seen first) or first (the first labelled row)\n"
     HELP_DEDUP_KNOBS
     "      --seed S              seed of the MinHash permutations (default 1)\n"
     "      --clusters FILE       the clusters as JSONL, one per line: {kept, members, texts}\n";
@@ -658,12 +665,39 @@ typedef struct {
     const char *clusters;
 } dedup_args;
 
+/* The policies of dm conflicts --policy and dm dedup --label-conflicts. */
+static const struct {
+    const char *name;
+    dm_conflict_policy policy;
+} conflict_policies[] = {{"keep", DM_CONFLICT_KEEP},
+                         {"drop", DM_CONFLICT_DROP_ALL},
+                         {"majority", DM_CONFLICT_MAJORITY},
+                         {"first", DM_CONFLICT_KEEP_FIRST}};
+
+/* *POLICY from NAME, the value of option OPT; a usage error for any other name. */
+static int parse_conflict_policy(const char *opt, const char *name, dm_conflict_policy *policy)
+{
+    for (size_t i = 0; i < sizeof conflict_policies / sizeof conflict_policies[0]; i++)
+        if (strcmp(name, conflict_policies[i].name) == 0) {
+            *policy = conflict_policies[i].policy;
+            return 0;
+        }
+    return usage_error("%s: unknown policy '%s' (keep, drop, majority, first)", opt, name);
+}
+
 static int dedup_option(args_t *a, const char *arg, void *ctx)
 {
     dedup_args *d = ctx;
     const char *v;
     if (is_opt(arg, NULL, "--exact-only")) d->o.exact_only = 1;
     else if (is_opt(arg, NULL, "--clusters")) NEED_VALUE_P(d->clusters, arg);
+    else if (is_opt(arg, NULL, "--label-conflicts")) {
+        NEED_VALUE_P(v, arg);
+        dm_conflict_policy p = DM_CONFLICT_KEEP;
+        int rc = parse_conflict_policy(arg, v, &p);
+        d->o.label_conflicts = (int)p;
+        return rc;
+    }
     else if (is_opt(arg, NULL, "--seed")) {
         NEED_VALUE_P(v, arg);
         return parse_seed(arg, v, &d->o.seed);
@@ -694,6 +728,23 @@ static int write_clusters(const char *path, const json_t *report)
     return finish_output(&o, f, path);
 }
 
+/* Rows in and out, the duplicates found and the clusters whose labels differ. */
+static void dedup_summary(const json_t *r)
+{
+    fprintf(stderr,
+            "dm: dedup: %lld rows in, %lld out; %lld exact and %lld near duplicates (%lld near pairs, %zu clusters)",
+            (long long)jint(r, "rows_in"), (long long)jint(r, "rows_out"), (long long)jint(r, "exact_duplicates"),
+            (long long)jint(r, "near_duplicates"), (long long)jint(r, "near_pairs"),
+            json_array_size(json_object_get(r, "clusters")));
+    long long conflicts = jint(r, "conflicts");
+    if (conflicts)
+        fprintf(stderr, "; %lld cluster%s with different labels (%lld rows; %s: %lld more kept, %lld dropped)",
+                conflicts, conflicts == 1 ? "" : "s", (long long)jint(r, "rows_in_conflict"),
+                json_string_value(json_object_get(r, "label_conflicts")), (long long)jint(r, "conflict_rows_kept"),
+                (long long)jint(r, "conflict_rows_dropped"));
+    fputc('\n', stderr);
+}
+
 int cmd_dedup(int argc, char **argv)
 {
     data_cmd c;
@@ -710,21 +761,17 @@ int cmd_dedup(int argc, char **argv)
         d.o.progress_user = &c;
         rc = op_result(&c, dm_dataset_dedup(ds, &d.o, &out, &report), "dedup");
     }
+    /* The input is not needed any more: one long row is then not held
+     * three times (input, output, the output's file image) while writing. */
+    dm_dataset_free(ds);
     if (!rc) rc = write_dataset(out, c.out);
     if (!rc) rc = save_report(&c, report);
     json_t *r = rc ? NULL : parse_report(report);
     if (!rc && d.clusters) rc = write_clusters(d.clusters, r);
-    if (!rc)
-        fprintf(stderr,
-                "dm: dedup: %lld rows in, %lld out; removed %lld exact and %lld near duplicates "
-                "(%lld near pairs, %zu clusters)\n",
-                (long long)jint(r, "rows_in"), (long long)jint(r, "rows_out"), (long long)jint(r, "exact_duplicates"),
-                (long long)jint(r, "near_duplicates"), (long long)jint(r, "near_pairs"),
-                json_array_size(json_object_get(r, "clusters")));
+    if (!rc) dedup_summary(r);
     json_decref(r);
     dm_free(report);
     dm_dataset_free(out);
-    dm_dataset_free(ds);
     return rc;
 }
 
@@ -741,20 +788,8 @@ static int conflicts_option(args_t *a, const char *arg, void *ctx)
     const char *v;
     if (!is_opt(arg, NULL, "--policy")) return OPT_NOT_MINE;
     NEED_VALUE_P(v, arg);
-    static const struct {
-        const char *name;
-        dm_conflict_policy policy;
-    } policies[] = {{"keep", DM_CONFLICT_KEEP},
-                    {"drop", DM_CONFLICT_DROP_ALL},
-                    {"majority", DM_CONFLICT_MAJORITY},
-                    {"first", DM_CONFLICT_KEEP_FIRST}};
-    for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++)
-        if (strcmp(v, policies[i].name) == 0) {
-            k->policy_name = v;
-            k->policy = policies[i].policy;
-            return 0;
-        }
-    return usage_error("--policy: unknown policy '%s' (keep, drop, majority, first)", v);
+    k->policy_name = v;
+    return parse_conflict_policy("--policy", v, &k->policy);
 }
 
 int cmd_conflicts(int argc, char **argv)

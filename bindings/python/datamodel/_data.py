@@ -361,17 +361,27 @@ class Dataset(_Owned):
         return res
 
     def dedup(self, exact_only=False, normalize=True, ngram=5, threshold=0.8, num_perm=128, bands=0,
-              rows_per_band=0, verify=True, seed=1, threads=0, report_pairs=False, progress=None):
+              rows_per_band=0, verify=True, seed=1, threads=0, report_pairs=False, progress=None,
+              label_conflicts="keep"):
         """Removes exact and near duplicates (MinHash LSH over character
         NGRAM shingles, Jaccard >= THRESHOLD), keeping the first row of each
-        cluster (dm_dataset_dedup). Returns (Dataset, report): report keys
-        rows_in, rows_out, exact_duplicates, near_duplicates, near_pairs,
-        candidate_pairs, num_perm, bands, rows_per_band, clusters [{kept,
-        members, texts}], pairs (with report_pairs: [[id, id, jaccard]]).
-        bands/rows_per_band 0: chosen as datasketch does. threads 0: all
-        cores. progress(done, total) in rows; return True to cancel."""
+        cluster, the first labelled one when an unlabelled copy comes first
+        (dm_dataset_dedup). LABEL_CONFLICTS, for a cluster whose rows carry
+        different labels: "keep" (the first row of each label: such copies
+        are not merged), "drop_all" (the whole cluster), "majority" (the
+        first row of the most frequent label; ties: the label seen first) or
+        "keep_first" (the first labelled row). Returns (Dataset, report):
+        report keys rows_in, rows_out, exact_duplicates, near_duplicates,
+        near_pairs, candidate_pairs, num_perm, bands, rows_per_band,
+        clusters [{kept (None when dropped), members, texts}],
+        label_conflicts, conflicts, rows_in_conflict, conflict_rows_kept,
+        conflict_rows_dropped, conflict_clusters [{ids, labels (None when
+        unlabelled), kept}], pairs (with report_pairs: [[id, id,
+        jaccard]]). bands/rows_per_band 0: chosen as datasketch does.
+        threads 0: all cores. progress(done, total) in rows; return True to
+        cancel."""
         o, cb = _dataops.dedup_options(exact_only, normalize, ngram, threshold, num_perm, bands, rows_per_band,
-                                       verify, seed, threads, report_pairs, progress)
+                                       verify, seed, threads, report_pairs, progress, label_conflicts)
         return self._derive(_lib.dm_dataset_dedup, ctypes.byref(o), [cb])
 
     def leakage(self, assign, n_parts=None, **dedup_options):
