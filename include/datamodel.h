@@ -836,9 +836,11 @@ typedef struct dm_eval_report {
     double macro_precision, macro_recall, macro_f1;
     double weighted_precision, weighted_recall, weighted_f1;
     double log_loss;      /* NaN without probabilities */
-    double roc_auc;       /* binary: of class 1's probability; else one-vs-rest macro
-                             average over classes where it is defined; NaN without
-                             probabilities or when undefined */
+    double roc_auc;       /* binary: of class 1's probability; else the one-vs-rest
+                             macro average over every class, as scikit-learn's: NaN
+                             when any class's AUC is undefined (a class with no true
+                             examples, or with all of them; the others' AUCs are in
+                             per_class) and without probabilities */
     double loss;          /* mean cross-entropy from the model (NaN from dm_metrics_compute) */
     dm_class_metrics *per_class;   /* n_classes entries */
     uint64_t *confusion;  /* n_classes * n_classes, row = true class, column = predicted */
@@ -847,10 +849,12 @@ typedef struct dm_eval_report {
 /* Computes the report from true and predicted class ids (0 .. N_CLASSES-1) and,
  * optionally, class probabilities (N x N_CLASSES, each in [0, 1], used as
  * given: like scikit-learn 1.9, rows are not renormalised). LABEL_NAMES may be
- * NULL (names become "0", "1", ...). Errors: DM_ERR_INVALID_ARGUMENT (NULL
- * arrays or label name), DM_ERR_RANGE (N = 0, N_CLASSES < 2, a class id out of
- * range, a probability outside [0, 1], a row of zeros), DM_ERR_NUMERIC (a NaN
- * or infinite probability), DM_ERR_UTF8 (a label name); each names the index. */
+ * NULL (names become "0", "1", ...). One class is allowed (the report of
+ * classification_report(labels=[a])), without probabilities. Errors:
+ * DM_ERR_INVALID_ARGUMENT (NULL arrays or label name), DM_ERR_RANGE (N = 0,
+ * N_CLASSES = 0, probabilities with N_CLASSES = 1, a class id out of range, a
+ * probability outside [0, 1], a row of zeros), DM_ERR_NUMERIC (a NaN or
+ * infinite probability), DM_ERR_UTF8 (a label name); each names the index. */
 DM_API dm_status dm_metrics_compute(size_t n, size_t n_classes, const int32_t *y_true,
                                     const int32_t *y_pred, const float *probs,
                                     const char *const *label_names, dm_eval_report **out);
@@ -862,9 +866,9 @@ DM_API dm_status dm_metrics_compute(size_t n, size_t n_classes, const int32_t *y
 DM_API dm_status dm_eval_report_json(const dm_eval_report *r, char **out, size_t *len);
 
 /* The report as text, laid out like scikit-learn's classification_report
- * (DIGITS decimals, 1 to 100, default 2 when 0), followed by the confusion
- * matrix.
- * Release with dm_free. */
+ * with DIGITS decimals (0 to 100; 0 rounds every score to a whole number, as
+ * classification_report(digits=0) does; its default is 2), followed by the
+ * confusion matrix. Release with dm_free. */
 DM_API dm_status dm_eval_report_text(const dm_eval_report *r, int digits, char **out, size_t *len);
 
 DM_API void dm_eval_report_free(dm_eval_report *r);

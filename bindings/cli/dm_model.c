@@ -111,7 +111,8 @@ static const char *const help_eval =
     "  -d, --data FILE           labelled data (required)\n"
     "      --json                one JSON object instead: accuracy, macro_f1, per_class,\n"
     "                            confusion_matrix, loss, ...\n"
-    "      --digits N            decimals in the text report (default 2)\n"
+    "      --digits N            decimals in the text report, 0 to 100 (default 2; 0 rounds to\n"
+    "                            whole numbers, as scikit-learn's digits=0)\n"
     HELP_DATA_COLUMNS
     "  -b, --batch-size B        texts per forward pass (default 32)\n"
     "      --max-length L        truncate texts to L tokens (default: the model's maximum)\n"
@@ -171,20 +172,25 @@ static const char *const help_metrics =
     "CSV, TSV or JSONL file with a header line and prints the classification report (precision,\n"
     "recall, F1 and support per label, as scikit-learn's classification_report), the confusion\n"
     "matrix, then accuracy and macro F1 and, with --prob-columns, the log loss and ROC-AUC\n"
-    "(one-vs-rest macro average; of the second class's probability with 2 classes). Labels are\n"
+    "(of the second class's probability with 2 classes; else the one-vs-rest macro average over\n"
+    "every class, undefined, as scikit-learn's, when a class has no true example or all of them:\n"
+    "the text says which, the JSON has null and each class's own AUC in per_class). Labels are\n"
     "trimmed of surrounding spaces. The classes are the labels of both columns, ordered\n"
-    "numerically when all are integers, else by bytes (as dm train orders them), or --labels.\n"
+    "numerically when all are integers, else by bytes (as dm train orders them), or --labels;\n"
+    "one class gives its row and the averages, as classification_report(labels=[a]).\n"
     "\n"
     "  -d, --data FILE           the predictions (required)\n"
     "      --true COL            the column of true labels (required)\n"
     "      --pred COL            the column of predicted labels (required)\n"
-    "      --labels a,b,...      the classes, in this order; any other label is an error\n"
+    "      --labels a,b,...      the classes (one or more), in this order; any other label is an\n"
+    "                            error\n"
     "      --prob-columns LIST   C1,C2,...: the predicted probability of each class, one column\n"
     "                            per class in class order; numbers from 0 to 1, read as 32-bit\n"
     "                            floats and used as given (rows are not renormalised)\n"
     "      --json                one JSON object instead: accuracy, macro_f1, per_class,\n"
     "                            confusion_matrix, log_loss, roc_auc, ... (null when undefined)\n"
-    "      --digits N            decimals in the text report (default 2)\n"
+    "      --digits N            decimals in the text report, 0 to 100 (default 2; 0 rounds to\n"
+    "                            whole numbers, as scikit-learn's digits=0)\n"
     "  -o, --output FILE         write there instead of standard output\n";
 
 static const char *const help_forward =
@@ -713,7 +719,7 @@ int cmd_eval(int argc, char **argv)
     args_t a = {argc, 0, argv};
     const char *model_dir = NULL, *data_path = NULL, *out_path = NULL, *v;
     bool json = false;
-    int digits = 0, progress = isatty(STDERR_FILENO);
+    int digits = 2, progress = isatty(STDERR_FILENO);
     dm_dataset_options dso;
     dm_dataset_options_default(&dso);
     dm_model_options mo;
@@ -736,7 +742,7 @@ int cmd_eval(int argc, char **argv)
             json = true;
         } else if (is_opt(arg, NULL, "--digits")) {
             NEED_VALUE(v, arg);
-            if ((rc = parse_int_opt(arg, v, 1, 100, &digits))) return rc;
+            if ((rc = parse_int_opt(arg, v, 0, 100, &digits))) return rc;
         } else if (parse_bool_pair(arg, "progress", &progress)) {
         } else if ((rc = common_option(&a, arg, &dso, &mo, &io)) != OPT_NOT_MINE) {
             if (rc) return rc;
@@ -926,6 +932,22 @@ static int load_prob_column(const char *path, const char *col, size_t j, size_t 
     return rc;
 }
 
+/* The ROC-AUC line: the value, or why it is undefined (the first class whose
+ * one-vs-rest AUC is: no true example of it, or nothing else). */
+static void write_auc_line(outbuf *o, const dm_eval_report *r)
+{
+    char tmp[512];
+    int n = snprintf(tmp, sizeof tmp, "ROC-AUC:  %.6f\n", r->roc_auc);
+    for (size_t c = 0; isnan(r->roc_auc) && c < r->n_classes; c++) {
+        if (!isnan(r->per_class[c].roc_auc)) continue;
+        n = snprintf(tmp, sizeof tmp, "ROC-AUC:  undefined: %s class \"%.200s\" (as scikit-learn; each class's "
+                     "own AUC: --json)\n", r->per_class[c].support ? "every true label is" : "no true label is",
+                     r->label_names[c]);
+        break;
+    }
+    out_bytes(o, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
 /* The text report, then accuracy and macro F1 and, with probabilities, log loss and ROC-AUC. */
 static int write_metrics_text(outbuf *o, const dm_eval_report *r, int digits, bool probs)
 {
@@ -934,8 +956,9 @@ static int write_metrics_text(outbuf *o, const dm_eval_report *r, int digits, bo
     int n = snprintf(tmp, sizeof tmp, "\naccuracy: %.6f\nmacro F1: %.6f\n", r->accuracy, r->macro_f1);
     out_bytes(o, tmp, (size_t)n);
     if (probs) {
-        n = snprintf(tmp, sizeof tmp, "log loss: %.6f\nROC-AUC:  %.6f\n", r->log_loss, r->roc_auc);
+        n = snprintf(tmp, sizeof tmp, "log loss: %.6f\n", r->log_loss);
         out_bytes(o, tmp, (size_t)n);
+        write_auc_line(o, r);
     }
     return 0;
 }
@@ -972,7 +995,7 @@ static int metrics_options(int argc, char **argv, metrics_args *m)
             m->json = true;
         } else if (is_opt(arg, NULL, "--digits")) {
             NEED_VALUE(v, arg);
-            if ((rc = parse_int_opt(arg, v, 1, 100, &m->digits))) return rc;
+            if ((rc = parse_int_opt(arg, v, 0, 100, &m->digits))) return rc;
         } else if (arg[0] == '-' && arg[1]) {
             return usage_error("metrics: unknown option '%s'", arg);
         } else if (!m->data_path) {
@@ -991,6 +1014,7 @@ int cmd_metrics(int argc, char **argv)
 {
     metrics_args m;
     memset(&m, 0, sizeof m);
+    m.digits = 2; /* classification_report's default */
     int rc = metrics_options(argc, argv, &m);
     if (rc) return rc < 0 ? 0 : rc;
 
@@ -1005,8 +1029,6 @@ int cmd_metrics(int argc, char **argv)
         for (size_t i = 0; i < n_labels && !rc; i++)
             for (size_t j = 0; j < i && !rc; j++)
                 if (strcmp(labels[i], labels[j]) == 0) rc = usage_error("--labels: '%s' is named twice", labels[i]);
-        if (!rc && n_labels < 2)
-            rc = usage_error("--labels: metrics need at least 2 classes, '%s' names %zu", m.labels_arg, n_labels);
     }
     if (!rc && m.probs_arg) rc = split_names("--prob-columns", m.probs_arg, false, &probs_copy, &prob_cols, &n_probs);
     if (!rc && labels && prob_cols && n_probs != n_labels)
@@ -1019,6 +1041,11 @@ int cmd_metrics(int argc, char **argv)
     size_t n = dm_dataset_size(t), kt = dm_dataset_num_labels(t), kp = dm_dataset_num_labels(p), k;
     if (dm_dataset_size(p) != n) {
         fprintf(stderr, "dm: %s: the file changed while it was read\n", m.data_path);
+        rc = 1;
+        goto done;
+    }
+    if (n == 0) {
+        fprintf(stderr, "dm: %s: no data rows: metrics need at least one prediction\n", m.data_path);
         rc = 1;
         goto done;
     }
@@ -1062,10 +1089,9 @@ int cmd_metrics(int argc, char **argv)
         names = union_labels;
     }
     char list[512];
-    if (k < 2) {
-        fprintf(stderr, "dm: %s: the columns \"%s\" and \"%s\" hold one label only (%s): metrics need at least 2 "
-                        "classes (name them with --labels)\n",
-                m.data_path, m.true_col, m.pred_col, names[0]);
+    if (prob_cols && k == 1) { /* log loss and ROC-AUC need a second class */
+        fprintf(stderr, "dm: %s: --prob-columns: the data has one class only (%s): log loss and ROC-AUC need at "
+                        "least 2 classes (name them with --labels)\n", m.data_path, names[0]);
         rc = 1;
         goto done;
     }

@@ -15,6 +15,7 @@ import random
 import signal
 import subprocess
 import time
+import warnings
 
 import pytest
 
@@ -530,7 +531,7 @@ def test_bad_option_values(data, tmp_path):
     expect(["train", "--model", TINY, "--out", tmp_path / "o"], 2, "needs --train FILE")
     expect(["train", "--model", TINY, "--train", data["train"]], 2, "needs --out DIR")
     expect(["eval", "--model", TINY], 2, "needs --data FILE")
-    expect(["eval", "--model", TINY, "--data", data["val"], "--digits", "0"], 2, "--digits")
+    expect(["eval", "--model", TINY, "--data", data["val"], "--digits", "101"], 2, "--digits")
     expect(["predict", "--model", TINY, "--format", "xml"], 2, "unknown format 'xml'")
     expect(["predict", "--model", TINY, "--batch-size", "0"], 2, "--batch-size")
     expect(["embed", "--model", TINY, "--pooling", "max"], 2, "unknown pooling 'max'")
@@ -701,6 +702,41 @@ def test_metrics_match_scikit_learn(tmp_path):
     assert text.startswith(sk.classification_report(yt, [r[1] for r in two], digits=4, zero_division=0))
 
 
+def test_metrics_sklearn_edge_cases(tmp_path):
+    """What scikit-learn does, where it is easy to differ: --digits 0, one class (--labels a), and
+    the macro ROC-AUC when a class has no true example (undefined, as sklearn's NaN)."""
+    sk = pytest.importorskip("sklearn.metrics")
+    path = tmp_path / "hand.csv"
+    path.write_text(HAND_CSV)
+    rows = list(csv.DictReader(HAND_CSV.splitlines()))
+    yt, yp = [r["y_true"] for r in rows], [r["y_pred"] for r in rows]
+    text = dm("metrics", "--data", path, "--true", "y_true", "--pred", "y_pred", "--digits", "0").stdout.decode()
+    assert text.startswith(sk.classification_report(yt, yp, digits=0, zero_division=0) + "\nconfusion matrix")
+    one = tmp_path / "one.csv"
+    one.write_text("y_true,y_pred\na,a\na,a\na,a\n")
+    for extra in (["--labels", "a"], []):
+        text = dm("metrics", "--data", one, "--true", "y_true", "--pred", "y_pred", *extra).stdout.decode()
+        report = sk.classification_report(["a"] * 3, ["a"] * 3, labels=["a"], zero_division=0)
+        assert text.startswith(report + "\nconfusion matrix"), (text, report)
+    js = json.loads(dm("metrics", "--data", one, "--true", "y_true", "--pred", "y_pred", "--labels", "a",
+                       "--json").stdout)
+    assert js["labels"] == ["a"] and js["accuracy"] == 1.0 and js["roc_auc"] is None
+    # Class c is never the true label: sklearn's macro AUC is NaN, ours null; a and b keep theirs.
+    three = tmp_path / "three.csv"
+    three.write_text("y_true,y_pred,p_a,p_b,p_c\na,a,0.75,0.25,0\na,b,0.25,0.75,0\nb,b,0.5,0.5,0\nb,b,0,1,0\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn warns that class c's AUC is undefined
+        want = sk.roc_auc_score(yt, [[0.75, 0.25, 0], [0.25, 0.75, 0], [0.5, 0.5, 0], [0, 1, 0]],
+                                labels=["a", "b", "c"], multi_class="ovr")
+    assert math.isnan(want)
+    args = ["metrics", "--data", three, "--true", "y_true", "--pred", "y_pred", "--labels", "a,b,c",
+            "--prob-columns", "p_a,p_b,p_c"]
+    js = json.loads(dm(*args, "--json").stdout)
+    assert js["roc_auc"] is None and js["per_class"]["c"]["roc_auc"] is None
+    assert abs(js["per_class"]["b"]["roc_auc"] - 0.75) < 1e-12
+    assert 'ROC-AUC:  undefined: no true label is class "c"' in dm(*args).stdout.decode()
+
+
 def test_metrics_errors(tmp_path):
     path = tmp_path / "hand.csv"
     path.write_text(HAND_CSV)
@@ -735,10 +771,11 @@ def test_metrics_errors(tmp_path):
     expect(base + ["--prob-columns", "p_a"], 2, "--prob-columns names 1 column, the data has 2 classes (a, b)")
     expect(base + ["--prob-columns", "p_a,p_b", "--labels", "a,b,c"], 2,
            "--prob-columns names 2 columns but --labels names 3 classes")
-    # One class only.
+    # One class only: its report (test_metrics_sklearn_edge_cases); not its probabilities.
     one = tmp_path / "one.csv"
-    one.write_text("y_true,y_pred\na,a\na,a\n")
-    expect(["metrics", "--data", one, "--true", "y_true", "--pred", "y_pred"], 1, "one label only (a)", "--labels")
+    one.write_text("y_true,y_pred,p_a\na,a,1\na,a,1\n")
+    expect(["metrics", "--data", one, "--true", "y_true", "--pred", "y_pred", "--prob-columns", "p_a"], 1,
+           "one class only (a)", "need at least 2 classes")
     assert "           b       0.00" in dm("metrics", "--data", one, "--true", "y_true", "--pred", "y_pred",
                                            "--labels", "a,b").stdout.decode()
     # Usage errors.
@@ -746,11 +783,10 @@ def test_metrics_errors(tmp_path):
                          (["metrics", "--data", path, "--pred", "b"], "metrics needs --true COL"),
                          (["metrics", "--data", path, "--true", "a"], "metrics needs --pred COL"),
                          (base + ["--bogus"], "metrics: unknown option '--bogus'"),
-                         (base + [path], "unexpected argument"), (base + ["--digits", "0"], "--digits"),
+                         (base + [path], "unexpected argument"), (base + ["--digits", "-1"], "--digits"),
                          (base + ["--digits"], "--digits needs a value"),
                          (base + ["--labels", "a,,b"], "--labels: empty name"),
                          (base + ["--labels", "a,b,a"], "'a' is named twice"),
-                         (base + ["--labels", "a"], "at least 2 classes"),
                          (base + ["--prob-columns", "p_a,"], "--prob-columns: empty name")):
         expect(args, 2, needle, "(see dm help)")
     expect(["metrics", "--data", tmp_path / "absent.csv", "--true", "a", "--pred", "b"], 1, "absent.csv")

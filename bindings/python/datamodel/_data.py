@@ -626,7 +626,8 @@ class Report:
 
     def text(self, digits=2):
         """The report laid out like scikit-learn's classification_report, with
-        DIGITS decimals, followed by the confusion matrix."""
+        DIGITS decimals (0 to 100; 0 rounds to whole numbers, as
+        classification_report(digits=0)), followed by the confusion matrix."""
         return self._format(_lib.dm_eval_report_text, int(digits))
 
     def __str__(self):
@@ -670,7 +671,10 @@ def metrics(y_true, y_pred, probs=None, labels=None, n_classes=None):
     probs: optional n x n_classes probabilities (for log_loss and roc_auc),
     used as given. labels: optional class names (default "0", "1", ...).
     n_classes: default len(labels), else the width of probs, else
-    max(y_true + y_pred) + 1. Returns a Report."""
+    max(y_true + y_pred) + 1; one class is allowed, without probs (as
+    classification_report(labels=[a])). roc_auc is the one-vs-rest macro
+    average, NaN as scikit-learn's when any class's AUC is undefined (the
+    others' are in per_class). Returns a Report."""
     if _np is None or not isinstance(y_true, _np.ndarray):
         y_true = list(y_true)
     if _np is None or not isinstance(y_pred, _np.ndarray):
