@@ -75,6 +75,7 @@ const (
 	StatusNumeric         = int(C.DM_ERR_NUMERIC)          // NaN or Inf met in a computation
 	StatusInternal        = int(C.DM_ERR_INTERNAL)         // a bug in the library
 	StatusAuth            = int(C.DM_ERR_AUTH)             // a wrong key or tampered data
+	StatusBusy            = int(C.DM_ERR_BUSY)             // the handle is in use by a call that excludes this one
 )
 
 // Error is a failure reported by libdatamodel (or detected by this binding

@@ -116,6 +116,13 @@ type ModelOptions struct {
 	Device    Device
 	Threads   int       // 0: all cores
 	Precision Precision // of inference; the zero value is PrecisionFP32
+	// NewHead asks for a new classification head even when the folder has
+	// one trained for these labels. Labels never silently change meaning:
+	// Labels naming the folder's trained labels in another order reorder
+	// the head; other names over a trained head fail unless NewHead is set;
+	// a config.json that does not belong to the weights fails
+	// (dm_model_load).
+	NewHead bool
 }
 
 // modelHandle owns the C model. It is freed by Model.Close, or, once a
@@ -186,6 +193,9 @@ func LoadModel(dir string, opts *ModelOptions) (*Model, error) {
 		c.device = C.dm_device(opts.Device)
 		c.threads = C.int(opts.Threads)
 		c.precision = C.int(opts.Precision)
+		if opts.NewHead {
+			c.new_head = 1
+		}
 	}
 	cdir, err := cPath("model folder", dir)
 	if err != nil {

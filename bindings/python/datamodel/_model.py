@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - depends on the machine
 class _ModelOptions(ctypes.Structure):
     _fields_ = [("struct_size", _c_size), ("num_labels", _c_size), ("labels", ctypes.POINTER(ctypes.c_char_p)),
                 ("n_labels", _c_size), ("seed", ctypes.c_uint64), ("device", ctypes.c_int),
-                ("threads", ctypes.c_int), ("precision", ctypes.c_int)]
+                ("threads", ctypes.c_int), ("precision", ctypes.c_int), ("new_head", ctypes.c_int)]
 
 
 class _ModelInfo(ctypes.Structure):
@@ -286,14 +286,21 @@ class Model:
 
     @classmethod
     def load(cls, path, num_labels=_MD.num_labels, labels=None, seed=_MD.seed, device="auto",
-             threads=_MD.threads, precision="fp32"):
+             threads=_MD.threads, precision="fp32", new_head=False):
         """Loads a Hugging Face model folder (dm_model_load): config.json,
         model.safetensors and the tokenizer files. num_labels: 0 takes it
         from config.json or LABELS; else a head of another size is replaced.
         labels: label names in id order (None: from config.json, else
         LABEL_0, ...). seed: the initialisation of a new head. device: "auto",
         "cpu" or "cuda". threads: 0 = all cores. precision: "fp32" or "bf16"
-        (inference with bfloat16 matrix products, see set_precision)."""
+        (inference with bfloat16 matrix products, see set_precision).
+        new_head: a new classification head even when the folder has one for
+        these labels. Labels never silently change meaning: labels naming the
+        folder's trained labels in another order reorder the head; other
+        names over a trained head raise unless new_head=True; a config.json
+        that does not belong to the weights raises (see dm_model_load).
+        Calls on one model from several threads are serialised; while it
+        trains on another thread they raise DM_ERR_BUSY."""
         o = _ModelOptions()
         _lib.dm_model_options_default(ctypes.byref(o))
         o.num_labels = _size(num_labels, "num_labels")
@@ -309,6 +316,7 @@ class Model:
         o.device = _choice(_DEVICE, device, "device")
         o.threads = _cint(threads, "threads")
         o.precision = _choice(_PRECISION, precision, "precision")
+        o.new_head = 1 if new_head else 0
         h = _Mdl()
         _check(_lib.dm_model_load(os.fsencode(path), ctypes.byref(o), ctypes.byref(h)))
         del keep
@@ -432,7 +440,7 @@ class Model:
     def _infer_options(self, batch_size, max_length, invalid_utf8, progress, pooling=None, normalize=None):
         o = _InferOptions()
         _lib.dm_infer_options_default(ctypes.byref(o))
-        o.batch_size = _size(batch_size, "batch_size")
+        o.batch_size = _ranged(batch_size, "batch_size", 1, 2**64 - 1)  # 0 is refused too: say so
         o.max_length = _size(max_length, "max_length")
         o.invalid_utf8 = _choice(_INVALID_UTF8, invalid_utf8, "invalid_utf8")
         o.pooling = _choice(_POOLING, pooling, "pooling")
@@ -585,7 +593,7 @@ def train(model, train, val=None, *, epochs=_TD.epochs, max_steps=_TD.max_steps,
     _lib.dm_train_options_default(ctypes.byref(o))
     o.epochs = _cint(epochs, "epochs")
     o.max_steps = _size(max_steps, "max_steps")
-    o.batch_size = _size(batch_size, "batch_size")
+    o.batch_size = _ranged(batch_size, "batch_size", 1, 2**64 - 1)  # 0 is refused too: say so
     o.grad_accum = _cint(grad_accum, "grad_accum")
     o.learning_rate = float(learning_rate)
     o.weight_decay = float(weight_decay)
