@@ -12,7 +12,9 @@
  *  - Every fallible call returns dm_status (DM_OK == 0) and writes its results
  *    to out-parameters. On failure, dm_last_error() returns a thread-local
  *    message naming what was wrong (file, line, byte offset, field, expected
- *    versus found). Out-parameters are left untouched on failure.
+ *    versus found). Out-parameters are left untouched on failure. A failure
+ *    about one text of a batch (tokenizing, predicting, embedding) begins
+ *    "text K: " with K its 0-based index in the caller's arrays.
  *  - The library never prints, exits or aborts on bad input.
  *  - Option structs carry their own size: initialise them with
  *    dm_xxx_options_default(), which sets struct_size, then change fields.
