@@ -72,10 +72,16 @@ typedef struct {
 
 void out_flush(outbuf *o);
 void out_json_string(outbuf *o, const char *s);
-/* PATH, or standard output for NULL or "-"; NULL (with a message) on failure. */
+/* PATH, or standard output for NULL or "-"; NULL (with a message) on
+ * failure. A regular file is written to a hidden sibling and put in place by
+ * finish_output only when everything was written (atomic: a failed or
+ * interrupted command leaves the old file, or none). */
 FILE *open_output(const char *path);
 /* Flushes and closes F (unless stdout) and frees the buffer; 1 (with a
- * message) when anything failed. */
+ * message) when anything failed. With RC non-zero (the command failed) the
+ * new file is discarded instead of put in place. */
+int finish_output_rc(outbuf *o, FILE *f, const char *path, int rc);
+/* finish_output_rc with RC 0. */
 int finish_output(outbuf *o, FILE *f, const char *path);
 /* The whole of PATH, NUL-terminated, in *OUT (free it) and its length in
  * *LEN (may be NULL); 1 with "dm: WHAT: PATH: reason" on stderr on failure. */

@@ -506,12 +506,78 @@ int parse_bool_pair(const char *arg, const char *name, int *value)
     return 0;
 }
 
+/* Output files are written to a hidden sibling and renamed over PATH by
+ * finish_output once complete, so a failed or interrupted command never
+ * leaves a half-written file where a good one was (the library tidies a
+ * killed run's sibling, named as its own: .NAME.dm-tmp-PID-SEQ). */
+#define MAX_PENDING 8
+static struct pending_output {
+    FILE *f;
+    char *tmp, *path;
+} pending[MAX_PENDING];
+
+static void discard_pending(void)
+{
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (pending[i].tmp) unlink(pending[i].tmp);
+}
+
+static char *tmp_sibling(const char *path)
+{
+    static unsigned seq = 1u << 30; /* the library numbers its own from 0 */
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
+    size_t cap = strlen(path) + 64;
+    char *tmp = malloc(cap);
+    if (tmp) snprintf(tmp, cap, "%.*s.%s.dm-tmp-%ld-%u", (int)dir_len, path, path + dir_len, (long)getpid(), seq++);
+    return tmp;
+}
+
 FILE *open_output(const char *path)
 {
     if (!path || strcmp(path, "-") == 0) return stdout;
-    FILE *f = fopen(path, "wb");
-    if (!f) fprintf(stderr, "dm: %s: %s\n", path, strerror(errno));
+    struct stat sb;
+    int slot = 0;
+    while (slot < MAX_PENDING && pending[slot].f) slot++;
+    /* A device or a pipe (/dev/null, a FIFO) is written in place. */
+    bool special = stat(path, &sb) == 0 && !S_ISREG(sb.st_mode);
+    if (special || slot == MAX_PENDING) {
+        FILE *f = fopen(path, "wb");
+        if (!f) fprintf(stderr, "dm: %s: %s\n", path, strerror(errno));
+        return f;
+    }
+    static bool hooked;
+    if (!hooked) hooked = atexit(discard_pending) == 0;
+    char *tmp = tmp_sibling(path), *copy = strdup(path);
+    FILE *f = tmp && copy ? fopen(tmp, "wbx") : NULL;
+    if (!f) {
+        fprintf(stderr, "dm: %s: %s\n", path, tmp && copy ? strerror(errno) : "out of memory");
+        free(tmp);
+        free(copy);
+        return NULL;
+    }
+    pending[slot] = (struct pending_output){f, tmp, copy};
     return f;
+}
+
+/* Puts a pending output file in place (OK) or removes it. */
+static int settle_output(FILE *f, bool ok)
+{
+    for (int i = 0; i < MAX_PENDING; i++) {
+        if (pending[i].f != f) continue;
+        struct pending_output p = pending[i];
+        pending[i] = (struct pending_output){0};
+        int bad = 0;
+        if (ok && (fsync(fileno(f)) != 0 || fclose(f) != 0)) bad = 1;
+        else if (!ok) fclose(f);
+        if (ok && !bad && rename(p.tmp, p.path) != 0) bad = 1;
+        if (!ok || bad) unlink(p.tmp);
+        if (bad) fprintf(stderr, "dm: writing %s failed: %s\n", p.path, strerror(errno));
+        free(p.tmp);
+        free(p.path);
+        return bad;
+    }
+    return -1; /* not a pending file */
 }
 
 int read_whole_file(const char *path, const char *what, char **out, size_t *len)
@@ -547,21 +613,29 @@ int read_whole_file(const char *path, const char *what, char **out, size_t *len)
     return 0;
 }
 
-int finish_output(outbuf *o, FILE *f, const char *path)
+int finish_output_rc(outbuf *o, FILE *f, const char *path, int rc)
 {
     out_flush(o);
     int bad = o->failed || fflush(f) != 0 || ferror(f);
-    if (f != stdout && fclose(f) != 0) bad = 1;
     free(o->buf);
+    o->buf = NULL;
     if (bad) fprintf(stderr, "dm: writing %s failed: %s\n", path ? path : "standard output", strerror(errno));
+    int settled = settle_output(f, !bad && rc == 0);
+    if (settled >= 0) return bad || settled;
+    if (f != stdout && fclose(f) != 0 && !bad) {
+        fprintf(stderr, "dm: writing %s failed: %s\n", path ? path : "standard output", strerror(errno));
+        bad = 1;
+    }
     return bad;
 }
+
+int finish_output(outbuf *o, FILE *f, const char *path) { return finish_output_rc(o, f, path, 0); }
 
 /* --input jsonl: each line is a JSON string, or an object with a "text"
  * string and an optional "pair" string, so texts may hold newlines, tabs or
  * NUL. The decoded values live in VALUES until the block is done. */
 static int parse_jsonl(const char **lines, size_t *lens, const char **pairs, size_t *pair_lens, json_t **values,
-                       size_t n, uint64_t first_line, bool *have_pairs)
+                       size_t n, const line_reader *r, const utf8_guard *g, bool *have_pairs)
 {
     int any_pair = 0, any_single = 0;
     for (size_t i = 0; i < n; i++) {
@@ -863,7 +937,7 @@ static int cmd_decode(int argc, char **argv)
             dm_free(text);
         }
     }
-    if (of && finish_output(&o, of, out_path) && !rc) rc = 1;
+    if (of && finish_output_rc(&o, of, out_path, rc) && !rc) rc = 1;
     if (!of) free(o.buf);
     reader_free(&r);
     free(ids);

@@ -47,11 +47,15 @@ static const char *const help_init =
     "\n"
     "Loads a pretrained model folder (BERT, e.g. a Hugging Face or sentence-transformers folder),\n"
     "gives it a classification head of N labels and saves it as a BertForSequenceClassification\n"
-    "folder. A head already trained for N labels is kept; otherwise a new one is initialised.\n"
+    "folder. A head already trained for N labels is kept (--labels in another order reorders it,\n"
+    "so that each label keeps its weights; other names than the trained ones are refused); otherwise,\n"
+    "or with --new-head, a new one is initialised. The folder is written as a whole: a run that\n"
+    "is killed or fails leaves the old folder as it was (other files in it are kept).\n"
     "\n"
     "  -m, --model DIR           the pretrained folder (required)\n"
     "  -n, --num-labels N        number of labels (default: the number of --labels)\n"
     "      --labels a,b,...      label names in id order (default: LABEL_0, LABEL_1, ...)\n"
+    "      --new-head            a new head even when the folder has one for these labels\n"
     "  -o, --out DIR             where to write the model (required)\n"
     "      --seed S              seed of the new head's initialisation (default 42)\n"
     HELP_DEVICE;
@@ -438,21 +442,6 @@ static int load_labelled(const char *path, const dm_dataset_options *base, dm_da
     return 0;
 }
 
-/* Fails (1, with a message) when DS has a label the model does not know. */
-static int check_labels_known(const dm_model *m, size_t n_labels, const dm_dataset *ds, const char *path)
-{
-    for (size_t j = 0, k = dm_dataset_num_labels(ds); j < k; j++) {
-        const char *name = dm_dataset_label_name(ds, (int32_t)j);
-        if (!model_has_label(m, n_labels, name)) {
-            char known[512];
-            fprintf(stderr, "dm: %s: label '%s' is not one of the model's labels (%s)\n", path, name,
-                    join_names(known, sizeof known, model_label, m, n_labels));
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* Whether DIR can be written (created if need be): the folder itself, or its
  * nearest existing ancestor, must be a writable folder. Nothing is created. */
 static int check_out_dir(const char *dir)
@@ -531,6 +520,8 @@ int cmd_init(int argc, char **argv)
                 return usage_error("--num-labels: '%s' is not a count of at least 2", v);
         } else if (is_opt(arg, NULL, "--labels")) {
             NEED_VALUE(labels_arg, arg);
+        } else if (is_opt(arg, NULL, "--new-head")) {
+            mo.new_head = 1;
         } else if (is_opt(arg, NULL, "--seed")) {
             NEED_VALUE(v, arg);
             if (!parse_u64(v, &mo.seed)) return usage_error("--seed: '%s' is not a non-negative integer", v);
@@ -761,7 +752,6 @@ int cmd_eval(int argc, char **argv)
     dm_model_info info;
     int rc = load_labelled(data_path, &dso, &ds);
     if (!rc) rc = load_model(model_dir, &mo, &m, &info);
-    if (!rc) rc = check_labels_known(m, info.num_labels, ds, data_path);
     dm_eval_report *r = NULL;
     progress_bar bar = {progress != 0, now_s(), 0, "texts"};
     io.progress = infer_progress;
@@ -784,7 +774,7 @@ int cmd_eval(int argc, char **argv)
             outbuf o = {of, malloc(1u << 16), 0, 1u << 16, false};
             if (!o.buf) o.failed = true;
             else rc = json ? write_report_json(&o, r) : write_report_text(&o, r, digits);
-            if (finish_output(&o, of, out_path) && !rc) rc = 1;
+            if (finish_output_rc(&o, of, out_path, rc) && !rc) rc = 1;
         }
     }
     dm_eval_report_free(r);
@@ -1148,7 +1138,7 @@ int cmd_metrics(int argc, char **argv)
     } else {
         rc = write_metrics_text(&o, r, m.digits, probs != NULL);
     }
-    if (finish_output(&o, of, m.out_path) && !rc) rc = 1;
+    if (finish_output_rc(&o, of, m.out_path, rc) && !rc) rc = 1;
 done:
     dm_eval_report_free(r);
     dm_dataset_free(t);
@@ -1801,7 +1791,7 @@ int cmd_forward(int argc, char **argv)
     if (!rc) bar_draw(&bar, r.bytes_read, r.bytes_total, true);
     else if (bar.on) fputc('\n', stderr);
     if (rc == EXIT_INTERRUPTED) fputs("dm: interrupted\n", stderr);
-    if (of && finish_output(&o, of, out_path) && !rc) rc = 1;
+    if (of && finish_output_rc(&o, of, out_path, rc) && !rc) rc = 1;
     if (!of) free(o.buf);
     reader_free(&r);
     free(lines);
@@ -2046,6 +2036,15 @@ static int train_model(train_args *t, const dm_dataset *train, dm_model **out, d
     bool keep = !info->new_head;
     for (size_t j = 0; j < k && keep; j++)
         keep = model_has_label(m, info->num_labels, dm_dataset_label_name(train, (int32_t)j));
+    if (!keep && k < 2) {
+        /* A new head is needed and the data name one label: the data are at
+         * fault, not the model folder. */
+        fprintf(stderr, "dm: %s: every row has the label '%s' (column '%s'): a classifier needs rows of at "
+                        "least 2 labels\n", t->train_path, k ? dm_dataset_label_name(train, 0) : "",
+                t->dso.label_column ? t->dso.label_column : "label");
+        dm_model_free(m);
+        return 1;
+    }
     if (!keep) {
         if (!info->new_head) {
             char have[512], want[512];
@@ -2065,6 +2064,7 @@ static int train_model(train_args *t, const dm_dataset *train, dm_model **out, d
         mo.labels = names;
         mo.n_labels = k;
         mo.num_labels = k;
+        mo.new_head = 1;
         rc = load_model(t->model_dir, &mo, &m, info);
         free(names);
         if (rc) return rc;
@@ -2132,7 +2132,6 @@ int cmd_train(int argc, char **argv)
     if (!rc) rc = load_labelled(t.train_path, &t.dso, &train);
     if (!rc) rc = train_model(&t, train, &m, &info);
     if (!rc && t.val_path) rc = load_labelled(t.val_path, &t.dso, &val);
-    if (!rc && val) rc = check_labels_known(m, info.num_labels, val, t.val_path);
     if (!rc && weights) {
         if (n_weights != info.num_labels) {
             char names[512];
@@ -2172,7 +2171,11 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     if (st) {
-        rc = fail_lib("train");
+        /* The library names the data by role: name the file instead. */
+        const char *msg = dm_last_error();
+        rc = fail_lib(strncmp(msg, "validation data", 15) == 0 ? t.val_path
+                      : strncmp(msg, "training data", 13) == 0  ? t.train_path
+                                                                : "train");
         goto done;
     }
     print_train_summary(&t, &res, &view);

@@ -505,7 +505,8 @@ def test_unknown_labels(data, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("text,label\ngood,positive\nmeh,angry\n")
     expect(["train", "--model", TINY, "--train", data["train"], "--val", bad, "--out", tmp_path / "o"], 1,
-           "bad.csv", "label 'angry' is not one of the model's labels (negative, neutral, positive)")
+           "bad.csv", "label 'angry' (first at line 3, row 2) is not one of the model's labels (negative, neutral, "
+           "positive)")
     expect(["eval", "--model", TINY, "--data", bad], 1, "'angry'", "negative, neutral, positive")
     assert not (tmp_path / "o").exists()
 
