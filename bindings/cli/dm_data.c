@@ -38,8 +38,8 @@
     "      --id-column NAME      the row id column (default: id when present, else row numbers,\n"    \
     "                            which outputs then carry as an \"id\" column)\n"                     \
     "      --skip-bad-rows       skip rows with a wrong number of fields (default: fail)\n"            \
-    "      --invalid-utf8 P      error (default: fail naming line and column), replace (U+FFFD)\n"     \
-    "                            or skip (the row)\n"                                                  \
+    "      --invalid-utf8 P      fail (default; also 'error': stop, naming line and column),\n"        \
+    "                            replace (U+FFFD) or skip (the row)\n"                                 \
     "      --progress / --no-progress   progress bar on standard error for the long operations\n"     \
     "                            (default: when it is a terminal)\n"
 
@@ -330,10 +330,9 @@ static int common_data_option(args_t *a, const char *arg, data_cmd *c)
         c->dso.bad_rows = DM_BAD_ROWS_SKIP;
     } else if (is_opt(arg, NULL, "--invalid-utf8")) {
         NEED_VALUE_P(v, arg);
-        if (strcmp(v, "error") == 0) c->dso.invalid_utf8 = DM_UTF8_ERROR;
-        else if (strcmp(v, "replace") == 0) c->dso.invalid_utf8 = DM_UTF8_REPLACE;
-        else if (strcmp(v, "skip") == 0) c->dso.invalid_utf8 = DM_UTF8_SKIP_ROW;
-        else return usage_error("--invalid-utf8: unknown policy '%s' (error, replace, skip)", v);
+        utf8_policy p; /* the names of the line commands' policy (fail is also 'error') */
+        if (parse_utf8_policy(v, &p)) return EXIT_USAGE;
+        c->dso.invalid_utf8 = p == UTF8_SKIP ? DM_UTF8_SKIP_ROW : p == UTF8_REPLACE ? DM_UTF8_REPLACE : DM_UTF8_ERROR;
         c->utf8_given = true;
     } else if ((c->takes & TAKES_OUT) && is_opt(arg, "-o", "--out")) {
         NEED_VALUE_P(c->out, arg);

@@ -134,10 +134,14 @@ static const char *const help_predict =
     "\n"
     "  -m, --model DIR           the model folder (required)\n"
     "  -f, --format F            text (default) or json\n"
-    "      --pair                each line is TEXT<TAB>PAIR: classify the pair\n"
+    "      --pair                each line is TEXT<TAB>PAIR: classify the pair (the line is checked\n"
+    "                            for UTF-8 as a whole: offsets count from the line's start)\n"
     "  -b, --batch-size B        texts per forward pass (default 32)\n"
     "      --max-length L        truncate texts to L tokens (default: the model's maximum)\n"
     "      --block N             lines read and predicted at a time (default 1024)\n"
+    HELP_INVALID_UTF8("                                (which the tokenizer drops, as Hugging Face's does),\n",
+                      "                                an empty line (text), or {\"line\": N, \"file\": \"FILE\",\n"
+                      "                                \"skipped\": \"invalid UTF-8 at byte offset B (0xXX)\"} (json),\n")
     HELP_DEVICE
     "  -o, --output FILE         write there instead of standard output\n"
     "      --progress / --no-progress   progress bar on standard error (default: when it is a terminal)\n";
@@ -157,6 +161,10 @@ static const char *const help_embed =
     "  -b, --batch-size B        texts per forward pass (default 32)\n"
     "      --max-length L        truncate texts to L tokens\n"
     "      --block N             lines read and embedded at a time (default 1024)\n"
+    HELP_INVALID_UTF8("                                (which the tokenizer drops, as Hugging Face's does),\n",
+                      "                                an empty line (text), or {\"line\": N, \"file\": \"FILE\",\n"
+                      "                                \"skipped\": \"invalid UTF-8 at byte offset B (0xXX)\"} (json)\n"
+                      "                                instead of the array,\n")
     HELP_DEVICE
     "  -o, --output FILE         write there instead of standard output\n"
     "      --progress / --no-progress   progress bar on standard error (default: when it is a terminal)\n";
@@ -1169,6 +1177,7 @@ typedef struct {
     size_t block;
     dm_model_options mo;
     dm_infer_options io;
+    utf8_policy utf8; /* --invalid-utf8 */
     char **files;
     int n_files;
 } lines_cmd;
@@ -1202,6 +1211,10 @@ static int lines_option(args_t *a, const char *arg, lines_cmd *c, bool embed)
         NEED_VALUE_P(v, arg);
         if (!parse_size(v, &c->block) || c->block == 0 || c->block > (1u << 24))
             return usage_error("--block: '%s' is not a positive count", v);
+    } else if (is_opt(arg, NULL, "--invalid-utf8")) {
+        NEED_VALUE_P(v, arg);
+        if (parse_utf8_policy(v, &c->utf8)) return EXIT_USAGE;
+        c->io.invalid_utf8 = c->utf8 == UTF8_REPLACE ? DM_UTF8_REPLACE : DM_UTF8_ERROR;
     } else if ((rc = common_option(a, arg, NULL, &c->mo, &c->io)) != OPT_NOT_MINE) {
         return rc;
     } else if (arg[0] == '-' && arg[1]) {
@@ -1220,24 +1233,6 @@ static void lines_cmd_init(lines_cmd *c, char **argv)
     dm_model_options_default(&c->mo);
     dm_infer_options_default(&c->io);
     c->files = argv; /* file arguments, compacted into the part of argv already read */
-}
-
-/* Splits "TEXT<TAB>PAIR" lines; a line without a tab is an error naming it. */
-static int split_tab(const char **lines, size_t *lens, const char **pairs, size_t *pair_lens, size_t n,
-                     uint64_t first_line, const char *name)
-{
-    for (size_t i = 0; i < n; i++) {
-        const char *tab = memchr(lines[i], '\t', lens[i]);
-        if (!tab) {
-            fprintf(stderr, "dm: %s: line %llu: --pair expects TEXT<TAB>PAIR, found no tab\n", name,
-                    (unsigned long long)(first_line + i + 1));
-            return 1;
-        }
-        pairs[i] = tab + 1;
-        pair_lens[i] = lens[i] - (size_t)(tab + 1 - lines[i]);
-        lens[i] = (size_t)(tab - lines[i]);
-    }
-    return 0;
 }
 
 static void write_prediction(outbuf *o, const dm_model *m, size_t L, const float *logits, const float *probs,
@@ -1299,6 +1294,7 @@ static int run_lines(lines_cmd *c, bool embed)
     outbuf o = {of, malloc(1u << 22), 0, 1u << 22, false};
     line_reader r;
     reader_init(&r, c->files, c->n_files);
+    utf8_guard guard = {.policy = c->utf8};
     progress_bar bar = {c->progress != 0, now_s(), 0, "bytes"};
     c->io.progress = infer_progress; /* Ctrl-C; the bar counts input bytes, drawn per block */
     c->io.progress_user = NULL;
@@ -1308,7 +1304,6 @@ static int run_lines(lines_cmd *c, bool embed)
         rc = 1;
     }
     while (!rc) {
-        uint64_t first_line = r.line_no;
         long n = reader_block(&r, lines, lens, B);
         if (n < 0) rc = 1;
         if (n <= 0) break;
@@ -1316,39 +1311,54 @@ static int run_lines(lines_cmd *c, bool embed)
             rc = EXIT_INTERRUPTED;
             break;
         }
-        if (c->pairs && split_tab(lines, lens, pairs, pair_lens, (size_t)n, first_line, r.name)) {
+        /* Lines that are not UTF-8: stop, or leave them out (K lines stay). */
+        size_t k;
+        if (utf8_check_block(&guard, &r, lines, lens, (size_t)n, true, &k)) {
             rc = 1;
             break;
         }
-        dm_status st;
-        if (embed) st = dm_model_embed(m, (size_t)n, lines, lens, &c->io, vals);
-        else
-            st = dm_model_predict(m, (size_t)n, lines, lens, c->pairs ? pairs : NULL, c->pairs ? pair_lens : NULL,
-                                  &c->io, vals, vals + (size_t)n * L, labels);
+        if (c->pairs && split_pair_lines(&r, &guard, lines, lens, pairs, pair_lens, k)) {
+            rc = 1;
+            break;
+        }
+        dm_status st = DM_OK;
+        if (k && embed) st = dm_model_embed(m, k, lines, lens, &c->io, vals);
+        else if (k)
+            st = dm_model_predict(m, k, lines, lens, c->pairs ? pairs : NULL, c->pairs ? pair_lens : NULL, &c->io,
+                                  vals, vals + k * L, labels);
         if (st == DM_ERR_CANCELLED) {
             rc = EXIT_INTERRUPTED;
             break;
         }
         if (st) {
-            report_block_error(&r, first_line);
+            report_block_error(&r, &guard, k);
             rc = 1;
             break;
         }
-        for (long i = 0; i < n; i++) {
-            if (embed) write_embedding(&o, vals + (size_t)i * C, C, c->fmt);
-            else
-                write_prediction(&o, m, L, vals + (size_t)i * L, vals + (size_t)n * L + (size_t)i * L, labels[i],
-                                 c->fmt);
+        /* Skipped lines get a record in their place; under fail the lines
+         * before the bad one are written, then it is reported. */
+        bool skip = guard.policy == UTF8_SKIP;
+        size_t b = skip ? 0 : guard.n_bad, out_n = skip ? (size_t)n : k;
+        for (size_t i = 0, j = 0; i < out_n; i++) {
+            if (b < guard.n_bad && guard.bad[b].i == i) {
+                out_skipped(&o, &r, &guard.bad[b++], c->fmt == OUT_JSON, " ");
+                continue;
+            }
+            if (embed) write_embedding(&o, vals + j * C, C, c->fmt);
+            else write_prediction(&o, m, L, vals + j * L, vals + k * L + j * L, labels[j], c->fmt);
+            j++;
         }
         bar_draw(&bar, r.bytes_read, r.bytes_total, false);
-        if (o.failed) rc = 1;
+        if (o.failed || utf8_block_failed(&guard, &r)) rc = 1;
     }
     if (!rc) bar_draw(&bar, r.bytes_read, r.bytes_total, true);
     else if (bar.on) fputc('\n', stderr);
+    utf8_summary(&guard);
     if (rc == EXIT_INTERRUPTED) fputs("dm: interrupted\n", stderr);
-    if (of && finish_output(&o, of, c->out_path) && !rc) rc = 1;
+    if (of && finish_output_rc(&o, of, c->out_path, rc) && !rc) rc = 1;
     if (!of) free(o.buf);
     reader_free(&r);
+    utf8_guard_free(&guard);
     free(lines);
     free(pairs);
     free(lens);
@@ -1607,7 +1617,7 @@ static int by_index(const void *pa, const void *pb)
  * (sorted by length). A failing pass is run again one line at a time, so
  * that the message names the first line that fails. 0, or an exit code. */
 static int forward_block(forward_run *f, const id_block *b, size_t n, size_t batch, size_t *order,
-                         const line_reader *r, uint64_t first_line)
+                         const line_reader *r)
 {
     if (n > f->out_lines) {
         if (!grow_floats(&f->logits, n * f->L) || (f->want_pooled && !grow_floats(&f->pooled, n * f->C))) goto oom;
@@ -1633,7 +1643,7 @@ static int forward_block(forward_run *f, const id_block *b, size_t n, size_t bat
             size_t k = 0;
             while (k < bn && !forward_rows(f, b, order + s + k, 1)) k++;
             if (k == bn) { /* no line fails alone: the pass does */
-                report_block_error(r, first_line);
+                report_block_error(r, NULL, n);
                 return 1;
             }
             if (order[s + k] < bad_row) {
@@ -1646,8 +1656,7 @@ static int forward_block(forward_run *f, const id_block *b, size_t n, size_t bat
         }
     }
     if (bad_row != SIZE_MAX) {
-        fprintf(stderr, "dm: %s: line %llu: %s\n", r->name ? r->name : "input",
-                (unsigned long long)(first_line + bad_row + 1), bad_msg);
+        line_error(r, bad_row, "%s", bad_msg);
         return 1;
     }
     return 0;
@@ -1771,7 +1780,6 @@ int cmd_forward(int argc, char **argv)
         rc = 1;
     }
     while (!rc) {
-        uint64_t first_line = r.line_no;
         long n = reader_block(&r, lines, lens, block);
         if (n < 0) rc = 1;
         if (n <= 0) break;
@@ -1780,9 +1788,13 @@ int cmd_forward(int argc, char **argv)
             break;
         }
         b.n = 0;
-        for (long i = 0; i < n && !rc; i++)
-            rc = parse_id_line(&b, (size_t)i, lines[i], lens[i], r.name, first_line + (uint64_t)i + 1);
-        if (!rc) rc = forward_block(&f, &b, (size_t)n, batch, order, &r, first_line);
+        for (long i = 0; i < n && !rc; i++) {
+            const char *name;
+            uint64_t line;
+            reader_where(&r, (size_t)i, &name, &line);
+            rc = parse_id_line(&b, (size_t)i, lines[i], lens[i], name, line);
+        }
+        if (!rc) rc = forward_block(&f, &b, (size_t)n, batch, order, &r);
         if (rc) break;
         for (long i = 0; i < n; i++) write_forward(&o, &f, &b, (size_t)i, fmt);
         bar_draw(&bar, r.bytes_read, r.bytes_total, false);

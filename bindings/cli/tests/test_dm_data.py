@@ -821,3 +821,17 @@ def test_ctrl_c_cancels(tmp_path):
         pytest.skip(err.decode().strip())
     assert p.returncode == 130 and "dm: interrupted" in err.decode(), (p.returncode, err)
     assert not out.exists()
+
+
+def test_invalid_utf8_policy_names(tmp_path):
+    """The data commands take the policy names of the line commands: fail (also 'error'), skip, replace."""
+    utf = tmp_path / "utf.tsv"
+    utf.write_bytes(b"id\ttext\tlabel\n1\tok\tpos\n2\tbad \xff byte\tneg\n")
+    out = tmp_path / "o.csv"
+    for name in ("fail", "error"):
+        expect(["clean", "--in", utf, "--out", out, "--invalid-utf8", name], 1, "line 3")
+    op("clean", "--in", utf, "--out", out, "--invalid-utf8", "skip")
+    assert [r["id"] for r in read_rows(out)] == ["1"]
+    expect(["clean", "--in", utf, "--out", out, "--invalid-utf8", "drop"], 2,
+           "unknown policy 'drop' (fail, skip, replace)")
+    assert "fail (default" in dm("clean", "--help").stdout.decode()

@@ -923,3 +923,111 @@ def test_forward_errors(tmp_path):
         expect(args, 2, needle, "(see dm help)")
     expect(["forward", "--model", str(tmp_path / "no-model")], 1, "no-model")
     expect(["forward", "--model", TINY, tmp_path / "absent.txt"], 1, "absent.txt")
+
+
+# ------------------------------------------------------------------ --invalid-utf8 on predict and embed
+
+
+def utf8_lines(n=2500, bad=(2001,)):
+    """N lines of phrases (bytes, newline-terminated) whose 1-based lines BAD hold a 0xFF at offset 6."""
+    words = [w for ws in PHRASES.values() for w in ws]
+    out = [words[i % len(words)].encode() for i in range(n)]
+    for b in bad:
+        out[b - 1] = b"great \xff " + out[b - 1]
+    return out
+
+
+def as_input(lines):
+    return b"".join(line + b"\n" for line in lines)
+
+
+@pytest.mark.parametrize("cmd", ["predict", "embed"])
+@pytest.mark.parametrize("block", ["1000", "1024", "3000"])
+def test_invalid_utf8_names_the_true_line(tmp_path, cmd, block):
+    """Line 2001 of 2,500 (mid-block for each --block) is named with its file and line; the lines
+    before it are written."""
+    src = tmp_path / "texts.txt"
+    src.write_bytes(as_input(utf8_lines()))
+    p = dm(cmd, "--model", TINY, "--block", block, src, check=False)
+    assert p.returncode == 1
+    assert p.stderr.decode() == f"dm: {src}: line 2001: invalid UTF-8 at byte offset 6 (0xFF)\n"
+    assert p.stdout.count(b"\n") == 2000
+    # Standard input after a file: its own line numbers.
+    p = dm(cmd, "--model", TINY, "--block", block, src, "-", input=as_input(utf8_lines(3, bad=(2,))), check=False)
+    assert p.stderr.decode() == f"dm: {src}: line 2001: invalid UTF-8 at byte offset 6 (0xFF)\n"
+
+
+def test_predict_invalid_utf8_pairs():
+    pairs = [b"great movie\tloved it"] * 2500
+    pairs[2000] = b"great movie\tloved \xe2\x82 it"
+    p = dm("predict", "--model", TINY, "--pair", "--block", "1024", input=as_input(pairs), check=False)
+    assert p.returncode == 1 and p.stdout.count(b"\n") == 2000
+    assert p.stderr.decode() == "dm: standard input: line 2001: invalid UTF-8 at byte offset 18 (0xE2)\n"
+    out = dm("predict", "--model", TINY, "--pair", "--block", "1024", "--invalid-utf8", "skip", "--format", "json",
+             input=as_input(pairs)).stdout.decode().splitlines()
+    assert len(out) == 2500
+    assert json.loads(out[2000]) == {"line": 2001, "file": "standard input",
+                                     "skipped": "invalid UTF-8 at byte offset 18 (0xE2)"}
+    assert json.loads(out[1999]) == json.loads(out[2001])  # the same pair, unaffected by the skipped line
+    pairs[2000] = b"no tab"
+    p = dm("predict", "--model", TINY, "--pair", "--block", "1024", input=as_input(pairs), check=False)
+    assert p.returncode == 1
+    assert p.stderr.decode() == "dm: standard input: line 2001: --pair expects TEXT<TAB>PAIR, found no tab\n"
+
+
+def test_predict_invalid_utf8_skip_and_replace(tmp_path):
+    lines = utf8_lines(bad=(1, 2001, 2500))
+    ref = predict_json(TINY, [l.decode() for i, l in enumerate(lines, 1) if i not in (1, 2001, 2500)])
+    p = dm("predict", "--model", TINY, "--block", "1024", "--invalid-utf8", "skip", "--format", "json",
+           input=as_input(lines))
+    out = [json.loads(l) for l in p.stdout.decode().splitlines()]
+    assert len(out) == 2500
+    for i in (1, 2001, 2500):
+        assert out[i - 1] == {"line": i, "file": "standard input", "skipped": "invalid UTF-8 at byte offset 6 (0xFF)"}
+    kept = [o for i, o in enumerate(out, 1) if i not in (1, 2001, 2500)]
+    assert [o["label"] for o in kept] == [r["label"] for r in ref]
+    assert max(abs(a - b) for o, r in zip(kept, ref) for a, b in zip(o["logits"], r["logits"])) < 1e-4
+    assert p.stderr.decode() == "dm: skipped 3 lines with invalid UTF-8 (standard input: lines 1, 2001, 2500)\n"
+    text = dm("predict", "--model", TINY, "--invalid-utf8", "skip", input=as_input(lines)).stdout.decode()
+    rows = text.split("\n")[:-1]
+    assert len(rows) == 2500 and rows[0] == rows[2000] == rows[2499] == "" and all(rows[1:2000])
+    p = dm("predict", "--model", TINY, "--invalid-utf8", "replace", "--format", "json", input=as_input(lines))
+    out = [json.loads(l) for l in p.stdout.decode().splitlines()]
+    same = predict_json(TINY, ["great  " + lines[2000][8:].decode()])[0]  # U+FFFD is dropped by the tokenizer
+    assert len(out) == 2500 and out[2000]["label"] == same["label"]
+    assert max(abs(a - b) for a, b in zip(out[2000]["logits"], same["logits"])) < 1e-4
+    assert p.stderr.decode() == "dm: replaced invalid UTF-8 in 3 lines (standard input: lines 1, 2001, 2500)\n"
+
+
+def test_embed_invalid_utf8_skip_and_replace(tmp_path):
+    lines = utf8_lines(n=300, bad=(150,))
+    src = tmp_path / "e.txt"
+    src.write_bytes(as_input(lines))
+    out = dm("embed", "--model", TINY, "--block", "64", "--invalid-utf8", "skip", "--format", "json",
+             src).stdout.decode().splitlines()
+    assert len(out) == 300 and json.loads(out[149]) == {"line": 150, "file": str(src),
+                                                        "skipped": "invalid UTF-8 at byte offset 6 (0xFF)"}
+    assert all(len(json.loads(o)) == 48 for i, o in enumerate(out) if i != 149)
+    text = dm("embed", "--model", TINY, "--invalid-utf8", "skip", src).stdout.decode().split("\n")
+    assert text[149] == "" and len(text[150].split(" ")) == 48
+    rep = dm("embed", "--model", TINY, "--invalid-utf8", "replace", src)
+    assert len(rep.stdout.decode().split("\n")[149].split(" ")) == 48
+    assert rep.stderr.decode() == f"dm: replaced invalid UTF-8 in 1 line ({src}: line 150)\n"
+
+
+def test_invalid_utf8_option_and_help():
+    for cmd in ("predict", "embed"):
+        text = dm(cmd, "--help").stdout.decode()
+        assert "--invalid-utf8 P" in text and "skip:" in text and "replace:" in text, cmd
+        p = dm(cmd, "--model", TINY, "--invalid-utf8", "drop", check=False)
+        assert p.returncode == 2 and b"unknown policy 'drop' (fail, skip, replace)" in p.stderr
+
+
+def test_forward_names_each_files_line(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("2 5 3\n2 6 3\n")
+    b.write_text("2 5 3\n2 x 3\n")
+    for block in ("1", "3", "1024"):
+        p = dm("forward", "--model", TINY, "--block", block, a, b, check=False)
+        assert p.returncode == 1
+        assert p.stderr.decode() == f"dm: {b}: line 2: expected token ids, found 'x'\n"
