@@ -1100,7 +1100,7 @@ static void test_long_row_memory(void)
     dm_status st;
     long long peak = peak_of_long_row(bytes, dedup_op, &st);
     if (peak == -2) {
-        printf("long-row memory: not measured under AddressSanitizer\n");
+        printf("long-row memory: not measured under AddressSanitizer or valgrind\n");
         return;
     }
     printf("long-row memory: dedup of one %zu MiB row peaks %.1f MiB above the start\n", bytes >> 20,

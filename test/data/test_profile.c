@@ -637,7 +637,7 @@ static void test_long_row_memory(void)
     dm_status st;
     long long peak = peak_of_long_row(bytes, profile_op, &st);
     if (peak == -2) {
-        printf("long-row memory: not measured under AddressSanitizer\n");
+        printf("long-row memory: not measured under AddressSanitizer or valgrind\n");
         return;
     }
     printf("long-row memory: profile of one %zu MiB row peaks %.1f MiB above the start\n", bytes >> 20,
