@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(meson ninja-build pkg-config gcc clang libutf8proc-dev libjansson-dev libdnnl-dev libomp-dev
               golang-go valgrind bc libxml2-dev wordnet-base chromium fonts-wqy-microhei
-              libpcre2-dev libsodium-dev openssl publicsuffix)
+              libpcre2-dev libsodium-dev openssl publicsuffix time)
 PY=${PYTHON:-python3}
 $PY -m pip --version >/dev/null 2>&1 || DEB_PACKAGES+=(python3-pip)
 missing=()
