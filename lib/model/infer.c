@@ -147,7 +147,7 @@ static dm_status for_each_batch(dm_model *m, const dmi_batch_plan *plan, size_t 
     size_t B_max = batch_size < plan->n ? batch_size : plan->n;
     dm_status s = dmi_model_infer_acts(m, B_max, T_max);
     if (s) return s;
-    if ((s = m->be->ops->set_threads(m->be, m->threads))) return s;
+    if ((s = dmb_set_threads(m->be, m->threads))) return s;
     for (size_t start = 0; start < plan->n; start += batch_size) {
         size_t B = plan->n - start < batch_size ? plan->n - start : batch_size;
         const uint32_t *idx = plan->order + start;
@@ -270,25 +270,8 @@ typedef struct embed_out {
     float *out;        /* n x C */
     dm_pooling pooling;
     int normalize;
-    float *hidden;     /* B x T x C scratch */
-    float *mask;       /* B x T scratch */
+    float *pooled;     /* B x C host scratch */
 } embed_out;
-
-static void pool_one(float *dst, const float *h, const float *mask, size_t T, size_t C, dm_pooling pooling)
-{
-    if (pooling == DM_POOL_CLS) {
-        memcpy(dst, h, C * sizeof *dst);
-        return;
-    }
-    /* sentence-transformers: sum of real tokens' states / max(count, 1e-9) */
-    double count = 0.0;
-    for (size_t t = 0; t < T; t++) count += mask[t];
-    for (size_t c = 0; c < C; c++) {
-        double sum = 0.0;
-        for (size_t t = 0; t < T; t++) sum += (double)h[t * C + c] * mask[t];
-        dst[c] = (float)(sum / (count > 1e-9 ? count : 1e-9));
-    }
-}
 
 /* x / max(|x|, 1e-12), as torch.nn.functional.normalize. */
 static void normalize(float *x, size_t C)
@@ -300,16 +283,19 @@ static void normalize(float *x, size_t C)
     for (size_t c = 0; c < C; c++) x[c] = (float)(x[c] / norm);
 }
 
+/* Pooled on the device (into the head's first-token buffer, free once the
+ * forward pass is done): only B x C floats come back. */
 static dm_status collect_embeddings(dm_model *m, const uint32_t *idx, size_t B, size_t T, void *user)
 {
     embed_out *eo = user;
     size_t C = m->dims.C;
     const struct dmb_ops *o = m->be->ops;
-    dm_status s = o->download(m->be, eo->hidden, m->infer.out, B * T * C * sizeof(float));
-    if (!s) s = o->download(m->be, eo->mask, m->infer.key_mask, B * T * sizeof(float));
+    dmb_pool mode = eo->pooling == DM_POOL_CLS ? DMB_POOL_FIRST : DMB_POOL_MEAN;
+    dm_status s = o->pool_fwd(m->be, m->infer.cls, m->infer.out, m->infer.key_mask, B, T, C, mode);
+    if (!s) s = o->download(m->be, eo->pooled, m->infer.cls, B * C * sizeof(float));
     for (size_t b = 0; !s && b < B; b++) {
         float *dst = eo->out + (size_t)idx[b] * C;
-        pool_one(dst, eo->hidden + b * T * C, eo->mask + b * T, T, C, eo->pooling);
+        memcpy(dst, eo->pooled + b * C, C * sizeof *dst);
         if (eo->normalize) normalize(dst, C);
         for (size_t c = 0; c < C && !s; c++)
             if (!isfinite(dst[c]))
@@ -354,12 +340,9 @@ static dm_status embed(dm_model *m, size_t n, const char *const *texts, const si
     dmi_batch_plan plan;
     if ((s = dmi_model_encode(m, n, texts, lens, NULL, NULL, max_length, o.invalid_utf8, &plan))) return s;
     size_t B = o.batch_size < n ? o.batch_size : n;
-    size_t T = plan.n ? dmi_model_padded_length(m, plan.encs[plan.order[0]]->length) : 1;
-    eo.hidden = dmi_malloc((B ? B : 1) * T * m->dims.C * sizeof(float));
-    eo.mask = dmi_malloc((B ? B : 1) * T * sizeof(float));
-    s = eo.hidden && eo.mask ? for_each_batch(m, &plan, o.batch_size, &o, collect_embeddings, &eo) : DM_ERR_NO_MEMORY;
-    free(eo.hidden);
-    free(eo.mask);
+    eo.pooled = dmi_malloc((B ? B : 1) * m->dims.C * sizeof(float));
+    s = eo.pooled ? for_each_batch(m, &plan, o.batch_size, &o, collect_embeddings, &eo) : DM_ERR_NO_MEMORY;
+    free(eo.pooled);
     dmi_batch_plan_free(&plan);
     return s;
 }

@@ -518,7 +518,9 @@ static dm_status load_into(dm_model *m, const char *dir, const dm_model_options 
     if (!s) s = build_params(m);
     /* A backend whose memory is the host's gets the weights in place; others
      * through a staging copy (one model's worth less of peak memory on the CPU). */
-    bool in_place = !s && m->be->ops->host_memory;
+    dmb_caps caps = {0};
+    if (!s) s = m->be->ops->caps(m->be, &caps);
+    bool in_place = !s && caps.host_memory;
     float *host = s ? NULL : in_place ? m->params : dmi_malloc(m->n_params * sizeof(float));
     if (!s && !host) s = DM_ERR_NO_MEMORY;
     if (!s) s = load_weights(m, st, path, host, o->seed);
@@ -741,7 +743,7 @@ DM_API dm_status dm_model_set_threads(dm_model *m, int threads)
     dm_status s = dmi_model_enter(m, "dm_model_set_threads");
     if (s) return s;
     m->threads = threads;
-    s = m->be->ops->set_threads(m->be, threads);
+    s = dmb_set_threads(m->be, threads);
     dmi_model_leave(m);
     return s;
 }
@@ -759,7 +761,8 @@ static dm_status refresh_lowp(dm_model *m)
     if (!m->params16 || m->params16_stale) {
         if (!m->params16 && !(m->params16 = be->ops->alloc(be, m->n_params * sizeof(uint16_t))))
             return DM_ERR_NO_MEMORY;
-        be->ops->to_bf16(be, m->params16, m->params, m->n_params);
+        dm_status s = be->ops->to_bf16(be, m->params16, m->params, m->n_params);
+        if (s) return s;
         m->params16_stale = false;
     }
     m->lowp.params = m->params;
@@ -804,16 +807,14 @@ DM_API dm_status dm_model_set_precision(dm_model *m, dm_precision precision)
 static dm_status set_precision(dm_model *m, dm_precision precision)
 {
     if (precision == DM_PRECISION_BF16) {
-        /* Ask the backend for one small bfloat16 product now, so that a CPU
+        /* The backend says whether it has bfloat16 products, so that a CPU
          * without them fails here, not in the middle of a prediction. */
-        uint16_t one[16];
-        float in[16], out[16];
-        for (int i = 0; i < 16; i++) in[i] = 1.0f;
-        m->be->ops->to_bf16(m->be, one, in, 16);
-        dmb_gemm g = {.trans_b = 1, .m = 4, .n = 4, .k = 4, .a = one, .lda = 4, .b = one, .ldb = 4, .c = out,
-                      .ldc = 4, .batch = 1, .alpha = 1.0f, .bf16 = 1};
-        dm_status s = m->be->ops->gemm(m->be, &g);
+        dmb_caps caps;
+        dm_status s = m->be->ops->caps(m->be, &caps);
         if (s) return s;
+        if (!caps.bf16)
+            return dmi_fail(DM_ERR_UNSUPPORTED, "the %s backend has no bfloat16 matrix products on this machine: "
+                            "use float32 precision", m->be->ops->name);
         m->params16_stale = true;
     }
     m->precision = precision;

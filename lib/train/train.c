@@ -145,7 +145,11 @@ static dm_status alloc_state(dmi_trainer *t)
     t->grads = be->ops->alloc(be, bytes);
     t->adam_m = be->ops->alloc(be, bytes);
     t->adam_v = be->ops->alloc(be, bytes);
-    if (!t->grads || !t->adam_m || !t->adam_v) return dmi_fail_prefix(DM_ERR_NO_MEMORY, "optimizer state");
+    t->stats = be->ops->alloc(be, ((size_t)t->o.grad_accum + 2) * sizeof(double));
+    t->wsum = dmi_calloc((size_t)t->o.grad_accum, sizeof *t->wsum);
+    t->weights_host = dmi_calloc(t->o.batch_size, sizeof *t->weights_host);
+    if (!t->grads || !t->adam_m || !t->adam_v || !t->stats || !t->wsum || !t->weights_host)
+        return dmi_fail_prefix(DM_ERR_NO_MEMORY, "optimizer state");
     dm_status s = bert_params_map(&t->gp, &t->m->dims, t->grads);
     if (!s) s = be->ops->zero(be, t->adam_m, bytes);
     if (!s) s = be->ops->zero(be, t->adam_v, bytes);
@@ -178,9 +182,7 @@ static dm_status setup_class_weights(dmi_trainer *t)
             t->class_weights_host[c] = count[c] ? (float)((double)t->n / ((double)present * (double)count[c])) : 1.0f;
         free(count);
     }
-    t->class_weights = t->be->ops->alloc(t->be, L * sizeof(float));
-    if (!t->class_weights) return DM_ERR_NO_MEMORY;
-    return t->be->ops->upload(t->be, t->class_weights, t->class_weights_host, L * sizeof(float));
+    return DM_OK;
 }
 
 /* What the rows say, in order: an exact resume needs the same data, and a
@@ -243,7 +245,7 @@ static dm_status trainer_init(dmi_trainer *t, dm_model *m, const dm_dataset *tra
         t->best_params = dmi_malloc(m->n_params * sizeof(float));
         if (!t->best_params) return DM_ERR_NO_MEMORY;
     }
-    if ((s = t->be->ops->set_threads(t->be, o->threads ? o->threads : m->threads))) return s;
+    if ((s = dmb_set_threads(t->be, o->threads ? o->threads : m->threads))) return s;
     return alloc_state(t);
 }
 
@@ -255,13 +257,15 @@ static void trainer_free(dmi_trainer *t)
         if (t->grads) be->ops->free(be, t->grads);
         if (t->adam_m) be->ops->free(be, t->adam_m);
         if (t->adam_v) be->ops->free(be, t->adam_v);
-        if (t->class_weights) be->ops->free(be, t->class_weights);
+        if (t->stats) be->ops->free(be, t->stats);
     }
     bert_params_unmap(&t->gp);
     dmi_batch_plan_free(&t->plan);
     free(t->labels);
     free(t->order);
     free(t->class_weights_host);
+    free(t->wsum);
+    free(t->weights_host);
     free(t->best_params);
     if (t->log) fclose(t->log);
 }
@@ -284,9 +288,11 @@ static bert_dropout step_dropout(const dmi_trainer *t, uint64_t micro)
     return d;
 }
 
-/* Forward and backward of one micro-batch; adds its mean loss to *LOSS. */
-static dm_status micro_batch(dmi_trainer *t, const uint32_t *idx, size_t B, uint64_t micro, size_t group,
-                             double *loss)
+/* Forward and backward of micro-batch K of the step: its summed loss goes
+ * to the device's step statistics (read back once per step), the sum of its
+ * examples' loss weights to WSUM[K]. */
+static dm_status micro_batch(dmi_trainer *t, const uint32_t *idx, size_t B, uint64_t micro, size_t k, size_t group,
+                             double *wsum_out)
 {
     dm_model *m = t->m;
     size_t longest = t->plan.encs[idx[0]]->length;
@@ -295,36 +301,29 @@ static dm_status micro_batch(dmi_trainer *t, const uint32_t *idx, size_t B, uint
     size_t T = dmi_model_padded_length(m, longest);
     dm_status s = dmi_model_fill_batch(m, &t->acts, &t->plan, idx, B, T, t->labels);
     if (s) return s;
-    /* HF's CrossEntropyLoss(weight): sum(w_y * loss) / sum(w_y) per batch,
-     * and each micro-batch counts 1 / group of the step. */
+    /* Per-example loss weights (the class weights of their labels); HF's
+     * CrossEntropyLoss(weight): sum(w_y * loss) / sum(w_y) per batch, and
+     * each micro-batch counts 1 / group of the step. */
     double wsum = 0.0;
-    for (size_t b = 0; b < B; b++) wsum += t->class_weights_host ? t->class_weights_host[t->labels[idx[b]]] : 1.0;
+    for (size_t b = 0; b < B; b++) {
+        t->weights_host[b] = t->class_weights_host ? t->class_weights_host[t->labels[idx[b]]] : 1.0f;
+        wsum += t->weights_host[b];
+    }
     if (wsum <= 0.0) wsum = 1.0; /* every target weighs 0: the loss is 0 */
+    *wsum_out = wsum;
     float scale = (float)(1.0 / (wsum * (double)group));
+    s = t->be->ops->upload(t->be, t->acts.weights, t->weights_host, B * sizeof(float));
     bert_dropout d = step_dropout(t, micro);
-    s = bert_forward(t->be, &m->dims, &m->p, &t->acts, B, T, &d, t->class_weights, scale);
-    if (s) return s;
-    float losses[4096];
-    float *lp = B <= 4096 ? losses : dmi_malloc(B * sizeof *lp);
-    if (!lp) return DM_ERR_NO_MEMORY;
-    s = t->be->ops->download(t->be, lp, t->acts.losses, B * sizeof *lp);
-    double sum = 0.0;
-    for (size_t b = 0; b < B; b++) sum += lp[b];
-    if (lp != losses) free(lp);
-    if (s) return s;
-    if (!isfinite(sum))
-        return dmi_fail(DM_ERR_NUMERIC, "step %llu: the training loss is %s (micro-batch %llu)",
-                        (unsigned long long)t->step + 1, isnan(sum) ? "NaN" : "infinite", (unsigned long long)micro);
-    *loss += sum / wsum / (double)group;
-    return bert_backward(t->be, &m->dims, &m->p, &t->gp, &t->acts, B, T, &d);
+    if (!s) s = bert_forward(t->be, &m->dims, &m->p, &t->acts, B, T, &d, t->acts.weights, scale);
+    if (!s) s = t->be->ops->reduce(t->be, t->stats + k, t->acts.losses, B, DMB_SUM, 0);
+    if (!s) s = bert_backward(t->be, &m->dims, &m->p, &t->gp, &t->acts, B, T, &d);
+    return s;
 }
 
-dm_status dmi_adamw_step(dm_model *m, float *grads, float *adam_m, float *adam_v, uint64_t step, double lr,
-                         const dm_train_options *o, double *grad_norm)
+dm_status dmi_adamw_update(dm_model *m, float *grads, float *adam_m, float *adam_v, uint64_t step, double lr,
+                           const dm_train_options *o, double norm)
 {
     dmb_backend *be = m->be;
-    double norm = sqrt(be->ops->sum_squares(be, grads, m->n_params));
-    *grad_norm = norm;
     if (!isfinite(norm))
         return dmi_fail(DM_ERR_NUMERIC, "step %llu: the gradient norm is %s", (unsigned long long)step + 1,
                         isnan(norm) ? "NaN" : "infinite");
@@ -338,17 +337,38 @@ dm_status dmi_adamw_step(dm_model *m, float *grads, float *adam_m, float *adam_v
         size_t j = i, off = m->tensors[i].offset, len = 0;
         while (j < m->n_tensors && m->tensors[j].decay == m->tensors[i].decay) len += m->tensors[j++].numel;
         float wd = m->tensors[i].decay ? (float)o->weight_decay : 0.0f;
-        be->ops->adamw(be, m->params + off, grads + off, adam_m + off, adam_v + off, len, (float)lr,
-                       (float)o->adam_beta1, (float)o->adam_beta2, (float)o->adam_epsilon, wd, step + 1, clip);
+        dm_status s = be->ops->adamw(be, m->params + off, grads + off, adam_m + off, adam_v + off, len, (float)lr,
+                                     (float)o->adam_beta1, (float)o->adam_beta2, (float)o->adam_epsilon, wd, step + 1,
+                                     clip);
+        if (s) return s;
         i = j;
     }
+    return DM_OK;
+}
+
+dm_status dmi_weights_finite_error(uint64_t step, double lr)
+{
+    return dmi_fail(DM_ERR_NUMERIC, "step %llu: the update made the weights non-finite (learning rate %g): nothing "
+                    "was saved from this step", (unsigned long long)step + 1, lr);
+}
+
+dm_status dmi_adamw_step(dm_model *m, float *grads, float *adam_m, float *adam_v, uint64_t step, double lr,
+                         const dm_train_options *o, double *grad_norm)
+{
+    dmb_backend *be = m->be;
+    double *sq = be->ops->alloc(be, sizeof(double)), host[1];
+    if (!sq) return DM_ERR_NO_MEMORY;
+    dm_status s = be->ops->reduce(be, sq, grads, m->n_params, DMB_SUM_SQUARES, 0);
+    if (!s) s = be->ops->download(be, host, sq, sizeof host);
+    if (!s) *grad_norm = sqrt(host[0]);
+    if (!s) s = dmi_adamw_update(m, grads, adam_m, adam_v, step, lr, o, *grad_norm);
     /* Finite gradients can still make non-finite weights (a learning rate of
      * 1e300): stop at this step, before a checkpoint or a save holds them. */
-    double w = be->ops->sum_squares(be, m->params, m->n_params);
-    if (!isfinite(w))
-        return dmi_fail(DM_ERR_NUMERIC, "step %llu: the update made the weights non-finite (learning rate %g): "
-                        "nothing was saved from this step", (unsigned long long)step + 1, lr);
-    return DM_OK;
+    if (!s) s = be->ops->reduce(be, sq, m->params, m->n_params, DMB_SUM_SQUARES, 0);
+    if (!s) s = be->ops->download(be, host, sq, sizeof host);
+    if (!s && !isfinite(host[0])) s = dmi_weights_finite_error(step, lr);
+    be->ops->free(be, sq);
+    return s;
 }
 
 /* The examples of micro-batch MB of epoch E (ORDER recomputed when the epoch
@@ -366,7 +386,45 @@ static dm_status micro_examples(dmi_trainer *t, uint64_t epoch, size_t mb, const
     return DM_OK;
 }
 
-/* One optimizer step: its micro-batches, clipping, AdamW. */
+/* Reads back the check of the last update's weights when it has not been
+ * read yet (a checkpoint, an evaluation or the end of the run needs it now;
+ * a step reads it with its own statistics). */
+static dm_status settle_weights_check(dmi_trainer *t)
+{
+    if (!t->weights_check_pending) return DM_OK;
+    double w;
+    size_t at = (size_t)t->o.grad_accum + 1;
+    dm_status s = t->be->ops->download(t->be, &w, t->stats + at, sizeof w);
+    t->weights_check_pending = false;
+    if (!s && !isfinite(w)) s = dmi_weights_finite_error(t->step - 1, t->last_lr);
+    return s;
+}
+
+/* The step's one readback: its micro-batches' loss sums, the squared
+ * gradient norm and the previous update's weights check, all in one
+ * download. */
+static dm_status read_step_stats(dmi_trainer *t, size_t group, const double *wsum, double *loss, double *norm)
+{
+    size_t G = (size_t)t->o.grad_accum;
+    double host[4096 + 2];
+    if (G + 2 > sizeof host / sizeof *host) return dmi_fail(DM_ERR_RANGE, "grad_accum %zu is too large", G);
+    dm_status s = t->be->ops->reduce(t->be, t->stats + G, t->grads, t->m->n_params, DMB_SUM_SQUARES, 0);
+    if (!s) s = t->be->ops->download(t->be, host, t->stats, (G + 2) * sizeof(double));
+    if (s) return s;
+    if (t->weights_check_pending && !isfinite(host[G + 1])) return dmi_weights_finite_error(t->step - 1, t->last_lr);
+    t->weights_check_pending = false;
+    *loss = 0.0;
+    for (size_t k = 0; k < group; k++) {
+        if (!isfinite(host[k]))
+            return dmi_fail(DM_ERR_NUMERIC, "step %llu: the training loss is %s (micro-batch %zu of the step)",
+                            (unsigned long long)t->step + 1, isnan(host[k]) ? "NaN" : "infinite", k + 1);
+        *loss += host[k] / wsum[k] / (double)group;
+    }
+    *norm = sqrt(host[G]);
+    return DM_OK;
+}
+
+/* One optimizer step: its micro-batches, one readback, clipping, AdamW. */
 static dm_status train_step(dmi_trainer *t, double *loss, double *lr, double *grad_norm, size_t *examples)
 {
     uint64_t epoch = t->step / t->steps_per_epoch, in_epoch = t->step % t->steps_per_epoch;
@@ -374,18 +432,23 @@ static dm_status train_step(dmi_trainer *t, double *loss, double *lr, double *gr
     size_t group = t->micro_per_epoch - first < (size_t)t->o.grad_accum ? t->micro_per_epoch - first
                                                                         : (size_t)t->o.grad_accum;
     dm_status s = t->be->ops->zero(t->be, t->grads, t->m->n_params * sizeof(float));
-    *loss = 0.0;
     *examples = 0;
     for (size_t k = 0; !s && k < group; k++) {
         const uint32_t *idx;
         size_t B;
         s = micro_examples(t, epoch, first + k, &idx, &B);
         uint64_t micro = epoch * t->micro_per_epoch + first + k;
-        if (!s) s = micro_batch(t, idx, B, micro, group, loss);
+        if (!s) s = micro_batch(t, idx, B, micro, k, group, &t->wsum[k]);
         *examples += B;
     }
     *lr = dmi_lr_at(&t->o, t->step, t->total_steps, t->warmup_steps);
-    if (!s) s = dmi_adamw_step(t->m, t->grads, t->adam_m, t->adam_v, t->step, *lr, &t->o, grad_norm);
+    if (!s) s = read_step_stats(t, group, t->wsum, loss, grad_norm);
+    if (!s) s = dmi_adamw_update(t->m, t->grads, t->adam_m, t->adam_v, t->step, *lr, &t->o, *grad_norm);
+    /* Checked with the next readback (or settle_weights_check): no sync here. */
+    size_t at = (size_t)t->o.grad_accum + 1;
+    if (!s) s = t->be->ops->reduce(t->be, t->stats + at, t->m->params, t->m->n_params, DMB_SUM_SQUARES, 0);
+    t->weights_check_pending = !s;
+    t->last_lr = *lr;
     return s;
 }
 
@@ -547,13 +610,17 @@ static dm_status run(dmi_trainer *t, const dm_dataset *val, dm_train_result *res
         p.eta_sec = p.elapsed_sec / (double)t->steps_this_run * remaining;
         bool epoch_end = t->step % t->steps_per_epoch == 0;
         bool want_eval = val && (t->o.eval_steps ? t->step % t->o.eval_steps == 0 : epoch_end);
+        bool want_checkpoint = t->o.checkpoint_steps && t->step % t->o.checkpoint_steps == 0;
+        if ((want_eval || want_checkpoint) && (s = settle_weights_check(t))) return s;
         if (want_eval && (s = evaluate(t, val, &stop, &p))) return s;
         if (t->o.callback && t->o.callback(&p, t->o.callback_user))
             return dmi_fail(DM_ERR_CANCELLED, "training cancelled by the callback at step %llu",
                             (unsigned long long)t->step);
-        if (t->o.checkpoint_steps && t->step % t->o.checkpoint_steps == 0 && (s = dmi_checkpoint_save(t))) return s;
+        if (want_checkpoint && (s = dmi_checkpoint_save(t))) return s;
         if (epoch_end && t->step < t->total_steps) t->epoch_loss_sum = 0.0, t->epoch_loss_steps = 0;
     }
+    dm_status s = settle_weights_check(t);
+    if (s) return s;
     if (res) {
         res->steps = t->step;
         res->epochs = (double)t->step / (double)t->steps_per_epoch;

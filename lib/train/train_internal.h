@@ -30,8 +30,14 @@ typedef struct dmi_trainer {
     uint64_t step;            /* optimizer steps done */
     float *grads, *adam_m, *adam_v; /* backend memory, n_params each */
     bert_params gp;           /* views into grads */
-    float *class_weights;     /* backend memory (L), or NULL */
-    float *class_weights_host;
+    float *class_weights_host; /* L, or NULL: the loss weight of each label */
+    float *weights_host;      /* batch_size: one micro-batch's per-example loss weights */
+    double *wsum;             /* grad_accum: each micro-batch's sum of weights */
+    double *stats;            /* backend memory, grad_accum + 2 doubles: each micro-batch's
+                                 summed loss, the squared gradient norm, the squared norm
+                                 of the weights after the last update */
+    bool weights_check_pending; /* stats' last entry is not read back yet */
+    double last_lr;
     bert_acts acts;
     double best_metric;       /* accuracy of the best evaluation, NaN before any */
     uint64_t best_step;
@@ -50,9 +56,16 @@ double dmi_now(void);
 
 /* One optimizer step on the model: global-norm clipping (max_grad_norm), then
  * AdamW on every tensor, with weight decay where the tensor table says. STEP
- * counts steps done before this one. Writes the pre-clipping norm. */
+ * counts steps done before this one. Writes the pre-clipping norm. Reads the
+ * norm and checks the new weights (two readbacks: for tests and benchmarks;
+ * the trainer reads its statistics once per step). */
 dm_status dmi_adamw_step(dm_model *m, float *grads, float *adam_m, float *adam_v, uint64_t step, double lr,
                          const dm_train_options *o, double *grad_norm);
+/* The update alone, given the gradient NORM (DM_ERR_NUMERIC when not finite). */
+dm_status dmi_adamw_update(dm_model *m, float *grads, float *adam_m, float *adam_v, uint64_t step, double lr,
+                           const dm_train_options *o, double norm);
+/* DM_ERR_NUMERIC for weights made non-finite by the update of STEP (0-based). */
+dm_status dmi_weights_finite_error(uint64_t step, double lr);
 double dmi_lr_at(const dm_train_options *o, uint64_t step, uint64_t total, uint64_t warmup);
 dm_status dmi_epoch_order(const dm_train_options *o, dm_encoding **encs, size_t n, uint64_t epoch,
                           uint32_t *order);
