@@ -12,7 +12,9 @@
  *  - Every fallible call returns dm_status (DM_OK == 0) and writes its results
  *    to out-parameters. On failure, dm_last_error() returns a thread-local
  *    message naming what was wrong (file, line, byte offset, field, expected
- *    versus found). Out-parameters are left untouched on failure.
+ *    versus found). Out-parameters are left untouched on failure. A failure
+ *    about one text of a batch (tokenizing, predicting, embedding) begins
+ *    "text K: " with K its 0-based index in the caller's arrays.
  *  - The library never prints, exits or aborts on bad input.
  *  - Option structs carry their own size: initialise them with
  *    dm_xxx_options_default(), which sets struct_size, then change fields.
@@ -103,7 +105,9 @@ DM_API void dm_free(void *ptr);
 /* Progress of long work. Called with the work done so far and the total (in
  * units the calling function documents; total may be 0 when unknown). Return
  * 0 to go on, non-zero to cancel: the function then returns DM_ERR_CANCELLED.
- * Called from the thread that made the call. */
+ * Called from the thread that made the call. Every callback of the library
+ * (dm_train_fn too) and of its bindings means the same: "true cancels" (a
+ * truthy return in Python, true in Go). */
 typedef int (*dm_progress_fn)(uint64_t done, uint64_t total, void *user);
 
 /* ------------------------------------------------------------------------ */
@@ -243,6 +247,55 @@ DM_API dm_status dm_tokenizer_encode_batch(const dm_tokenizer *tok, size_t n,
 
 DM_API void dm_encoding_free(dm_encoding *enc);
 DM_API void dm_encodings_free(dm_encoding **encs, size_t n);
+
+/* N encodings laid end to end in flat arrays, for callers that want tensors
+ * or that cross a language boundary once per batch. Encoding i is tokens
+ * row_offsets[i] .. row_offsets[i+1]-1 of every array (offsets holds two
+ * entries per token: start, end). When every row has the same length (with
+ * DM_PAD_TO_LENGTH or DM_PAD_TO_LONGEST, or by chance), n_tokens ==
+ * n * longest and each array is an n x longest matrix in row-major order.
+ * The arrays are never NULL (they have at least one entry even when n_tokens
+ * is 0). Token strings are not stored: dm_tokenizer_id_to_token(ids[k]) is
+ * the token, as in dm_encoding.tokens. Allocated by the library, released
+ * with dm_encodings_flat_free. Fields may be added at the end in later minor
+ * versions: struct_size is the size of the structure the library filled,
+ * so a caller built against a newer header reads a new field only when
+ * struct_size covers it. */
+typedef struct dm_encodings_flat {
+    size_t struct_size;
+    size_t n;                     /* encodings (texts) */
+    size_t n_tokens;              /* tokens in all rows: row_offsets[n] */
+    size_t longest;               /* the longest row's length (0 when n is 0) */
+    size_t *row_offsets;          /* n + 1 entries; row_offsets[0] is 0 */
+    int32_t *ids;                 /* n_tokens entries, as dm_encoding's */
+    int32_t *type_ids;
+    uint8_t *attention_mask;
+    uint8_t *special_tokens_mask;
+    uint32_t *offsets;            /* 2 * n_tokens entries */
+} dm_encodings_flat;
+
+/* Encodes N texts (and N pairs when PAIRS is not NULL) as
+ * dm_tokenizer_encode_batch does, with the same options and results, into
+ * one dm_encodings_flat: one allocation per array, so that a caller (or a
+ * binding) crosses into the library once per batch and gets tensors without
+ * a copy per text. Runs on opts->threads threads (0: all cores); the result
+ * is identical whatever the thread count. DM_PAD_TO_LONGEST pads every row
+ * to the batch's longest (rounded up to pad_to_multiple_of). opts->progress
+ * gets done/total in texts; a non-zero return cancels. *OUT is set only on
+ * success; release it with dm_encodings_flat_free.
+ * Errors: DM_ERR_INVALID_ARGUMENT (NULL tokenizer or output, NULL texts with
+ * N > 0, a bad option); a failing text's DM_ERR_UTF8, DM_ERR_RANGE or
+ * DM_ERR_INVALID_ARGUMENT, its message starting "text I: " with the lowest
+ * failing index I; DM_ERR_NOT_FOUND (a row to pad and no [PAD] token);
+ * DM_ERR_CANCELLED; DM_ERR_NO_MEMORY. */
+DM_API dm_status dm_tokenizer_encode_batch_flat(const dm_tokenizer *tok, size_t n,
+                                                const char *const *texts, const size_t *lens,
+                                                const char *const *pairs, const size_t *pair_lens,
+                                                const dm_encode_options *opts,
+                                                dm_encodings_flat **out);
+
+/* Releases the result of dm_tokenizer_encode_batch_flat. Accepts NULL. */
+DM_API void dm_encodings_flat_free(dm_encodings_flat *flat);
 
 /* Decodes ids to text as HF's WordPiece decoder does ("##" pieces joined,
  * spaces before punctuation cleaned up). SKIP_SPECIAL drops special tokens.
@@ -469,16 +522,34 @@ typedef struct dm_dedup_options {
     int report_pairs;      /* default 0; 1: the report lists every near-duplicate pair */
     dm_progress_fn progress; /* done/total in rows; may be NULL */
     void *progress_user;
+    int label_conflicts;   /* a dm_conflict_policy (declared below): what
+                              dm_dataset_dedup does with a cluster whose rows carry
+                              different labels. Default DM_CONFLICT_KEEP: keep the
+                              first row of each label (differently labelled copies
+                              are not merged); DROP_ALL: drop the whole cluster;
+                              MAJORITY: keep the first row of its most frequent label
+                              (ties: the label seen first); KEEP_FIRST: keep the
+                              first labelled row. Every such cluster is reported. */
 } dm_dedup_options;
 DM_API void dm_dedup_options_default(dm_dedup_options *opts);
-/* Removes exact duplicates and near duplicates, keeping the first row of each
- * cluster (clusters are the connected components of the duplicate pairs).
- * Report keys: rows_in, rows_out, exact_duplicates (rows removed as exact
- * copies), near_duplicates (rows removed as near copies), near_pairs (pairs
- * found), candidate_pairs (pairs LSH proposed), num_perm, bands,
- * rows_per_band, clusters (array of {kept: id, members: [ids], texts: [up to
- * 3 member texts]} for clusters of 2 or more), pairs (with report_pairs:
- * [[id, id, jaccard], ...]). */
+/* Removes exact duplicates and near duplicates: of each cluster (the
+ * connected components of the duplicate pairs) it keeps one row, the first
+ * one with a label when any has one, so that a label is never dropped for an
+ * unlabelled copy; a cluster whose rows carry two or more labels keeps what
+ * label_conflicts says. Report keys: rows_in, rows_out, exact_duplicates
+ * (rows that are exact copies of an earlier row), near_duplicates (rows
+ * that are near copies, not exact), near_pairs (pairs found),
+ * candidate_pairs (pairs LSH proposed), num_perm, bands, rows_per_band,
+ * clusters (array of {kept: id or null, members: [ids], texts: [up to 3
+ * member texts]} for clusters of 2 or more; kept is the first row kept),
+ * label_conflicts (the policy: "keep", "drop_all", "majority" or
+ * "keep_first"), conflicts (clusters with two or more labels),
+ * rows_in_conflict (their rows), conflict_rows_kept (rows kept beyond one
+ * per cluster: keep), conflict_rows_dropped (clusters dropped whole:
+ * drop_all), conflict_clusters (array of {ids: [...], labels: [label or
+ * null per id], kept: [ids kept]}), pairs (with report_pairs: [[id, id,
+ * jaccard], ...]). rows_out = rows_in - exact_duplicates - near_duplicates
+ * + conflict_rows_kept - conflict_rows_dropped. */
 DM_API dm_status dm_dataset_dedup(const dm_dataset *ds, const dm_dedup_options *opts, dm_dataset **out,
                                   char **report_json);
 /* Duplicate pairs (exact or near, as OPTS says) whose rows lie in different
@@ -767,9 +838,11 @@ typedef struct dm_eval_report {
     double macro_precision, macro_recall, macro_f1;
     double weighted_precision, weighted_recall, weighted_f1;
     double log_loss;      /* NaN without probabilities */
-    double roc_auc;       /* binary: of class 1's probability; else one-vs-rest macro
-                             average over classes where it is defined; NaN without
-                             probabilities or when undefined */
+    double roc_auc;       /* binary: of class 1's probability; else the one-vs-rest
+                             macro average over every class, as scikit-learn's: NaN
+                             when any class's AUC is undefined (a class with no true
+                             examples, or with all of them; the others' AUCs are in
+                             per_class) and without probabilities */
     double loss;          /* mean cross-entropy from the model (NaN from dm_metrics_compute) */
     dm_class_metrics *per_class;   /* n_classes entries */
     uint64_t *confusion;  /* n_classes * n_classes, row = true class, column = predicted */
@@ -778,10 +851,12 @@ typedef struct dm_eval_report {
 /* Computes the report from true and predicted class ids (0 .. N_CLASSES-1) and,
  * optionally, class probabilities (N x N_CLASSES, each in [0, 1], used as
  * given: like scikit-learn 1.9, rows are not renormalised). LABEL_NAMES may be
- * NULL (names become "0", "1", ...). Errors: DM_ERR_INVALID_ARGUMENT (NULL
- * arrays or label name), DM_ERR_RANGE (N = 0, N_CLASSES < 2, a class id out of
- * range, a probability outside [0, 1], a row of zeros), DM_ERR_NUMERIC (a NaN
- * or infinite probability), DM_ERR_UTF8 (a label name); each names the index. */
+ * NULL (names become "0", "1", ...). One class is allowed (the report of
+ * classification_report(labels=[a])), without probabilities. Errors:
+ * DM_ERR_INVALID_ARGUMENT (NULL arrays or label name), DM_ERR_RANGE (N = 0,
+ * N_CLASSES = 0, probabilities with N_CLASSES = 1, a class id out of range, a
+ * probability outside [0, 1], a row of zeros), DM_ERR_NUMERIC (a NaN or
+ * infinite probability), DM_ERR_UTF8 (a label name); each names the index. */
 DM_API dm_status dm_metrics_compute(size_t n, size_t n_classes, const int32_t *y_true,
                                     const int32_t *y_pred, const float *probs,
                                     const char *const *label_names, dm_eval_report **out);
@@ -793,9 +868,9 @@ DM_API dm_status dm_metrics_compute(size_t n, size_t n_classes, const int32_t *y
 DM_API dm_status dm_eval_report_json(const dm_eval_report *r, char **out, size_t *len);
 
 /* The report as text, laid out like scikit-learn's classification_report
- * (DIGITS decimals, 1 to 100, default 2 when 0), followed by the confusion
- * matrix.
- * Release with dm_free. */
+ * with DIGITS decimals (0 to 100; 0 rounds every score to a whole number, as
+ * classification_report(digits=0) does; its default is 2), followed by the
+ * confusion matrix. Release with dm_free. */
 DM_API dm_status dm_eval_report_text(const dm_eval_report *r, int digits, char **out, size_t *len);
 
 DM_API void dm_eval_report_free(dm_eval_report *r);

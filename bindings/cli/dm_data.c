@@ -38,8 +38,8 @@
     "      --id-column NAME      the row id column (default: id when present, else row numbers,\n"    \
     "                            which outputs then carry as an \"id\" column)\n"                     \
     "      --skip-bad-rows       skip rows with a wrong number of fields (default: fail)\n"            \
-    "      --invalid-utf8 P      error (default: fail naming line and column), replace (U+FFFD)\n"     \
-    "                            or skip (the row)\n"                                                  \
+    "      --invalid-utf8 P      fail (default; also 'error': stop, naming line and column),\n"        \
+    "                            replace (U+FFFD) or skip (the row)\n"                                 \
     "      --progress / --no-progress   progress bar on standard error for the long operations\n"     \
     "                            (default: when it is a terminal)\n"
 
@@ -106,12 +106,19 @@ static const char *const help_dedup =
     "\n"
     "Removes exact duplicates, then near duplicates (MinHash LSH over character n-grams, each\n"
     "candidate pair verified by its exact Jaccard similarity), keeping the first row of each\n"
-    "cluster of duplicates.\n"
+    "cluster of duplicates (the first labelled row, when a copy without a label comes first).\n"
+    "Duplicates whose labels differ are never merged silently: --label-conflicts says what\n"
+    "becomes of them, and the report lists each such cluster with its ids and labels\n"
+    "(conflict_clusters); their number is printed on standard error.\n"
     "\n"
     HELP_DATA_IN
     HELP_OUT
     HELP_REPORT
     "      --exact-only          only exact duplicates (after normalisation)\n"
+    "      --label-conflicts P   a cluster whose rows carry different labels: keep (default: the\n"
+    "                            first row of each label), drop (every row of the cluster),\n"
+    "                            majority (the first row of the most frequent label; ties: the\n"
+    "                            label seen first) or first (the first labelled row)\n"
     HELP_DEDUP_KNOBS
     "      --seed S              seed of the MinHash permutations (default 1)\n"
     "      --clusters FILE       the clusters as JSONL, one per line: {kept, members, texts}\n";
@@ -323,10 +330,9 @@ static int common_data_option(args_t *a, const char *arg, data_cmd *c)
         c->dso.bad_rows = DM_BAD_ROWS_SKIP;
     } else if (is_opt(arg, NULL, "--invalid-utf8")) {
         NEED_VALUE_P(v, arg);
-        if (strcmp(v, "error") == 0) c->dso.invalid_utf8 = DM_UTF8_ERROR;
-        else if (strcmp(v, "replace") == 0) c->dso.invalid_utf8 = DM_UTF8_REPLACE;
-        else if (strcmp(v, "skip") == 0) c->dso.invalid_utf8 = DM_UTF8_SKIP_ROW;
-        else return usage_error("--invalid-utf8: unknown policy '%s' (error, replace, skip)", v);
+        utf8_policy p; /* the names of the line commands' policy (fail is also 'error') */
+        if (parse_utf8_policy(v, &p)) return EXIT_USAGE;
+        c->dso.invalid_utf8 = p == UTF8_SKIP ? DM_UTF8_SKIP_ROW : p == UTF8_REPLACE ? DM_UTF8_REPLACE : DM_UTF8_ERROR;
         c->utf8_given = true;
     } else if ((c->takes & TAKES_OUT) && is_opt(arg, "-o", "--out")) {
         NEED_VALUE_P(c->out, arg);
@@ -658,12 +664,39 @@ typedef struct {
     const char *clusters;
 } dedup_args;
 
+/* The policies of dm conflicts --policy and dm dedup --label-conflicts. */
+static const struct {
+    const char *name;
+    dm_conflict_policy policy;
+} conflict_policies[] = {{"keep", DM_CONFLICT_KEEP},
+                         {"drop", DM_CONFLICT_DROP_ALL},
+                         {"majority", DM_CONFLICT_MAJORITY},
+                         {"first", DM_CONFLICT_KEEP_FIRST}};
+
+/* *POLICY from NAME, the value of option OPT; a usage error for any other name. */
+static int parse_conflict_policy(const char *opt, const char *name, dm_conflict_policy *policy)
+{
+    for (size_t i = 0; i < sizeof conflict_policies / sizeof conflict_policies[0]; i++)
+        if (strcmp(name, conflict_policies[i].name) == 0) {
+            *policy = conflict_policies[i].policy;
+            return 0;
+        }
+    return usage_error("%s: unknown policy '%s' (keep, drop, majority, first)", opt, name);
+}
+
 static int dedup_option(args_t *a, const char *arg, void *ctx)
 {
     dedup_args *d = ctx;
     const char *v;
     if (is_opt(arg, NULL, "--exact-only")) d->o.exact_only = 1;
     else if (is_opt(arg, NULL, "--clusters")) NEED_VALUE_P(d->clusters, arg);
+    else if (is_opt(arg, NULL, "--label-conflicts")) {
+        NEED_VALUE_P(v, arg);
+        dm_conflict_policy p = DM_CONFLICT_KEEP;
+        int rc = parse_conflict_policy(arg, v, &p);
+        d->o.label_conflicts = (int)p;
+        return rc;
+    }
     else if (is_opt(arg, NULL, "--seed")) {
         NEED_VALUE_P(v, arg);
         return parse_seed(arg, v, &d->o.seed);
@@ -694,6 +727,23 @@ static int write_clusters(const char *path, const json_t *report)
     return finish_output(&o, f, path);
 }
 
+/* Rows in and out, the duplicates found and the clusters whose labels differ. */
+static void dedup_summary(const json_t *r)
+{
+    fprintf(stderr,
+            "dm: dedup: %lld rows in, %lld out; %lld exact and %lld near duplicates (%lld near pairs, %zu clusters)",
+            (long long)jint(r, "rows_in"), (long long)jint(r, "rows_out"), (long long)jint(r, "exact_duplicates"),
+            (long long)jint(r, "near_duplicates"), (long long)jint(r, "near_pairs"),
+            json_array_size(json_object_get(r, "clusters")));
+    long long conflicts = jint(r, "conflicts");
+    if (conflicts)
+        fprintf(stderr, "; %lld cluster%s with different labels (%lld rows; %s: %lld more kept, %lld dropped)",
+                conflicts, conflicts == 1 ? "" : "s", (long long)jint(r, "rows_in_conflict"),
+                json_string_value(json_object_get(r, "label_conflicts")), (long long)jint(r, "conflict_rows_kept"),
+                (long long)jint(r, "conflict_rows_dropped"));
+    fputc('\n', stderr);
+}
+
 int cmd_dedup(int argc, char **argv)
 {
     data_cmd c;
@@ -710,21 +760,17 @@ int cmd_dedup(int argc, char **argv)
         d.o.progress_user = &c;
         rc = op_result(&c, dm_dataset_dedup(ds, &d.o, &out, &report), "dedup");
     }
+    /* The input is not needed any more: one long row is then not held
+     * three times (input, output, the output's file image) while writing. */
+    dm_dataset_free(ds);
     if (!rc) rc = write_dataset(out, c.out);
     if (!rc) rc = save_report(&c, report);
     json_t *r = rc ? NULL : parse_report(report);
     if (!rc && d.clusters) rc = write_clusters(d.clusters, r);
-    if (!rc)
-        fprintf(stderr,
-                "dm: dedup: %lld rows in, %lld out; removed %lld exact and %lld near duplicates "
-                "(%lld near pairs, %zu clusters)\n",
-                (long long)jint(r, "rows_in"), (long long)jint(r, "rows_out"), (long long)jint(r, "exact_duplicates"),
-                (long long)jint(r, "near_duplicates"), (long long)jint(r, "near_pairs"),
-                json_array_size(json_object_get(r, "clusters")));
+    if (!rc) dedup_summary(r);
     json_decref(r);
     dm_free(report);
     dm_dataset_free(out);
-    dm_dataset_free(ds);
     return rc;
 }
 
@@ -741,20 +787,8 @@ static int conflicts_option(args_t *a, const char *arg, void *ctx)
     const char *v;
     if (!is_opt(arg, NULL, "--policy")) return OPT_NOT_MINE;
     NEED_VALUE_P(v, arg);
-    static const struct {
-        const char *name;
-        dm_conflict_policy policy;
-    } policies[] = {{"keep", DM_CONFLICT_KEEP},
-                    {"drop", DM_CONFLICT_DROP_ALL},
-                    {"majority", DM_CONFLICT_MAJORITY},
-                    {"first", DM_CONFLICT_KEEP_FIRST}};
-    for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++)
-        if (strcmp(v, policies[i].name) == 0) {
-            k->policy_name = v;
-            k->policy = policies[i].policy;
-            return 0;
-        }
-    return usage_error("--policy: unknown policy '%s' (keep, drop, majority, first)", v);
+    k->policy_name = v;
+    return parse_conflict_policy("--policy", v, &k->policy);
 }
 
 int cmd_conflicts(int argc, char **argv)

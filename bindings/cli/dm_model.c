@@ -47,11 +47,15 @@ static const char *const help_init =
     "\n"
     "Loads a pretrained model folder (BERT, e.g. a Hugging Face or sentence-transformers folder),\n"
     "gives it a classification head of N labels and saves it as a BertForSequenceClassification\n"
-    "folder. A head already trained for N labels is kept; otherwise a new one is initialised.\n"
+    "folder. A head already trained for N labels is kept (--labels in another order reorders it,\n"
+    "so that each label keeps its weights; other names than the trained ones are refused); otherwise,\n"
+    "or with --new-head, a new one is initialised. The folder is written as a whole: a run that\n"
+    "is killed or fails leaves the old folder as it was (other files in it are kept).\n"
     "\n"
     "  -m, --model DIR           the pretrained folder (required)\n"
     "  -n, --num-labels N        number of labels (default: the number of --labels)\n"
     "      --labels a,b,...      label names in id order (default: LABEL_0, LABEL_1, ...)\n"
+    "      --new-head            a new head even when the folder has one for these labels\n"
     "  -o, --out DIR             where to write the model (required)\n"
     "      --seed S              seed of the new head's initialisation (default 42)\n"
     HELP_DEVICE;
@@ -111,7 +115,8 @@ static const char *const help_eval =
     "  -d, --data FILE           labelled data (required)\n"
     "      --json                one JSON object instead: accuracy, macro_f1, per_class,\n"
     "                            confusion_matrix, loss, ...\n"
-    "      --digits N            decimals in the text report (default 2)\n"
+    "      --digits N            decimals in the text report, 0 to 100 (default 2; 0 rounds to\n"
+    "                            whole numbers, as scikit-learn's digits=0)\n"
     HELP_DATA_COLUMNS
     "  -b, --batch-size B        texts per forward pass (default 32)\n"
     "      --max-length L        truncate texts to L tokens (default: the model's maximum)\n"
@@ -129,10 +134,14 @@ static const char *const help_predict =
     "\n"
     "  -m, --model DIR           the model folder (required)\n"
     "  -f, --format F            text (default) or json\n"
-    "      --pair                each line is TEXT<TAB>PAIR: classify the pair\n"
+    "      --pair                each line is TEXT<TAB>PAIR: classify the pair (the line is checked\n"
+    "                            for UTF-8 as a whole: offsets count from the line's start)\n"
     "  -b, --batch-size B        texts per forward pass (default 32)\n"
     "      --max-length L        truncate texts to L tokens (default: the model's maximum)\n"
     "      --block N             lines read and predicted at a time (default 1024)\n"
+    HELP_INVALID_UTF8("                                (which the tokenizer drops, as Hugging Face's does),\n",
+                      "                                an empty line (text), or {\"line\": N, \"file\": \"FILE\",\n"
+                      "                                \"skipped\": \"invalid UTF-8 at byte offset B (0xXX)\"} (json),\n")
     HELP_DEVICE
     "  -o, --output FILE         write there instead of standard output\n"
     "      --progress / --no-progress   progress bar on standard error (default: when it is a terminal)\n";
@@ -152,6 +161,10 @@ static const char *const help_embed =
     "  -b, --batch-size B        texts per forward pass (default 32)\n"
     "      --max-length L        truncate texts to L tokens\n"
     "      --block N             lines read and embedded at a time (default 1024)\n"
+    HELP_INVALID_UTF8("                                (which the tokenizer drops, as Hugging Face's does),\n",
+                      "                                an empty line (text), or {\"line\": N, \"file\": \"FILE\",\n"
+                      "                                \"skipped\": \"invalid UTF-8 at byte offset B (0xXX)\"} (json)\n"
+                      "                                instead of the array,\n")
     HELP_DEVICE
     "  -o, --output FILE         write there instead of standard output\n"
     "      --progress / --no-progress   progress bar on standard error (default: when it is a terminal)\n";
@@ -171,20 +184,25 @@ static const char *const help_metrics =
     "CSV, TSV or JSONL file with a header line and prints the classification report (precision,\n"
     "recall, F1 and support per label, as scikit-learn's classification_report), the confusion\n"
     "matrix, then accuracy and macro F1 and, with --prob-columns, the log loss and ROC-AUC\n"
-    "(one-vs-rest macro average; of the second class's probability with 2 classes). Labels are\n"
+    "(of the second class's probability with 2 classes; else the one-vs-rest macro average over\n"
+    "every class, undefined, as scikit-learn's, when a class has no true example or all of them:\n"
+    "the text says which, the JSON has null and each class's own AUC in per_class). Labels are\n"
     "trimmed of surrounding spaces. The classes are the labels of both columns, ordered\n"
-    "numerically when all are integers, else by bytes (as dm train orders them), or --labels.\n"
+    "numerically when all are integers, else by bytes (as dm train orders them), or --labels;\n"
+    "one class gives its row and the averages, as classification_report(labels=[a]).\n"
     "\n"
     "  -d, --data FILE           the predictions (required)\n"
     "      --true COL            the column of true labels (required)\n"
     "      --pred COL            the column of predicted labels (required)\n"
-    "      --labels a,b,...      the classes, in this order; any other label is an error\n"
+    "      --labels a,b,...      the classes (one or more), in this order; any other label is an\n"
+    "                            error\n"
     "      --prob-columns LIST   C1,C2,...: the predicted probability of each class, one column\n"
     "                            per class in class order; numbers from 0 to 1, read as 32-bit\n"
     "                            floats and used as given (rows are not renormalised)\n"
     "      --json                one JSON object instead: accuracy, macro_f1, per_class,\n"
     "                            confusion_matrix, log_loss, roc_auc, ... (null when undefined)\n"
-    "      --digits N            decimals in the text report (default 2)\n"
+    "      --digits N            decimals in the text report, 0 to 100 (default 2; 0 rounds to\n"
+    "                            whole numbers, as scikit-learn's digits=0)\n"
     "  -o, --output FILE         write there instead of standard output\n";
 
 static const char *const help_forward =
@@ -432,21 +450,6 @@ static int load_labelled(const char *path, const dm_dataset_options *base, dm_da
     return 0;
 }
 
-/* Fails (1, with a message) when DS has a label the model does not know. */
-static int check_labels_known(const dm_model *m, size_t n_labels, const dm_dataset *ds, const char *path)
-{
-    for (size_t j = 0, k = dm_dataset_num_labels(ds); j < k; j++) {
-        const char *name = dm_dataset_label_name(ds, (int32_t)j);
-        if (!model_has_label(m, n_labels, name)) {
-            char known[512];
-            fprintf(stderr, "dm: %s: label '%s' is not one of the model's labels (%s)\n", path, name,
-                    join_names(known, sizeof known, model_label, m, n_labels));
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* Whether DIR can be written (created if need be): the folder itself, or its
  * nearest existing ancestor, must be a writable folder. Nothing is created. */
 static int check_out_dir(const char *dir)
@@ -525,6 +528,8 @@ int cmd_init(int argc, char **argv)
                 return usage_error("--num-labels: '%s' is not a count of at least 2", v);
         } else if (is_opt(arg, NULL, "--labels")) {
             NEED_VALUE(labels_arg, arg);
+        } else if (is_opt(arg, NULL, "--new-head")) {
+            mo.new_head = 1;
         } else if (is_opt(arg, NULL, "--seed")) {
             NEED_VALUE(v, arg);
             if (!parse_u64(v, &mo.seed)) return usage_error("--seed: '%s' is not a non-negative integer", v);
@@ -713,7 +718,7 @@ int cmd_eval(int argc, char **argv)
     args_t a = {argc, 0, argv};
     const char *model_dir = NULL, *data_path = NULL, *out_path = NULL, *v;
     bool json = false;
-    int digits = 0, progress = isatty(STDERR_FILENO);
+    int digits = 2, progress = isatty(STDERR_FILENO);
     dm_dataset_options dso;
     dm_dataset_options_default(&dso);
     dm_model_options mo;
@@ -736,7 +741,7 @@ int cmd_eval(int argc, char **argv)
             json = true;
         } else if (is_opt(arg, NULL, "--digits")) {
             NEED_VALUE(v, arg);
-            if ((rc = parse_int_opt(arg, v, 1, 100, &digits))) return rc;
+            if ((rc = parse_int_opt(arg, v, 0, 100, &digits))) return rc;
         } else if (parse_bool_pair(arg, "progress", &progress)) {
         } else if ((rc = common_option(&a, arg, &dso, &mo, &io)) != OPT_NOT_MINE) {
             if (rc) return rc;
@@ -755,7 +760,6 @@ int cmd_eval(int argc, char **argv)
     dm_model_info info;
     int rc = load_labelled(data_path, &dso, &ds);
     if (!rc) rc = load_model(model_dir, &mo, &m, &info);
-    if (!rc) rc = check_labels_known(m, info.num_labels, ds, data_path);
     dm_eval_report *r = NULL;
     progress_bar bar = {progress != 0, now_s(), 0, "texts"};
     io.progress = infer_progress;
@@ -778,7 +782,7 @@ int cmd_eval(int argc, char **argv)
             outbuf o = {of, malloc(1u << 16), 0, 1u << 16, false};
             if (!o.buf) o.failed = true;
             else rc = json ? write_report_json(&o, r) : write_report_text(&o, r, digits);
-            if (finish_output(&o, of, out_path) && !rc) rc = 1;
+            if (finish_output_rc(&o, of, out_path, rc) && !rc) rc = 1;
         }
     }
     dm_eval_report_free(r);
@@ -926,6 +930,22 @@ static int load_prob_column(const char *path, const char *col, size_t j, size_t 
     return rc;
 }
 
+/* The ROC-AUC line: the value, or why it is undefined (the first class whose
+ * one-vs-rest AUC is: no true example of it, or nothing else). */
+static void write_auc_line(outbuf *o, const dm_eval_report *r)
+{
+    char tmp[512];
+    int n = snprintf(tmp, sizeof tmp, "ROC-AUC:  %.6f\n", r->roc_auc);
+    for (size_t c = 0; isnan(r->roc_auc) && c < r->n_classes; c++) {
+        if (!isnan(r->per_class[c].roc_auc)) continue;
+        n = snprintf(tmp, sizeof tmp, "ROC-AUC:  undefined: %s class \"%.200s\" (as scikit-learn; each class's "
+                     "own AUC: --json)\n", r->per_class[c].support ? "every true label is" : "no true label is",
+                     r->label_names[c]);
+        break;
+    }
+    out_bytes(o, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
 /* The text report, then accuracy and macro F1 and, with probabilities, log loss and ROC-AUC. */
 static int write_metrics_text(outbuf *o, const dm_eval_report *r, int digits, bool probs)
 {
@@ -934,8 +954,9 @@ static int write_metrics_text(outbuf *o, const dm_eval_report *r, int digits, bo
     int n = snprintf(tmp, sizeof tmp, "\naccuracy: %.6f\nmacro F1: %.6f\n", r->accuracy, r->macro_f1);
     out_bytes(o, tmp, (size_t)n);
     if (probs) {
-        n = snprintf(tmp, sizeof tmp, "log loss: %.6f\nROC-AUC:  %.6f\n", r->log_loss, r->roc_auc);
+        n = snprintf(tmp, sizeof tmp, "log loss: %.6f\n", r->log_loss);
         out_bytes(o, tmp, (size_t)n);
+        write_auc_line(o, r);
     }
     return 0;
 }
@@ -972,7 +993,7 @@ static int metrics_options(int argc, char **argv, metrics_args *m)
             m->json = true;
         } else if (is_opt(arg, NULL, "--digits")) {
             NEED_VALUE(v, arg);
-            if ((rc = parse_int_opt(arg, v, 1, 100, &m->digits))) return rc;
+            if ((rc = parse_int_opt(arg, v, 0, 100, &m->digits))) return rc;
         } else if (arg[0] == '-' && arg[1]) {
             return usage_error("metrics: unknown option '%s'", arg);
         } else if (!m->data_path) {
@@ -991,6 +1012,7 @@ int cmd_metrics(int argc, char **argv)
 {
     metrics_args m;
     memset(&m, 0, sizeof m);
+    m.digits = 2; /* classification_report's default */
     int rc = metrics_options(argc, argv, &m);
     if (rc) return rc < 0 ? 0 : rc;
 
@@ -1005,8 +1027,6 @@ int cmd_metrics(int argc, char **argv)
         for (size_t i = 0; i < n_labels && !rc; i++)
             for (size_t j = 0; j < i && !rc; j++)
                 if (strcmp(labels[i], labels[j]) == 0) rc = usage_error("--labels: '%s' is named twice", labels[i]);
-        if (!rc && n_labels < 2)
-            rc = usage_error("--labels: metrics need at least 2 classes, '%s' names %zu", m.labels_arg, n_labels);
     }
     if (!rc && m.probs_arg) rc = split_names("--prob-columns", m.probs_arg, false, &probs_copy, &prob_cols, &n_probs);
     if (!rc && labels && prob_cols && n_probs != n_labels)
@@ -1019,6 +1039,11 @@ int cmd_metrics(int argc, char **argv)
     size_t n = dm_dataset_size(t), kt = dm_dataset_num_labels(t), kp = dm_dataset_num_labels(p), k;
     if (dm_dataset_size(p) != n) {
         fprintf(stderr, "dm: %s: the file changed while it was read\n", m.data_path);
+        rc = 1;
+        goto done;
+    }
+    if (n == 0) {
+        fprintf(stderr, "dm: %s: no data rows: metrics need at least one prediction\n", m.data_path);
         rc = 1;
         goto done;
     }
@@ -1062,10 +1087,9 @@ int cmd_metrics(int argc, char **argv)
         names = union_labels;
     }
     char list[512];
-    if (k < 2) {
-        fprintf(stderr, "dm: %s: the columns \"%s\" and \"%s\" hold one label only (%s): metrics need at least 2 "
-                        "classes (name them with --labels)\n",
-                m.data_path, m.true_col, m.pred_col, names[0]);
+    if (prob_cols && k == 1) { /* log loss and ROC-AUC need a second class */
+        fprintf(stderr, "dm: %s: --prob-columns: the data has one class only (%s): log loss and ROC-AUC need at "
+                        "least 2 classes (name them with --labels)\n", m.data_path, names[0]);
         rc = 1;
         goto done;
     }
@@ -1122,7 +1146,7 @@ int cmd_metrics(int argc, char **argv)
     } else {
         rc = write_metrics_text(&o, r, m.digits, probs != NULL);
     }
-    if (finish_output(&o, of, m.out_path) && !rc) rc = 1;
+    if (finish_output_rc(&o, of, m.out_path, rc) && !rc) rc = 1;
 done:
     dm_eval_report_free(r);
     dm_dataset_free(t);
@@ -1153,6 +1177,7 @@ typedef struct {
     size_t block;
     dm_model_options mo;
     dm_infer_options io;
+    utf8_policy utf8; /* --invalid-utf8 */
     char **files;
     int n_files;
 } lines_cmd;
@@ -1186,6 +1211,10 @@ static int lines_option(args_t *a, const char *arg, lines_cmd *c, bool embed)
         NEED_VALUE_P(v, arg);
         if (!parse_size(v, &c->block) || c->block == 0 || c->block > (1u << 24))
             return usage_error("--block: '%s' is not a positive count", v);
+    } else if (is_opt(arg, NULL, "--invalid-utf8")) {
+        NEED_VALUE_P(v, arg);
+        if (parse_utf8_policy(v, &c->utf8)) return EXIT_USAGE;
+        c->io.invalid_utf8 = c->utf8 == UTF8_REPLACE ? DM_UTF8_REPLACE : DM_UTF8_ERROR;
     } else if ((rc = common_option(a, arg, NULL, &c->mo, &c->io)) != OPT_NOT_MINE) {
         return rc;
     } else if (arg[0] == '-' && arg[1]) {
@@ -1204,24 +1233,6 @@ static void lines_cmd_init(lines_cmd *c, char **argv)
     dm_model_options_default(&c->mo);
     dm_infer_options_default(&c->io);
     c->files = argv; /* file arguments, compacted into the part of argv already read */
-}
-
-/* Splits "TEXT<TAB>PAIR" lines; a line without a tab is an error naming it. */
-static int split_tab(const char **lines, size_t *lens, const char **pairs, size_t *pair_lens, size_t n,
-                     uint64_t first_line, const char *name)
-{
-    for (size_t i = 0; i < n; i++) {
-        const char *tab = memchr(lines[i], '\t', lens[i]);
-        if (!tab) {
-            fprintf(stderr, "dm: %s: line %llu: --pair expects TEXT<TAB>PAIR, found no tab\n", name,
-                    (unsigned long long)(first_line + i + 1));
-            return 1;
-        }
-        pairs[i] = tab + 1;
-        pair_lens[i] = lens[i] - (size_t)(tab + 1 - lines[i]);
-        lens[i] = (size_t)(tab - lines[i]);
-    }
-    return 0;
 }
 
 static void write_prediction(outbuf *o, const dm_model *m, size_t L, const float *logits, const float *probs,
@@ -1283,6 +1294,7 @@ static int run_lines(lines_cmd *c, bool embed)
     outbuf o = {of, malloc(1u << 22), 0, 1u << 22, false};
     line_reader r;
     reader_init(&r, c->files, c->n_files);
+    utf8_guard guard = {.policy = c->utf8};
     progress_bar bar = {c->progress != 0, now_s(), 0, "bytes"};
     c->io.progress = infer_progress; /* Ctrl-C; the bar counts input bytes, drawn per block */
     c->io.progress_user = NULL;
@@ -1292,7 +1304,6 @@ static int run_lines(lines_cmd *c, bool embed)
         rc = 1;
     }
     while (!rc) {
-        uint64_t first_line = r.line_no;
         long n = reader_block(&r, lines, lens, B);
         if (n < 0) rc = 1;
         if (n <= 0) break;
@@ -1300,39 +1311,54 @@ static int run_lines(lines_cmd *c, bool embed)
             rc = EXIT_INTERRUPTED;
             break;
         }
-        if (c->pairs && split_tab(lines, lens, pairs, pair_lens, (size_t)n, first_line, r.name)) {
+        /* Lines that are not UTF-8: stop, or leave them out (K lines stay). */
+        size_t k;
+        if (utf8_check_block(&guard, &r, lines, lens, (size_t)n, true, &k)) {
             rc = 1;
             break;
         }
-        dm_status st;
-        if (embed) st = dm_model_embed(m, (size_t)n, lines, lens, &c->io, vals);
-        else
-            st = dm_model_predict(m, (size_t)n, lines, lens, c->pairs ? pairs : NULL, c->pairs ? pair_lens : NULL,
-                                  &c->io, vals, vals + (size_t)n * L, labels);
+        if (c->pairs && split_pair_lines(&r, &guard, lines, lens, pairs, pair_lens, k)) {
+            rc = 1;
+            break;
+        }
+        dm_status st = DM_OK;
+        if (k && embed) st = dm_model_embed(m, k, lines, lens, &c->io, vals);
+        else if (k)
+            st = dm_model_predict(m, k, lines, lens, c->pairs ? pairs : NULL, c->pairs ? pair_lens : NULL, &c->io,
+                                  vals, vals + k * L, labels);
         if (st == DM_ERR_CANCELLED) {
             rc = EXIT_INTERRUPTED;
             break;
         }
         if (st) {
-            report_block_error(&r, first_line);
+            report_block_error(&r, &guard, k);
             rc = 1;
             break;
         }
-        for (long i = 0; i < n; i++) {
-            if (embed) write_embedding(&o, vals + (size_t)i * C, C, c->fmt);
-            else
-                write_prediction(&o, m, L, vals + (size_t)i * L, vals + (size_t)n * L + (size_t)i * L, labels[i],
-                                 c->fmt);
+        /* Skipped lines get a record in their place; under fail the lines
+         * before the bad one are written, then it is reported. */
+        bool skip = guard.policy == UTF8_SKIP;
+        size_t b = skip ? 0 : guard.n_bad, out_n = skip ? (size_t)n : k;
+        for (size_t i = 0, j = 0; i < out_n; i++) {
+            if (b < guard.n_bad && guard.bad[b].i == i) {
+                out_skipped(&o, &r, &guard.bad[b++], c->fmt == OUT_JSON, " ");
+                continue;
+            }
+            if (embed) write_embedding(&o, vals + j * C, C, c->fmt);
+            else write_prediction(&o, m, L, vals + j * L, vals + k * L + j * L, labels[j], c->fmt);
+            j++;
         }
         bar_draw(&bar, r.bytes_read, r.bytes_total, false);
-        if (o.failed) rc = 1;
+        if (o.failed || utf8_block_failed(&guard, &r)) rc = 1;
     }
     if (!rc) bar_draw(&bar, r.bytes_read, r.bytes_total, true);
     else if (bar.on) fputc('\n', stderr);
+    utf8_summary(&guard);
     if (rc == EXIT_INTERRUPTED) fputs("dm: interrupted\n", stderr);
-    if (of && finish_output(&o, of, c->out_path) && !rc) rc = 1;
+    if (of && finish_output_rc(&o, of, c->out_path, rc) && !rc) rc = 1;
     if (!of) free(o.buf);
     reader_free(&r);
+    utf8_guard_free(&guard);
     free(lines);
     free(pairs);
     free(lens);
@@ -1591,7 +1617,7 @@ static int by_index(const void *pa, const void *pb)
  * (sorted by length). A failing pass is run again one line at a time, so
  * that the message names the first line that fails. 0, or an exit code. */
 static int forward_block(forward_run *f, const id_block *b, size_t n, size_t batch, size_t *order,
-                         const line_reader *r, uint64_t first_line)
+                         const line_reader *r)
 {
     if (n > f->out_lines) {
         if (!grow_floats(&f->logits, n * f->L) || (f->want_pooled && !grow_floats(&f->pooled, n * f->C))) goto oom;
@@ -1617,7 +1643,7 @@ static int forward_block(forward_run *f, const id_block *b, size_t n, size_t bat
             size_t k = 0;
             while (k < bn && !forward_rows(f, b, order + s + k, 1)) k++;
             if (k == bn) { /* no line fails alone: the pass does */
-                report_block_error(r, first_line);
+                report_block_error(r, NULL, n);
                 return 1;
             }
             if (order[s + k] < bad_row) {
@@ -1630,8 +1656,7 @@ static int forward_block(forward_run *f, const id_block *b, size_t n, size_t bat
         }
     }
     if (bad_row != SIZE_MAX) {
-        fprintf(stderr, "dm: %s: line %llu: %s\n", r->name ? r->name : "input",
-                (unsigned long long)(first_line + bad_row + 1), bad_msg);
+        line_error(r, bad_row, "%s", bad_msg);
         return 1;
     }
     return 0;
@@ -1755,7 +1780,6 @@ int cmd_forward(int argc, char **argv)
         rc = 1;
     }
     while (!rc) {
-        uint64_t first_line = r.line_no;
         long n = reader_block(&r, lines, lens, block);
         if (n < 0) rc = 1;
         if (n <= 0) break;
@@ -1764,9 +1788,13 @@ int cmd_forward(int argc, char **argv)
             break;
         }
         b.n = 0;
-        for (long i = 0; i < n && !rc; i++)
-            rc = parse_id_line(&b, (size_t)i, lines[i], lens[i], r.name, first_line + (uint64_t)i + 1);
-        if (!rc) rc = forward_block(&f, &b, (size_t)n, batch, order, &r, first_line);
+        for (long i = 0; i < n && !rc; i++) {
+            const char *name;
+            uint64_t line;
+            reader_where(&r, (size_t)i, &name, &line);
+            rc = parse_id_line(&b, (size_t)i, lines[i], lens[i], name, line);
+        }
+        if (!rc) rc = forward_block(&f, &b, (size_t)n, batch, order, &r);
         if (rc) break;
         for (long i = 0; i < n; i++) write_forward(&o, &f, &b, (size_t)i, fmt);
         bar_draw(&bar, r.bytes_read, r.bytes_total, false);
@@ -1775,7 +1803,7 @@ int cmd_forward(int argc, char **argv)
     if (!rc) bar_draw(&bar, r.bytes_read, r.bytes_total, true);
     else if (bar.on) fputc('\n', stderr);
     if (rc == EXIT_INTERRUPTED) fputs("dm: interrupted\n", stderr);
-    if (of && finish_output(&o, of, out_path) && !rc) rc = 1;
+    if (of && finish_output_rc(&o, of, out_path, rc) && !rc) rc = 1;
     if (!of) free(o.buf);
     reader_free(&r);
     free(lines);
@@ -2020,6 +2048,15 @@ static int train_model(train_args *t, const dm_dataset *train, dm_model **out, d
     bool keep = !info->new_head;
     for (size_t j = 0; j < k && keep; j++)
         keep = model_has_label(m, info->num_labels, dm_dataset_label_name(train, (int32_t)j));
+    if (!keep && k < 2) {
+        /* A new head is needed and the data name one label: the data are at
+         * fault, not the model folder. */
+        fprintf(stderr, "dm: %s: every row has the label '%s' (column '%s'): a classifier needs rows of at "
+                        "least 2 labels\n", t->train_path, k ? dm_dataset_label_name(train, 0) : "",
+                t->dso.label_column ? t->dso.label_column : "label");
+        dm_model_free(m);
+        return 1;
+    }
     if (!keep) {
         if (!info->new_head) {
             char have[512], want[512];
@@ -2039,6 +2076,7 @@ static int train_model(train_args *t, const dm_dataset *train, dm_model **out, d
         mo.labels = names;
         mo.n_labels = k;
         mo.num_labels = k;
+        mo.new_head = 1;
         rc = load_model(t->model_dir, &mo, &m, info);
         free(names);
         if (rc) return rc;
@@ -2106,7 +2144,6 @@ int cmd_train(int argc, char **argv)
     if (!rc) rc = load_labelled(t.train_path, &t.dso, &train);
     if (!rc) rc = train_model(&t, train, &m, &info);
     if (!rc && t.val_path) rc = load_labelled(t.val_path, &t.dso, &val);
-    if (!rc && val) rc = check_labels_known(m, info.num_labels, val, t.val_path);
     if (!rc && weights) {
         if (n_weights != info.num_labels) {
             char names[512];
@@ -2146,7 +2183,11 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     if (st) {
-        rc = fail_lib("train");
+        /* The library names the data by role: name the file instead. */
+        const char *msg = dm_last_error();
+        rc = fail_lib(strncmp(msg, "validation data", 15) == 0 ? t.val_path
+                      : strncmp(msg, "training data", 13) == 0  ? t.train_path
+                                                                : "train");
         goto done;
     }
     print_train_summary(&t, &res, &view);

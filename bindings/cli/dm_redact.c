@@ -69,7 +69,9 @@ static const char *const help_redact =
     "                                --detect-only {\"entities\": [{\"type\", \"start\", \"end\",\n"
     "                                \"text\", \"score\"}]}; with --decrypt {\"text\": restored}\n"
     "                            START and END are byte offsets into the line, END exclusive\n"
-    "      --invalid-utf8 P      error (default: stop, naming line and byte offset) or replace\n"
+    HELP_INVALID_UTF8("                                (kept in the output text)\n",
+                      "                                an empty line (text), or {\"line\":N,\"file\":\"FILE\",\n"
+                      "                                \"skipped\":\"invalid UTF-8 at byte offset B (0xXX)\"} (json),\n")
     "  -o, --output FILE         write there instead of standard output\n"
     "      --block N             lines per block (default 65536)\n"
     "      --progress / --no-progress   progress bar on standard error (default: when a terminal)\n"
@@ -81,7 +83,8 @@ static const char *const help_redact =
     "                            optional with --detect-only, which changes nothing)\n"
     "      --text-column NAME    the text column (default: the first of sentence, text, review)\n"
     "      --pair-column NAME    a second text column, anonymised too\n"
-    "      --label-column NAME, --id-column NAME, --skip-bad-rows, --invalid-utf8 error|replace|skip\n"
+    "      --label-column NAME, --id-column NAME, --skip-bad-rows, --invalid-utf8 fail|replace|skip\n"
+    "                            (skip: rows with invalid UTF-8 are left out of the data set)\n"
     "      --audit FILE          one JSON line per entity: {id, column, type, start, end,\n"
     "                            operator}, never the value\n"
     "      --report FILE         the JSON report: rows, rows_changed, entities, operators\n"
@@ -101,7 +104,7 @@ const char *redact_help(void) { return help_redact; }
     } while (0)
 
 typedef struct {
-    bool detect_only, decrypt, json, stream_utf8_given, data_opt_given, data_format_given;
+    bool detect_only, decrypt, json, data_opt_given, data_format_given;
     const char *key_file, *types, *output;
     const char *in, *out, *audit, *report;
     const char *default_op;          /* --operator OP */
@@ -110,6 +113,7 @@ typedef struct {
     dm_pii_options po;
     dm_pii_operator_config cfg;
     dm_dataset_options dso;
+    utf8_policy utf8; /* --invalid-utf8, for lines */
     int threads, progress;
     size_t block;
     char **files;
@@ -258,10 +262,11 @@ static int redact_option(args_t *a, const char *arg, redact_args *r)
         r->data_opt_given = true;
     } else if (is_opt(arg, NULL, "--invalid-utf8")) {
         NEED_VALUE_P(v, arg);
-        if (strcmp(v, "error") == 0) r->dso.invalid_utf8 = r->po.invalid_utf8 = DM_UTF8_ERROR;
-        else if (strcmp(v, "replace") == 0) r->dso.invalid_utf8 = r->po.invalid_utf8 = DM_UTF8_REPLACE;
-        else if (strcmp(v, "skip") == 0) r->dso.invalid_utf8 = DM_UTF8_SKIP_ROW, r->stream_utf8_given = true;
-        else return usage_error("--invalid-utf8: unknown policy '%s' (error, replace, skip)", v);
+        if (parse_utf8_policy(v, &r->utf8)) return EXIT_USAGE;
+        r->dso.invalid_utf8 = r->utf8 == UTF8_SKIP ? DM_UTF8_SKIP_ROW
+                              : r->utf8 == UTF8_REPLACE ? DM_UTF8_REPLACE : DM_UTF8_ERROR;
+        /* Lines are checked before the library sees them: it replaces, or never meets a bad one. */
+        r->po.invalid_utf8 = r->utf8 == UTF8_REPLACE ? DM_UTF8_REPLACE : DM_UTF8_ERROR;
     } else if (is_opt(arg, "-j", "--threads")) {
         NEED_VALUE_P(v, arg);
         if (!parse_size(v, &n) || n > 4096) return usage_error("--threads: '%s' is not a count from 0 to 4096", v);
@@ -306,7 +311,6 @@ static int check_args(redact_args *r)
                            : r->data_opt_given ? "the data set options (--text-column, ...)" : NULL;
         if (only) return usage_error("%s needs --in FILE (lines read from FILEs or standard input are "
                                      "written to --output)", only);
-        if (r->stream_utf8_given) return usage_error("--invalid-utf8 skip is for --in; lines take error or replace");
     }
     return 0;
 }
@@ -573,6 +577,9 @@ typedef struct {
     const redact_args *r;
     const char **lines;
     const size_t *lens;
+    const line_reader *rd;
+    const bad_line *skip; /* the block's lines to skip (--invalid-utf8 skip), in order */
+    size_t n_skip;
 } stream_ctx;
 
 /* Lines [LO, HI) of a block, and what became of them. */
@@ -638,11 +645,38 @@ static dm_status process_line(const stream_ctx *x, const char *line, size_t len,
     return m->failed ? DM_ERR_NO_MEMORY : DM_OK;
 }
 
+/* What takes the place of a skipped line: {"line":N,"file":F,"skipped":WHY}
+ * or an empty line. */
+static void skipped_line(const stream_ctx *x, const bad_line *b, membuf *m)
+{
+    if (x->r->json) {
+        const char *name;
+        uint64_t line;
+        char why[64];
+        reader_where(x->rd, b->i, &name, &line);
+        utf8_reason(b, why, sizeof why);
+        mb_str(m, "{\"line\":");
+        mb_u64(m, line);
+        mb_str(m, ",\"file\":");
+        mb_json(m, name, strlen(name));
+        mb_str(m, ",\"skipped\":");
+        mb_json(m, why, strlen(why));
+        mb_char(m, '}');
+    }
+    mb_char(m, '\n');
+}
+
 static void run_chunk(const stream_ctx *x, chunk *c)
 {
     c->out.len = 0;
     c->bad = c->hi;
+    size_t s = 0; /* the first line to skip from LO on */
+    while (s < x->n_skip && x->skip[s].i < c->lo) s++;
     for (size_t i = c->lo; i < c->hi; i++) {
+        if (s < x->n_skip && x->skip[s].i == i) {
+            skipped_line(x, &x->skip[s++], &c->out);
+            continue;
+        }
         dm_status st = process_line(x, x->lines[i], x->lens[i], &c->out);
         if (st) {
             c->bad = i;
@@ -680,9 +714,9 @@ static int run_stream(redact_args *r, const dm_pii *pii)
         fputs("dm: out of memory\n", stderr);
         rc = 1;
     }
-    stream_ctx x = {pii, r, lines, lens};
+    stream_ctx x = {pii, r, lines, lens, &rd, NULL, 0};
+    utf8_guard guard = {.policy = r->utf8};
     while (!rc) {
-        uint64_t first_line = rd.line_no;
         long n = reader_block(&rd, lines, lens, block);
         if (n < 0) rc = 1;
         if (n <= 0) break;
@@ -690,13 +724,23 @@ static int run_stream(redact_args *r, const dm_pii *pii)
             rc = EXIT_INTERRUPTED;
             break;
         }
-        size_t per = ((size_t)n + max_chunks - 1) / max_chunks, n_chunks = 0;
+        /* Lines that are not UTF-8: under fail only the TODO lines before the
+         * first are processed; under skip each gets a record in its place. */
+        size_t todo;
+        if (utf8_check_block(&guard, &rd, lines, lens, (size_t)n, false, &todo)) {
+            rc = 1;
+            break;
+        }
+        x.skip = guard.bad;
+        x.n_skip = guard.policy == UTF8_SKIP ? guard.n_bad : 0;
+        size_t per = (todo + max_chunks - 1) / max_chunks, n_chunks = 0;
         if (per < 16) per = 16;
-        for (size_t lo = 0; lo < (size_t)n; lo += per, n_chunks++) {
+        for (size_t lo = 0; lo < todo; lo += per, n_chunks++) {
             chunks[n_chunks].lo = lo;
-            chunks[n_chunks].hi = lo + per < (size_t)n ? lo + per : (size_t)n;
+            chunks[n_chunks].hi = lo + per < todo ? lo + per : todo;
         }
         int team = n_chunks < (size_t)nt ? (int)n_chunks : nt;
+        if (team < 1) team = 1; /* no lines before a bad first line */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(team)
         for (size_t k = 0; k < n_chunks; k++) run_chunk(&x, &chunks[k]);
         /* In order: the output of every line before the first failure. */
@@ -704,11 +748,11 @@ static int run_stream(redact_args *r, const dm_pii *pii)
             chunk *c = &chunks[k];
             if (c->out.len) out_bytes(&o, c->out.buf, c->out.len);
             if (c->bad < c->hi) {
-                fprintf(stderr, "dm: %s: line %llu: %s\n", rd.name ? rd.name : "input",
-                        (unsigned long long)(first_line + c->bad + 1), c->message ? c->message : "failed");
+                line_error(&rd, c->bad, "%s", c->message ? c->message : "failed");
                 rc = 1;
             }
         }
+        if (!rc && utf8_block_failed(&guard, &rd)) rc = 1;
         for (size_t k = 0; k < n_chunks; k++) {
             free(chunks[k].message);
             chunks[k].message = NULL;
@@ -723,10 +767,12 @@ static int run_stream(redact_args *r, const dm_pii *pii)
     }
     if (!rc) bar_draw(&bar, rd.bytes_read, rd.bytes_total, true);
     else if (bar.on) fputc('\n', stderr);
+    utf8_summary(&guard);
+    utf8_guard_free(&guard);
     if (rc == EXIT_INTERRUPTED) fputs("dm: interrupted\n", stderr);
     if (of) {
         if (o.buf) {
-            if (finish_output(&o, of, r->output) && !rc) rc = 1;
+            if (finish_output_rc(&o, of, r->output, rc) && !rc) rc = 1;
         } else if (of != stdout) {
             fclose(of);
         }

@@ -31,8 +31,16 @@
  *      the star and chain skip goes unlisted in the report;
  *   5. verification (verify=1): exact Jaccard of the sorted 64-bit shingle
  *      hash sets (merge count), computed only for rows in a candidate pair;
+ *      a pair with a row over 1 MiB is compared slice by slice of the hash
+ *      space, so that its memory does not grow with the row;
  *   6. clusters: union-find over the kept pairs in (a, b) order, the root the
- *      smallest row, so that the result is the same on any thread count.
+ *      smallest row, so that the result is the same on any thread count;
+ *   7. (dm_dataset_dedup) the rows kept: per cluster its first row, the
+ *      first labelled one when there is one, or, when its rows carry two or
+ *      more labels, what the label_conflicts policy says (reported).
+ * Shingles are streamed a block at a time (shingler) into MinHash and into
+ * the sets: nothing per row is as long as the row but its normalised key,
+ * freed once the pairs are known. One 50 MB row peaks at ~2x its size.
  */
 #include "ops.h"
 
@@ -98,6 +106,7 @@ DM_API void dm_dedup_options_default(dm_dedup_options *opts)
     opts->num_perm = 128;
     opts->verify = 1;
     opts->seed = 1;
+    opts->label_conflicts = DM_CONFLICT_KEEP; /* never merge away a label */
 }
 
 /* Composite Gauss-Legendre quadrature (GL_SUB panels of GL_N points): the
@@ -208,6 +217,10 @@ static dm_status resolve_options(const dm_dedup_options *in, const char *fn, dm_
     if (!st) st = check_flag(o->verify, fn, "verify");
     if (!st) st = check_flag(o->report_pairs, fn, "report_pairs");
     if (st) return st;
+    if (o->label_conflicts < DM_CONFLICT_KEEP || o->label_conflicts > DM_CONFLICT_KEEP_FIRST)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT,
+                        "%s: dm_dedup_options.label_conflicts must be a dm_conflict_policy (0 keep, 1 drop_all, "
+                        "2 majority, 3 keep_first), got %d", fn, o->label_conflicts);
     if (!(o->threshold > 0 && o->threshold <= 1))
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "%s: dm_dedup_options.threshold must be in (0, 1], got %g", fn,
                         o->threshold);
@@ -443,7 +456,11 @@ typedef struct norm_out {
 static bool out_reserve(norm_out *o, size_t more)
 {
     if (o->w + more + 2 <= o->cap) return true;
-    size_t cap = 2 * o->cap > o->w + more + 2 ? 2 * o->cap : o->w + more + 2;
+    /* By half again, not double: the output starts as long as the input, and
+     * a long row that grows a little (NFKC expands ligatures, fractions)
+     * should not cost a second copy of it. */
+    size_t grown = o->cap + o->cap / 2;
+    size_t cap = grown > o->w + more + 2 ? grown : o->w + more + 2;
     char *p = realloc(o->p, cap);
     if (!p) return false;
     o->p = p, o->cap = cap;
@@ -619,12 +636,20 @@ typedef struct dd_state {
 
 static size_t ds_row(const dd_state *s, size_t i) { return s->rows ? s->rows[i] : i; }
 
-static void dd_free(dd_state *s)
+/* The normalised keys are needed only to find the pairs: freeing them then
+ * keeps a long row from being held twice while the output is built. */
+static void dd_free_keys(dd_state *s)
 {
     if (s->keys)
         for (size_t i = 0; i < s->m; i++) free(s->keys[i]);
     free(s->keys);
     free(s->lens);
+    s->keys = NULL, s->lens = NULL;
+}
+
+static void dd_free(dd_state *s)
+{
+    dd_free_keys(s);
     free(s->first);
     free(s->uniq);
     free(s->pairs);
@@ -740,53 +765,81 @@ static dm_status exact_groups(dd_state *s)
 
 /* --------------------------------------------------------------- shingles */
 
-/* Code points of S (an invalid byte counts as one code point 0x110000+byte,
- * a value no real character has). Returns the count; CPS holds LEN entries. */
-static size_t code_points(const char *s, size_t len, uint32_t *cps)
+/* The code point of S at *AT, moving *AT past it. An invalid byte counts as
+ * one code point 0x110000 + byte, a value no real character has. */
+static inline uint32_t next_cp(const char *s, size_t len, size_t *at)
 {
-    size_t n = 0, i = 0;
-    while (i < len) {
-        if ((unsigned char)s[i] < 0x80) {
-            cps[n++] = (unsigned char)s[i++];
-            continue;
-        }
-        uint32_t cp;
-        size_t bad = 1;
-        size_t k = dmi_utf8_decode((const uint8_t *)s + i, len - i, &cp, &bad);
-        if (k == 0) {
-            cps[n++] = 0x110000u + (unsigned char)s[i];
-            i++;
-        } else {
-            cps[n++] = cp;
-            i += k;
-        }
+    unsigned char b = (unsigned char)s[*at];
+    if (b < 0x80) {
+        (*at)++;
+        return b;
     }
-    return n;
+    uint32_t cp;
+    size_t bad = 1;
+    size_t k = dmi_utf8_decode((const uint8_t *)s + *at, len - *at, &cp, &bad);
+    if (k == 0) {
+        (*at)++;
+        return 0x110000u + b;
+    }
+    *at += k;
+    return cp;
 }
 
 #define SHINGLE_MUL 0x100000001B3ull /* odd: the polynomial base */
+#define SHINGLE_BLOCK 4096           /* hashes handed out at a time */
 
-/* The 64-bit hashes of the N-grams of CPS[0..NCP-1] (a rolling polynomial
- * hash, finalised with fmix64 and the length); one hash of the whole text
- * when it is shorter than N. Returns the count written to OUT (NCP entries,
- * at least 1). */
-static size_t shingle_hashes(const uint32_t *cps, size_t ncp, size_t n, uint64_t *out)
+/* The 64-bit hashes of a text's N-grams of code points, a block at a time:
+ * a rolling polynomial hash finalised with fmix64 and the length, or one
+ * hash of the whole text when it is shorter than N. The code point leaving
+ * the window is decoded again by a second cursor (TRAIL) rather than kept,
+ * so that nothing grows with the text: one 50 MB row used to need 16 bytes
+ * per code point here (code points, hashes, MinHash input: 800 MB). */
+typedef struct shingler {
+    const char *s;
+    size_t len, n;
+    size_t lead, trail; /* byte offsets of the window's end and start */
+    uint64_t h, pow_n;  /* the window's hash; SHINGLE_MUL^N */
+    bool started, done;
+} shingler;
+
+static void shingler_init(shingler *g, const char *s, size_t len, size_t n)
 {
-    if (ncp < n) {
-        uint64_t h = 0;
-        for (size_t i = 0; i < ncp; i++) h = h * SHINGLE_MUL + cps[i] + 1;
-        out[0] = fmix64(h ^ ((uint64_t)ncp << 40));
-        return 1;
+    memset(g, 0, sizeof *g);
+    g->s = s, g->len = len, g->n = n;
+}
+
+/* The first window: N code points, or the whole shorter text (one hash). */
+static size_t shingler_start(shingler *g, uint64_t *out)
+{
+    uint64_t h = 0, pow_n = 1;
+    size_t ncp = 0;
+    g->started = true;
+    while (ncp < g->n && g->lead < g->len) {
+        h = h * SHINGLE_MUL + next_cp(g->s, g->len, &g->lead) + 1;
+        pow_n *= SHINGLE_MUL;
+        ncp++;
     }
-    uint64_t pow_n = 1, h = 0;
-    for (size_t i = 0; i < n; i++) pow_n *= SHINGLE_MUL;
-    for (size_t i = 0; i < n; i++) h = h * SHINGLE_MUL + cps[i] + 1;
-    size_t k = 0;
-    out[k++] = fmix64(h ^ ((uint64_t)n << 40));
-    for (size_t i = n; i < ncp; i++) {
-        h = h * SHINGLE_MUL + cps[i] + 1 - pow_n * (cps[i - n] + 1);
-        out[k++] = fmix64(h ^ ((uint64_t)n << 40));
+    g->h = h, g->pow_n = pow_n;
+    out[0] = fmix64(h ^ ((uint64_t)ncp << 40));
+    g->done = ncp < g->n || g->lead >= g->len;
+    return 1;
+}
+
+/* Up to SHINGLE_BLOCK next hashes into OUT; 0 once the text is done. Every
+ * text gives at least one. */
+static size_t shingler_next(shingler *g, uint64_t *out)
+{
+    if (g->done) return 0;
+    size_t k = g->started ? 0 : shingler_start(g, out);
+    const uint64_t tag = (uint64_t)g->n << 40;
+    uint64_t h = g->h;
+    while (k < SHINGLE_BLOCK && !g->done) {
+        uint32_t in = next_cp(g->s, g->len, &g->lead), gone = next_cp(g->s, g->len, &g->trail);
+        h = h * SHINGLE_MUL + in + 1 - g->pow_n * (gone + 1);
+        out[k++] = fmix64(h ^ tag);
+        g->done = g->lead >= g->len;
     }
+    g->h = h;
     return k;
 }
 
@@ -851,16 +904,18 @@ static size_t intersect_count(const uint64_t *a, size_t na, const uint64_t *b, s
 
 /* ---------------------------------------------------------------- MinHash */
 
-/* SIG[k] = min over the shingles X[i] of A[k] * X[i] + B[k] (mod 2^32), 64
- * permutations at a time so the minima stay in vector registers. */
+/* SIG[k] = min(SIG[k], A[k] * X[i] + B[k] mod 2^32 over the shingles X[i]),
+ * 64 permutations at a time so the minima stay in vector registers. Called
+ * once per block of a row's shingles, SIG starting at UINT32_MAX: the
+ * minimum of the blocks' minima is the row's. */
 DMI_VECTOR_CLONES
-static void minhash(const uint32_t *x, size_t nx, const uint32_t *a, const uint32_t *b, size_t num_perm,
-                    uint32_t *sig)
+static void minhash_update(const uint32_t *x, size_t nx, const uint32_t *a, const uint32_t *b, size_t num_perm,
+                           uint32_t *sig)
 {
     size_t p0 = 0;
     for (; p0 + 64 <= num_perm; p0 += 64) {
         uint32_t acc[64];
-        for (int k = 0; k < 64; k++) acc[k] = UINT32_MAX;
+        memcpy(acc, sig + p0, sizeof acc);
         for (size_t i = 0; i < nx; i++) {
             uint32_t xi = x[i];
             for (int k = 0; k < 64; k++) {
@@ -870,7 +925,6 @@ static void minhash(const uint32_t *x, size_t nx, const uint32_t *a, const uint3
         }
         memcpy(sig + p0, acc, sizeof acc);
     }
-    for (size_t k = p0; k < num_perm; k++) sig[k] = UINT32_MAX;
     for (size_t i = 0; i < nx; i++)
         for (size_t k = p0; k < num_perm; k++) {
             uint32_t v = a[k] * x[i] + b[k];
@@ -878,39 +932,30 @@ static void minhash(const uint32_t *x, size_t nx, const uint32_t *a, const uint3
         }
 }
 
-/* Per-thread scratch, grown as rows need. */
-typedef struct scratch {
-    uint32_t *cps;
-    uint64_t *sh;
-    uint32_t *x;
-    size_t cap;
-} scratch;
-
-static bool scratch_reserve(scratch *w, size_t n)
+/* Row I's MinHash signature over the high 32 bits of its shingle hashes,
+ * streamed a block at a time (SH, X: SHINGLE_BLOCK entries of scratch). */
+static void row_signature(const dd_state *s, size_t i, const uint32_t *a, const uint32_t *b, uint64_t *sh,
+                          uint32_t *x, uint32_t *sig)
 {
-    if (n <= w->cap) return true;
-    size_t cap = w->cap ? w->cap : 256;
-    while (cap < n) cap *= 2;
-    uint32_t *cps = realloc(w->cps, cap * sizeof *cps);
-    if (cps) w->cps = cps;
-    uint64_t *sh = realloc(w->sh, cap * sizeof *sh);
-    if (sh) w->sh = sh;
-    uint32_t *x = realloc(w->x, cap * sizeof *x);
-    if (x) w->x = x;
-    if (!cps || !sh || !x) return false;
-    w->cap = cap;
-    return true;
+    for (size_t k = 0; k < s->o.num_perm; k++) sig[k] = UINT32_MAX;
+    shingler g;
+    shingler_init(&g, s->keys[i], s->lens[i], s->o.ngram);
+    for (size_t k; (k = shingler_next(&g, sh)) > 0;) {
+        for (size_t j = 0; j < k; j++) x[j] = (uint32_t)(sh[j] >> 32);
+        minhash_update(x, k, a, b, s->o.num_perm, sig);
+    }
 }
 
-static void scratch_free(scratch *w) { free(w->cps), free(w->sh), free(w->x); }
-
-/* Sorted unique shingle hashes of row I into W->sh; returns their count. */
-static size_t row_shingles(const dd_state *s, size_t i, scratch *w)
+/* Sorted unique shingle hashes of row I into OUT, which has room for
+ * lens[i] + 1 (a text's bytes bound its shingles); returns their count. */
+static size_t row_shingle_set(const dd_state *s, size_t i, uint64_t *out)
 {
-    size_t ncp = code_points(s->keys[i], s->lens[i], w->cps);
-    size_t k = shingle_hashes(w->cps, ncp, s->o.ngram, w->sh);
-    sort_u64(w->sh, k);
-    return unique_u64(w->sh, k);
+    shingler g;
+    shingler_init(&g, s->keys[i], s->lens[i], s->o.ngram);
+    size_t n = 0;
+    for (size_t k; (k = shingler_next(&g, out + n)) > 0;) n += k;
+    sort_u64(out, n);
+    return unique_u64(out, n);
 }
 
 /* The band hashes of unique row U's signature. */
@@ -1015,25 +1060,18 @@ static dm_status lsh_candidates(dd_state *s, const char *fn, pairvec *cand, uint
         int failed = 0;
 #pragma omp parallel num_threads(threads) reduction(| : failed)
         {
-            scratch w = {0};
-            uint32_t *sig = malloc(P * sizeof *sig);
-            if (!sig) failed = 1;
+            /* Fixed scratch: a row's shingles are streamed, whatever its length. */
+            uint64_t *sh = malloc(SHINGLE_BLOCK * sizeof *sh);
+            uint32_t *x = malloc(SHINGLE_BLOCK * sizeof *x), *sig = malloc(P * sizeof *sig);
+            if (!sh || !x || !sig) failed = 1;
 #pragma omp for schedule(dynamic, 32)
             for (size_t u = c0; u < c1; u++) {
-                size_t i = s->uniq[u];
-                if (failed || !scratch_reserve(&w, s->lens[i] + 1)) {
-                    failed = 1;
-                    continue;
-                }
-                size_t ncp = code_points(s->keys[i], s->lens[i], w.cps);
-                size_t k = shingle_hashes(w.cps, ncp, s->o.ngram, w.sh);
-                for (size_t j = 0; j < k; j++) w.x[j] = (uint32_t)(w.sh[j] >> 32);
+                if (failed) continue;
                 uint32_t *out = sigs ? sigs + u * P : sig;
-                minhash(w.x, k, pa, pb, P, out);
+                row_signature(s, s->uniq[u], pa, pb, sh, x, out);
                 band_keys(out, B, R, keys + u * B);
             }
-            free(sig);
-            scratch_free(&w);
+            free(sh), free(x), free(sig);
         }
         if (failed) st = dmi_fail(DM_ERR_NO_MEMORY, "%s: out of memory computing MinHash signatures", fn);
         else if (progress_stop(s, s->m + (c1 < U ? s->uniq[c1] : s->m))) st = cancelled(fn);
@@ -1090,8 +1128,93 @@ done:
     return st;
 }
 
-/* Exact Jaccard of every candidate pair: the shingle sets of the rows in a
- * pair are built once (in parallel), then the pairs are compared. */
+/* Rows longer than this are verified pair by pair in slices of the hash
+ * space (large_pair_jaccard) instead of holding their whole shingle sets, 8
+ * bytes per code point, from the start of verification to its end. */
+#define LARGE_ROW_BYTES ((size_t)1 << 20)
+/* Shingles one slice of a large row should hold (32 MiB): the slices are
+ * as many as a row's bytes (a bound on its shingles) need. */
+#define SLICE_HASHES ((size_t)1 << 22)
+
+/* A set of 64-bit hashes being collected: appended, then sorted and
+ * made unique whenever it fills, so that repeated shingles (a text that
+ * repeats itself) take no room. */
+typedef struct hash_set {
+    uint64_t *v;
+    size_t n, cap;
+} hash_set;
+
+static bool hash_set_add(hash_set *t, uint64_t h)
+{
+    if (t->n == t->cap) {
+        sort_u64(t->v, t->n);
+        t->n = unique_u64(t->v, t->n);
+        if (t->n >= t->cap / 2) { /* mostly distinct (or empty): grow */
+            size_t cap = t->cap < 4096 ? 4096 : t->cap + t->cap / 2;
+            uint64_t *v = realloc(t->v, cap * sizeof *v);
+            if (!v) return false;
+            t->v = v, t->cap = cap;
+        }
+    }
+    t->v[t->n++] = h;
+    return true;
+}
+
+/* Row I's shingle hashes that fall in slice SLICE of SLICES (SLICES < 2^32;
+ * by their high 32 bits), sorted and unique, into T; BUF: SHINGLE_BLOCK
+ * entries. */
+static bool slice_set(const dd_state *s, size_t i, size_t slice, size_t slices, hash_set *t, uint64_t *buf)
+{
+    shingler g;
+    shingler_init(&g, s->keys[i], s->lens[i], s->o.ngram);
+    t->n = 0;
+    for (size_t k; (k = shingler_next(&g, buf)) > 0;)
+        for (size_t j = 0; j < k; j++)
+            if (((buf[j] >> 32) * slices >> 32) == slice && !hash_set_add(t, buf[j]))
+                return false;
+    sort_u64(t->v, t->n);
+    t->n = unique_u64(t->v, t->n);
+    return true;
+}
+
+/* The exact Jaccard of rows A and B, one slice of the hash space at a time:
+ * the slices partition both sets, so intersections and sizes add up to the
+ * whole sets' (the same double as the one-pass path). Memory: two slices,
+ * whatever the rows' lengths; time: one pass over both rows per slice. */
+static bool large_pair_jaccard(const dd_state *s, size_t a, size_t b, hash_set *ta, hash_set *tb, uint64_t *buf,
+                               double *jac)
+{
+    size_t longest = s->lens[a] > s->lens[b] ? s->lens[a] : s->lens[b];
+    size_t slices = longest / SLICE_HASHES + 1;
+    uint64_t inter = 0, size_a = 0, size_b = 0;
+    for (size_t k = 0; k < slices; k++) {
+        if (!slice_set(s, a, k, slices, ta, buf) || !slice_set(s, b, k, slices, tb, buf)) return false;
+        inter += intersect_count(ta->v, ta->n, tb->v, tb->n);
+        size_a += ta->n, size_b += tb->n;
+    }
+    *jac = (double)inter / (double)(size_a + size_b - inter);
+    return true;
+}
+
+static bool is_large(const dd_state *s, size_t i) { return s->lens[i] > LARGE_ROW_BYTES; }
+
+/* Pairs with a large row, one after another (each holds two slices). */
+static bool verify_large_pairs(dd_state *s, const pairvec *cand, double *jac)
+{
+    hash_set ta = {0}, tb = {0};
+    uint64_t *buf = malloc(SHINGLE_BLOCK * sizeof *buf);
+    bool ok = buf != NULL;
+    for (size_t p = 0; ok && p < cand->n; p++) {
+        size_t a = cand->v[p].key >> 32, b = cand->v[p].key & 0xFFFFFFFFu;
+        if (is_large(s, a) || is_large(s, b)) ok = large_pair_jaccard(s, a, b, &ta, &tb, buf, &jac[p]);
+    }
+    free(ta.v), free(tb.v), free(buf);
+    return ok;
+}
+
+/* Exact Jaccard of every candidate pair. The shingle sets of the rows in a
+ * pair of two ordinary rows are built once (in parallel), then those pairs
+ * are compared; pairs with a large row go through verify_large_pairs. */
 static dm_status verify_pairs(dd_state *s, const pairvec *cand, double *jac)
 {
     size_t m = s->m;
@@ -1102,11 +1225,11 @@ static dm_status verify_pairs(dd_state *s, const pairvec *cand, double *jac)
         free(off), free(cnt);
         return DM_ERR_NO_MEMORY;
     }
-    /* off[i+1] - off[i]: room for row I's shingles (its bytes bound its
-     * code points); 0 for rows in no candidate pair. */
+    /* off[i+1] - off[i]: room for row I's shingles (its bytes bound them);
+     * 0 for rows in no pair of two ordinary rows. */
     for (size_t p = 0; p < cand->n; p++) {
-        off[(cand->v[p].key >> 32) + 1] = 1;
-        off[(cand->v[p].key & 0xFFFFFFFFu) + 1] = 1;
+        size_t a = cand->v[p].key >> 32, b = cand->v[p].key & 0xFFFFFFFFu;
+        if (!is_large(s, a) && !is_large(s, b)) off[a + 1] = off[b + 1] = 1;
     }
     for (size_t i = 0; i < m; i++) off[i + 1] = off[i] + (off[i + 1] ? s->lens[i] + 1 : 0);
     uint64_t *sh = dmi_malloc((off[m] ? off[m] : 1) * sizeof *sh);
@@ -1114,32 +1237,19 @@ static dm_status verify_pairs(dd_state *s, const pairvec *cand, double *jac)
         free(off), free(cnt);
         return DM_ERR_NO_MEMORY;
     }
-    int failed = 0;
-#pragma omp parallel num_threads(threads) reduction(| : failed)
-    {
-        scratch w = {0};
-#pragma omp for schedule(dynamic, 64)
-        for (size_t i = 0; i < m; i++) {
-            if (off[i + 1] == off[i] || failed) continue;
-            if (!scratch_reserve(&w, s->lens[i] + 1)) {
-                failed = 1;
-                continue;
-            }
-            cnt[i] = row_shingles(s, i, &w);
-            memcpy(sh + off[i], w.sh, cnt[i] * sizeof *sh);
-        }
-        scratch_free(&w);
-    }
-    if (!failed) {
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 64)
+    for (size_t i = 0; i < m; i++)
+        if (off[i + 1] != off[i]) cnt[i] = row_shingle_set(s, i, sh + off[i]);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 256)
-        for (size_t p = 0; p < cand->n; p++) {
-            size_t a = cand->v[p].key >> 32, b = cand->v[p].key & 0xFFFFFFFFu;
-            size_t inter = intersect_count(sh + off[a], cnt[a], sh + off[b], cnt[b]);
-            jac[p] = (double)inter / (double)(cnt[a] + cnt[b] - inter);
-        }
+    for (size_t p = 0; p < cand->n; p++) {
+        size_t a = cand->v[p].key >> 32, b = cand->v[p].key & 0xFFFFFFFFu;
+        if (is_large(s, a) || is_large(s, b)) continue;
+        size_t inter = intersect_count(sh + off[a], cnt[a], sh + off[b], cnt[b]);
+        jac[p] = (double)inter / (double)(cnt[a] + cnt[b] - inter);
     }
     free(off), free(cnt), free(sh);
-    return failed ? dmi_fail(DM_ERR_NO_MEMORY, "out of memory verifying candidate pairs") : DM_OK;
+    if (!verify_large_pairs(s, cand, jac)) return dmi_fail(DM_ERR_NO_MEMORY, "out of memory verifying candidate pairs");
+    return DM_OK;
 }
 
 static dm_status near_pairs(dd_state *s, const char *fn)
@@ -1227,6 +1337,7 @@ static dm_status dd_run(dd_state *s, const dm_dataset *ds, const size_t *rows, s
     dm_status st = make_keys(s, fn);
     if (!st) st = exact_groups(s);
     if (!st && !s->o.exact_only) st = near_pairs(s, fn);
+    dd_free_keys(s);
     if (!st) st = make_clusters(s);
     if (!st && s->o.progress && s->o.progress(m, m, s->o.progress_user)) st = cancelled(fn);
     return st;
@@ -1260,54 +1371,193 @@ static void put_id(dmi_buf *b, const dm_dataset *ds, size_t row)
     dmi_buf_json_string(b, id, strlen(id));
 }
 
-/* The clusters of two or more rows: {kept, members, texts (up to 3
- * different member texts)}, ordered by their kept row. */
-static dm_status put_clusters(dmi_buf *b, const dd_state *s)
+/* Every cluster's rows: cluster R (its smallest row) holds ORDER[START[R]
+ * .. START[R+1]), ascending; the range is empty unless R is a root. */
+typedef struct dd_members {
+    size_t *start, *order;
+} dd_members;
+
+static void members_free(dd_members *g) { free(g->start), free(g->order); }
+
+static dm_status cluster_members(const dd_state *s, dd_members *g)
 {
     size_t m = s->m;
-    size_t *size = dmi_calloc(m ? m : 1, sizeof *size), *start = dmi_malloc((m + 1) * sizeof *start),
-           *order = dmi_malloc((m ? m : 1) * sizeof *order);
-    if (!size || !start || !order) {
-        free(size), free(start), free(order);
+    g->start = dmi_calloc(m + 1, sizeof *g->start);
+    g->order = dmi_malloc((m ? m : 1) * sizeof *g->order);
+    size_t *fill = dmi_malloc((m ? m : 1) * sizeof *fill);
+    if (!g->start || !g->order || !fill) {
+        free(fill);
+        members_free(g);
         return DM_ERR_NO_MEMORY;
     }
-    for (size_t i = 0; i < m; i++) size[s->cluster[i]]++;
-    start[0] = 0;
-    for (size_t i = 0; i < m; i++) start[i + 1] = start[i] + size[i];
-    for (size_t i = 0; i < m; i++) order[start[s->cluster[i]]++] = i; /* rows ascending per cluster */
+    for (size_t i = 0; i < m; i++) g->start[s->cluster[i] + 1]++;
+    for (size_t r = 0; r < m; r++) g->start[r + 1] += g->start[r];
+    memcpy(fill, g->start, m * sizeof *fill);
+    for (size_t i = 0; i < m; i++) g->order[fill[s->cluster[i]]++] = i;
+    free(fill);
+    return DM_OK;
+}
+
+/* Up to 3 different texts of the N rows MEM of a cluster. */
+static void put_texts(dmi_buf *b, const dd_state *s, const size_t *mem, size_t n)
+{
+    size_t shown[3], n_shown = 0;
+    for (size_t k = 0; k < n && n_shown < 3; k++) {
+        size_t tl, ol;
+        const char *t = dm_dataset_text(s->ds, ds_row(s, mem[k]), &tl);
+        bool seen = false;
+        for (size_t q = 0; q < n_shown && !seen; q++) {
+            const char *u = dm_dataset_text(s->ds, ds_row(s, shown[q]), &ol);
+            seen = ol == tl && !memcmp(u, t, tl);
+        }
+        if (seen) continue;
+        if (n_shown) dmi_buf_puts(b, ",");
+        dmi_buf_json_string(b, t, tl);
+        shown[n_shown++] = mem[k];
+    }
+}
+
+/* The clusters of two or more rows: {kept (the first row kept, or null),
+ * members, texts (up to 3 different member texts)}, ordered by their
+ * smallest row. KEEP: the rows kept. */
+static void put_clusters(dmi_buf *b, const dd_state *s, const dd_members *g, const bool *keep)
+{
     dmi_buf_puts(b, "\"clusters\":[");
     bool first_cluster = true;
-    for (size_t r = 0, at = 0; r < m; at += size[r], r++) {
-        if (size[r] < 2) continue;
-        const size_t *mem = order + at;
+    for (size_t r = 0; r < s->m; r++) {
+        const size_t *mem = g->order + g->start[r];
+        size_t n = g->start[r + 1] - g->start[r];
+        if (n < 2) continue;
         dmi_buf_puts(b, first_cluster ? "{\"kept\":" : ",{\"kept\":");
         first_cluster = false;
-        put_id(b, s->ds, ds_row(s, r));
+        size_t k = 0;
+        while (k < n && !keep[mem[k]]) k++;
+        if (k < n) put_id(b, s->ds, ds_row(s, mem[k]));
+        else dmi_buf_puts(b, "null");
         dmi_buf_puts(b, ",\"members\":[");
-        for (size_t k = 0; k < size[r]; k++) {
+        for (k = 0; k < n; k++) {
             if (k) dmi_buf_puts(b, ",");
             put_id(b, s->ds, ds_row(s, mem[k]));
         }
         dmi_buf_puts(b, "],\"texts\":[");
-        size_t shown[3], n_shown = 0;
-        for (size_t k = 0; k < size[r] && n_shown < 3; k++) {
-            size_t tl, ol;
-            const char *t = dm_dataset_text(s->ds, ds_row(s, mem[k]), &tl);
-            bool seen = false;
-            for (size_t q = 0; q < n_shown && !seen; q++) {
-                const char *u = dm_dataset_text(s->ds, ds_row(s, shown[q]), &ol);
-                seen = ol == tl && !memcmp(u, t, tl);
-            }
-            if (seen) continue;
-            if (n_shown) dmi_buf_puts(b, ",");
-            dmi_buf_json_string(b, t, tl);
-            shown[n_shown++] = mem[k];
-        }
+        put_texts(b, s, mem, n);
         dmi_buf_puts(b, "]}");
     }
     dmi_buf_puts(b, "]");
-    free(size), free(start), free(order);
-    return DM_OK;
+}
+
+/* ------------------------------------------------- labels within clusters */
+
+static const char *const policy_names[] = {"keep", "drop_all", "majority", "keep_first"};
+
+/* Which rows dedup keeps, cluster by cluster, and the clusters whose rows
+ * carry different labels. COUNT, TAKEN and SEEN are per label scratch, left
+ * zeroed between clusters. */
+typedef struct dd_choice {
+    bool *keep;          /* per row considered */
+    uint64_t *count;     /* per label: its rows in the cluster */
+    bool *taken;         /* per label: a row with it is kept */
+    int32_t *seen;       /* the cluster's labels, in order of first row */
+    uint64_t conflicts, in_conflict, extra_kept, dropped;
+    dmi_buf items;       /* conflict_clusters' entries */
+} dd_choice;
+
+static void choice_free(dd_choice *c)
+{
+    free(c->keep), free(c->count), free(c->taken), free(c->seen);
+    dmi_buf_free(&c->items);
+}
+
+static int32_t row_label(const dd_state *s, size_t i) { return dm_dataset_label(s->ds, ds_row(s, i)); }
+
+/* The one label a conflicting cluster keeps under POLICY (-1: every label
+ * for keep, none for drop_all). */
+static int32_t policy_label(const dd_choice *c, size_t n_labels, int policy)
+{
+    if (policy == DM_CONFLICT_KEEP_FIRST) return c->seen[0];
+    if (policy != DM_CONFLICT_MAJORITY) return -1;
+    int32_t best = c->seen[0];
+    for (size_t k = 1; k < n_labels; k++)
+        if (c->count[c->seen[k]] > c->count[best]) best = c->seen[k];
+    return best;
+}
+
+/* conflict_clusters' entry of the N rows MEM: ids, labels, ids kept. */
+static void put_conflict(dd_choice *c, const dd_state *s, const size_t *mem, size_t n)
+{
+    dmi_buf *b = &c->items;
+    dmi_buf_puts(b, c->conflicts > 1 ? ",{\"ids\":[" : "{\"ids\":[");
+    for (size_t k = 0; k < n; k++) {
+        if (k) dmi_buf_puts(b, ",");
+        put_id(b, s->ds, ds_row(s, mem[k]));
+    }
+    dmi_buf_puts(b, "],\"labels\":[");
+    for (size_t k = 0; k < n; k++) {
+        int32_t l = row_label(s, mem[k]);
+        const char *name = l >= 0 ? dm_dataset_label_name(s->ds, l) : NULL;
+        if (k) dmi_buf_puts(b, ",");
+        if (name) dmi_buf_json_string(b, name, strlen(name));
+        else dmi_buf_puts(b, "null");
+    }
+    dmi_buf_puts(b, "],\"kept\":[");
+    bool first = true;
+    for (size_t k = 0; k < n; k++)
+        if (c->keep[mem[k]]) {
+            if (!first) dmi_buf_puts(b, ",");
+            put_id(b, s->ds, ds_row(s, mem[k]));
+            first = false;
+        }
+    dmi_buf_puts(b, "]}");
+}
+
+/* One cluster of N >= 2 rows MEM. With no label, its first row is kept;
+ * with one, its first labelled row (an unlabelled copy never displaces a
+ * label); with two or more, the policy decides and the cluster is
+ * reported. */
+static void choose_in_cluster(dd_choice *c, const dd_state *s, const size_t *mem, size_t n, int policy)
+{
+    size_t n_labels = 0;
+    for (size_t k = 0; k < n; k++) {
+        int32_t l = row_label(s, mem[k]);
+        if (l >= 0 && !c->count[l]++) c->seen[n_labels++] = l;
+    }
+    bool conflict = n_labels >= 2;
+    if (n_labels == 0) c->keep[mem[0]] = true;
+    int32_t only = conflict ? policy_label(c, n_labels, policy) : n_labels ? c->seen[0] : -1;
+    bool drop = conflict && policy == DM_CONFLICT_DROP_ALL;
+    size_t kept = 0;
+    for (size_t k = 0; k < n && n_labels && !drop; k++) {
+        int32_t l = row_label(s, mem[k]);
+        if (l < 0 || c->taken[l] || (only >= 0 && l != only)) continue;
+        c->taken[l] = c->keep[mem[k]] = true;
+        kept++;
+    }
+    if (conflict) {
+        c->conflicts++;
+        c->in_conflict += n;
+        c->extra_kept += kept > 1 ? kept - 1 : 0;
+        c->dropped += drop;
+        put_conflict(c, s, mem, n);
+    }
+    for (size_t k = 0; k < n_labels; k++) c->count[c->seen[k]] = 0, c->taken[c->seen[k]] = false;
+}
+
+static dm_status choose_rows(dd_choice *c, const dd_state *s, const dd_members *g, int policy)
+{
+    size_t m = s->m, L = dm_dataset_num_labels(s->ds);
+    memset(c, 0, sizeof *c);
+    c->keep = dmi_calloc(m ? m : 1, sizeof *c->keep);
+    c->count = dmi_calloc(L ? L : 1, sizeof *c->count);
+    c->taken = dmi_calloc(L ? L : 1, sizeof *c->taken);
+    c->seen = dmi_malloc((L ? L : 1) * sizeof *c->seen);
+    if (!c->keep || !c->count || !c->taken || !c->seen) return DM_ERR_NO_MEMORY;
+    for (size_t r = 0; r < m; r++) {
+        const size_t *mem = g->order + g->start[r];
+        size_t n = g->start[r + 1] - g->start[r];
+        if (n == 1) c->keep[mem[0]] = true;
+        else if (n >= 2) choose_in_cluster(c, s, mem, n, policy);
+    }
+    return c->items.failed ? DM_ERR_NO_MEMORY : DM_OK;
 }
 
 static void put_pairs(dmi_buf *b, const dd_state *s)
@@ -1323,6 +1573,31 @@ static void put_pairs(dmi_buf *b, const dd_state *s)
     dmi_buf_puts(b, "]");
 }
 
+static dm_status dedup_report(const dd_state *s, const dd_members *g, const dd_choice *c, size_t kept,
+                              char **report_json)
+{
+    const dm_dedup_options *o = &s->o;
+    dmi_buf b = {0};
+    dmi_buf_printf(&b,
+                   "{\"rows_in\":%zu,\"rows_out\":%zu,\"exact_duplicates\":%llu,\"near_duplicates\":%llu,"
+                   "\"near_pairs\":%zu,\"candidate_pairs\":%llu,\"num_perm\":%zu,\"bands\":%zu,"
+                   "\"rows_per_band\":%zu,",
+                   s->m, kept, (unsigned long long)s->exact_rows, (unsigned long long)s->near_rows, s->n_pairs,
+                   (unsigned long long)s->candidates, o->num_perm, o->bands, o->rows_per_band);
+    put_clusters(&b, s, g, c->keep);
+    dmi_buf_printf(&b,
+                   ",\"label_conflicts\":\"%s\",\"conflicts\":%llu,\"rows_in_conflict\":%llu,"
+                   "\"conflict_rows_kept\":%llu,\"conflict_rows_dropped\":%llu,\"conflict_clusters\":[",
+                   policy_names[o->label_conflicts], (unsigned long long)c->conflicts,
+                   (unsigned long long)c->in_conflict, (unsigned long long)c->extra_kept,
+                   (unsigned long long)c->dropped);
+    if (c->items.len) dmi_buf_append(&b, c->items.data, c->items.len);
+    dmi_buf_puts(&b, "]");
+    if (o->report_pairs) put_pairs(&b, s);
+    dmi_buf_puts(&b, "}");
+    return dmi_buf_finish(&b, report_json, NULL);
+}
+
 DM_API dm_status dm_dataset_dedup(const dm_dataset *ds, const dm_dedup_options *opts, dm_dataset **out,
                                   char **report_json)
 {
@@ -1334,30 +1609,22 @@ DM_API dm_status dm_dataset_dedup(const dm_dataset *ds, const dm_dedup_options *
     dm_status st = resolve_options(opts, fn, &o);
     if (st) return st;
     dd_state s;
-    size_t n = dm_dataset_size(ds);
+    dd_members g = {0};
+    dd_choice c = {0};
+    size_t n = dm_dataset_size(ds), kept = 0;
     st = dd_run(&s, ds, NULL, n, &o, fn);
+    if (!st) st = cluster_members(&s, &g);
+    if (!st) st = choose_rows(&c, &s, &g, o.label_conflicts);
     dm_dataset *d = NULL;
     if (!st) st = dmi_derive_begin(ds, 0, NULL, &d);
-    size_t kept = 0;
     for (size_t i = 0; !st && i < n; i++)
-        if (s.cluster[i] == i) {
+        if (c.keep[i]) {
             st = dmi_derive_row(d, ds, i, NULL, 0, NULL, 0, NULL, NULL);
             kept++;
         }
-    if (!st && report_json) {
-        dmi_buf b = {0};
-        dmi_buf_printf(&b,
-                       "{\"rows_in\":%zu,\"rows_out\":%zu,\"exact_duplicates\":%llu,\"near_duplicates\":%llu,"
-                       "\"near_pairs\":%zu,\"candidate_pairs\":%llu,\"num_perm\":%zu,\"bands\":%zu,"
-                       "\"rows_per_band\":%zu,",
-                       n, kept, (unsigned long long)s.exact_rows, (unsigned long long)s.near_rows, s.n_pairs,
-                       (unsigned long long)s.candidates, o.num_perm, o.bands, o.rows_per_band);
-        st = put_clusters(&b, &s);
-        if (!st && o.report_pairs) put_pairs(&b, &s);
-        dmi_buf_puts(&b, "}");
-        if (!st) st = dmi_buf_finish(&b, report_json, NULL);
-        else dmi_buf_free(&b);
-    }
+    if (!st && report_json) st = dedup_report(&s, &g, &c, kept, report_json);
+    choice_free(&c);
+    members_free(&g);
     dd_free(&s);
     if (st) {
         dm_dataset_free(d);

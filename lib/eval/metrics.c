@@ -73,11 +73,16 @@ double dmi_numpy_sum(const double *x, size_t n)
 /* Checking the arguments                                                    */
 /* ------------------------------------------------------------------------ */
 
+/* One class is allowed: classification_report(labels=[a]) reports it. Its
+ * probabilities are not: log_loss refuses a single label, and no
+ * one-vs-rest AUC exists without a second class. */
 static dm_status check_sizes(size_t n, size_t n_classes, const float *probs)
 {
     if (n == 0) return dmi_fail(DM_ERR_RANGE, "n = 0: metrics need at least one example");
-    if (n_classes < 2)
-        return dmi_fail(DM_ERR_RANGE, "n_classes = %zu: metrics need at least 2 classes", n_classes);
+    if (n_classes == 0) return dmi_fail(DM_ERR_RANGE, "n_classes = 0: metrics need at least one class");
+    if (n_classes == 1 && probs)
+        return dmi_fail(DM_ERR_RANGE, "n_classes = 1 with probabilities: log loss and ROC AUC need at least 2 "
+                        "classes (pass probs = NULL for the classification report of one class)");
     /* Class ids are int32_t, and the confusion matrix must be addressable. */
     if (n_classes - 1 > (size_t)INT32_MAX || n_classes > SIZE_MAX / sizeof(uint64_t) / n_classes)
         return dmi_fail(DM_ERR_RANGE, "n_classes = %zu is too large (class ids are int32_t and the "
@@ -255,15 +260,19 @@ static dm_status averages(dm_eval_report *r)
     return DM_OK;
 }
 
-/* The mean of the per-class AUCs that are defined (NaN when none is). */
-static dm_status mean_auc_where_defined(dm_eval_report *r)
+/* sklearn's one-vs-rest macro average: the plain mean over every class, NaN
+ * as soon as one class's AUC is undefined (np.average propagates it). */
+static dm_status macro_auc(dm_eval_report *r)
 {
-    size_t k = r->n_classes, defined = 0;
+    size_t k = r->n_classes;
     double *values = dmi_malloc(k * sizeof *values);
     if (!values) return DM_ERR_NO_MEMORY;
-    for (size_t c = 0; c < k; c++)
-        if (!isnan(r->per_class[c].roc_auc)) values[defined++] = r->per_class[c].roc_auc;
-    r->roc_auc = defined ? dmi_numpy_sum(values, defined) / (double)defined : NAN;
+    r->roc_auc = 0.0;
+    for (size_t c = 0; c < k; c++) {
+        values[c] = r->per_class[c].roc_auc;
+        if (isnan(values[c])) r->roc_auc = NAN;
+    }
+    if (!isnan(r->roc_auc)) r->roc_auc = dmi_numpy_sum(values, k) / (double)k;
     free(values);
     return DM_OK;
 }
@@ -278,15 +287,16 @@ static dm_status probabilistic_metrics(dm_eval_report *r, const int32_t *y_true,
     if (!st) st = dmi_roc_auc_per_class(r->n_examples, k, y_true, probs, r->per_class);
     if (st) return st;
     /* Binary: roc_auc_score(y, probs[:, 1]), which is class 1's one-vs-rest
-     * AUC. Multiclass: sklearn's one-vs-rest macro average, except that sklearn
-     * gives NaN for the whole average when one class has no positives (or no
-     * negatives); we average over the classes where the AUC is defined, which
-     * is what a model evaluated on a small split needs. */
+     * AUC. Multiclass: sklearn's one-vs-rest macro average, NaN when a class
+     * has no true examples (or all of them) as sklearn's: an average over
+     * only the classes present would be another metric under the same name,
+     * and would not compare across splits that lack different classes. The
+     * defined classes' AUCs stay in per_class. */
     if (k == 2) {
         r->roc_auc = r->per_class[1].roc_auc;
         return DM_OK;
     }
-    return mean_auc_where_defined(r);
+    return macro_auc(r);
 }
 
 DM_API dm_status dm_metrics_compute(size_t n, size_t n_classes, const int32_t *y_true,

@@ -180,11 +180,12 @@ DM_API dm_status dm_eval_report_text(const dm_eval_report *r, int digits, char *
     if (st) return st;
     if (!out) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_eval_report_text: out is NULL");
     /* DIGITS becomes a printf precision; 100 is far beyond the 17 significant
-     * digits a double carries, and keeps a line's length bounded. */
+     * digits a double carries, and keeps a line's length bounded. 0 is what
+     * classification_report(digits=0) does: every score rounded to a whole
+     * number, "{:.0f}", half to even as printf rounds. */
     if (digits < 0 || digits > 100)
-        return dmi_fail(DM_ERR_RANGE, "dm_eval_report_text: digits = %d (expected 0 for the "
-                        "default 2, or 1 to 100)", digits);
-    if (digits == 0) digits = 2;
+        return dmi_fail(DM_ERR_RANGE, "dm_eval_report_text: digits = %d (expected 0 to 100, the decimals of "
+                        "each score)", digits);
     text_buf b = {0};
     put_classification_report(&b, r, digits);
     put(&b, "\n");

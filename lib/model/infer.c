@@ -123,12 +123,14 @@ dm_status dmi_model_fill_batch(dm_model *m, bert_acts *a, const dmi_batch_plan *
     return s;
 }
 
-dm_status dmi_check_logits(const float *logits, size_t B, size_t L, const char *what)
+dm_status dmi_check_logits(const float *logits, size_t B, size_t L, const uint32_t *idx, const char *what)
 {
     for (size_t i = 0; i < B * L; i++)
-        if (!isfinite(logits[i]))
-            return dmi_fail(DM_ERR_NUMERIC, "%s: the logits of text %zu are not finite (%s): the model's "
-                            "computation overflowed", what, i / L + 1, isnan(logits[i]) ? "NaN" : "Inf");
+        if (!isfinite(logits[i])) {
+            size_t text = idx ? idx[i / L] : i / L;
+            return dmi_fail(DM_ERR_NUMERIC, "text %zu: %s: the logits are not finite (%s): the model's "
+                            "computation overflowed", text, what, isnan(logits[i]) ? "NaN" : "Inf");
+        }
     return DM_OK;
 }
 
@@ -183,7 +185,7 @@ static dm_status collect_logits(dm_model *m, const uint32_t *idx, size_t B, size
     float *tmp = dmi_malloc(B * L * sizeof *tmp);
     if (!tmp) return DM_ERR_NO_MEMORY;
     dm_status s = m->be->ops->download(m->be, tmp, m->infer.logits, B * L * sizeof *tmp);
-    if (!s) s = dmi_check_logits(tmp, B, L, "prediction");
+    if (!s) s = dmi_check_logits(tmp, B, L, idx, "prediction");
     for (size_t b = 0; !s && b < B; b++) memcpy(po->logits + (size_t)idx[b] * L, tmp + b * L, L * sizeof *tmp);
     free(tmp);
     return s;
@@ -299,8 +301,8 @@ static dm_status collect_embeddings(dm_model *m, const uint32_t *idx, size_t B, 
         if (eo->normalize) normalize(dst, C);
         for (size_t c = 0; c < C && !s; c++)
             if (!isfinite(dst[c]))
-                s = dmi_fail(DM_ERR_NUMERIC, "embedding: the embedding of a text is not finite (%s at "
-                             "dimension %zu): the model's computation overflowed", isnan(dst[c]) ? "NaN" : "Inf", c);
+                s = dmi_fail(DM_ERR_NUMERIC, "text %u: embedding: not finite (%s at dimension %zu): the "
+                             "model's computation overflowed", idx[b], isnan(dst[c]) ? "NaN" : "Inf", c);
     }
     return s;
 }

@@ -880,7 +880,7 @@ static dm_status forward(dm_model *m, size_t batch, size_t seq_len, const int32_
     free(types);
     if (!s) s = bert_forward(m->be, &m->dims, &m->p, a, batch, seq_len, NULL, NULL, 0.0f);
     if (!s) s = o->download(m->be, logits, a->logits, batch * m->dims.L * sizeof(float));
-    if (!s) s = dmi_check_logits(logits, batch, m->dims.L, "dm_model_forward");
+    if (!s) s = dmi_check_logits(logits, batch, m->dims.L, NULL, "dm_model_forward (sequence K)");
     if (!s && hidden) s = o->download(m->be, hidden, a->out, n * m->dims.C * sizeof(float));
     if (!s && pooled) s = o->download(m->be, pooled, a->pooled, batch * m->dims.C * sizeof(float));
     return s;

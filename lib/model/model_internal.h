@@ -66,8 +66,10 @@ void dmi_model_end_training(dm_model *m);
 dm_status dmi_check_finite(const float *x, size_t n, const char *file, const char *tensor);
 
 /* DM_ERR_NUMERIC when a row of LOGITS (B x L) is not all finite: never a
- * prediction from NaN logits (whose argmax would silently be label 0). */
-dm_status dmi_check_logits(const float *logits, size_t B, size_t L, const char *what);
+ * prediction from NaN logits (whose argmax would silently be label 0). Row
+ * b is the caller's text IDX[b] (IDX NULL: b), named "text K: " as every
+ * error about one text of a batch is. */
+dm_status dmi_check_logits(const float *logits, size_t B, size_t L, const uint32_t *idx, const char *what);
 
 /* Writes the model's files (model.safetensors, tokenizer files, config.json)
  * into the existing folder DIR (a staging folder: see lib/core/staging.h). */

@@ -182,12 +182,26 @@ static int32_t longest_match(const dm_tokenizer *t, word_buf *w, size_t start, s
     return -1;
 }
 
+/* The code point of a word of one character of at most 3 bytes (valid
+ * UTF-8: the word was built by the normaliser). */
+static inline uint32_t word_bmp_char(const word_buf *w)
+{
+    const uint8_t *b = (const uint8_t *)w->bytes;
+    if (w->len == 1) return b[0];
+    if (w->len == 2) return (uint32_t)(b[0] & 0x1F) << 6 | (b[1] & 0x3F);
+    return (uint32_t)(b[0] & 0x0F) << 12 | (uint32_t)(b[1] & 0x3F) << 6 | (b[2] & 0x3F);
+}
+
 static dm_status wordpiece_word(word_sink *sink, word_buf *w)
 {
     const dm_tokenizer *t = sink->tok;
     tok_list *out = sink->out;
     if (w->chars > t->max_input_chars_per_word)
         return tok_push(out, t->unk_id, w->from[0], w->to[w->len - 1]);
+    if (w->chars == 1 && w->len <= 3 && t->single_ids) { /* the whole character, or [UNK] */
+        int32_t id = t->single_ids[word_bmp_char(w)];
+        return tok_push(out, id >= 0 ? id : t->unk_id, w->from[0], w->to[w->len - 1]);
+    }
     size_t first = out->n, start = 0;
     while (start < w->len) {
         size_t end;
@@ -619,23 +633,50 @@ static dm_status encoding_pad(const dm_tokenizer *t, dm_encoding **ep, size_t le
 
 static size_t round_up(size_t n, size_t multiple) { return multiple ? (n + multiple - 1) / multiple * multiple : n; }
 
-/* Lays the sequences out per the template (or plainly without special
- * tokens), after truncation. */
-static dm_status assemble(const dm_tokenizer *t, const scratch *s, bool has_pair, const dm_encode_options *o,
-                          dm_encoding **out)
+/* Where one encoding's tokens go: a dm_encoding's arrays, or a slice of a
+ * flat batch's. */
+typedef struct token_cols {
+    int32_t *ids, *type_ids;
+    uint32_t *offsets;
+    uint8_t *attention_mask, *special_tokens_mask;
+} token_cols;
+
+static inline void cols_put(const token_cols *c, size_t i, int32_t id, int32_t type_id, uint32_t from, uint32_t to,
+                            uint8_t attention, uint8_t special)
 {
-    const dmi_template *tp = has_pair ? &t->pair : &t->single;
-    bool specials = o->add_special_tokens != 0;
-    size_t n_special = specials ? tp->n_special : 0;
-    size_t na = s->a.n, nb = has_pair ? s->b.n : 0;
+    c->ids[i] = id;
+    c->type_ids[i] = type_id;
+    c->offsets[2 * i] = from;
+    c->offsets[2 * i + 1] = to;
+    c->attention_mask[i] = attention;
+    c->special_tokens_mask[i] = special;
+}
+
+/* The shape of one encoding once truncation and padding are decided, so that
+ * its memory can be sized before a token is written. */
+typedef struct layout {
+    const dmi_template *tp;
+    bool specials;
+    size_t na, nb; /* tokens kept of sequence A and B */
+    size_t length; /* padding included */
+} layout;
+
+static dm_status plan_layout(const dm_tokenizer *t, const scratch *s, bool has_pair, const dm_encode_options *o,
+                             layout *l)
+{
+    l->tp = has_pair ? &t->pair : &t->single;
+    l->specials = o->add_special_tokens != 0;
+    size_t n_special = l->specials ? l->tp->n_special : 0;
+    l->na = s->a.n;
+    l->nb = has_pair ? s->b.n : 0;
     if (o->truncation != DM_TRUNCATE_NONE) {
         if (o->max_length < n_special)
             return dmi_fail(DM_ERR_RANGE, "max_length %zu is smaller than the %zu special tokens the template adds",
                             o->max_length, n_special);
-        dm_status st = truncate_lengths(o->truncation, o->max_length - n_special, &na, &nb, has_pair);
+        dm_status st = truncate_lengths(o->truncation, o->max_length - n_special, &l->na, &l->nb, has_pair);
         if (st) return st;
     }
-    size_t total = na + nb + n_special;
+    size_t total = l->na + l->nb + n_special;
     /* As HF's pad_encodings: the length (fixed, or this encoding's own for
      * "longest") is rounded up to the multiple; longer encodings stay. */
     size_t target = total;
@@ -644,21 +685,44 @@ static dm_status assemble(const dm_tokenizer *t, const scratch *s, bool has_pair
     if (target < total) target = total;
     if (target != total && t->special_ids[DM_SPECIAL_PAD] < 0)
         return dmi_fail(DM_ERR_NOT_FOUND, "padding needs a [PAD] token, and this vocabulary has none");
-    dm_encoding *e = encoding_alloc(target);
-    if (!e) return DM_ERR_NO_MEMORY;
-    for (size_t k = 0; k < tp->n; k++) {
-        const dmi_template_item *it = &tp->items[k];
+    l->length = target;
+    return DM_OK;
+}
+
+/* Writes the L->length tokens of the planned encoding to C: the sequences per
+ * the template (or plainly without special tokens), then padding. */
+static void write_layout(const dm_tokenizer *t, const scratch *s, const layout *l, const token_cols *c)
+{
+    size_t at = 0;
+    for (size_t k = 0; k < l->tp->n; k++) {
+        const dmi_template_item *it = &l->tp->items[k];
         if (it->id >= 0) {
-            if (specials) encoding_put(e, t, it->id, it->type_id, 0, 0, 1, 1);
+            if (l->specials) cols_put(c, at++, it->id, it->type_id, 0, 0, 1, 1);
             continue;
         }
-        const tok_list *l = it->id == -1 ? &s->a : &s->b;
-        size_t keep = it->id == -1 ? na : nb;
+        const tok_list *seq = it->id == -1 ? &s->a : &s->b;
+        size_t keep = it->id == -1 ? l->na : l->nb;
         for (size_t i = 0; i < keep; i++)
-            encoding_put(e, t, l->ids[i], it->type_id, l->offs[2 * i], l->offs[2 * i + 1], 1, 0);
+            cols_put(c, at++, seq->ids[i], it->type_id, seq->offs[2 * i], seq->offs[2 * i + 1], 1, 0);
     }
     int32_t pad = t->special_ids[DM_SPECIAL_PAD];
-    while (e->length < target) encoding_put(e, t, pad, 0, 0, 0, 0, 1);
+    while (at < l->length) cols_put(c, at++, pad, 0, 0, 0, 0, 1);
+}
+
+/* The planned encoding as a dm_encoding of its own. */
+static dm_status assemble(const dm_tokenizer *t, const scratch *s, bool has_pair, const dm_encode_options *o,
+                          dm_encoding **out)
+{
+    layout l;
+    dm_status st = plan_layout(t, s, has_pair, o, &l);
+    if (st) return st;
+    dm_encoding *e = encoding_alloc(l.length);
+    if (!e) return DM_ERR_NO_MEMORY;
+    token_cols c = {e->ids, e->type_ids, e->offsets, e->attention_mask, e->special_tokens_mask};
+    write_layout(t, s, &l, &c);
+    e->length = l.length;
+    const char **tokens = (const char **)e->tokens;
+    for (size_t i = 0; i < l.length; i++) tokens[i] = t->tokens[e->ids[i]];
     *out = e;
     return DM_OK;
 }
@@ -681,8 +745,10 @@ static dm_status check_options(const dm_encode_options *in, dm_encode_options *o
     return DM_OK;
 }
 
-static dm_status encode_one(const dm_tokenizer *t, const char *text, size_t len, const char *pair, size_t pair_len,
-                            const dm_encode_options *o, scratch *s, dm_encoding **out)
+/* Runs TEXT (and PAIR, when not NULL) through WordPiece into S->a (and
+ * S->b): the tokens before truncation and the template. */
+static dm_status encode_texts(const dm_tokenizer *t, const char *text, size_t len, const char *pair,
+                              size_t pair_len, const dm_encode_options *o, scratch *s)
 {
     if ((!text && len) || (pair == NULL && pair_len))
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "text is NULL but its length is %zu", len ? len : pair_len);
@@ -694,7 +760,14 @@ static dm_status encode_one(const dm_tokenizer *t, const char *text, size_t len,
         st = encode_sequence(t, pair, pair_len, o->invalid_utf8, s, &s->b);
         if (st) return dmi_fail_prefix(st, "pair text");
     }
-    return assemble(t, s, pair != NULL, o, out);
+    return DM_OK;
+}
+
+static dm_status encode_one(const dm_tokenizer *t, const char *text, size_t len, const char *pair, size_t pair_len,
+                            const dm_encode_options *o, scratch *s, dm_encoding **out)
+{
+    dm_status st = encode_texts(t, text, len, pair, pair_len, o, s);
+    return st ? st : assemble(t, s, pair != NULL, o, out);
 }
 
 DM_API dm_status dm_tokenizer_encode(const dm_tokenizer *t, const char *text, size_t len, const char *pair,
@@ -723,14 +796,33 @@ DM_API void dm_encodings_free(dm_encoding **e, size_t n)
 
 #define BATCH_CHUNK 64
 
+/* A worker's share of a flat batch: the tokens of the chunks it encoded, end
+ * to end, in growable arrays. */
+typedef struct flat_rows {
+    token_cols c;
+    size_t n, cap;
+} flat_rows;
+
+/* What a flat batch collects while its workers run: each chunk's worker and
+ * where its tokens start there, and each text's length. Chunks are handed out
+ * dynamically, so text order is restored only when gathering. */
+typedef struct flat_parts {
+    flat_rows *rows;      /* one per worker */
+    size_t *chunk_worker; /* per chunk */
+    size_t *chunk_start;  /* per chunk: its first token in rows[chunk_worker] */
+    size_t *lengths;      /* per text: tokens, before batch padding */
+} flat_parts;
+
 typedef struct batch {
     const dm_tokenizer *tok;
     const char *const *texts, *const *pairs;
     const size_t *lens, *pair_lens;
     const dm_encode_options *opts;
-    dm_encoding **out;
+    dm_encoding **out; /* one dm_encoding per text (dm_tokenizer_encode_batch) ... */
+    flat_parts *flat;  /* ... or flat rows (dm_tokenizer_encode_batch_flat) */
     size_t n;
     atomic_size_t next, done;
+    atomic_size_t workers; /* worker indexes handed out; the calling thread is 0 */
     size_t reported; /* last count given to the progress callback (calling thread only) */
     atomic_int cancelled;
     atomic_size_t first_error; /* smallest failing index, or SIZE_MAX */
@@ -758,35 +850,139 @@ static void report_batch(batch *b, size_t done)
     if (b->opts->progress(done, b->n, b->opts->progress_user)) atomic_store(&b->cancelled, 1);
 }
 
-/* Works through chunks of the batch; the calling thread (REPORTER) also
- * reports progress. Texts after a failing one are skipped, but earlier ones
- * are still encoded so that the error reported is always the first. */
-static void batch_work(batch *b, bool reporter)
+static dm_status rows_reserve(flat_rows *r, size_t extra)
+{
+    if (extra <= r->cap - r->n) return DM_OK;
+    if (extra > SIZE_MAX / 16 - r->n) return dmi_fail(DM_ERR_RANGE, "%zu tokens are too many for one batch", extra);
+    size_t cap = r->cap ? r->cap * 2 : 1024;
+    while (cap < r->n + extra) cap *= 2;
+    token_cols *c = &r->c;
+    int32_t *ids = dmi_realloc(c->ids, cap * sizeof *ids);
+    if (ids) c->ids = ids;
+    int32_t *type_ids = ids ? dmi_realloc(c->type_ids, cap * sizeof *type_ids) : NULL;
+    if (type_ids) c->type_ids = type_ids;
+    uint32_t *offsets = type_ids ? dmi_realloc(c->offsets, 2 * cap * sizeof *offsets) : NULL;
+    if (offsets) c->offsets = offsets;
+    uint8_t *att = offsets ? dmi_realloc(c->attention_mask, cap) : NULL;
+    if (att) c->attention_mask = att;
+    uint8_t *spec = att ? dmi_realloc(c->special_tokens_mask, cap) : NULL;
+    if (!spec) return DM_ERR_NO_MEMORY;
+    c->special_tokens_mask = spec;
+    r->cap = cap;
+    return DM_OK;
+}
+
+static void cols_free(token_cols *c)
+{
+    free(c->ids);
+    free(c->type_ids);
+    free(c->offsets);
+    free(c->attention_mask);
+    free(c->special_tokens_mask);
+}
+
+/* The columns of C shifted to token AT. */
+static token_cols cols_at(const token_cols *c, size_t at)
+{
+    return (token_cols){c->ids + at, c->type_ids + at, c->offsets + 2 * at, c->attention_mask + at,
+                        c->special_tokens_mask + at};
+}
+
+/* Appends the encoding planned from S to R; *LENGTH receives its length. */
+static dm_status flat_append(const dm_tokenizer *t, const scratch *s, bool has_pair, const dm_encode_options *o,
+                             flat_rows *r, size_t *length)
+{
+    layout l;
+    dm_status st = plan_layout(t, s, has_pair, o, &l);
+    if (!st) st = rows_reserve(r, l.length);
+    if (st) return st;
+    token_cols c = cols_at(&r->c, r->n);
+    write_layout(t, s, &l, &c);
+    r->n += l.length;
+    *length = l.length;
+    return DM_OK;
+}
+
+/* Encodes text I of the batch into the output its API wants. */
+static dm_status encode_at(batch *b, scratch *s, size_t worker, size_t i)
+{
+    const char *pair = b->pairs ? b->pairs[i] : NULL;
+    size_t pair_len = b->pairs ? (b->pair_lens ? b->pair_lens[i] : 0) : 0;
+    if (b->pairs && !pair) pair = "";
+    const char *text = b->texts[i];
+    size_t len = b->lens ? b->lens[i] : 0;
+    if (!b->flat) return encode_one(b->tok, text, len, pair, pair_len, b->opts, s, &b->out[i]);
+    dm_status st = encode_texts(b->tok, text, len, pair, pair_len, b->opts, s);
+    return st ? st : flat_append(b->tok, s, pair != NULL, b->opts, &b->flat->rows[worker], &b->flat->lengths[i]);
+}
+
+/* Works through chunks of the batch as worker WORKER; worker 0 (the calling
+ * thread) also reports progress. Texts after a failing one are skipped, but
+ * earlier ones are still encoded so that the error reported is always the
+ * first. */
+static void batch_work(batch *b, size_t worker)
 {
     scratch s = {0};
     for (;;) {
         size_t i = atomic_fetch_add(&b->next, BATCH_CHUNK);
         if (i >= b->n || atomic_load(&b->cancelled)) break;
         size_t end = i + BATCH_CHUNK < b->n ? i + BATCH_CHUNK : b->n;
+        if (b->flat) {
+            b->flat->chunk_worker[i / BATCH_CHUNK] = worker;
+            b->flat->chunk_start[i / BATCH_CHUNK] = b->flat->rows[worker].n;
+        }
         for (; i < end; i++) {
             if (i > atomic_load(&b->first_error)) break;
-            const char *pair = b->pairs ? b->pairs[i] : NULL;
-            size_t pair_len = b->pairs ? (b->pair_lens ? b->pair_lens[i] : 0) : 0;
-            if (b->pairs && !pair) pair = "";
-            dm_status st = encode_one(b->tok, b->texts[i], b->lens ? b->lens[i] : 0, pair, pair_len, b->opts, &s,
-                                      &b->out[i]);
+            dm_status st = encode_at(b, &s, worker, i);
             if (st) record_error(b, i, st);
         }
         size_t done = atomic_fetch_add(&b->done, BATCH_CHUNK) + BATCH_CHUNK;
-        if (reporter) report_batch(b, done < b->n ? done : b->n);
+        if (worker == 0) report_batch(b, done < b->n ? done : b->n);
     }
     scratch_free(&s);
 }
 
 static void *batch_thread(void *arg)
 {
-    batch_work(arg, false);
+    batch *b = arg;
+    batch_work(b, atomic_fetch_add(&b->workers, 1));
     return NULL;
+}
+
+/* How many threads a batch of N texts uses: never more than its chunks. */
+static size_t batch_threads(const dm_encode_options *o, size_t n)
+{
+    size_t threads = o->threads > 0 ? (size_t)o->threads : (size_t)dmi_cpu_count();
+    size_t chunks = (n + BATCH_CHUNK - 1) / BATCH_CHUNK;
+    return threads > chunks ? (chunks ? chunks : 1) : threads;
+}
+
+/* Encodes every text of B on THREADS threads (the calling one included) and
+ * returns the first failing text's error, or DM_ERR_CANCELLED. */
+static dm_status run_batch(batch *b, size_t threads)
+{
+    atomic_init(&b->next, 0);
+    atomic_init(&b->done, 0);
+    atomic_init(&b->workers, 1);
+    atomic_init(&b->cancelled, 0);
+    atomic_init(&b->first_error, SIZE_MAX);
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_t *tids = threads > 1 ? dmi_calloc(threads - 1, sizeof *tids) : NULL;
+    size_t started = 0;
+    if (threads > 1 && tids)
+        for (; started < threads - 1; started++)
+            if (pthread_create(&tids[started], NULL, batch_thread, b) != 0) break;
+    batch_work(b, 0);
+    for (size_t k = 0; k < started; k++) pthread_join(tids[k], NULL);
+    free(tids);
+    /* Other threads may have finished the last chunks: the caller still sees n/n. */
+    if (atomic_load(&b->first_error) == SIZE_MAX && !atomic_load(&b->cancelled)) report_batch(b, b->n);
+    pthread_mutex_destroy(&b->lock);
+    size_t bad = atomic_load(&b->first_error);
+    if (bad != SIZE_MAX) return dmi_fail(b->error_status, "text %zu: %s", bad, b->error_text);
+    if (atomic_load(&b->cancelled))
+        return dmi_fail(DM_ERR_CANCELLED, "batch encoding cancelled by the progress callback");
+    return DM_OK;
 }
 
 static dm_status pad_batch(const dm_tokenizer *t, dm_encoding **encs, size_t n, const dm_encode_options *o)
@@ -817,33 +1013,177 @@ DM_API dm_status dm_tokenizer_encode_batch(const dm_tokenizer *t, size_t n, cons
     if (!encs) return DM_ERR_NO_MEMORY;
     batch b = {.tok = t, .texts = texts, .pairs = pairs, .lens = lens, .pair_lens = pair_lens, .opts = &o,
                .out = encs, .n = n};
-    atomic_init(&b.next, 0);
-    atomic_init(&b.done, 0);
-    atomic_init(&b.cancelled, 0);
-    atomic_init(&b.first_error, SIZE_MAX);
-    pthread_mutex_init(&b.lock, NULL);
-    size_t threads = o.threads > 0 ? (size_t)o.threads : (size_t)dmi_cpu_count();
-    size_t chunks = (n + BATCH_CHUNK - 1) / BATCH_CHUNK;
-    if (threads > chunks) threads = chunks ? chunks : 1;
-    pthread_t *tids = threads > 1 ? dmi_calloc(threads - 1, sizeof *tids) : NULL;
-    size_t started = 0;
-    if (threads > 1 && tids)
-        for (; started < threads - 1; started++)
-            if (pthread_create(&tids[started], NULL, batch_thread, &b) != 0) break;
-    batch_work(&b, true);
-    for (size_t k = 0; k < started; k++) pthread_join(tids[k], NULL);
-    free(tids);
-    /* Other threads may have finished the last chunks: the caller still sees n/n. */
-    if (atomic_load(&b.first_error) == SIZE_MAX && !atomic_load(&b.cancelled)) report_batch(&b, n);
-    pthread_mutex_destroy(&b.lock);
-    size_t bad = atomic_load(&b.first_error);
-    if (bad != SIZE_MAX) st = dmi_fail(b.error_status, "text %zu: %s", bad, b.error_text);
-    else if (atomic_load(&b.cancelled)) st = dmi_fail(DM_ERR_CANCELLED, "batch encoding cancelled by the progress callback");
-    else if (pad_longest) st = pad_batch(t, encs, n, &o);
+    st = run_batch(&b, batch_threads(&o, n));
+    if (!st && pad_longest) st = pad_batch(t, encs, n, &o);
     if (st) {
         dm_encodings_free(encs, n);
         return st;
     }
     *out = encs;
     return DM_OK;
+}
+
+/* ------------------------------------------------------------ flat batches */
+
+static void flat_parts_free(flat_parts *p, size_t workers)
+{
+    if (p->rows)
+        for (size_t k = 0; k < workers; k++) cols_free(&p->rows[k].c);
+    free(p->rows);
+    free(p->chunk_worker);
+    free(p->chunk_start);
+    free(p->lengths);
+}
+
+static dm_status flat_parts_alloc(flat_parts *p, size_t n, size_t workers)
+{
+    size_t chunks = (n + BATCH_CHUNK - 1) / BATCH_CHUNK + 1;
+    p->rows = dmi_calloc(workers, sizeof *p->rows);
+    p->chunk_worker = dmi_calloc(chunks, sizeof *p->chunk_worker);
+    p->chunk_start = dmi_calloc(chunks, sizeof *p->chunk_start);
+    p->lengths = dmi_calloc(n + 1, sizeof *p->lengths);
+    return p->rows && p->chunk_worker && p->chunk_start && p->lengths ? DM_OK : DM_ERR_NO_MEMORY;
+}
+
+DM_API void dm_encodings_flat_free(dm_encodings_flat *f)
+{
+    if (!f) return;
+    free(f->row_offsets);
+    token_cols c = {f->ids, f->type_ids, f->offsets, f->attention_mask, f->special_tokens_mask};
+    cols_free(&c);
+    free(f);
+}
+
+/* Row offsets from the texts' lengths (every row PAD_TO long when not 0). */
+static dm_status flat_row_offsets(dm_encodings_flat *f, const size_t *lengths, size_t pad_to)
+{
+    f->row_offsets = dmi_malloc((f->n + 1) * sizeof *f->row_offsets);
+    if (!f->row_offsets) return DM_ERR_NO_MEMORY;
+    size_t at = 0;
+    f->row_offsets[0] = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        size_t len = pad_to ? pad_to : lengths[i];
+        if (len > SIZE_MAX / 16 - at) return dmi_fail(DM_ERR_RANGE, "the batch's tokens do not fit in memory");
+        at += len;
+        f->row_offsets[i + 1] = at;
+        if (len > f->longest) f->longest = len;
+    }
+    f->n_tokens = at;
+    return DM_OK;
+}
+
+/* Copies N tokens of SRC from token FROM to DST's token AT. */
+static void cols_copy(const token_cols *dst, size_t at, const token_cols *src, size_t from, size_t n)
+{
+    memcpy(dst->ids + at, src->ids + from, n * sizeof *dst->ids);
+    memcpy(dst->type_ids + at, src->type_ids + from, n * sizeof *dst->type_ids);
+    memcpy(dst->offsets + 2 * at, src->offsets + 2 * from, 2 * n * sizeof *dst->offsets);
+    memcpy(dst->attention_mask + at, src->attention_mask + from, n);
+    memcpy(dst->special_tokens_mask + at, src->special_tokens_mask + from, n);
+}
+
+/* Moves every text's tokens from its worker's rows to its place in F, padding
+ * each row to its length in F. */
+static dm_status flat_copy_rows(const dm_tokenizer *t, const flat_parts *p, dm_encodings_flat *f)
+{
+    size_t total = f->n_tokens ? f->n_tokens : 1;
+    token_cols dst = {dmi_malloc(total * sizeof(int32_t)), dmi_malloc(total * sizeof(int32_t)),
+                      dmi_malloc(2 * total * sizeof(uint32_t)), dmi_malloc(total), dmi_malloc(total)};
+    f->ids = dst.ids, f->type_ids = dst.type_ids, f->offsets = dst.offsets;
+    f->attention_mask = dst.attention_mask, f->special_tokens_mask = dst.special_tokens_mask;
+    if (!dst.ids || !dst.type_ids || !dst.offsets || !dst.attention_mask || !dst.special_tokens_mask)
+        return DM_ERR_NO_MEMORY;
+    int32_t pad = t->special_ids[DM_SPECIAL_PAD];
+    for (size_t c = 0; c * BATCH_CHUNK < f->n; c++) {
+        const token_cols *src = &p->rows[p->chunk_worker[c]].c;
+        size_t from = p->chunk_start[c], end = (c + 1) * BATCH_CHUNK < f->n ? (c + 1) * BATCH_CHUNK : f->n;
+        for (size_t i = c * BATCH_CHUNK; i < end; i++) {
+            size_t at = f->row_offsets[i], len = p->lengths[i];
+            if (at + len < f->row_offsets[i + 1] && pad < 0)
+                return dmi_fail(DM_ERR_NOT_FOUND, "padding needs a [PAD] token, and this vocabulary has none");
+            cols_copy(&dst, at, src, from, len);
+            for (size_t k = at + len; k < f->row_offsets[i + 1]; k++) cols_put(&dst, k, pad, 0, 0, 0, 0, 1);
+            from += len;
+        }
+    }
+    return DM_OK;
+}
+
+/* Gives back the unused end of R's arrays (up to half of them, as they grow
+ * by doubling) before they are handed to the caller. A failed shrink keeps
+ * the larger block, which is still valid. */
+static void rows_shrink(flat_rows *r)
+{
+    size_t n = r->n ? r->n : 1;
+    token_cols *c = &r->c;
+    void *p;
+    if ((p = realloc(c->ids, n * sizeof *c->ids))) c->ids = p;
+    if ((p = realloc(c->type_ids, n * sizeof *c->type_ids))) c->type_ids = p;
+    if ((p = realloc(c->offsets, 2 * n * sizeof *c->offsets))) c->offsets = p;
+    if ((p = realloc(c->attention_mask, n))) c->attention_mask = p;
+    if ((p = realloc(c->special_tokens_mask, n))) c->special_tokens_mask = p;
+}
+
+/* Builds *OUT from the parts: one worker's rows, already in text order and
+ * not padded further, are taken as they are; otherwise rows are copied. */
+static dm_status flat_gather(const dm_tokenizer *t, flat_parts *p, size_t n, size_t workers, size_t pad_to,
+                             dm_encodings_flat **out)
+{
+    dm_encodings_flat *f = dmi_calloc(1, sizeof *f);
+    if (!f) return DM_ERR_NO_MEMORY;
+    f->struct_size = sizeof *f;
+    f->n = n;
+    dm_status st = flat_row_offsets(f, p->lengths, pad_to);
+    if (!st && workers == 1 && !pad_to) st = rows_reserve(&p->rows[0], 1); /* never NULL arrays */
+    if (!st && workers == 1 && !pad_to) {
+        rows_shrink(&p->rows[0]);
+        token_cols *c = &p->rows[0].c;
+        f->ids = c->ids, f->type_ids = c->type_ids, f->offsets = c->offsets;
+        f->attention_mask = c->attention_mask, f->special_tokens_mask = c->special_tokens_mask;
+        *c = (token_cols){0};
+    } else if (!st) {
+        st = flat_copy_rows(t, p, f);
+    }
+    if (st) {
+        dm_encodings_flat_free(f);
+        return st;
+    }
+    *out = f;
+    return DM_OK;
+}
+
+/* The length every row is padded to with DM_PAD_TO_LONGEST: the longest
+ * text's, rounded up to the multiple. */
+static size_t longest_length(const size_t *lengths, size_t n, size_t multiple)
+{
+    size_t longest = 0;
+    for (size_t i = 0; i < n; i++)
+        if (lengths[i] > longest) longest = lengths[i];
+    return round_up(longest, multiple);
+}
+
+DM_API dm_status dm_tokenizer_encode_batch_flat(const dm_tokenizer *t, size_t n, const char *const *texts,
+                                                const size_t *lens, const char *const *pairs,
+                                                const size_t *pair_lens, const dm_encode_options *opts,
+                                                dm_encodings_flat **out)
+{
+    if (!t || !out || (n && !texts))
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_tokenizer_encode_batch_flat: NULL tokenizer, texts or output");
+    dm_encode_options o;
+    dm_status st = check_options(opts, &o);
+    if (st) return st;
+    bool pad_longest = o.padding == DM_PAD_TO_LONGEST;
+    if (pad_longest) o.padding = DM_PAD_NONE;
+    size_t workers = batch_threads(&o, n);
+    flat_parts parts = {0};
+    st = flat_parts_alloc(&parts, n, workers);
+    batch b = {.tok = t, .texts = texts, .pairs = pairs, .lens = lens, .pair_lens = pair_lens, .opts = &o,
+               .flat = &parts, .n = n};
+    if (!st) st = run_batch(&b, workers);
+    if (!st) {
+        size_t pad_to = pad_longest ? longest_length(parts.lengths, n, o.pad_to_multiple_of) : 0;
+        st = flat_gather(t, &parts, n, workers, pad_to, out);
+    }
+    flat_parts_free(&parts, workers);
+    return st;
 }

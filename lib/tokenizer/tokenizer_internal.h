@@ -71,6 +71,9 @@ struct dm_tokenizer {
     size_t pool_len, pool_cap;
 
     dmi_vocab_map whole;    /* every token, by its full string */
+    int32_t *single_ids;    /* per BMP code point: the id WordPiece gives a word of that one
+                               character (its whole-string id), -1 for none ([UNK]); one table
+                               read instead of a hash lookup for CJK characters and punctuation */
     dmi_vocab_map cont;     /* tokens that start with the continuing prefix, by what follows it */
     size_t max_token_bytes; /* longest token, prefix excluded for continuations */
 

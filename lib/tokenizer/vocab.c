@@ -4,6 +4,7 @@
  * every loader (vocab.txt, tokenizer.json, trainer) shares.
  */
 #include "tokenizer_internal.h"
+#include "../core/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,30 @@ static bool ends_with_prefix(const dm_tokenizer *t, int32_t id)
            memcmp(t->pool + t->token_offs[id], t->prefix, t->prefix_len) == 0;
 }
 
+/* The code point of S (LEN bytes) when it is exactly one character of the
+ * BMP, in valid UTF-8. */
+static bool single_bmp_char(const char *s, size_t len, uint32_t *cp)
+{
+    size_t bad;
+    return len >= 1 && len <= 3 && dmi_utf8_decode((const uint8_t *)s, len, cp, &bad) == len && *cp < 0x10000;
+}
+
+/* Fills t->single_ids from the whole-string map, so that a one-character
+ * word gets exactly the id WordPiece's lookup would find. */
+static dm_status build_single_ids(dm_tokenizer *t)
+{
+    free(t->single_ids);
+    t->single_ids = dmi_malloc(0x10000 * sizeof *t->single_ids);
+    if (!t->single_ids) return DM_ERR_NO_MEMORY;
+    for (size_t cp = 0; cp < 0x10000; cp++) t->single_ids[cp] = -1;
+    for (size_t i = 0; i < t->n_ids; i++) {
+        uint32_t cp;
+        if (t->tokens[i] && single_bmp_char(t->tokens[i], t->token_lens[i], &cp))
+            t->single_ids[cp] = dmi_token_id(t, t->tokens[i], t->token_lens[i]);
+    }
+    return DM_OK;
+}
+
 dm_status dmi_tokenizer_finish(dm_tokenizer *t, const char *name)
 {
     if (t->n_ids == 0) return dmi_fail(DM_ERR_PARSE, "%s: the vocabulary is empty", name);
@@ -212,6 +237,8 @@ dm_status dmi_tokenizer_finish(dm_tokenizer *t, const char *name)
         if (skip) map_put(&t->cont, dmi_fnv1a(t->tokens[i] + skip, t->token_lens[i] - skip), id, t, skip);
         if (t->token_lens[i] - skip > t->max_token_bytes) t->max_token_bytes = t->token_lens[i] - skip;
     }
+    st = build_single_ids(t);
+    if (st) return st;
     /* Added tokens must have an id in range; record which ids are special. */
     t->is_special = dmi_calloc(t->n_ids, 1);
     if (!t->is_special) return DM_ERR_NO_MEMORY;
@@ -246,6 +273,7 @@ DM_API void dm_tokenizer_free(dm_tokenizer *t)
     free(t->whole.hashes);
     free(t->whole.ids);
     free(t->whole.filter);
+    free(t->single_ids);
     free(t->cont.hashes);
     free(t->cont.ids);
     free(t->cont.filter);

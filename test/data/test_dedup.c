@@ -13,6 +13,7 @@
 #include "data/ops.h"
 
 #include "../unit/check.h"
+#include "peak_memory.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -201,6 +202,7 @@ static void test_options(void)
     CHECK(o.struct_size == sizeof o && o.exact_only == 0 && o.normalize == 1 && o.ngram == 5);
     CHECK(o.threshold == 0.8 && o.num_perm == 128 && o.bands == 0 && o.rows_per_band == 0);
     CHECK(o.verify == 1 && o.seed == 1 && o.threads == 0 && o.report_pairs == 0 && o.progress == NULL);
+    CHECK(o.label_conflicts == DM_CONFLICT_KEEP);
     dm_dedup_options_default(NULL); /* no crash */
 
     const char *texts[] = {"a", "b"};
@@ -255,6 +257,9 @@ static void test_options(void)
     BAD(v.normalize = -1, "normalize must be 0 or 1");
     BAD(v.exact_only = 3, "exact_only must be 0 or 1");
     BAD(v.report_pairs = 5, "report_pairs must be 0 or 1");
+    BAD(v.label_conflicts = 4, "label_conflicts must be a dm_conflict_policy (0 keep, 1 drop_all, 2 majority, "
+                               "3 keep_first), got 4");
+    BAD(v.label_conflicts = -1, "label_conflicts must be a dm_conflict_policy");
     BAD(v.struct_size = 0, "struct_size is 0");
 #undef BAD
     /* Threshold 1 is allowed; one of bands / rows given: the other fills num_perm. */
@@ -276,6 +281,13 @@ static void test_options(void)
     v.threshold = 5; /* beyond the caller's struct: ignored */
     j = dedup_report(ds, &v, NULL);
     CHECK(j && jint(j, "rows_out") == 2);
+    json_decref(j);
+    /* A struct from before label_conflicts: the default policy, keep. */
+    dm_dedup_options_default(&v);
+    v.struct_size = offsetof(dm_dedup_options, label_conflicts);
+    v.label_conflicts = 99;
+    j = dedup_report(ds, &v, NULL);
+    CHECK(j && !strcmp(json_string_value(json_object_get(j, "label_conflicts")), "keep"));
     json_decref(j);
     dm_dataset_free(ds);
 }
@@ -922,6 +934,181 @@ static void test_conflicts(void)
     dm_dataset_free(ds);
 }
 
+/* --------------------------------------------- label conflicts in dedup */
+
+/* Clusters (0-based rows): A = {0, 1, 3 exact; 2 near}: pos, neg, pos,
+ * none; B = {4, 5, 6 exact}: pos, neg, neg; C = {7, 8}: none, neg (no
+ * conflict, but the labelled row must be the one kept); D = {9} alone;
+ * E = {10, 11}: no labels. */
+static const char *const lc_texts[] = {
+    "the cat sat on the mat", "The cat sat on the MAT", "the cat sat on the mat!", "the  cat sat on the mat",
+    "a completely different sentence about dogs", "A completely different sentence about dogs",
+    "a completely different sentence about DOGS", "unlabelled first row here now", "Unlabelled first row here now",
+    "something else entirely alone", "zebra crossing at noon", "ZEBRA crossing at noon"};
+static const char *const lc_labels[] = {"pos", "neg", "pos", NULL, "pos", "neg",
+                                        "neg", NULL,  "neg", "pos", NULL, NULL};
+
+/* The kept ids of dedup under POLICY (and EXACT_ONLY), as "1,2,5"; the report in *REPORT. */
+static char *kept_ids(const dm_dataset *ds, int policy, int exact_only, json_t **report)
+{
+    dm_dedup_options o;
+    dm_dedup_options_default(&o);
+    o.label_conflicts = policy;
+    o.exact_only = exact_only;
+    dm_dataset *out = NULL;
+    char *rep = NULL;
+    if (dm_dataset_dedup(ds, &o, &out, &rep)) fprintf(stderr, "dedup: %s\n", dm_last_error());
+    *report = parse(rep);
+    dm_free(rep);
+    static char ids[256];
+    ids[0] = '\0';
+    for (size_t i = 0; out && i < dm_dataset_size(out); i++) {
+        if (i) strcat(ids, ",");
+        strcat(ids, dm_dataset_id(out, i));
+    }
+    dm_dataset_free(out);
+    return ids;
+}
+
+/* rows_out = rows_in - exact - near + conflict_rows_kept - conflict_rows_dropped. */
+static int counts_add_up(json_t *j)
+{
+    return jint(j, "rows_out") == jint(j, "rows_in") - jint(j, "exact_duplicates") - jint(j, "near_duplicates") +
+                                      jint(j, "conflict_rows_kept") - jint(j, "conflict_rows_dropped");
+}
+
+static const char *jstr(json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
+
+/* "a,b,c" of a JSON array of strings (null as "-"). */
+static const char *joined(json_t *arr)
+{
+    static char s[256];
+    s[0] = '\0';
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (i) strcat(s, ",");
+        strcat(s, json_is_string(v) ? json_string_value(v) : "-");
+    }
+    return s;
+}
+
+static void test_dedup_label_conflicts(void)
+{
+    dm_dataset *ds = from_texts(12, lc_texts, NULL, lc_labels);
+    json_t *j = NULL;
+    /* keep (the default): one row per label; C keeps its labelled row 9. */
+    CHECK(!strcmp(kept_ids(ds, DM_CONFLICT_KEEP, 0, &j), "1,2,5,6,9,10,11"));
+    CHECK(!strcmp(jstr(j, "label_conflicts"), "keep") && jint(j, "conflicts") == 2);
+    CHECK(jint(j, "rows_in_conflict") == 7 && jint(j, "conflict_rows_kept") == 2);
+    CHECK(jint(j, "conflict_rows_dropped") == 0);
+    CHECK(jint(j, "exact_duplicates") == 6 && jint(j, "near_duplicates") == 1 && counts_add_up(j));
+    json_t *items = json_object_get(j, "conflict_clusters"), *a = json_array_get(items, 0);
+    CHECK(json_array_size(items) == 2);
+    CHECK(!strcmp(joined(json_object_get(a, "ids")), "1,2,3,4"));
+    CHECK(!strcmp(joined(json_object_get(a, "labels")), "pos,neg,pos,-"));
+    CHECK(!strcmp(joined(json_object_get(a, "kept")), "1,2"));
+    CHECK(!strcmp(joined(json_object_get(json_array_get(items, 1), "labels")), "pos,neg,neg"));
+    json_t *clusters = json_object_get(j, "clusters");
+    CHECK(json_array_size(clusters) == 4 && !strcmp(jstr(json_array_get(clusters, 2), "kept"), "9"));
+    CHECK(!strcmp(jstr(json_array_get(clusters, 3), "kept"), "11"));
+    json_decref(j);
+
+    /* drop_all: both conflicting clusters go whole. */
+    CHECK(!strcmp(kept_ids(ds, DM_CONFLICT_DROP_ALL, 0, &j), "9,10,11"));
+    CHECK(jint(j, "conflict_rows_dropped") == 2 && jint(j, "conflict_rows_kept") == 0 && counts_add_up(j));
+    CHECK(json_is_null(json_object_get(json_array_get(json_object_get(j, "clusters"), 0), "kept")));
+    CHECK(json_array_size(json_object_get(json_array_get(json_object_get(j, "conflict_clusters"), 0), "kept")) == 0);
+    json_decref(j);
+
+    /* majority: A pos (2 to 1), B neg (2 to 1: row 6); keep_first: B pos (row 5). */
+    CHECK(!strcmp(kept_ids(ds, DM_CONFLICT_MAJORITY, 0, &j), "1,6,9,10,11"));
+    CHECK(!strcmp(jstr(j, "label_conflicts"), "majority") && counts_add_up(j));
+    CHECK(!strcmp(joined(json_object_get(json_array_get(json_object_get(j, "conflict_clusters"), 1), "kept")), "6"));
+    json_decref(j);
+    CHECK(!strcmp(kept_ids(ds, DM_CONFLICT_KEEP_FIRST, 0, &j), "1,5,9,10,11"));
+    CHECK(!strcmp(jstr(j, "label_conflicts"), "keep_first") && counts_add_up(j));
+    json_decref(j);
+
+    /* Exact only: row 3 (the near copy) stands alone, A is {1, 2, 4}. */
+    CHECK(!strcmp(kept_ids(ds, DM_CONFLICT_KEEP, 1, &j), "1,2,3,5,6,9,10,11"));
+    CHECK(!strcmp(joined(json_object_get(json_array_get(json_object_get(j, "conflict_clusters"), 0), "ids")), "1,2,4"));
+    CHECK(counts_add_up(j));
+    json_decref(j);
+    dm_dataset_free(ds);
+
+    /* A tie under majority: the label seen first. No labels: no conflicts. */
+    const char *tie_texts[] = {"same text here", "Same text here", "same TEXT here", "same text  here"};
+    const char *tie_labels[] = {"b", "a", "a", "b"};
+    ds = from_texts(4, tie_texts, NULL, tie_labels);
+    CHECK(!strcmp(kept_ids(ds, DM_CONFLICT_MAJORITY, 0, &j), "1"));
+    json_decref(j);
+    dm_dataset_free(ds);
+    ds = from_texts(12, lc_texts, NULL, NULL);
+    CHECK(!strcmp(kept_ids(ds, DM_CONFLICT_DROP_ALL, 0, &j), "1,5,8,10,11"));
+    CHECK(jint(j, "conflicts") == 0 && json_array_size(json_object_get(j, "conflict_clusters")) == 0);
+    json_decref(j);
+    dm_dataset_free(ds);
+}
+
+/* ------------------------------------------------------------- long rows */
+
+/* Rows longer than 1 MiB are verified slice by slice of the hash space (2
+ * slices from 4 MiB on): the Jaccard must be the exact one, the brute-force
+ * reference's (the texts are lower case with single spaces: their own
+ * normalised keys). Row 2 is row 1 with some words replaced. */
+static void test_long_rows(void)
+{
+    size_t bytes = (size_t)9 << 19; /* 4.5 MiB */
+    char *t1 = peak_long_text(bytes), *t2 = strdup(t1);
+    memcpy(t2 + bytes / 2, "zzz qqq www ", 12);
+    memset(t2 + bytes / 4, 'k', 20000);
+    const char *texts[] = {t1, t2};
+    dm_dataset *ds = from_texts(2, texts, NULL, NULL);
+    dm_dedup_options o;
+    dm_dedup_options_default(&o);
+    double *pairs = NULL;
+    json_t *j = dedup_report(ds, &o, &pairs);
+    shset a = make_set(t1, bytes, 5), b = make_set(t2, bytes, 5);
+    double want = set_jaccard(&a, &b);
+    printf("long rows (4.5 MiB): Jaccard %.6f, reference %.9f\n", pairs[1], want);
+    CHECK(want > 0.9 && fabs(pairs[1] - want) < 1e-6 && jint(j, "rows_out") == 1);
+    json_decref(j);
+    free(pairs), free(a.h), free(b.h);
+    dm_dataset_free(ds);
+    free(t1), free(t2);
+}
+
+static dm_status dedup_op(const dm_dataset *ds)
+{
+    dm_dataset *out = NULL;
+    char *rep = NULL;
+    dm_status st = dm_dataset_dedup(ds, NULL, &out, &rep);
+    dm_dataset_free(out);
+    dm_free(rep);
+    return st;
+}
+
+/* One 50 MiB row used to peak at 18 times its size (16 bytes per code
+ * point of shingle arrays); now the row is held about twice (the dataset,
+ * then its normalised key or the output's copy). The bound leaves room:
+ * 3 times the row and 32 MiB, the generated text included. */
+static void test_long_row_memory(void)
+{
+    size_t bytes = (size_t)50 << 20;
+    dm_status st;
+    long long peak = peak_of_long_row(bytes, dedup_op, &st);
+    if (peak == -2) {
+        printf("long-row memory: not measured under AddressSanitizer\n");
+        return;
+    }
+    printf("long-row memory: dedup of one %zu MiB row peaks %.1f MiB above the start\n", bytes >> 20,
+           (double)peak / 1048576);
+    CHECK(st == DM_OK && peak > 0);
+    CHECK(peak <= 3 * (long long)bytes + (32ll << 20));
+}
+
 /* --------------------------------------------------------------- real data */
 
 /* Recall on the first 5000 rows of a real data set: every pair of distinct
@@ -991,6 +1178,7 @@ static void test_real_recall(void)
 
 int main(void)
 {
+    test_long_row_memory(); /* first: in a child process, before OpenMP starts */
     test_options();
     test_normalize();
     test_normalize_exhaustive();
@@ -1002,6 +1190,8 @@ int main(void)
     test_determinism();
     test_leakage();
     test_conflicts();
+    test_dedup_label_conflicts();
+    test_long_rows();
     test_real_recall();
     return check_summary();
 }

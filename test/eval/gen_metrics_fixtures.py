@@ -6,7 +6,9 @@ probabilities) and writes, next to this file, fixtures/metrics_cases.json with
 scikit-learn's metrics on them: accuracy, per-class precision/recall/F1/support
 (labels=range(n_classes), zero_division=0), macro and weighted averages, the
 confusion matrix, log_loss, one-vs-rest ROC AUC and classification_report's
-text for digits 2 and 4.
+text for digits 0, 1, 2 and 4 (digits=0 rounds every score to a whole number).
+Cases include one class only (classification_report(labels=[a]): one row and
+the averages; no probabilities, as log_loss refuses a single label).
 
 Float32 probabilities are written as repr(float(np.float32(x))): the shortest
 decimal of the double that equals the float32 value, so that parsing it as a
@@ -20,12 +22,14 @@ Two places where the stored expectation is not sklearn's plain return value
     sklearn's log_loss on float64 copies of the already clipped float32 values
     (the same definition, float64 arithmetic); "log_loss_sklearn_float32" is
     sklearn's own float32 answer, for a looser check.
-  - roc_auc: sklearn gives NaN for the whole multiclass average as soon as one
-    class has no positives (or no negatives), and raises for multiclass rows
-    that do not sum to 1. libdatamodel averages the per-class one-vs-rest AUCs
-    over the classes where they are defined, and scores rows as given. "roc_auc"
-    is that; "roc_auc_sklearn" is sklearn's own answer (null when NaN or when it
-    raised, with the reason in "roc_auc_sklearn_note").
+  - roc_auc: like sklearn, the multiclass macro average is NaN (null) as soon as
+    one class has no positives (or no negatives); the defined classes' AUCs are
+    in per_class. sklearn raises for multiclass rows that do not sum to 1,
+    where libdatamodel scores the rows as given: "roc_auc" is then the mean of
+    the per-class one-vs-rest AUCs. "roc_auc_sklearn" is sklearn's own answer
+    (null when NaN or when it raised, with the reason in
+    "roc_auc_sklearn_note"); where it is a number, "roc_auc" equals it, and
+    where it is NaN, "roc_auc" is null.
 
 Run:  python3 test/eval/gen_metrics_fixtures.py   (needs test/eval/requirements.txt)
 """
@@ -188,6 +192,16 @@ def make_cases():
     rng = np.random.default_rng(18)
     y, yp, p = model_like(rng, 20000, 3, skill=1.0)
     add("large", 3, y, yp, p, ["neg", "neu", "pos"])
+
+    # Every true label is class 0: no class has both positives and negatives.
+    rng = np.random.default_rng(19)
+    y = np.zeros(40, dtype=np.int64)
+    p = softmax32(rng.normal(size=(40, 3)))
+    add("multiclass_single_true_class", 3, y, p.argmax(axis=1), p, ["a", "b", "c"])
+
+    # One class only (dm metrics --labels a): one row plus the averages.
+    add("one_class", 1, [0] * 7, [0] * 7, None, ["a"])
+    add("one_class_n1_default_name", 1, [0], [0], None)
     return cases
 
 
@@ -241,12 +255,14 @@ def probabilistic(case, out):
     if k == 2:
         ours = per_class[1]
     else:
-        ours = float(np.mean(defined)) if defined else None
+        ours = float(np.mean(defined)) if len(defined) == k else None
     out["roc_auc"] = ours
     sk, note = sklearn_multiclass_auc(y, probs, k)
     out["roc_auc_sklearn"], out["roc_auc_sklearn_note"] = sk, note
     if sk is not None:  # where sklearn answers, ours is its answer
         assert abs(sk - ours) <= 1e-12, (case["name"], sk, ours)
+    if note.startswith("NaN"):  # and where it says NaN, so do we
+        assert ours is None, (case["name"], ours)
 
 
 def expected(case):
@@ -261,7 +277,7 @@ def expected(case):
     out["per_class"] = [dict(precision=float(a), recall=float(b), f1=float(c), support=int(d))
                         for a, b, c, d in zip(p, r, f, s)]
     out["confusion_matrix"] = confusion_matrix(y, yp, labels=labels).tolist()
-    for digits in (2, 4):
+    for digits in (0, 1, 2, 4):
         out[f"report_digits_{digits}"] = classification_report(
             y, yp, labels=labels, target_names=names, digits=digits, zero_division=0)
     probabilistic(case, out)

@@ -169,7 +169,8 @@ static void check_ratios(const test_case *t, const dm_eval_report *r)
     }
 }
 
-static int sklearn_auc_differs; /* cases where sklearn's average is NaN or raises, ours is not */
+static int sklearn_auc_raises; /* cases where sklearn raises (rows not summing to 1) and we score as given */
+static int sklearn_auc_nan;    /* cases where sklearn's average is NaN: ours must be too */
 
 static void check_probabilistic(const test_case *t, const dm_eval_report *r)
 {
@@ -178,8 +179,15 @@ static void check_probabilistic(const test_case *t, const dm_eval_report *r)
     CHECK_CLOSE(r->log_loss, num(e, "log_loss_sklearn_float32"), FLOAT32_TOL, "log_loss vs float32");
     CHECK_CLOSE(r->roc_auc, num(e, "roc_auc"), PROB_TOL, "roc_auc");
     double sk = num(e, "roc_auc_sklearn");
-    if (!isnan(sk)) CHECK_CLOSE(r->roc_auc, sk, PROB_TOL, "roc_auc vs sklearn's own");
-    else if (!isnan(r->roc_auc)) sklearn_auc_differs++;
+    const char *note = json_string_value(json_object_get(e, "roc_auc_sklearn_note"));
+    if (!isnan(sk)) {
+        CHECK_CLOSE(r->roc_auc, sk, PROB_TOL, "roc_auc vs sklearn's own");
+    } else if (note && !strncmp(note, "NaN", 3)) {
+        CHECK(isnan(r->roc_auc)); /* one class's AUC undefined: the average is too */
+        sklearn_auc_nan++;
+    } else if (!isnan(r->roc_auc)) {
+        sklearn_auc_raises++;
+    }
     CHECK(isnan(r->loss));
 }
 
@@ -272,8 +280,8 @@ static void check_case(const json_t *c)
         check_counts(&t, r);
         check_ratios(&t, r);
         check_probabilistic(&t, r);
-        check_text(&t, r, 2);
-        check_text(&t, r, 4);
+        for (int digits = 0; digits <= 4; digits += 1 + (digits == 2))
+            check_text(&t, r, digits); /* 0, 1, 2, 4 */
         check_json(r);
     }
     dm_eval_report_free(r);
@@ -292,11 +300,12 @@ static int check_fixture(const char *path)
     size_t i;
     const json_t *c;
     json_array_foreach(cases, i, c) check_case(c);
-    printf("%zu cases against scikit-learn %s: %d of %d ratios identical to the bit; %d cases where "
-           "sklearn's multiclass AUC is NaN or raises and ours averages the defined classes\n",
+    printf("%zu cases against scikit-learn %s: %d of %d ratios identical to the bit; ROC AUC NaN as "
+           "sklearn's in %d cases; %d cases where sklearn raises (rows not summing to 1) and ours scores "
+           "the rows as given\n",
            json_array_size(cases), json_string_value(json_object_get(doc, "sklearn_version")),
-           ratios_identical, ratios_compared, sklearn_auc_differs);
-    CHECK(json_array_size(cases) >= 20);
+           ratios_identical, ratios_compared, sklearn_auc_nan, sklearn_auc_raises);
+    CHECK(json_array_size(cases) >= 24 && sklearn_auc_nan >= 5);
     json_decref(doc);
     current_case = "";
     return 1;
@@ -332,17 +341,74 @@ static void test_text_layout(void)
         "         cat     1    1             0\n"
         "         dog     1    2             0\n"
         "hippopotamus     1    0             9\n";
+    /* digits=0 as classification_report(digits=0): whole numbers, 0.5 and 0.67 round
+     * to 0 and 1 (half to even). */
+    const char *want0 =
+        "              precision    recall  f1-score   support\n"
+        "\n"
+        "         cat          0         0         0         2\n"
+        "         dog          1         1         1         3\n"
+        "hippopotamus          1         1         1        10\n"
+        "\n"
+        "    accuracy                              1        15\n"
+        "   macro avg          1         1         1        15\n"
+        "weighted avg          1         1         1        15\n";
     char *text = NULL, *dflt = NULL;
     CHECK(dm_eval_report_text(r, 2, &text, NULL) == DM_OK);
     CHECK(text && strcmp(text, want) == 0);
     if (text && strcmp(text, want) != 0) fprintf(stderr, "got\n%s\nwant\n%s", text, want);
-    CHECK(dm_eval_report_text(r, 0, &dflt, NULL) == DM_OK); /* 0: the default, 2 */
-    CHECK(text && dflt && strcmp(text, dflt) == 0);
+    CHECK(dm_eval_report_text(r, 0, &dflt, NULL) == DM_OK);
+    CHECK(dflt && strncmp(dflt, want0, strlen(want0)) == 0);
+    if (dflt && strncmp(dflt, want0, strlen(want0)) != 0) fprintf(stderr, "digits 0: got\n%s\nwant\n%s", dflt, want0);
     /* No probabilities: no log loss, no AUC; the JSON says null. */
     CHECK(isnan(r->log_loss) && isnan(r->roc_auc) && isnan(r->per_class[0].roc_auc));
     check_json(r);
     dm_free(text);
     dm_free(dflt);
+    dm_eval_report_free(r);
+}
+
+/* Macro AUC over 3 classes when class "c" has no true example: NaN, as
+ * sklearn's roc_auc_score(..., labels=[0, 1, 2]); a and b keep theirs. */
+static void test_macro_auc_undefined(void)
+{
+    const int32_t y_true[] = {0, 1, 0, 1}, y_pred[] = {0, 1, 1, 1};
+    const float probs[] = {0.6f, 0.3f, 0.1f, 0.2f, 0.7f, 0.1f, 0.4f, 0.5f, 0.1f, 0.1f, 0.8f, 0.1f};
+    const char *names[] = {"a", "b", "c"};
+    dm_eval_report *r = NULL;
+    CHECK(dm_metrics_compute(4, 3, y_true, y_pred, probs, names, &r) == DM_OK);
+    if (!r) return;
+    CHECK(isnan(r->roc_auc) && isnan(r->per_class[2].roc_auc));
+    CHECK(r->per_class[0].roc_auc == 1.0 && r->per_class[1].roc_auc == 1.0);
+    char *text = NULL;
+    CHECK(dm_eval_report_json(r, &text, NULL) == DM_OK);
+    CHECK(text && strstr(text, "\"roc_auc\": null") && strstr(text, "\"roc_auc\": 1.0"));
+    dm_free(text);
+    dm_eval_report_free(r);
+}
+
+/* One class (dm metrics --labels a): one row and the averages, as
+ * classification_report(labels=["a"]). */
+static void test_one_class(void)
+{
+    const int32_t ids[] = {0, 0, 0};
+    const char *names[] = {"a"};
+    dm_eval_report *r = NULL;
+    CHECK(dm_metrics_compute(3, 1, ids, ids, NULL, names, &r) == DM_OK);
+    if (!r) return;
+    CHECK(r->accuracy == 1.0 && r->macro_f1 == 1.0 && r->per_class[0].support == 3 && isnan(r->roc_auc));
+    char *text = NULL;
+    CHECK(dm_eval_report_text(r, 2, &text, NULL) == DM_OK);
+    const char *want = "              precision    recall  f1-score   support\n"
+                       "\n"
+                       "           a       1.00      1.00      1.00         3\n"
+                       "\n"
+                       "    accuracy                           1.00         3\n"
+                       "   macro avg       1.00      1.00      1.00         3\n"
+                       "weighted avg       1.00      1.00      1.00         3\n";
+    CHECK(text && strncmp(text, want, strlen(want)) == 0);
+    dm_free(text);
+    check_json(r);
     dm_eval_report_free(r);
 }
 
@@ -375,8 +441,11 @@ static void test_bad_arguments(void)
     CHECK_COMPUTE_FAILS(4, 3, NULL, yp, probs, NULL, DM_ERR_INVALID_ARGUMENT, "y_true is NULL");
     CHECK_COMPUTE_FAILS(4, 3, yt, NULL, probs, NULL, DM_ERR_INVALID_ARGUMENT, "y_pred is NULL");
     CHECK_COMPUTE_FAILS(0, 3, yt, yp, probs, NULL, DM_ERR_RANGE, "n = 0");
-    CHECK_COMPUTE_FAILS(4, 1, yt, yp, probs, NULL, DM_ERR_RANGE, "n_classes = 1: metrics need at least 2");
-    CHECK_COMPUTE_FAILS(4, 0, yt, yp, probs, NULL, DM_ERR_RANGE, "n_classes = 0");
+    const int32_t zeros[] = {0, 0, 0, 0};
+    const float ones[] = {1, 1, 1, 1};
+    CHECK_COMPUTE_FAILS(4, 1, zeros, zeros, ones, NULL, DM_ERR_RANGE,
+                        "n_classes = 1 with probabilities: log loss and ROC AUC need at least 2 classes");
+    CHECK_COMPUTE_FAILS(4, 0, yt, yp, probs, NULL, DM_ERR_RANGE, "n_classes = 0: metrics need at least one class");
     CHECK_COMPUTE_FAILS(4, (size_t)1 << 40, yt, yp, NULL, NULL, DM_ERR_RANGE, "is too large");
     /* Checked before any array is read. */
     CHECK_COMPUTE_FAILS(SIZE_MAX / 8, 3, yt, yp, probs, NULL, DM_ERR_RANGE, "cannot be addressed");
@@ -466,6 +535,8 @@ int main(int argc, char **argv)
     }
     CHECK(check_fixture(argv[1]));
     test_text_layout();
+    test_macro_auc_undefined();
+    test_one_class();
     test_free_null();
     test_bad_arguments();
     test_bad_class_ids();

@@ -476,7 +476,7 @@ static void test_non_finite(void)
     int32_t labels[4];
     float logits[12];
     CHECK_FAILS(dm_model_predict(m, 4, texts, lens, NULL, NULL, NULL, NULL, NULL, labels), DM_ERR_NUMERIC,
-                "the logits of text");
+                ": prediction: the logits are not finite");
     int32_t ids[4] = {2, 10, 11, 3};
     CHECK_FAILS(dm_model_forward(m, 1, 4, ids, NULL, NULL, logits, NULL, NULL), DM_ERR_NUMERIC, "not finite");
     dm_model_free(m);

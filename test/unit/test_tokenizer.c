@@ -256,6 +256,331 @@ static void test_cancel(dm_tokenizer *t)
     CHECK(calls == 1);
 }
 
+/* ------------------------------------------------------------ flat batches */
+
+/* Whether row I of F is the per-text encoding E, token strings included. */
+static int row_equals(const dm_tokenizer *t, const dm_encodings_flat *f, size_t i, const dm_encoding *e)
+{
+    size_t at = f->row_offsets[i], n = f->row_offsets[i + 1] - at;
+    if (n != e->length) return 0;
+    for (size_t k = 0; k < n; k++)
+        if (strcmp(dm_tokenizer_id_to_token(t, f->ids[at + k]), e->tokens[k]) != 0) return 0;
+    return memcmp(f->ids + at, e->ids, n * 4) == 0 && memcmp(f->type_ids + at, e->type_ids, n * 4) == 0 &&
+           memcmp(f->offsets + 2 * at, e->offsets, n * 8) == 0 &&
+           memcmp(f->attention_mask + at, e->attention_mask, n) == 0 &&
+           memcmp(f->special_tokens_mask + at, e->special_tokens_mask, n) == 0;
+}
+
+/* Encodes N texts (and pairs) with dm_tokenizer_encode_batch and with
+ * dm_tokenizer_encode_batch_flat on 1 and 3 threads: both succeed with every
+ * row equal, or both fail with the same message. */
+static void check_flat_equals(const dm_tokenizer *t, size_t n, const char *const *texts, const size_t *lens,
+                              const char *const *pairs, const size_t *plens, dm_encode_options o, const char *what)
+{
+    dm_encoding **encs = NULL;
+    o.threads = 2;
+    dm_status want = dm_tokenizer_encode_batch(t, n, texts, lens, pairs, plens, &o, &encs);
+    char want_msg[512];
+    snprintf(want_msg, sizeof want_msg, "%s", dm_last_error());
+    for (int threads = 1; threads <= 3; threads += 2) {
+        o.threads = threads;
+        dm_encodings_flat *f = NULL;
+        dm_status st = dm_tokenizer_encode_batch_flat(t, n, texts, lens, pairs, plens, &o, &f);
+        if (st || want) {
+            if (st != want || strcmp(dm_last_error(), want_msg) != 0)
+                fprintf(stderr, "%s, %d threads: flat %s \"%s\", per text %s \"%s\"\n", what, threads,
+                        dm_status_name(st), dm_last_error(), dm_status_name(want), want_msg);
+            CHECK(st == want && strcmp(dm_last_error(), want_msg) == 0);
+            CHECK(f == NULL);
+            continue;
+        }
+        size_t bad = SIZE_MAX, longest = 0;
+        for (size_t i = 0; i < n && bad == SIZE_MAX; i++) {
+            if (!row_equals(t, f, i, encs[i])) bad = i;
+            if (encs[i]->length > longest) longest = encs[i]->length;
+        }
+        if (bad != SIZE_MAX) fprintf(stderr, "%s, %d threads: row %zu differs\n", what, threads, bad);
+        CHECK(bad == SIZE_MAX);
+        CHECK(f->struct_size == sizeof *f && f->n == n && f->row_offsets[0] == 0 && f->row_offsets[n] == f->n_tokens);
+        CHECK(f->longest == longest);
+        dm_encodings_flat_free(f);
+    }
+    if (!want) dm_encodings_free(encs, n);
+}
+
+static int count_calls(uint64_t done, uint64_t total, void *user)
+{
+    uint64_t *last = user;
+    last[0]++;
+    last[1] = done;
+    last[2] = total;
+    return 0;
+}
+
+static void test_flat_batch(dm_tokenizer *t)
+{
+    enum { N = 3000 };
+    static const char *pool[] = {"hello world", "unaffable worlds.", "Caf\xc3\xa9 \xe4\xb8\xad", "", "a bbb , hello"};
+    const char *texts[N], *pairs[N];
+    size_t lens[N], plens[N];
+    for (int i = 0; i < N; i++) {
+        texts[i] = pool[i % 5];
+        lens[i] = strlen(texts[i]);
+        pairs[i] = pool[(i + 2) % 5];
+        plens[i] = strlen(pairs[i]);
+    }
+    dm_encode_options o;
+    dm_encode_options_default(&o);
+    check_flat_equals(t, N, texts, lens, NULL, NULL, o, "tiny");
+    o.padding = DM_PAD_TO_LONGEST;
+    o.pad_to_multiple_of = 4;
+    check_flat_equals(t, N, texts, lens, pairs, plens, o, "tiny, pairs, longest");
+
+    /* Padded rows form an n x longest matrix. */
+    dm_encodings_flat *f = NULL;
+    CHECK(dm_tokenizer_encode_batch_flat(t, N, texts, lens, NULL, NULL, &o, &f) == DM_OK);
+    CHECK(f && f->longest == 8 && f->n_tokens == (size_t)N * 8 && f->row_offsets[3] == 24);
+    if (f) CHECK(f->ids[3 * 8 + 1] == 3 && f->attention_mask[3 * 8 + 2] == 0 && f->special_tokens_mask[3 * 8 + 2] == 1);
+    dm_encodings_flat_free(f);
+
+    /* No texts: an empty result with arrays that are not NULL. */
+    f = NULL;
+    CHECK(dm_tokenizer_encode_batch_flat(t, 0, NULL, NULL, NULL, NULL, NULL, &f) == DM_OK);
+    CHECK(f && f->n == 0 && f->n_tokens == 0 && f->longest == 0 && f->row_offsets[0] == 0 && f->ids &&
+          f->offsets && f->special_tokens_mask);
+    dm_encodings_flat_free(f);
+    dm_encodings_flat_free(NULL);
+
+    /* Progress: called with n/n at the end; returning 0 goes on. */
+    uint64_t calls[3] = {0, 0, 0};
+    o.threads = 3;
+    o.progress = count_calls;
+    o.progress_user = calls;
+    f = NULL;
+    CHECK(dm_tokenizer_encode_batch_flat(t, N, texts, lens, NULL, NULL, &o, &f) == DM_OK);
+    CHECK(f && calls[0] >= 1 && calls[1] == N && calls[2] == N);
+    dm_encodings_flat_free(f);
+    int cancels = 0;
+    o.threads = 1;
+    o.progress = cancel_at_once;
+    o.progress_user = &cancels;
+    f = NULL;
+    CHECK_FAILS(dm_tokenizer_encode_batch_flat(t, N, texts, lens, NULL, NULL, &o, &f), DM_ERR_CANCELLED, "cancelled");
+    CHECK(cancels == 1 && f == NULL);
+    o.progress = NULL;
+
+    texts[2000] = "bad \xfe";
+    lens[2000] = 5;
+    texts[700] = "bad \xff";
+    lens[700] = 5;
+    CHECK_FAILS(dm_tokenizer_encode_batch_flat(t, N, texts, lens, NULL, NULL, &o, &f), DM_ERR_UTF8, "text 700:");
+    CHECK(f == NULL);
+    CHECK_FAILS(dm_tokenizer_encode_batch_flat(NULL, N, texts, lens, NULL, NULL, &o, &f), DM_ERR_INVALID_ARGUMENT,
+                "NULL");
+    CHECK_FAILS(dm_tokenizer_encode_batch_flat(t, 1, NULL, NULL, NULL, NULL, &o, &f), DM_ERR_INVALID_ARGUMENT, "NULL");
+    o.threads = -1;
+    CHECK_FAILS(dm_tokenizer_encode_batch_flat(t, N, texts, lens, NULL, NULL, &o, &f), DM_ERR_INVALID_ARGUMENT,
+                "threads");
+
+    /* Padding without a [PAD] token fails only when a row needs padding. */
+    static const char *no_pad_vocab = "[UNK]\n[CLS]\n[SEP]\nhello\nworld\n";
+    dm_tokenizer *np = NULL;
+    CHECK(dm_tokenizer_load_vocab(no_pad_vocab, strlen(no_pad_vocab), NULL, &np) == DM_OK);
+    const char *two[] = {"hello", "hello world"};
+    size_t two_lens[] = {5, 11};
+    dm_encode_options_default(&o);
+    o.padding = DM_PAD_TO_LONGEST;
+    CHECK(dm_tokenizer_encode_batch_flat(np, 1, two, two_lens, NULL, NULL, &o, &f) == DM_OK);
+    dm_encodings_flat_free(f);
+    f = NULL;
+    CHECK_FAILS(dm_tokenizer_encode_batch_flat(np, 2, two, two_lens, NULL, NULL, &o, &f), DM_ERR_NOT_FOUND, "[PAD]");
+    CHECK(f == NULL);
+    dm_tokenizer_free(np);
+}
+
+/* The source tree's root: SRCROOT, else three folders up from this file's
+ * path as the compiler saw it (relative to the build folder, where meson
+ * runs tests). */
+static void source_root(char *out, size_t cap)
+{
+    const char *env = getenv("SRCROOT");
+    if (env) {
+        snprintf(out, cap, "%s", env);
+        return;
+    }
+    snprintf(out, cap, "%s", __FILE__);
+    for (int up = 0; up < 3; up++) {
+        char *slash = strrchr(out, '/');
+        if (slash) *slash = '\0';
+        else snprintf(out, cap, ".");
+    }
+}
+
+/* Texts read for the real-data checks, owned in one growing list. */
+typedef struct text_list {
+    char **texts;
+    size_t *lens;
+    size_t n, cap;
+} text_list;
+
+static void text_add(text_list *l, const char *s, size_t len)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 1024;
+        l->texts = realloc(l->texts, l->cap * sizeof *l->texts);
+        l->lens = realloc(l->lens, l->cap * sizeof *l->lens);
+    }
+    char *copy = malloc(len + 1);
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    l->texts[l->n] = copy;
+    l->lens[l->n++] = len;
+}
+
+static void text_list_free(text_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->texts[i]);
+    free(l->texts);
+    free(l->lens);
+}
+
+/* Writes code point CP as UTF-8 at P; returns the bytes written. */
+static size_t put_utf8(char *p, uint32_t cp)
+{
+    if (cp < 0x80) return (size_t)(p[0] = (char)cp, 1);
+    if (cp < 0x800) return p[0] = (char)(0xC0 | cp >> 6), p[1] = (char)(0x80 | (cp & 0x3F)), 2;
+    if (cp < 0x10000)
+        return p[0] = (char)(0xE0 | cp >> 12), p[1] = (char)(0x80 | ((cp >> 6) & 0x3F)),
+               p[2] = (char)(0x80 | (cp & 0x3F)), 3;
+    return p[0] = (char)(0xF0 | cp >> 18), p[1] = (char)(0x80 | ((cp >> 12) & 0x3F)),
+           p[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), p[3] = (char)(0x80 | (cp & 0x3F)), 4;
+}
+
+/* Decodes the JSON string literal that LINE holds (test/parity/stress.jsonl:
+ * one per line, no surrogates alone) into OUT; returns its length. */
+static size_t json_string(const char *line, char *out)
+{
+    size_t n = 0;
+    for (const char *p = line + 1; *p && *p != '"'; p++) {
+        if (*p != '\\') {
+            out[n++] = *p;
+            continue;
+        }
+        char c = *++p;
+        const char *simple = strchr("\"\\/bfnrt", c);
+        if (simple && c != 'u') {
+            out[n++] = "\"\\/\b\f\n\r\t"[simple - "\"\\/bfnrt"];
+            continue;
+        }
+        uint32_t cp = (uint32_t)strtoul((char[5]){p[1], p[2], p[3], p[4], 0}, NULL, 16);
+        p += 4;
+        if (cp >= 0xD800 && cp < 0xDC00 && p[1] == '\\' && p[2] == 'u') {
+            uint32_t lo = (uint32_t)strtoul((char[5]){p[3], p[4], p[5], p[6], 0}, NULL, 16);
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            p += 6;
+        }
+        n += put_utf8(out + n, cp);
+    }
+    return n;
+}
+
+static void read_stress(const char *root, text_list *l)
+{
+    char path[1200], line[1 << 16], text[1 << 16];
+    snprintf(path, sizeof path, "%s/test/parity/stress.jsonl", root);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        printf("note: %s not found: the stress set is skipped\n", path);
+        return;
+    }
+    while (fgets(line, sizeof line, f))
+        if (line[0] == '"') text_add(l, text, json_string(line, text));
+    fclose(f);
+}
+
+static void read_dataset(const char *root, const char *rel, text_list *l)
+{
+    char path[1200];
+    const char *data = getenv("DATA");
+    if (data) snprintf(path, sizeof path, "%s/%s", data, rel);
+    else snprintf(path, sizeof path, "%s/../shared/data/%s", root, rel);
+    dm_dataset_options o;
+    dm_dataset_options_default(&o);
+    o.label_column = "";
+    dm_dataset *ds = NULL;
+    if (dm_dataset_load(path, &o, &ds) != DM_OK) {
+        printf("note: %s not loaded (%s): skipped\n", path, dm_last_error());
+        return;
+    }
+    for (size_t i = 0; i < dm_dataset_size(ds); i++) {
+        size_t len = 0;
+        const char *s = dm_dataset_text(ds, i, &len);
+        text_add(l, s ? s : "", len);
+    }
+    dm_dataset_free(ds);
+}
+
+/* A WordPiece vocabulary learned from the first texts of L, so that the
+ * real-data checks meet whole words, "##" pieces and [UNK]s alike. */
+static dm_tokenizer *trained_on(const text_list *l)
+{
+    char path[] = "/tmp/dm_flat_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "wb");
+    for (size_t i = 0; i < l->n; i += 7) fprintf(f, "%s\n", l->texts[i]);
+    fclose(f);
+    dm_tokenizer_train_options o;
+    dm_tokenizer_train_options_default(&o);
+    o.vocab_size = 4000;
+    const char *files[] = {path};
+    dm_tokenizer *t = NULL;
+    if (dm_tokenizer_train(files, 1, &o, &t) != DM_OK) fprintf(stderr, "train: %s\n", dm_last_error());
+    unlink(path);
+    return t;
+}
+
+/* The flat API against the per-text one on the stress set and the shared
+ * data sets (SST-2 train, the shopping and hotel reviews): plain, and pairs
+ * with truncation and padding. */
+static void test_flat_real_data(void)
+{
+    char root[1024];
+    source_root(root, sizeof root);
+    text_list l = {0};
+    read_stress(root, &l);
+    size_t n_stress = l.n;
+    read_dataset(root, "sst2/train.tsv", &l);
+    read_dataset(root, "online_shopping_10_cats/online_shopping_10_cats.csv", &l);
+    read_dataset(root, "chnsenticorp_htl/ChnSentiCorp_htl_all.csv", &l);
+    printf("flat batches: %zu stress texts, %zu data texts\n", n_stress, l.n - n_stress);
+    dm_tokenizer *t = l.n ? trained_on(&l) : NULL;
+    CHECK(l.n == 0 || t != NULL);
+    if (t) {
+        const char *const *texts = (const char *const *)l.texts;
+        dm_encode_options o;
+        dm_encode_options_default(&o);
+        o.invalid_utf8 = DM_UTF8_REPLACE;
+        check_flat_equals(t, l.n, texts, l.lens, NULL, NULL, o, "real data");
+        o.truncation = DM_TRUNCATE_LONGEST_FIRST;
+        o.max_length = 24;
+        o.padding = DM_PAD_TO_LENGTH;
+        o.pad_length = 20;
+        o.pad_to_multiple_of = 8;
+        size_t n = l.n - 1 < 20000 ? l.n - 1 : 20000;
+        check_flat_equals(t, n, texts, l.lens, texts + 1, l.lens + 1, o, "real data, pairs");
+        o.truncation = DM_TRUNCATE_NONE;
+        o.padding = DM_PAD_TO_LONGEST;
+        o.add_special_tokens = 0;
+        check_flat_equals(t, n, texts, l.lens, NULL, NULL, o, "real data, longest");
+        o.truncation = DM_TRUNCATE_ONLY_SECOND; /* fails on a pair too short to cut: the same message */
+        o.max_length = 8;
+        check_flat_equals(t, n, texts, l.lens, texts + 1, l.lens + 1, o, "real data, only_second");
+    }
+    dm_tokenizer_free(t);
+    text_list_free(&l);
+}
+
 static void test_decode(dm_tokenizer *t)
 {
     int32_t ids[] = {2, 5, 6, 7, 8, 3};
@@ -393,12 +718,14 @@ int main(void)
         test_utf8(t);
         test_batch(t);
         test_cancel(t);
+        test_flat_batch(t);
         test_decode(t);
         test_files(t);
         test_big_line(t);
     }
     test_bad_vocab();
     test_bad_json();
+    test_flat_real_data();
     test_misc();
     dm_tokenizer_free(t);
     return check_summary();

@@ -201,3 +201,205 @@ def test_jsonl_input(model, hf):
         p = dm("tokenize", "-t", model, "-i", "jsonl", input=bad, check=False)
         assert p.returncode == 1 and why in p.stderr, bad
     assert dm("tokenize", "-t", model, "-i", "jsonl", "--pair", check=False).returncode == 2
+
+
+# ------------------------------------------------------------------ --invalid-utf8 on streams of lines
+
+TINY_TOK = os.path.join(ROOT, "test", "model", "fixtures", "tiny")
+
+
+def lines_with_bad(n=2500, bad=(2001,), text="great movie number {}"):
+    """N lines (as bytes, without newlines) whose 1-based lines BAD hold a 0xFF byte at offset 4."""
+    out = [text.format(i).encode() for i in range(1, n + 1)]
+    for b in bad:
+        out[b - 1] = b"bad \xff " + out[b - 1]
+    return out
+
+
+def joined(lines):
+    return b"".join(line + b"\n" for line in lines)
+
+
+@pytest.mark.parametrize("block", ["1", "7", "1000", "1024", "65536"])
+def test_tokenize_invalid_utf8_names_the_true_line(tmp_path, block):
+    """Line 2001 of 2,500 is named as such whatever the block (1024 put it at "block starting at
+    line 1025: text 976"); the lines before it are written, then dm stops with exit code 1."""
+    src = tmp_path / "in.txt"
+    src.write_bytes(joined(lines_with_bad()))
+    p = dm("tokenize", "-t", TINY_TOK, "--block", block, str(src), check=False)
+    assert p.returncode == 1
+    assert p.stderr.decode() == f"dm: {src}: line 2001: invalid UTF-8 at byte offset 4 (0xFF)\n"
+    assert p.stdout.count(b"\n") == 2000
+    p = dm("tokenize", "-t", TINY_TOK, "--block", block, "--invalid-utf8", "fail", input=src.read_bytes(),
+           check=False)
+    assert p.returncode == 1 and p.stderr.decode().startswith("dm: standard input: line 2001: invalid UTF-8")
+
+
+def test_tokenize_invalid_utf8_skip_keeps_alignment(tmp_path):
+    lines = lines_with_bad(bad=(3, 2001))
+    good = [l for i, l in enumerate(lines, 1) if i not in (3, 2001)]
+    ref = dm("tokenize", "-t", TINY_TOK, input=joined(good)).stdout.decode().split("\n")[:-1]
+    for block in ("1", "1024"):
+        p = dm("tokenize", "-t", TINY_TOK, "--block", block, "--invalid-utf8", "skip", input=joined(lines))
+        out = p.stdout.decode().split("\n")[:-1]
+        assert len(out) == 2500 and out[2] == "" and out[2000] == ""  # an empty line in place of each
+        assert [o for i, o in enumerate(out, 1) if i not in (3, 2001)] == ref
+        assert p.stderr.decode() == "dm: skipped 2 lines with invalid UTF-8 (standard input: lines 3, 2001)\n"
+    js = dm("tokenize", "-t", TINY_TOK, "--block", "1024", "--invalid-utf8", "skip", "-f", "json",
+            input=joined(lines)).stdout.decode().splitlines()
+    assert len(js) == 2500
+    assert json.loads(js[2000]) == {"line": 2001, "file": "standard input",
+                                    "skipped": "invalid UTF-8 at byte offset 4 (0xFF)"}
+    assert "ids" in json.loads(js[1999]) and "ids" in json.loads(js[2001])
+
+
+def test_tokenize_invalid_utf8_replace(tmp_path):
+    lines = lines_with_bad()
+    p = dm("tokenize", "-t", TINY_TOK, "--block", "1024", "--invalid-utf8", "replace", "-f", "tokens",
+           input=joined(lines))
+    out = p.stdout.decode().split("\n")[:-1]
+    clean = dm("tokenize", "-t", TINY_TOK, "-f", "tokens", input=b"bad  great movie number 2001\n").stdout.decode()
+    assert len(out) == 2500 and out[2000] + "\n" == clean  # U+FFFD is dropped, as Hugging Face's tokenizer does
+    assert p.stderr.decode() == "dm: replaced invalid UTF-8 in 1 line (standard input: line 2001)\n"
+    # "error" is the old name of fail; anything else is a usage error.
+    p = dm("tokenize", "-t", TINY_TOK, "--invalid-utf8", "error", input=b"a\n\xc3\n", check=False)
+    assert p.returncode == 1 and b"line 2: invalid UTF-8 at byte offset 0 (0xC3)" in p.stderr
+    p = dm("tokenize", "-t", TINY_TOK, "--invalid-utf8", "ignore", check=False)
+    assert p.returncode == 2 and b"unknown policy 'ignore' (fail, skip, replace)" in p.stderr
+
+
+def test_tokenize_invalid_utf8_pairs_and_files(tmp_path):
+    """--pair lines are checked whole (the offset counts from the line's start, tab included); with
+    several files each counts its own lines, also when one block holds lines of several files."""
+    pairs = [b"text %d\tpair %d" % (i, i) for i in range(1, 2501)]
+    pairs[2000] = b"text 2001\tpa\xe2\x82ir"  # a truncated 3-byte sequence in the pair
+    for block in ("1000", "1024"):
+        p = dm("tokenize", "-t", TINY_TOK, "--pair", "--block", block, input=joined(pairs), check=False)
+        assert p.returncode == 1 and p.stdout.count(b"\n") == 2000
+        assert p.stderr.decode() == "dm: standard input: line 2001: invalid UTF-8 at byte offset 12 (0xE2)\n"
+    out = dm("tokenize", "-t", TINY_TOK, "--pair", "--invalid-utf8", "skip", "-f", "json",
+             input=joined(pairs)).stdout.decode().splitlines()
+    assert json.loads(out[2000])["skipped"] == "invalid UTF-8 at byte offset 12 (0xE2)"
+    assert all("ids" in json.loads(o) for i, o in enumerate(out) if i != 2000)
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_bytes(b"one\ntwo\nthree")  # no final newline
+    b.write_bytes(b"four\nfi\xc0ve\nsix\n")
+    for block in ("1", "2", "100"):
+        p = dm("tokenize", "-t", TINY_TOK, "--block", block, str(a), str(b), "-", input=b"x\n\xed\xa0\x80\n",
+               check=False)
+        assert p.returncode == 1 and p.stdout.count(b"\n") == 4
+        assert p.stderr.decode() == f"dm: {b}: line 2: invalid UTF-8 at byte offset 2 (0xC0)\n"
+        p = dm("tokenize", "-t", TINY_TOK, "--block", block, "--invalid-utf8", "skip", str(a), str(b), "-",
+               input=b"x\n\xed\xa0\x80\n")
+        assert p.stdout.decode().split("\n")[:-1][4] == "" and p.stdout.count(b"\n") == 8
+        assert p.stderr.decode() == (f"dm: skipped 2 lines with invalid UTF-8 ({b}: line 2; "
+                                     "standard input: line 2)\n")  # a surrogate is not UTF-8
+
+
+def test_tokenize_other_errors_name_the_true_line(tmp_path):
+    """Messages the library gives for one text of a block ("text K: ...") and the CLI's own name the
+    file's line, also after skipped lines."""
+    pairs = [b"a b\tc d" for _ in range(2500)]
+    pairs[4] = b"bad \xff\tx"
+    pairs[2000] = b"a b c d e f g h\tc"  # only_second cannot remove enough tokens from "c"
+    p = dm("tokenize", "-t", TINY_TOK, "--pair", "--block", "1024", "--invalid-utf8", "skip", "--truncation",
+           "only_second", "--max-length", "6", input=joined(pairs), check=False)
+    err = p.stderr.decode()
+    assert p.returncode == 1 and err.startswith("dm: standard input: line 2001: truncation only_second"), err
+    assert "block" not in err and "text 9" not in err
+    pairs[2000] = b"no tab here"
+    p = dm("tokenize", "-t", TINY_TOK, "--pair", "--block", "1024", "--invalid-utf8", "skip",
+           input=joined(pairs), check=False)
+    assert p.returncode == 1
+    assert p.stderr.decode().startswith("dm: standard input: line 2001: --pair expects TEXT<TAB>PAIR")
+    js = [b'"ok %d"' % i for i in range(2500)]
+    js[2000] = b'"unterminated'
+    p = dm("tokenize", "-t", TINY_TOK, "-i", "jsonl", "--block", "1024", input=joined(js), check=False)
+    assert p.returncode == 1 and p.stderr.decode().startswith("dm: standard input: line 2001: ")
+    # Invalid UTF-8 in a JSON line: fail, skip, or replace before the JSON is read.
+    js[2000] = b'"bad \xff"'
+    p = dm("tokenize", "-t", TINY_TOK, "-i", "jsonl", "--block", "1024", input=joined(js), check=False)
+    assert p.stderr.decode() == "dm: standard input: line 2001: invalid UTF-8 at byte offset 5 (0xFF)\n"
+    out = dm("tokenize", "-t", TINY_TOK, "-i", "jsonl", "-f", "tokens", "--invalid-utf8", "replace",
+             input=joined(js)).stdout.decode().split("\n")
+    assert out[2000] + "\n" == dm("tokenize", "-t", TINY_TOK, "-i", "jsonl", "-f", "tokens",
+                                  input=b'"bad \xef\xbf\xbd"\n').stdout.decode()
+    out = dm("tokenize", "-t", TINY_TOK, "-i", "jsonl", "--invalid-utf8", "skip", input=joined(js)).stdout
+    assert out.decode().split("\n")[2000] == ""
+    # dm decode names each file's own line too.
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("2 3\n4 5\n")
+    b.write_text("2 3\n2 x\n")
+    p = dm("decode", "-t", TINY_TOK, str(a), str(b), check=False)
+    assert p.returncode == 1 and p.stderr.decode().startswith(f"dm: {b}: line 2: expected token ids")
+
+
+def test_tokenize_help_documents_invalid_utf8():
+    text = dm("tokenize", "--help").stdout.decode()
+    for needle in ("--invalid-utf8 P", "fail (default", "skip:", "replace:", '"skipped"', "exit code stays 0"):
+        assert needle in text, needle
+
+
+def test_line_numbers_over_random_files(tmp_path):
+    """Files of random sizes (empty ones, empty lines, no final newline, CRLF) read in random
+    blocks: every skipped line is named by its own file and line, and there is one output line per
+    input line."""
+    import random
+    rng = random.Random(11)
+    for trial in range(12):
+        paths, expected, total = [], [], 0
+        for f in range(rng.randint(1, 5)):
+            pieces = [rng.choice([b"", b"w%d" % i, b"w%d \xff" % i, b"\xc3"]) if rng.random() < 0.2 else b"w%d" % i
+                      for i in range(rng.choice([0, 1, 2, 5, 40, 300]))]
+            sep = b"\r\n" if rng.random() < 0.3 else b"\n"
+            data = sep.join(pieces) + (sep if pieces and rng.random() < 0.7 else b"")
+            path = tmp_path / f"f{trial}-{f}.txt"
+            path.write_bytes(data)
+            paths.append(str(path))
+            lines = data.split(b"\n")
+            if lines[-1] == b"":
+                lines.pop()  # a final newline ends the last line; an empty file has none
+            total += len(lines)
+            expected += [(str(path), i) for i, line in enumerate(lines, 1) if b"\xff" in line or b"\xc3" in line]
+        block = str(rng.choice([1, 2, 3, 7, 64, 1000]))
+        p = dm("tokenize", "-t", TINY_TOK, "--block", block, "--invalid-utf8", "skip", "-f", "json", *paths)
+        out = [json.loads(x) for x in p.stdout.decode().splitlines()]
+        assert len(out) == total, (trial, block)
+        assert [(o["file"], o["line"]) for o in out if "skipped" in o] == expected, (trial, block)
+        if expected:
+            p = dm("tokenize", "-t", TINY_TOK, "--block", block, *paths, check=False)
+            assert p.stderr.decode().startswith("dm: %s: line %d: invalid UTF-8" % expected[0]), (trial, block)
+
+
+def test_utf8_check_agrees_with_python(tmp_path):
+    """The CLI's UTF-8 check (16 bytes at a time where the CPU can) against Python's strict decoder:
+    lines of 1- to 4-byte characters of random lengths, some with a byte changed, in random blocks;
+    the skipped lines and their byte offsets are exactly the ones Python refuses, and where."""
+    import random
+    rng = random.Random(5)
+    alphabet = ["a", " ", "é", "ж", "中", "文", "😀", "\U0010fffd", "\u0800", "\ud7ff", "\ue000", "\uffff"]
+    specials = [0x80, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF, 0x41]
+    lines, expected = [], []
+    for i in range(3000):
+        raw = bytearray("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))).encode())
+        if raw and rng.random() < 0.3:
+            raw[rng.randrange(len(raw))] = rng.choice(specials)
+        raw = bytes(raw).replace(b"\n", b"n")
+        lines.append(raw)
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            expected.append((i + 1, e.start, raw[e.start]))
+    src = tmp_path / "mixed.txt"
+    src.write_bytes(b"".join(l + b"\n" for l in lines))
+    assert expected
+    for block in ("1", "100", "65536"):
+        p = dm("tokenize", "-t", TINY_TOK, "--block", block, "--invalid-utf8", "skip", "-f", "json", str(src))
+        got = []
+        for o in map(json.loads, p.stdout.decode().splitlines()):
+            if "skipped" in o:
+                off, byte = o["skipped"].split("byte offset ")[1].split(" (0x")
+                got.append((o["line"], int(off), int(byte.rstrip(")"), 16)))
+        assert got == expected, block
+    p = dm("tokenize", "-t", TINY_TOK, str(src), check=False)
+    assert p.stderr.decode() == "dm: %s: line %d: invalid UTF-8 at byte offset %d (0x%02X)\n" % (src, *expected[0])

@@ -117,7 +117,7 @@ DATA_COMMANDS = {
               "--min-chars", "--max-chars", "--tokenizer", "--min-tokens", "--max-tokens", "--keep-missing-labels",
               "--labels", "--skip-bad-rows", "--invalid-utf8"],
     "dedup": ["--in", "--out", "--threshold", "--ngram", "--num-perm", "--exact-only", "--no-normalize", "--clusters",
-              "--report", "--seed", "--threads"],
+              "--report", "--seed", "--threads", "--label-conflicts"],
     "conflicts": ["--in", "--out", "--policy", "--report"],
     "split": ["--in", "--out-dir", "--train", "--val", "--test", "--stratify", "--group-column", "--group-near-dups",
               "--folds", "--seed", "--report", "--leakage", "--threads"],
@@ -389,6 +389,78 @@ def test_dedup_switches(dups, tmp_path):
     assert (r["bands"], r["rows_per_band"]) == (16, 8) and r["near_pairs"] == r["candidate_pairs"]
     expect(["dedup", "--in", dups, "--out", out, "--bands", "100", "--rows-per-band", "4"], 1,
            "bands * rows_per_band must be <= num_perm: 100 * 4 > 128")
+
+
+# Row 2 is row 1 with another label, row 6 an unlabelled copy of row 7 (which must be the one kept).
+LABEL_DUP_ROWS = [
+    ["1", BASE, "pos"],
+    ["2", BASE.upper(), "neg"],
+    ["3", BASE.replace("May", "June"), "pos"],
+    ["4", "Completely different sentence about cooking pasta with garlic and olive oil", "neg"],
+    ["5", "completely different sentence about cooking pasta with garlic and olive oil", "neg"],
+    ["6", "Another unrelated line regarding weather forecasts for the coming weekend", ""],
+    ["7", "another unrelated line regarding weather forecasts for the coming weekend", "pos"],
+]
+
+
+@pytest.mark.parametrize("policy,kept,name", [(None, "1247", "keep"), ("keep", "1247", "keep"),
+                                              ("drop", "47", "drop_all"), ("majority", "147", "majority"),
+                                              ("first", "147", "keep_first")])
+def test_dedup_label_conflicts(tmp_path, policy, kept, name):
+    src = write_csv(tmp_path / "d.csv", ["id", "text", "label"], LABEL_DUP_ROWS)
+    out, rep = tmp_path / "o.csv", tmp_path / "r.json"
+    p = op("dedup", "--in", src, "--out", out, "--report", rep,
+           *(["--label-conflicts", policy] if policy else []))
+    assert "".join(r["id"] for r in read_rows(out)) == kept
+    r = read_json(rep)
+    assert r["label_conflicts"] == name and (r["conflicts"], r["rows_in_conflict"]) == (1, 3)
+    assert r["conflict_clusters"] == [{"ids": ["1", "2", "3"], "labels": ["pos", "neg", "pos"],
+                                       "kept": [{"1": "1", "2": "2"}[k] for k in kept if k in "12"]}]
+    assert r["rows_out"] == (r["rows_in"] - r["exact_duplicates"] - r["near_duplicates"]
+                             + r["conflict_rows_kept"] - r["conflict_rows_dropped"])
+    assert [c["kept"] for c in r["clusters"]][1:] == ["4", "7"]
+    assert "1 cluster with different labels (3 rows; %s:" % name in p.stderr.decode()
+    expect(["dedup", "--in", src, "--out", out, "--label-conflicts", "vote"], 2,
+           "--label-conflicts: unknown policy 'vote' (keep, drop, majority, first)")
+
+
+LONG_ROW_BYTES = 50 << 20
+
+
+def peak_rss_of(*args):
+    """Runs dm ARGS and returns its peak resident memory in bytes (its own, by wait4)."""
+    p = subprocess.Popen([DM, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    err = p.stderr.read().decode(errors="replace")
+    p.stderr.close()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    assert p.returncode == 0, (args, err)
+    return usage.ru_maxrss * 1024
+
+
+def test_long_row_memory(tmp_path):
+    """One 50 MiB row used to take dedup and profile to 930 MB (shingle arrays of 16 bytes per code
+    point); now the row is held about twice. Memory, not time: the bound cannot flake (3 times the
+    row and 64 MiB, the tool and its libraries included)."""
+    with open(DM, "rb") as f:
+        if b"__asan_init" in f.read():
+            pytest.skip("an AddressSanitizer build: its allocator's overhead is not the tool's")
+    path = tmp_path / "long.csv"
+    rng = random.Random(5)
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(5000)]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("text,label\n")
+        n = 0
+        while n < LONG_ROW_BYTES:
+            chunk = " ".join(rng.choices(words, k=10000)) + " "
+            f.write(chunk)
+            n += len(chunk)
+        f.write("tail,pos\n")
+    for args in (["dedup", "--in", path, "--out", tmp_path / "o.csv"], ["profile", "--in", path, "--json",
+                                                                        tmp_path / "p.json"]):
+        peak = peak_rss_of(*args, "--no-progress")
+        print(f"dm {args[0]}: peak {peak / 2**20:.1f} MiB for a {n / 2**20:.1f} MiB row")
+        assert peak <= 3 * n + (64 << 20), (args[0], peak)
 
 
 # ------------------------------------------------------------------ conflicts
@@ -716,7 +788,8 @@ def test_sst2_clean_dedup_split(tmp_path):
     clean_rows, dedup_rows = read_rows(clean), read_rows(dedup)
     assert cr["rows_in"] == 2000 and cr["rows_out"] == len(clean_rows)
     assert dr["rows_in"] == len(clean_rows) and dr["rows_out"] == len(dedup_rows)
-    assert dr["rows_out"] == dr["rows_in"] - dr["exact_duplicates"] - dr["near_duplicates"]
+    assert dr["rows_out"] == (dr["rows_in"] - dr["exact_duplicates"] - dr["near_duplicates"]
+                              + dr["conflict_rows_kept"] - dr["conflict_rows_dropped"])
     parts = parts_of(d, ("train", "val", "test"), "tsv")
     ids = [r["id"] for part in parts.values() for r in part]
     assert sorted(ids, key=int) == [r["id"] for r in dedup_rows]  # every deduplicated row, once
@@ -748,3 +821,17 @@ def test_ctrl_c_cancels(tmp_path):
         pytest.skip(err.decode().strip())
     assert p.returncode == 130 and "dm: interrupted" in err.decode(), (p.returncode, err)
     assert not out.exists()
+
+
+def test_invalid_utf8_policy_names(tmp_path):
+    """The data commands take the policy names of the line commands: fail (also 'error'), skip, replace."""
+    utf = tmp_path / "utf.tsv"
+    utf.write_bytes(b"id\ttext\tlabel\n1\tok\tpos\n2\tbad \xff byte\tneg\n")
+    out = tmp_path / "o.csv"
+    for name in ("fail", "error"):
+        expect(["clean", "--in", utf, "--out", out, "--invalid-utf8", name], 1, "line 3")
+    op("clean", "--in", utf, "--out", out, "--invalid-utf8", "skip")
+    assert [r["id"] for r in read_rows(out)] == ["1"]
+    expect(["clean", "--in", utf, "--out", out, "--invalid-utf8", "drop"], 2,
+           "unknown policy 'drop' (fail, skip, replace)")
+    assert "fail (default" in dm("clean", "--help").stdout.decode()

@@ -15,6 +15,7 @@ import random
 import signal
 import subprocess
 import time
+import warnings
 
 import pytest
 
@@ -504,7 +505,8 @@ def test_unknown_labels(data, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("text,label\ngood,positive\nmeh,angry\n")
     expect(["train", "--model", TINY, "--train", data["train"], "--val", bad, "--out", tmp_path / "o"], 1,
-           "bad.csv", "label 'angry' is not one of the model's labels (negative, neutral, positive)")
+           "bad.csv", "label 'angry' (first at line 3, row 2) is not one of the model's labels (negative, neutral, "
+           "positive)")
     expect(["eval", "--model", TINY, "--data", bad], 1, "'angry'", "negative, neutral, positive")
     assert not (tmp_path / "o").exists()
 
@@ -530,7 +532,7 @@ def test_bad_option_values(data, tmp_path):
     expect(["train", "--model", TINY, "--out", tmp_path / "o"], 2, "needs --train FILE")
     expect(["train", "--model", TINY, "--train", data["train"]], 2, "needs --out DIR")
     expect(["eval", "--model", TINY], 2, "needs --data FILE")
-    expect(["eval", "--model", TINY, "--data", data["val"], "--digits", "0"], 2, "--digits")
+    expect(["eval", "--model", TINY, "--data", data["val"], "--digits", "101"], 2, "--digits")
     expect(["predict", "--model", TINY, "--format", "xml"], 2, "unknown format 'xml'")
     expect(["predict", "--model", TINY, "--batch-size", "0"], 2, "--batch-size")
     expect(["embed", "--model", TINY, "--pooling", "max"], 2, "unknown pooling 'max'")
@@ -701,6 +703,41 @@ def test_metrics_match_scikit_learn(tmp_path):
     assert text.startswith(sk.classification_report(yt, [r[1] for r in two], digits=4, zero_division=0))
 
 
+def test_metrics_sklearn_edge_cases(tmp_path):
+    """What scikit-learn does, where it is easy to differ: --digits 0, one class (--labels a), and
+    the macro ROC-AUC when a class has no true example (undefined, as sklearn's NaN)."""
+    sk = pytest.importorskip("sklearn.metrics")
+    path = tmp_path / "hand.csv"
+    path.write_text(HAND_CSV)
+    rows = list(csv.DictReader(HAND_CSV.splitlines()))
+    yt, yp = [r["y_true"] for r in rows], [r["y_pred"] for r in rows]
+    text = dm("metrics", "--data", path, "--true", "y_true", "--pred", "y_pred", "--digits", "0").stdout.decode()
+    assert text.startswith(sk.classification_report(yt, yp, digits=0, zero_division=0) + "\nconfusion matrix")
+    one = tmp_path / "one.csv"
+    one.write_text("y_true,y_pred\na,a\na,a\na,a\n")
+    for extra in (["--labels", "a"], []):
+        text = dm("metrics", "--data", one, "--true", "y_true", "--pred", "y_pred", *extra).stdout.decode()
+        report = sk.classification_report(["a"] * 3, ["a"] * 3, labels=["a"], zero_division=0)
+        assert text.startswith(report + "\nconfusion matrix"), (text, report)
+    js = json.loads(dm("metrics", "--data", one, "--true", "y_true", "--pred", "y_pred", "--labels", "a",
+                       "--json").stdout)
+    assert js["labels"] == ["a"] and js["accuracy"] == 1.0 and js["roc_auc"] is None
+    # Class c is never the true label: sklearn's macro AUC is NaN, ours null; a and b keep theirs.
+    three = tmp_path / "three.csv"
+    three.write_text("y_true,y_pred,p_a,p_b,p_c\na,a,0.75,0.25,0\na,b,0.25,0.75,0\nb,b,0.5,0.5,0\nb,b,0,1,0\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn warns that class c's AUC is undefined
+        want = sk.roc_auc_score(yt, [[0.75, 0.25, 0], [0.25, 0.75, 0], [0.5, 0.5, 0], [0, 1, 0]],
+                                labels=["a", "b", "c"], multi_class="ovr")
+    assert math.isnan(want)
+    args = ["metrics", "--data", three, "--true", "y_true", "--pred", "y_pred", "--labels", "a,b,c",
+            "--prob-columns", "p_a,p_b,p_c"]
+    js = json.loads(dm(*args, "--json").stdout)
+    assert js["roc_auc"] is None and js["per_class"]["c"]["roc_auc"] is None
+    assert abs(js["per_class"]["b"]["roc_auc"] - 0.75) < 1e-12
+    assert 'ROC-AUC:  undefined: no true label is class "c"' in dm(*args).stdout.decode()
+
+
 def test_metrics_errors(tmp_path):
     path = tmp_path / "hand.csv"
     path.write_text(HAND_CSV)
@@ -735,10 +772,11 @@ def test_metrics_errors(tmp_path):
     expect(base + ["--prob-columns", "p_a"], 2, "--prob-columns names 1 column, the data has 2 classes (a, b)")
     expect(base + ["--prob-columns", "p_a,p_b", "--labels", "a,b,c"], 2,
            "--prob-columns names 2 columns but --labels names 3 classes")
-    # One class only.
+    # One class only: its report (test_metrics_sklearn_edge_cases); not its probabilities.
     one = tmp_path / "one.csv"
-    one.write_text("y_true,y_pred\na,a\na,a\n")
-    expect(["metrics", "--data", one, "--true", "y_true", "--pred", "y_pred"], 1, "one label only (a)", "--labels")
+    one.write_text("y_true,y_pred,p_a\na,a,1\na,a,1\n")
+    expect(["metrics", "--data", one, "--true", "y_true", "--pred", "y_pred", "--prob-columns", "p_a"], 1,
+           "one class only (a)", "need at least 2 classes")
     assert "           b       0.00" in dm("metrics", "--data", one, "--true", "y_true", "--pred", "y_pred",
                                            "--labels", "a,b").stdout.decode()
     # Usage errors.
@@ -746,11 +784,10 @@ def test_metrics_errors(tmp_path):
                          (["metrics", "--data", path, "--pred", "b"], "metrics needs --true COL"),
                          (["metrics", "--data", path, "--true", "a"], "metrics needs --pred COL"),
                          (base + ["--bogus"], "metrics: unknown option '--bogus'"),
-                         (base + [path], "unexpected argument"), (base + ["--digits", "0"], "--digits"),
+                         (base + [path], "unexpected argument"), (base + ["--digits", "-1"], "--digits"),
                          (base + ["--digits"], "--digits needs a value"),
                          (base + ["--labels", "a,,b"], "--labels: empty name"),
                          (base + ["--labels", "a,b,a"], "'a' is named twice"),
-                         (base + ["--labels", "a"], "at least 2 classes"),
                          (base + ["--prob-columns", "p_a,"], "--prob-columns: empty name")):
         expect(args, 2, needle, "(see dm help)")
     expect(["metrics", "--data", tmp_path / "absent.csv", "--true", "a", "--pred", "b"], 1, "absent.csv")
@@ -886,3 +923,111 @@ def test_forward_errors(tmp_path):
         expect(args, 2, needle, "(see dm help)")
     expect(["forward", "--model", str(tmp_path / "no-model")], 1, "no-model")
     expect(["forward", "--model", TINY, tmp_path / "absent.txt"], 1, "absent.txt")
+
+
+# ------------------------------------------------------------------ --invalid-utf8 on predict and embed
+
+
+def utf8_lines(n=2500, bad=(2001,)):
+    """N lines of phrases (bytes, newline-terminated) whose 1-based lines BAD hold a 0xFF at offset 6."""
+    words = [w for ws in PHRASES.values() for w in ws]
+    out = [words[i % len(words)].encode() for i in range(n)]
+    for b in bad:
+        out[b - 1] = b"great \xff " + out[b - 1]
+    return out
+
+
+def as_input(lines):
+    return b"".join(line + b"\n" for line in lines)
+
+
+@pytest.mark.parametrize("cmd", ["predict", "embed"])
+@pytest.mark.parametrize("block", ["1000", "1024", "3000"])
+def test_invalid_utf8_names_the_true_line(tmp_path, cmd, block):
+    """Line 2001 of 2,500 (mid-block for each --block) is named with its file and line; the lines
+    before it are written."""
+    src = tmp_path / "texts.txt"
+    src.write_bytes(as_input(utf8_lines()))
+    p = dm(cmd, "--model", TINY, "--block", block, src, check=False)
+    assert p.returncode == 1
+    assert p.stderr.decode() == f"dm: {src}: line 2001: invalid UTF-8 at byte offset 6 (0xFF)\n"
+    assert p.stdout.count(b"\n") == 2000
+    # Standard input after a file: its own line numbers.
+    p = dm(cmd, "--model", TINY, "--block", block, src, "-", input=as_input(utf8_lines(3, bad=(2,))), check=False)
+    assert p.stderr.decode() == f"dm: {src}: line 2001: invalid UTF-8 at byte offset 6 (0xFF)\n"
+
+
+def test_predict_invalid_utf8_pairs():
+    pairs = [b"great movie\tloved it"] * 2500
+    pairs[2000] = b"great movie\tloved \xe2\x82 it"
+    p = dm("predict", "--model", TINY, "--pair", "--block", "1024", input=as_input(pairs), check=False)
+    assert p.returncode == 1 and p.stdout.count(b"\n") == 2000
+    assert p.stderr.decode() == "dm: standard input: line 2001: invalid UTF-8 at byte offset 18 (0xE2)\n"
+    out = dm("predict", "--model", TINY, "--pair", "--block", "1024", "--invalid-utf8", "skip", "--format", "json",
+             input=as_input(pairs)).stdout.decode().splitlines()
+    assert len(out) == 2500
+    assert json.loads(out[2000]) == {"line": 2001, "file": "standard input",
+                                     "skipped": "invalid UTF-8 at byte offset 18 (0xE2)"}
+    assert json.loads(out[1999]) == json.loads(out[2001])  # the same pair, unaffected by the skipped line
+    pairs[2000] = b"no tab"
+    p = dm("predict", "--model", TINY, "--pair", "--block", "1024", input=as_input(pairs), check=False)
+    assert p.returncode == 1
+    assert p.stderr.decode() == "dm: standard input: line 2001: --pair expects TEXT<TAB>PAIR, found no tab\n"
+
+
+def test_predict_invalid_utf8_skip_and_replace(tmp_path):
+    lines = utf8_lines(bad=(1, 2001, 2500))
+    ref = predict_json(TINY, [l.decode() for i, l in enumerate(lines, 1) if i not in (1, 2001, 2500)])
+    p = dm("predict", "--model", TINY, "--block", "1024", "--invalid-utf8", "skip", "--format", "json",
+           input=as_input(lines))
+    out = [json.loads(l) for l in p.stdout.decode().splitlines()]
+    assert len(out) == 2500
+    for i in (1, 2001, 2500):
+        assert out[i - 1] == {"line": i, "file": "standard input", "skipped": "invalid UTF-8 at byte offset 6 (0xFF)"}
+    kept = [o for i, o in enumerate(out, 1) if i not in (1, 2001, 2500)]
+    assert [o["label"] for o in kept] == [r["label"] for r in ref]
+    assert max(abs(a - b) for o, r in zip(kept, ref) for a, b in zip(o["logits"], r["logits"])) < 1e-4
+    assert p.stderr.decode() == "dm: skipped 3 lines with invalid UTF-8 (standard input: lines 1, 2001, 2500)\n"
+    text = dm("predict", "--model", TINY, "--invalid-utf8", "skip", input=as_input(lines)).stdout.decode()
+    rows = text.split("\n")[:-1]
+    assert len(rows) == 2500 and rows[0] == rows[2000] == rows[2499] == "" and all(rows[1:2000])
+    p = dm("predict", "--model", TINY, "--invalid-utf8", "replace", "--format", "json", input=as_input(lines))
+    out = [json.loads(l) for l in p.stdout.decode().splitlines()]
+    same = predict_json(TINY, ["great  " + lines[2000][8:].decode()])[0]  # U+FFFD is dropped by the tokenizer
+    assert len(out) == 2500 and out[2000]["label"] == same["label"]
+    assert max(abs(a - b) for a, b in zip(out[2000]["logits"], same["logits"])) < 1e-4
+    assert p.stderr.decode() == "dm: replaced invalid UTF-8 in 3 lines (standard input: lines 1, 2001, 2500)\n"
+
+
+def test_embed_invalid_utf8_skip_and_replace(tmp_path):
+    lines = utf8_lines(n=300, bad=(150,))
+    src = tmp_path / "e.txt"
+    src.write_bytes(as_input(lines))
+    out = dm("embed", "--model", TINY, "--block", "64", "--invalid-utf8", "skip", "--format", "json",
+             src).stdout.decode().splitlines()
+    assert len(out) == 300 and json.loads(out[149]) == {"line": 150, "file": str(src),
+                                                        "skipped": "invalid UTF-8 at byte offset 6 (0xFF)"}
+    assert all(len(json.loads(o)) == 48 for i, o in enumerate(out) if i != 149)
+    text = dm("embed", "--model", TINY, "--invalid-utf8", "skip", src).stdout.decode().split("\n")
+    assert text[149] == "" and len(text[150].split(" ")) == 48
+    rep = dm("embed", "--model", TINY, "--invalid-utf8", "replace", src)
+    assert len(rep.stdout.decode().split("\n")[149].split(" ")) == 48
+    assert rep.stderr.decode() == f"dm: replaced invalid UTF-8 in 1 line ({src}: line 150)\n"
+
+
+def test_invalid_utf8_option_and_help():
+    for cmd in ("predict", "embed"):
+        text = dm(cmd, "--help").stdout.decode()
+        assert "--invalid-utf8 P" in text and "skip:" in text and "replace:" in text, cmd
+        p = dm(cmd, "--model", TINY, "--invalid-utf8", "drop", check=False)
+        assert p.returncode == 2 and b"unknown policy 'drop' (fail, skip, replace)" in p.stderr
+
+
+def test_forward_names_each_files_line(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("2 5 3\n2 6 3\n")
+    b.write_text("2 5 3\n2 x 3\n")
+    for block in ("1", "3", "1024"):
+        p = dm("forward", "--model", TINY, "--block", block, a, b, check=False)
+        assert p.returncode == 1
+        assert p.stderr.decode() == f"dm: {b}: line 2: expected token ids, found 'x'\n"

@@ -139,7 +139,6 @@ def test_help():
     (["--threads", "-2"], "--threads"),
     (["--block", "0"], "--block"),
     (["--match-limit", "0"], "--match-limit"),
-    (["--invalid-utf8", "skip"], "--invalid-utf8 skip is for --in"),
     (["--invalid-utf8", "ignore"], "unknown policy 'ignore'"),
     (["--types"], "--types needs a value"),
     (["--bogus"], "unknown option '--bogus'"),
@@ -467,3 +466,74 @@ def test_dataset_detect_only_and_errors(tmp_path):
     texts = [json.loads(x)["text"] for x in out.read_text().splitlines()]
     assert EMAIL not in "".join(texts)
     assert out_lines(run("--decrypt", "--key-file", k, lines=texts)) == LINES
+
+
+# ------------------------------------------------------------------ --invalid-utf8 on lines
+
+
+def bad_stream(n=2500, bad=(2001,)):
+    """N lines, each with an e-mail address; 1-based lines BAD hold a 0xFF at byte offset 3."""
+    out = [f"{i} {EMAIL}".encode() for i in range(1, n + 1)]
+    for b in bad:
+        out[b - 1] = b"ab \xff " + out[b - 1]
+    return b"".join(line + b"\n" for line in out)
+
+
+@pytest.mark.parametrize("block", ["1000", "1024", "65536"])
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_invalid_utf8_true_line_mid_block(tmp_path, block, threads):
+    src = tmp_path / "in.txt"
+    src.write_bytes(bad_stream())
+    p = dm("redact", "--block", block, "--threads", threads, src, check=False)
+    assert p.returncode == 1
+    assert p.stderr.decode() == f"dm: {src}: line 2001: invalid UTF-8 at byte offset 3 (0xFF)\n"
+    out = out_lines(p.stdout.decode())
+    assert len(out) == 2000 and out[-1] == "2000 <EMAIL_ADDRESS>"
+
+
+def test_invalid_utf8_skip_keeps_one_line_per_line(tmp_path):
+    data = bad_stream(bad=(2, 2001))
+    for block in ("1", "1024"):
+        p = dm("redact", "--block", block, "--invalid-utf8", "skip", stdin=data)
+        assert p.returncode == 0
+        out = out_lines(p.stdout.decode())
+        assert len(out) == 2500 and out[1] == out[2000] == ""
+        assert out[0] == "1 <EMAIL_ADDRESS>" and out[2001] == "2002 <EMAIL_ADDRESS>"
+        assert p.stderr.decode() == "dm: skipped 2 lines with invalid UTF-8 (standard input: lines 2, 2001)\n"
+    js = out_lines(run("--invalid-utf8", "skip", "--format", "json", "--block", "1024", stdin=data))
+    assert json.loads(js[2000]) == {"line": 2001, "file": "standard input",
+                                    "skipped": "invalid UTF-8 at byte offset 3 (0xFF)"}
+    assert json.loads(js[2001])["text"] == "2002 <EMAIL_ADDRESS>"
+    det = out_lines(run("--invalid-utf8", "skip", "--detect-only", stdin=data))
+    assert det[2000] == "" and det[1999].startswith("EMAIL_ADDRESS:")
+
+
+def test_invalid_utf8_replace_and_files(tmp_path):
+    p = dm("redact", "--invalid-utf8", "replace", "--block", "1024", stdin=bad_stream())
+    out = out_lines(p.stdout.decode())
+    assert len(out) == 2500 and out[2000] == "ab \ufffd 2001 <EMAIL_ADDRESS>"
+    assert p.stderr.decode() == "dm: replaced invalid UTF-8 in 1 line (standard input: line 2001)\n"
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_bytes(bad_stream(n=3, bad=()))
+    b.write_bytes(bad_stream(n=3, bad=(3,)))
+    for block in ("1", "4", "100"):
+        p = dm("redact", "--block", block, a, b, check=False)
+        assert p.returncode == 1 and len(out_lines(p.stdout.decode())) == 5
+        assert p.stderr.decode() == f"dm: {b}: line 3: invalid UTF-8 at byte offset 3 (0xFF)\n"
+        p = dm("redact", "--block", block, "--invalid-utf8", "skip", "--format", "json", a, b)
+        last = json.loads(out_lines(p.stdout.decode())[5])
+        assert last == {"line": 3, "file": str(b), "skipped": "invalid UTF-8 at byte offset 3 (0xFF)"}
+    # Other per-line failures name the file's line too (a token that does not decrypt).
+    k, other = key_file(tmp_path), key_file(tmp_path, "other.hex")
+    c = tmp_path / "c.txt"
+    c.write_text("plain\n" + run("--operator", "encrypt", "--key-file", k, lines=[EMAIL]))
+    p = dm("redact", "--decrypt", "--key-file", other, a, c, check=False)
+    assert p.returncode == 1 and p.stderr.decode().startswith(f"dm: {c}: line 2: ")
+
+
+def test_invalid_utf8_help_and_policies():
+    text = dm("redact", "--help").stdout.decode()
+    assert "--invalid-utf8 P" in text and "skip:" in text and "fail (default" in text
+    expect(["--invalid-utf8", "drop"], 2, "unknown policy 'drop' (fail, skip, replace)")
+    expect(["--invalid-utf8", "error"], 1, "standard input: line 1: invalid UTF-8 at byte offset 0 (0xC0)",
+           stdin=b"\xc0\n")

@@ -54,6 +54,7 @@ import "C"
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"unsafe"
@@ -74,6 +75,7 @@ const (
 	StatusNumeric         = int(C.DM_ERR_NUMERIC)          // NaN or Inf met in a computation
 	StatusInternal        = int(C.DM_ERR_INTERNAL)         // a bug in the library
 	StatusAuth            = int(C.DM_ERR_AUTH)             // a wrong key or tampered data
+	StatusBusy            = int(C.DM_ERR_BUSY)             // the handle is in use by a call that excludes this one
 )
 
 // Error is a failure reported by libdatamodel (or detected by this binding
@@ -125,6 +127,26 @@ const HeaderVersionNumber = int(C.DM_VERSION_MAJOR)*10000 + int(C.DM_VERSION_MIN
 // newError builds an *Error for a failure detected on the Go side.
 func newError(status int, format string, args ...interface{}) *Error {
 	return &Error{Status: status, Name: StatusName(status), Message: fmt.Sprintf(format, args...)}
+}
+
+// namedInt is an integer option on its way to a C int or enum field.
+type namedInt struct {
+	name string
+	v    int
+}
+
+// checkCInts refuses any value that does not fit a C int (int32): a cgo
+// conversion would wrap it silently, and 1<<32 + 1 would arrive as 1, a
+// valid choice. In-range values the library does not know are passed on:
+// it names the field.
+func checkCInts(fields ...namedInt) error {
+	for _, f := range fields {
+		if f.v < math.MinInt32 || f.v > math.MaxInt32 {
+			return newError(StatusInvalidArgument, "%s = %d is out of range for a C int [%d, %d]", f.name, f.v,
+				math.MinInt32, math.MaxInt32)
+		}
+	}
+	return nil
 }
 
 // call runs f, which makes one fallible C call, and turns a failing status

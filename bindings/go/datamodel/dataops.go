@@ -252,6 +252,9 @@ func (d *Dataset) Write(path string, format Format) error {
 		return err
 	}
 	defer C.free(unsafe.Pointer(cs))
+	if err := checkCInts(namedInt{"Write format", int(format)}); err != nil {
+		return err
+	}
 	err = call(func() C.dm_status { return C.dm_dataset_write(d.p, cs, C.dm_file_format(format)) })
 	runtime.KeepAlive(d)
 	return err
@@ -406,6 +409,13 @@ type DedupOptions struct {
 	ReportPairs bool // the report lists every near-duplicate pair
 	// Progress receives done/total in rows. May be nil.
 	Progress ProgressFunc
+	// LabelConflicts says what Dedup does with a cluster whose rows carry
+	// different labels (the report lists each such cluster with its ids and
+	// labels): ConflictKeep (the default) keeps the first row of each label,
+	// ConflictDropAll drops the whole cluster, ConflictMajority keeps the
+	// first row of its most frequent label (ties: the label seen first),
+	// ConflictKeepFirst keeps the first labelled row.
+	LabelConflicts ConflictPolicy
 
 	valid bool
 }
@@ -417,7 +427,7 @@ func DefaultDedupOptions() DedupOptions {
 	return DedupOptions{ExactOnly: c.exact_only != 0, Normalize: c.normalize != 0, NGram: int(c.ngram),
 		Threshold: float64(c.threshold), NumPerm: int(c.num_perm), Bands: int(c.bands),
 		RowsPerBand: int(c.rows_per_band), Verify: c.verify != 0, Seed: uint64(c.seed), Threads: int(c.threads),
-		ReportPairs: c.report_pairs != 0, valid: true}
+		ReportPairs: c.report_pairs != 0, LabelConflicts: ConflictPolicy(c.label_conflicts), valid: true}
 }
 
 func (o *DedupOptions) toC(a *cArena) (*C.dm_dedup_options, *progressState, error) {
@@ -445,6 +455,10 @@ func (o *DedupOptions) toC(a *cArena) (*C.dm_dedup_options, *progressState, erro
 	c.seed = C.uint64_t(o.Seed)
 	c.threads = C.int(o.Threads)
 	c.report_pairs = cBool(o.ReportPairs)
+	if o.LabelConflicts < math.MinInt32 || o.LabelConflicts > math.MaxInt32 {
+		return nil, nil, newError(StatusInvalidArgument, "DedupOptions.LabelConflicts %d is out of range", o.LabelConflicts)
+	}
+	c.label_conflicts = C.int(o.LabelConflicts) // other values are passed on: the library names them
 	var p *progressState
 	if o.Progress != nil {
 		var h C.uintptr_t
@@ -455,10 +469,15 @@ func (o *DedupOptions) toC(a *cArena) (*C.dm_dedup_options, *progressState, erro
 }
 
 // Dedup removes exact and near duplicates, keeping the first row of each
-// cluster (dm_dataset_dedup). Report keys: rows_in, rows_out,
+// cluster, the first labelled one when an unlabelled copy comes first; a
+// cluster whose rows carry different labels keeps what opts.LabelConflicts
+// says (dm_dataset_dedup). Report keys: rows_in, rows_out,
 // exact_duplicates, near_duplicates, near_pairs, candidate_pairs, num_perm,
-// bands, rows_per_band, clusters ([{kept, members, texts}]), pairs (with
-// ReportPairs: [[id, id, jaccard], ...]).
+// bands, rows_per_band, clusters ([{kept (null when dropped), members,
+// texts}]), label_conflicts ("keep", "drop_all", "majority",
+// "keep_first"), conflicts, rows_in_conflict, conflict_rows_kept,
+// conflict_rows_dropped, conflict_clusters ([{ids, labels (null when
+// unlabelled), kept}]), pairs (with ReportPairs: [[id, id, jaccard], ...]).
 func (d *Dataset) Dedup(opts DedupOptions) (*Dataset, OpReport, error) {
 	if d.closed() {
 		return nil, nil, errDatasetClosed("Dedup")
@@ -618,6 +637,9 @@ func (d *Dataset) Split(opts SplitOptions) ([]int, OpReport, error) {
 		return nil, nil, err
 	}
 	c.stratify = cBool(opts.Stratify)
+	if err := checkCInts(namedInt{"SplitOptions.GroupBy", int(opts.GroupBy)}); err != nil {
+		return nil, nil, err
+	}
 	c.group_by = C.dm_group_by(opts.GroupBy)
 	var p *progressState
 	if opts.Dedup != nil {
@@ -750,6 +772,9 @@ func (d *Dataset) Resample(opts ResampleOptions) (*Dataset, OpReport, error) {
 	defer a.free()
 	c := (*C.dm_resample_options)(a.calloc(C.sizeof_dm_resample_options))
 	C.dm_resample_options_default(c)
+	if err := checkCInts(namedInt{"ResampleOptions.Strategy", int(opts.Strategy)}); err != nil {
+		return nil, nil, err
+	}
 	c.strategy = C.dm_resample_strategy(opts.Strategy)
 	if target != nil {
 		ct := (*C.double)(a.calloc(C.size_t(len(target)+1) * 8))

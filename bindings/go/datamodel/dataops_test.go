@@ -311,18 +311,18 @@ func TestProgressCancelAndPanic(t *testing.T) {
 	ds := fromTexts(t, texts, labels)
 	o := DefaultCleanOptions()
 	calls := 0
-	o.Progress = func(done, total uint64) bool { calls++; return true }
+	o.Progress = func(done, total uint64) bool { calls++; return false }
 	out, _, err := ds.Clean(o)
 	must(t, err, "Clean with progress")
 	out.Close()
 	if calls == 0 {
 		t.Error("progress never called")
 	}
-	o.Progress = func(done, total uint64) bool { return false }
+	o.Progress = func(done, total uint64) bool { return true }
 	_, _, err = ds.Clean(o)
 	wantOpError(t, err, StatusCancelled, "cancelled Clean")
 	d := DefaultDedupOptions()
-	d.Progress = func(done, total uint64) bool { return false }
+	d.Progress = func(done, total uint64) bool { return true }
 	_, _, err = ds.Dedup(d)
 	wantOpError(t, err, StatusCancelled, "cancelled Dedup")
 	o.Progress = func(done, total uint64) bool { panic("from the callback") }
@@ -402,6 +402,43 @@ func TestLeakage(t *testing.T) {
 	wantOpError(t, err, StatusInvalidArgument, "short assign", "assign")
 	_, _, err = ds.Leakage([]int{0, 1, 5, 0, 0}, 3, o)
 	wantOpError(t, err, StatusRange, "part out of range", "assign")
+}
+
+func TestDedupLabelConflicts(t *testing.T) {
+	ds := fromTexts(t, []string{"the cat sat on the mat", "The cat sat on the MAT", "the cat sat on the mat!",
+		"a lone row", "zebra crossing at noon", "Zebra crossing at noon"},
+		[]string{"pos", "neg", "pos", "neg", "", "neg"})
+	if DefaultDedupOptions().LabelConflicts != ConflictKeep {
+		t.Errorf("default LabelConflicts %d", DefaultDedupOptions().LabelConflicts)
+	}
+	for policy, want := range map[ConflictPolicy][]string{ConflictKeep: {"1", "2", "4", "6"},
+		ConflictDropAll: {"4", "6"}, ConflictMajority: {"1", "4", "6"}, ConflictKeepFirst: {"1", "4", "6"}} {
+		o := DefaultDedupOptions()
+		o.LabelConflicts = policy
+		out, rep, err := ds.Dedup(o)
+		must(t, err, "Dedup")
+		if !reflect.DeepEqual(idsOf(out), want) {
+			t.Errorf("policy %d kept %q, want %q", policy, idsOf(out), want)
+		}
+		out.Close()
+		items, _ := rep["conflict_clusters"].([]any)
+		if num(t, rep, "conflicts") != 1 || len(items) != 1 {
+			t.Fatalf("policy %d: report %v", policy, rep)
+		}
+		item := items[0].(map[string]any)
+		if !reflect.DeepEqual(item["ids"], []any{"1", "2", "3"}) ||
+			!reflect.DeepEqual(item["labels"], []any{"pos", "neg", "pos"}) {
+			t.Errorf("policy %d: conflict cluster %v", policy, item)
+		}
+		if num(t, rep, "rows_out") != num(t, rep, "rows_in")-num(t, rep, "exact_duplicates")-
+			num(t, rep, "near_duplicates")+num(t, rep, "conflict_rows_kept")-num(t, rep, "conflict_rows_dropped") {
+			t.Errorf("policy %d: counts do not add up: %v", policy, rep)
+		}
+	}
+	o := DefaultDedupOptions()
+	o.LabelConflicts = ConflictPolicy(7)
+	_, _, err := ds.Dedup(o)
+	wantOpError(t, err, StatusInvalidArgument, "label_conflicts must be a dm_conflict_policy")
 }
 
 func TestConflicts(t *testing.T) {

@@ -154,7 +154,13 @@ func (o *DatasetOptions) toC() (*cOptions, error) {
 	if o.RequireLabels {
 		co.c.require_labels = 1
 	}
-	// Enum values out of range are passed on: the library names the field.
+	// Enum values out of range are passed on: the library names the field
+	// (but not values cgo would wrap into range).
+	err := checkCInts(namedInt{"DatasetOptions.Format", int(o.Format)},
+		namedInt{"DatasetOptions.InvalidUTF8", int(o.InvalidUTF8)}, namedInt{"DatasetOptions.BadRows", int(o.BadRows)})
+	if err != nil {
+		return fail(err)
+	}
 	co.c.format = C.dm_file_format(o.Format)
 	co.c.invalid_utf8 = C.dm_invalid_utf8(o.InvalidUTF8)
 	co.c.bad_rows = C.dm_bad_rows(o.BadRows)

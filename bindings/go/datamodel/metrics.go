@@ -30,7 +30,9 @@ type Report struct {
 	WeightedPrecision, WeightedRecall, WeightedF1 float64
 	LogLoss                                       float64 // NaN without probabilities
 	// ROCAUC: binary: of class 1's probability; else the one-vs-rest macro
-	// average over classes where it is defined. NaN without probabilities.
+	// average over every class, as scikit-learn's: NaN when a class's AUC is
+	// undefined (no true example of it, or only those; PerClass keeps the
+	// others') and without probabilities.
 	ROCAUC float64
 	// Loss is the mean cross-entropy of a model (Model.Evaluate); NaN from
 	// Metrics.
@@ -163,11 +165,12 @@ func (r *Report) JSON() ([]byte, error) {
 }
 
 // Text returns the report laid out like scikit-learn's classification_report
-// with digits decimals (1 to 100; 0: 2), followed by the confusion matrix
-// (dm_eval_report_text).
+// with digits decimals (0 to 100; 0 rounds to whole numbers, as
+// classification_report(digits=0); its default is 2), followed by the
+// confusion matrix (dm_eval_report_text).
 func (r *Report) Text(digits int) (string, error) {
 	if digits < 0 || digits > math.MaxInt32 {
-		return "", newError(StatusRange, "Report.Text: digits = %d (expected 0 for the default, or 1 to 100)", digits)
+		return "", newError(StatusRange, "Report.Text: digits = %d (expected 0 to 100)", digits)
 	}
 	var out *C.char
 	var n C.size_t
@@ -195,7 +198,8 @@ type MetricsOptions struct {
 }
 
 // Metrics computes classification metrics equal to scikit-learn's from true
-// and predicted class ids 0 .. NClasses-1 (dm_metrics_compute). opts may be
+// and predicted class ids 0 .. NClasses-1 (dm_metrics_compute). One class is
+// allowed, without Probs (classification_report(labels=[a])). opts may be
 // nil.
 func Metrics(yTrue, yPred []int, opts *MetricsOptions) (*Report, error) {
 	if len(yTrue) != len(yPred) {

@@ -103,12 +103,17 @@ func TestReportJSONAndText(t *testing.T) {
 		j.LogLoss != nil || len(j.PerClass) != 3 {
 		t.Errorf("JSON = %s", b)
 	}
-	text, err := r.Text(0)
+	text, err := r.Text(2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(text, "precision") || !strings.Contains(text, "neu") || !strings.Contains(text, "0.67") {
 		t.Errorf("Text:\n%s", text)
+	}
+	// 0 decimals as classification_report(digits=0): 0.5 rounds to 0 (half to even), 2/3 to 1.
+	if t0, _ := r.Text(0); !strings.Contains(t0, "         neg          0         0         0         2\n") ||
+		!strings.Contains(t0, "         neu          1         1         1         2\n") {
+		t.Errorf("Text(0):\n%s", t0)
 	}
 	if t4, _ := r.Text(4); !strings.Contains(t4, "0.6667") {
 		t.Errorf("Text(4):\n%s", t4)
@@ -121,6 +126,30 @@ func TestReportJSONAndText(t *testing.T) {
 	wantStatus(t, err, StatusInvalidArgument, "inconsistent report")
 }
 
+// scikit-learn's edge cases: one class (classification_report(labels=["a"])),
+// and a macro ROC AUC that is NaN when a class has no true example.
+func TestMetricsEdgeCases(t *testing.T) {
+	r, err := Metrics([]int{0, 0, 0}, []int{0, 0, 0}, &MetricsOptions{Labels: []string{"a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := r.Text(2)
+	if r.Accuracy != 1 || r.MacroF1 != 1 || r.PerClass[0].Support != 3 ||
+		!strings.HasPrefix(text, "              precision    recall  f1-score   support\n\n"+
+			"           a       1.00      1.00      1.00         3\n\n"+
+			"    accuracy                           1.00         3\n") {
+		t.Errorf("one class: %+v\n%s", r, text)
+	}
+	probs := [][]float32{{0.6, 0.3, 0.1}, {0.2, 0.7, 0.1}, {0.4, 0.5, 0.1}, {0.1, 0.8, 0.1}}
+	r, err = Metrics([]int{0, 1, 0, 1}, []int{0, 1, 1, 1}, &MetricsOptions{Probs: probs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(r.ROCAUC) || !math.IsNaN(r.PerClass[2].ROCAUC) || r.PerClass[0].ROCAUC != 1 || r.PerClass[1].ROCAUC != 1 {
+		t.Errorf("ROCAUC %v, per class %+v", r.ROCAUC, r.PerClass)
+	}
+}
+
 func TestMetricsErrors(t *testing.T) {
 	nan := float32(math.NaN())
 	for _, c := range []struct {
@@ -129,7 +158,8 @@ func TestMetricsErrors(t *testing.T) {
 		opts   *MetricsOptions
 		status int
 	}{
-		{"one class", []int{0, 0}, []int{0, 0}, &MetricsOptions{NClasses: 1}, StatusRange},
+		{"no class", []int{0, 0}, []int{0, 0}, &MetricsOptions{NClasses: 0, Labels: []string{}}, StatusRange},
+		{"one class with probabilities", []int{0, 0}, []int{0, 0}, &MetricsOptions{Probs: [][]float32{{1}, {1}}}, StatusRange},
 		{"id out of range", []int{0, 3}, []int{0, 1}, &MetricsOptions{NClasses: 2}, StatusRange},
 		{"empty", nil, nil, &MetricsOptions{NClasses: 2}, StatusRange},
 		{"NaN probability", []int{0, 1}, []int{0, 1}, &MetricsOptions{Probs: [][]float32{{0.5, 0.5}, {nan, 0.5}}}, StatusNumeric},

@@ -116,6 +116,13 @@ type ModelOptions struct {
 	Device    Device
 	Threads   int       // 0: all cores
 	Precision Precision // of inference; the zero value is PrecisionFP32
+	// NewHead asks for a new classification head even when the folder has
+	// one trained for these labels. Labels never silently change meaning:
+	// Labels naming the folder's trained labels in another order reorder
+	// the head; other names over a trained head fail unless NewHead is set;
+	// a config.json that does not belong to the weights fails
+	// (dm_model_load).
+	NewHead bool
 }
 
 // modelHandle owns the C model. It is freed by Model.Close, or, once a
@@ -178,9 +185,17 @@ func LoadModel(dir string, opts *ModelOptions) (*Model, error) {
 		if opts.Seed != nil {
 			c.seed = C.uint64_t(*opts.Seed)
 		}
+		err := checkCInts(namedInt{"ModelOptions.Device", int(opts.Device)},
+			namedInt{"ModelOptions.Precision", int(opts.Precision)})
+		if err != nil {
+			return nil, err
+		}
 		c.device = C.dm_device(opts.Device)
 		c.threads = C.int(opts.Threads)
 		c.precision = C.int(opts.Precision)
+		if opts.NewHead {
+			c.new_head = 1
+		}
 	}
 	cdir, err := cPath("model folder", dir)
 	if err != nil {
@@ -540,12 +555,16 @@ func (o *InferOptions) toC(c *C.dm_infer_options) (*progressState, func(), error
 	if o.Pooling < 0 || o.InvalidUTF8 < 0 {
 		return nil, nil, newError(StatusInvalidArgument, "InferOptions: negative Pooling or InvalidUTF8")
 	}
+	err := checkCInts(namedInt{"InferOptions.Pooling", int(o.Pooling)},
+		namedInt{"InferOptions.InvalidUTF8", int(o.InvalidUTF8)})
+	if err != nil {
+		return nil, nil, err
+	}
 	c.max_length = C.size_t(o.MaxLength)
 	if o.BatchSize > 0 {
 		c.batch_size = C.size_t(o.BatchSize)
 	}
 	c.pooling = C.dm_pooling(o.Pooling)
-	var err error
 	if c.normalize, err = o.Normalize.toC("InferOptions.Normalize", c.normalize); err != nil {
 		return nil, nil, err
 	}

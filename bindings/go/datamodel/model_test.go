@@ -393,12 +393,12 @@ func TestModelPredictOptions(t *testing.T) {
 	var calls [][2]uint64
 	_, err = m.Predict(texts, nil, &InferOptions{BatchSize: 2, Progress: func(done, total uint64) bool {
 		calls = append(calls, [2]uint64{done, total})
-		return true
+		return false
 	}})
 	if err != nil || len(calls) == 0 || calls[len(calls)-1] != [2]uint64{9, 9} {
 		t.Errorf("progress: %v, calls %v", err, calls)
 	}
-	_, err = m.Predict(texts, nil, &InferOptions{BatchSize: 2, Progress: func(done, total uint64) bool { return false }})
+	_, err = m.Predict(texts, nil, &InferOptions{BatchSize: 2, Progress: func(done, total uint64) bool { return true }})
 	wantStatus(t, err, StatusCancelled, "cancel")
 	func() {
 		defer func() {

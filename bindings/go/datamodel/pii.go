@@ -150,6 +150,10 @@ func NewPii(opts *PiiOptions) (*Pii, error) {
 	if o.Threads < 0 {
 		return nil, newError(StatusInvalidArgument, "PiiOptions.Threads must be >= 0 (got %d)", o.Threads)
 	}
+	err := checkCInts(namedInt{"PiiOptions.Threads", o.Threads}, namedInt{"PiiOptions.InvalidUTF8", int(o.InvalidUTF8)})
+	if err != nil {
+		return nil, err
+	}
 	var c C.dm_pii_options
 	C.dm_pii_options_default(&c)
 	var a cArena
@@ -339,6 +343,9 @@ func (p *Pii) SetOperator(typ string, cfg *OperatorConfig) error {
 	}
 	if o.KeepLast < 0 || o.HashChars < 0 || o.MaskChar < 0 || o.Op < 0 {
 		return newError(StatusInvalidArgument, "OperatorConfig: negative Op, MaskChar, KeepLast or HashChars")
+	}
+	if err := checkCInts(namedInt{"OperatorConfig.Op", int(o.Op)}); err != nil {
+		return err
 	}
 	var c C.dm_pii_operator_config
 	C.dm_pii_operator_config_default(&c)

@@ -15,8 +15,10 @@ import (
 
 // ProgressFunc receives progress of long work: done so far out of total (in
 // the units the calling function documents; total may be 0 when unknown).
-// Return true to go on, false to cancel: the call then fails with an *Error
-// of status StatusCancelled.
+// Return false to go on, true to cancel: the call then fails with an *Error
+// of status StatusCancelled. This is the library's one meaning everywhere: a
+// non-zero return cancels in C (dm_progress_fn), a truthy one in Python, and
+// true here and in TrainCallback.
 //
 // It is called on the goroutine (and OS thread) that made the call. If it
 // panics, the C work is cancelled, its resources freed, and the panic is
@@ -53,7 +55,7 @@ func dmGoProgress(done, total C.uint64_t, handle C.uintptr_t) (cancel C.int) {
 		}
 	}()
 	if p.fn(uint64(done), uint64(total)) {
-		return 0
+		return 1
 	}
-	return 1
+	return 0
 }

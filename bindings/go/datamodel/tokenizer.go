@@ -36,6 +36,7 @@ import (
 	"runtime"
 	"runtime/cgo"
 	"strconv"
+	"sync"
 	"unsafe"
 )
 
@@ -101,6 +102,9 @@ type Tokenizer struct {
 	// for a tokenizer loaded on its own. A borrowed tokenizer is never freed
 	// here: Close only detaches it, and it keeps the model's memory alive.
 	owner interface{}
+	// vocabList (id -> token) is read once, on the first batch.
+	vocabOnce sync.Once
+	vocabList []string
 }
 
 func newTokenizer(p *C.dm_tokenizer) *Tokenizer {
@@ -320,6 +324,11 @@ func (o *EncodeOptions) toC(c *C.dm_encode_options) error {
 	if o.Truncation < 0 || o.Padding < 0 || o.InvalidUTF8 < 0 {
 		return newError(StatusInvalidArgument, "EncodeOptions: negative Truncation, Padding or InvalidUTF8")
 	}
+	err := checkCInts(namedInt{"EncodeOptions.Truncation", int(o.Truncation)},
+		namedInt{"EncodeOptions.Padding", int(o.Padding)}, namedInt{"EncodeOptions.InvalidUTF8", int(o.InvalidUTF8)})
+	if err != nil {
+		return err
+	}
 	if o.NoSpecialTokens {
 		c.add_special_tokens = 0
 	}
@@ -419,15 +428,66 @@ func (t *Tokenizer) Encode(text string, pair *string, opts *EncodeOptions) (*Enc
 const ptrSize = C.size_t(unsafe.Sizeof(uintptr(0)))
 const sizeSize = C.size_t(unsafe.Sizeof(C.size_t(0)))
 
-// EncodeBatch encodes texts, or the pairs (texts[i], pairs[i]) when pairs is
-// not nil (it must then have the same length), on opts.Threads threads
-// (dm_tokenizer_encode_batch). The result is the same whatever the thread
-// count. On an error in any text the whole call fails and the message names
-// the text's index. opts may be nil.
-//
-// The texts are copied into one C buffer first: the C API takes an array of
-// pointers, which cgo does not allow to point into Go memory.
-func (t *Tokenizer) EncodeBatch(texts []string, pairs []string, opts *EncodeOptions) ([]*Encoding, error) {
+// FlatEncodings holds the encodings of a batch end to end in flat slices,
+// as dm_tokenizer_encode_batch_flat returns them: encoding i is tokens
+// RowOffsets[i] .. RowOffsets[i+1]-1 of every slice (Offsets holds two
+// entries, start and end, per token). With padding (PadToLength or
+// PadToLongest) every row has the same length, Longest, and each slice is
+// a Len() x Longest matrix in row-major order.
+type FlatEncodings struct {
+	RowOffsets        []int // Len() + 1 entries
+	IDs               []int32
+	TypeIDs           []int32
+	AttentionMask     []uint8
+	SpecialTokensMask []uint8
+	Offsets           []uint32 // 2 per token: UTF-8 byte offsets [start, end)
+	Longest           int      // the longest row's length
+	vocab             []string // id -> token, for Encoding
+}
+
+// Len returns the number of encodings (texts).
+func (f *FlatEncodings) Len() int { return len(f.RowOffsets) - 1 }
+
+// Encoding returns encoding i as an *Encoding whose slices share memory with
+// f's (each capped at its own row).
+func (f *FlatEncodings) Encoding(i int) *Encoding {
+	a, b := f.RowOffsets[i], f.RowOffsets[i+1]
+	e := &Encoding{
+		IDs:               f.IDs[a:b:b],
+		TypeIDs:           f.TypeIDs[a:b:b],
+		AttentionMask:     f.AttentionMask[a:b:b],
+		SpecialTokensMask: f.SpecialTokensMask[a:b:b],
+		Offsets:           make([][2]int, b-a),
+		Tokens:            make([]string, b-a),
+	}
+	for k := range e.Offsets {
+		e.Offsets[k] = [2]int{int(f.Offsets[2*(a+k)]), int(f.Offsets[2*(a+k)+1])}
+		e.Tokens[k] = f.vocab[f.IDs[a+k]]
+	}
+	return e
+}
+
+// vocab returns every id's token string, read from the library once per
+// tokenizer (the Tokens of batch encodings come from it).
+func (t *Tokenizer) vocab() []string {
+	t.vocabOnce.Do(func() {
+		n := t.VocabSize()
+		v := make([]string, n)
+		for id := range v {
+			v[id], _ = t.IDToToken(id)
+		}
+		t.vocabList = v
+	})
+	return t.vocabList
+}
+
+// EncodeBatchFlat encodes texts, or the pairs (texts[i], pairs[i]) when pairs
+// is not nil (it must then have the same length), on opts.Threads threads
+// with one cgo call (dm_tokenizer_encode_batch_flat), and copies the result
+// into flat slices. The result is the same whatever the thread count. On an
+// error in any text the whole call fails and the message names the text's
+// index. opts may be nil.
+func (t *Tokenizer) EncodeBatchFlat(texts []string, pairs []string, opts *EncodeOptions) (*FlatEncodings, error) {
 	if t.closed() {
 		return nil, ErrClosed
 	}
@@ -446,65 +506,69 @@ func (t *Tokenizer) EncodeBatch(texts []string, pairs []string, opts *EncodeOpti
 		defer h.Delete()
 		C.dm_go_set_encode_progress(copts, C.uintptr_t(h))
 	}
-
-	// One C block: text pointers, text lengths, [pair pointers, pair
-	// lengths], then the bytes of all strings (plus one so that an empty
-	// string still gets a valid, non-NULL pointer).
-	n := C.size_t(len(texts))
-	seqs := [][]string{texts}
-	if pairs != nil {
-		seqs = append(seqs, pairs)
-	}
-	header := C.size_t(len(seqs)) * n * (ptrSize + sizeSize)
-	total := C.size_t(0)
-	for _, seq := range seqs {
-		for _, s := range seq {
-			total += C.size_t(len(s))
-		}
-	}
-	mem := C.malloc(header + total + 1)
-	defer C.free(mem)
-	bytes := unsafe.Slice((*byte)(unsafe.Add(mem, header)), total+1)
-	ptrArrays := make([]**C.char, len(seqs))
-	lenArrays := make([]*C.size_t, len(seqs))
-	pos, at := C.size_t(0), C.size_t(0)
-	for k, seq := range seqs {
-		ptrArrays[k] = (**C.char)(unsafe.Add(mem, pos))
-		ptrs := unsafe.Slice(ptrArrays[k], len(seq))
-		pos += n * ptrSize
-		lenArrays[k] = (*C.size_t)(unsafe.Add(mem, pos))
-		lens := unsafe.Slice(lenArrays[k], len(seq))
-		pos += n * sizeSize
-		for i, s := range seq {
-			copy(bytes[at:], s)
-			ptrs[i] = (*C.char)(unsafe.Pointer(&bytes[at]))
-			lens[i] = C.size_t(len(s))
-			at += C.size_t(len(s))
-		}
-	}
-	var cpairs **C.char
-	var cpairLens *C.size_t
-	if pairs != nil {
-		cpairs, cpairLens = ptrArrays[1], lenArrays[1]
-	}
-
-	var out **C.dm_encoding
+	vocab := t.vocab()
+	// The C API takes arrays of pointers, which cgo does not allow to point
+	// into Go memory: the texts are copied into one C block first.
+	in := newCStringBlock(texts, pairs)
+	defer in.free()
+	var out *C.dm_encodings_flat
 	err := call(func() C.dm_status {
-		return C.dm_tokenizer_encode_batch(t.p, n, ptrArrays[0], lenArrays[0], cpairs, cpairLens, copts, &out)
+		return C.dm_tokenizer_encode_batch_flat(t.p, C.size_t(len(texts)), in.ptrs[0], in.lens[0], in.ptrs[1],
+			in.lens[1], copts, &out)
 	})
 	runtime.KeepAlive(t)
 	if err != nil {
 		progress.rethrow()
 		return nil, err
 	}
-	encs := unsafe.Slice(out, len(texts))
-	res := make([]*Encoding, len(texts))
-	for i, e := range encs {
-		res[i] = copyEncoding(e)
-	}
-	runtime.KeepAlive(t)
-	C.dm_encodings_free(out, n)
+	f := copyFlat(out, vocab)
+	C.dm_encodings_flat_free(out)
 	progress.rethrow()
+	return f, nil
+}
+
+// copyFlat copies a dm_encodings_flat into Go memory, one copy per slice.
+func copyFlat(c *C.dm_encodings_flat, vocab []string) *FlatEncodings {
+	n, total := int(c.n), int(c.n_tokens)
+	f := &FlatEncodings{
+		RowOffsets:        make([]int, n+1),
+		IDs:               make([]int32, total),
+		TypeIDs:           make([]int32, total),
+		AttentionMask:     make([]uint8, total),
+		SpecialTokensMask: make([]uint8, total),
+		Offsets:           make([]uint32, 2*total),
+		Longest:           int(c.longest),
+		vocab:             vocab,
+	}
+	for i, r := range unsafe.Slice(c.row_offsets, n+1) {
+		f.RowOffsets[i] = int(r)
+	}
+	if total == 0 {
+		return f
+	}
+	copy(f.IDs, unsafe.Slice((*int32)(unsafe.Pointer(c.ids)), total))
+	copy(f.TypeIDs, unsafe.Slice((*int32)(unsafe.Pointer(c.type_ids)), total))
+	copy(f.AttentionMask, unsafe.Slice((*uint8)(unsafe.Pointer(c.attention_mask)), total))
+	copy(f.SpecialTokensMask, unsafe.Slice((*uint8)(unsafe.Pointer(c.special_tokens_mask)), total))
+	copy(f.Offsets, unsafe.Slice((*uint32)(unsafe.Pointer(c.offsets)), 2*total))
+	return f
+}
+
+// EncodeBatch encodes texts, or the pairs (texts[i], pairs[i]) when pairs is
+// not nil (it must then have the same length), on opts.Threads threads. It
+// is EncodeBatchFlat split into one *Encoding per text (their slices share
+// the flat ones' memory): one cgo call whatever the number of texts. The
+// result is the same whatever the thread count. On an error in any text the
+// whole call fails and the message names the text's index. opts may be nil.
+func (t *Tokenizer) EncodeBatch(texts []string, pairs []string, opts *EncodeOptions) ([]*Encoding, error) {
+	f, err := t.EncodeBatchFlat(texts, pairs, opts)
+	if err != nil {
+		return nil, err
+	}
+	res := make([]*Encoding, f.Len())
+	for i := range res {
+		res[i] = f.Encoding(i)
+	}
 	return res, nil
 }
 

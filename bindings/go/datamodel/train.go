@@ -43,7 +43,8 @@ type TrainProgress struct {
 }
 
 // TrainCallback is called after every optimizer step (with the evaluation
-// of that step, if any). Return true to go on, false to stop: Train then
+// of that step, if any). Return false to go on, true to stop (as for
+// ProgressFunc, and as a non-zero dm_train_fn return in C): Train then
 // fails with an *Error of status StatusCancelled, the model holding the
 // weights of the last step. It runs on the goroutine that called Train and
 // must not call the methods of the model being trained (they return
@@ -153,9 +154,9 @@ func dmGoTrainCallback(p *C.dm_train_progress, handle C.uintptr_t) (cancel C.int
 		ValMacroF1:     float64(p.val_macro_f1),
 	}
 	if s.fn(tp) {
-		return 0
+		return 1
 	}
-	return 1
+	return 0
 }
 
 // toC builds the C options in C memory; free releases them.
@@ -222,6 +223,9 @@ func (o *FineTuneOptions) toC(numLabels int) (c *C.dm_train_options, free func()
 	}
 	if o.AdamEpsilon != 0 {
 		c.adam_epsilon = C.double(o.AdamEpsilon)
+	}
+	if err := checkCInts(namedInt{"FineTuneOptions.Schedule", int(o.Schedule)}); err != nil {
+		return c, free, err
 	}
 	c.schedule = C.dm_lr_schedule(o.Schedule) // out of range: the library names it
 	c.warmup_ratio = C.double(o.WarmupRatio)

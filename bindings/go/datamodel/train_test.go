@@ -46,7 +46,7 @@ func TestTrainShortRun(t *testing.T) {
 	before, _ := m.Predict(tinySingles, nil, nil)
 	var seen []TrainProgress
 	res, err := Train(m, ds, nil, &FineTuneOptions{MaxSteps: 3, BatchSize: 4, LearningRate: 1e-3,
-		Callback: func(p *TrainProgress) bool { seen = append(seen, *p); return true }})
+		Callback: func(p *TrainProgress) bool { seen = append(seen, *p); return false }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestTrainWithValidation(t *testing.T) {
 			if p.Evaluated {
 				evals = append(evals, *p)
 			}
-			return true
+			return false
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +175,7 @@ func TestTrainCallbackCancels(t *testing.T) {
 	var steps []uint64
 	_, err := Train(m, trainSet(t), nil, &FineTuneOptions{Epochs: 5, BatchSize: 4, Callback: func(p *TrainProgress) bool {
 		steps = append(steps, p.Step)
-		return p.Step < 2
+		return p.Step >= 2
 	}})
 	wantStatus(t, err, StatusCancelled, "cancel")
 	if !reflect.DeepEqual(steps, []uint64{1, 2}) {
@@ -218,7 +218,7 @@ func TestTrainCallbackCannotUseTheModel(t *testing.T) {
 		if m.Close() != ErrModelTraining {
 			t.Error("Close inside the callback should fail with ErrModelTraining")
 		}
-		return true
+		return false
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -286,7 +286,7 @@ func TestTrainEarlyStopping(t *testing.T) {
 			if p.Evaluated {
 				evals++
 			}
-			return true
+			return false
 		}})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ import json
 import numbers
 import os
 
-from . import _INVALID_UTF8, Error, _bytes, _c_i32, _c_size, _check, _choice, _lib, _Owned, _sig
+from . import _INVALID_UTF8, Error, _bytes, _c_i32, _c_size, _check, _choice, _int_array, _lib, _Owned, _SIZE_CODE, _sig
 
 try:  # optional: accepted as input, never required
     import numpy as _np
@@ -320,7 +320,8 @@ class Dataset(_Owned):
         if any(r < 0 for r in idx):
             bad = next(r - n for r in idx if r < 0)
             raise IndexError(f"row {bad} out of range (the dataset has {n} rows)")
-        arr = (_c_size * max(len(idx), 1))(*idx)
+        # Checked: ctypes would wrap 2**64 + 1 to row 1 (rows past the end fail in C, named).
+        arr = (_c_size * max(len(idx), 1)).from_buffer(_int_array(idx or [0], "rows", _SIZE_CODE))
         h = _Ds()
         _check(_lib.dm_dataset_select(self._handle(), arr, len(idx), ctypes.byref(h)))
         return Dataset(h)
@@ -360,17 +361,27 @@ class Dataset(_Owned):
         return res
 
     def dedup(self, exact_only=False, normalize=True, ngram=5, threshold=0.8, num_perm=128, bands=0,
-              rows_per_band=0, verify=True, seed=1, threads=0, report_pairs=False, progress=None):
+              rows_per_band=0, verify=True, seed=1, threads=0, report_pairs=False, progress=None,
+              label_conflicts="keep"):
         """Removes exact and near duplicates (MinHash LSH over character
         NGRAM shingles, Jaccard >= THRESHOLD), keeping the first row of each
-        cluster (dm_dataset_dedup). Returns (Dataset, report): report keys
-        rows_in, rows_out, exact_duplicates, near_duplicates, near_pairs,
-        candidate_pairs, num_perm, bands, rows_per_band, clusters [{kept,
-        members, texts}], pairs (with report_pairs: [[id, id, jaccard]]).
-        bands/rows_per_band 0: chosen as datasketch does. threads 0: all
-        cores. progress(done, total) in rows; return True to cancel."""
+        cluster, the first labelled one when an unlabelled copy comes first
+        (dm_dataset_dedup). LABEL_CONFLICTS, for a cluster whose rows carry
+        different labels: "keep" (the first row of each label: such copies
+        are not merged), "drop_all" (the whole cluster), "majority" (the
+        first row of the most frequent label; ties: the label seen first) or
+        "keep_first" (the first labelled row). Returns (Dataset, report):
+        report keys rows_in, rows_out, exact_duplicates, near_duplicates,
+        near_pairs, candidate_pairs, num_perm, bands, rows_per_band,
+        clusters [{kept (None when dropped), members, texts}],
+        label_conflicts, conflicts, rows_in_conflict, conflict_rows_kept,
+        conflict_rows_dropped, conflict_clusters [{ids, labels (None when
+        unlabelled), kept}], pairs (with report_pairs: [[id, id,
+        jaccard]]). bands/rows_per_band 0: chosen as datasketch does.
+        threads 0: all cores. progress(done, total) in rows; return True to
+        cancel."""
         o, cb = _dataops.dedup_options(exact_only, normalize, ngram, threshold, num_perm, bands, rows_per_band,
-                                       verify, seed, threads, report_pairs, progress)
+                                       verify, seed, threads, report_pairs, progress, label_conflicts)
         return self._derive(_lib.dm_dataset_dedup, ctypes.byref(o), [cb])
 
     def leakage(self, assign, n_parts=None, **dedup_options):
@@ -391,7 +402,8 @@ class Dataset(_Owned):
             n_parts = max(assign, default=-1) + 1
         n_parts = _dataops._count(n_parts, "n_parts")
         o, cb = _dataops.dedup_options(**dedup_options)
-        arr = (_c_i32 * max(n, 1))(*assign)
+        # Checked: ctypes would wrap 2**32 to part 0.
+        arr = (_c_i32 * max(n, 1)).from_buffer(_int_array(assign or [0], "assign", "i"))
         pairs = ctypes.c_uint64()
         rep = ctypes.c_void_p()
         st = _lib.dm_dataset_leakage(self._handle(), arr, n_parts, ctypes.byref(o), ctypes.byref(pairs),
@@ -502,7 +514,8 @@ class Dataset(_Owned):
         file of synonym groups, one per line. keep_original: source rows come
         first. Returns (Dataset, report): report keys rows_in, rows_out, ops
         {op: count}, unchanged. New rows get ids "<id>#aug<k>" and a
-        "source_id" column."""
+        "source_id" column. progress(done, total) in rows; return True to
+        cancel."""
         o, keep, cb = _dataops.augment_options(ops, n, alpha_sr, alpha_ri, alpha_rs, alpha_rd, alpha, char_rate,
                                                wordnet_dir, synonyms_path, keep_original, seed, progress)
         res = self._derive(_lib.dm_dataset_augment, ctypes.byref(o), [cb])
@@ -517,7 +530,8 @@ class Dataset(_Owned):
         near_duplicates=True, using the DEDUP dict of dedup() keywords),
         near_pairs, duplicate_clusters, conflicts, scripts, skipped_rows and
         clean (CLEAN_REPORT: the report clean() returned, drawn as a funnel).
-        Draw it with datamodel.profile_html(profile)."""
+        Draw it with datamodel.profile_html(profile). progress(done, total);
+        return True to cancel."""
         o, keep, cbs = _dataops.profile_options(tokenizer, near_duplicates, dedup, clean_report, title, progress)
         rep = ctypes.c_void_p()
         st = _lib.dm_dataset_profile(self._handle(), ctypes.byref(o), ctypes.byref(rep))
@@ -612,7 +626,8 @@ class Report:
 
     def text(self, digits=2):
         """The report laid out like scikit-learn's classification_report, with
-        DIGITS decimals, followed by the confusion matrix."""
+        DIGITS decimals (0 to 100; 0 rounds to whole numbers, as
+        classification_report(digits=0)), followed by the confusion matrix."""
         return self._format(_lib.dm_eval_report_text, int(digits))
 
     def __str__(self):
@@ -656,7 +671,10 @@ def metrics(y_true, y_pred, probs=None, labels=None, n_classes=None):
     probs: optional n x n_classes probabilities (for log_loss and roc_auc),
     used as given. labels: optional class names (default "0", "1", ...).
     n_classes: default len(labels), else the width of probs, else
-    max(y_true + y_pred) + 1. Returns a Report."""
+    max(y_true + y_pred) + 1; one class is allowed, without probs (as
+    classification_report(labels=[a])). roc_auc is the one-vs-rest macro
+    average, NaN as scikit-learn's when any class's AUC is undefined (the
+    others' are in per_class). Returns a Report."""
     if _np is None or not isinstance(y_true, _np.ndarray):
         y_true = list(y_true)
     if _np is None or not isinstance(y_pred, _np.ndarray):

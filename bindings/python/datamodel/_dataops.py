@@ -13,7 +13,7 @@ import ctypes
 import json
 import numbers
 
-from . import _PROGRESS, _bytes, _c_i32, _c_size, _check, _choice, _lib, _Progress, _sig
+from . import _PROGRESS, _bytes, _c_i32, _c_size, _check, _choice, _cint_value, _lib, _Progress, _sig
 
 _status = ctypes.c_int
 _Ds = ctypes.c_void_p
@@ -38,7 +38,7 @@ class _DedupOptions(ctypes.Structure):
                 ("ngram", _c_size), ("threshold", ctypes.c_double), ("num_perm", _c_size), ("bands", _c_size),
                 ("rows_per_band", _c_size), ("verify", ctypes.c_int), ("seed", ctypes.c_uint64),
                 ("threads", ctypes.c_int), ("report_pairs", ctypes.c_int), ("progress", _PROGRESS),
-                ("progress_user", ctypes.c_void_p)]
+                ("progress_user", ctypes.c_void_p), ("label_conflicts", ctypes.c_int)]
 
 
 class _SplitOptions(ctypes.Structure):
@@ -128,7 +128,7 @@ def _count(value, what, allow_none=False):
         raise TypeError(f"{what} must be an int, not {type(value).__name__}")
     if value < 0:
         raise ValueError(f"{what} must be >= 0 (got {value})")
-    return int(value)
+    return _cint_value(value, what, "Q")  # size_t: 2**64 would wrap to 0
 
 
 def _seed(value):
@@ -185,12 +185,13 @@ def clean_options(nfkc, strip_control, strip_html, collapse_whitespace, trim, mi
 
 
 _DEDUP_KEYS = ("exact_only", "normalize", "ngram", "threshold", "num_perm", "bands", "rows_per_band", "verify",
-               "seed", "threads", "report_pairs", "progress")
+               "seed", "threads", "report_pairs", "progress", "label_conflicts")
 
 
 def dedup_options(exact_only=False, normalize=True, ngram=5, threshold=0.8, num_perm=128, bands=0, rows_per_band=0,
-                  verify=True, seed=1, threads=0, report_pairs=False, progress=None):
-    """(dm_dedup_options, _Progress). Keyword defaults are the C defaults."""
+                  verify=True, seed=1, threads=0, report_pairs=False, progress=None, label_conflicts="keep"):
+    """(dm_dedup_options, _Progress). Keyword defaults are the C defaults;
+    LABEL_CONFLICTS is a CONFLICT_POLICY name (only dedup uses it)."""
     o = _DedupOptions()
     _lib.dm_dedup_options_default(ctypes.byref(o))
     o.exact_only = int(bool(exact_only))
@@ -204,6 +205,7 @@ def dedup_options(exact_only=False, normalize=True, ngram=5, threshold=0.8, num_
     o.seed = _seed(seed)
     o.threads = int(threads)
     o.report_pairs = int(bool(report_pairs))
+    o.label_conflicts = _choice(CONFLICT_POLICY, label_conflicts, "label_conflicts")
     return o, _progress(o, progress)
 
 

@@ -6,8 +6,8 @@ import ctypes
 import os
 import threading
 
-from . import (_INVALID_UTF8, _PROGRESS, Error, Tokenizer, _bytes, _c_i32, _c_size, _check, _choice, _lib,
-               _Progress, _sig)
+from . import (_INVALID_UTF8, _PROGRESS, Error, Tokenizer, _array_address, _bytes, _c_i32, _c_size, _check,
+               _checked_ndarray, _choice, _int_rows, _lib, _Progress, _sig)
 from ._data import Dataset, Report, _ReportP
 
 try:  # optional: accepted as input and, on request, returned
@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - depends on the machine
 class _ModelOptions(ctypes.Structure):
     _fields_ = [("struct_size", _c_size), ("num_labels", _c_size), ("labels", ctypes.POINTER(ctypes.c_char_p)),
                 ("n_labels", _c_size), ("seed", ctypes.c_uint64), ("device", ctypes.c_int),
-                ("threads", ctypes.c_int), ("precision", ctypes.c_int)]
+                ("threads", ctypes.c_int), ("precision", ctypes.c_int), ("new_head", ctypes.c_int)]
 
 
 class _ModelInfo(ctypes.Structure):
@@ -181,12 +181,15 @@ def _text_arrays(texts, what):
     return (ctypes.c_char_p * max(n, 1))(*data), (_c_size * max(n, 1))(*map(len, data)), data
 
 
-def _int_matrix(rows, what, ctype, np_dtype):
-    """(pointer, keepalive, batch, seq_len) of a 2-D list of equal-length lists or a 2-D numpy array."""
+def _int_matrix(rows, what, ctype):
+    """(pointer, keepalive, batch, seq_len) of a 2-D list of equal-length lists or a 2-D numpy array. Every value
+    must fit CTYPE (int32 or uint8): ctypes and numpy's astype would wrap it silently, so one that does not is
+    an OverflowError (also a ValueError) naming its row and column."""
+    code = "B" if ctype is ctypes.c_uint8 else "i"
     if _np is not None and isinstance(rows, _np.ndarray):
-        a = _np.ascontiguousarray(rows, dtype=np_dtype)
-        if a.ndim != 2:
-            raise ValueError(f"{what} must be 2-D (batch x seq_len); got shape {a.shape}")
+        if rows.ndim != 2:
+            raise ValueError(f"{what} must be 2-D (batch x seq_len); got shape {rows.shape}")
+        a = _checked_ndarray(rows, what, code)
         return a.ctypes.data_as(ctypes.POINTER(ctype)), a, a.shape[0], a.shape[1]
     rows = list(rows)
     if rows and not hasattr(rows[0], "__len__"):
@@ -196,8 +199,10 @@ def _int_matrix(rows, what, ctype, np_dtype):
         if len(r) != width:
             raise ValueError(f"{what}[{i}] has length {len(r)}, expected {width} (all sequences must have "
                              "equal lengths: pad them)")
-    flat = [int(v) for r in rows for v in r]
-    return (ctype * max(len(flat), 1))(*flat), None, len(rows), width
+    flat = _int_rows(rows, what, code)
+    if not flat:
+        flat.append(0)  # a valid pointer for an empty matrix
+    return ctypes.cast(_array_address(flat), ctypes.POINTER(ctype)), flat, len(rows), width
 
 
 # ---------------------------------------------------------------------------- results
@@ -281,14 +286,21 @@ class Model:
 
     @classmethod
     def load(cls, path, num_labels=_MD.num_labels, labels=None, seed=_MD.seed, device="auto",
-             threads=_MD.threads, precision="fp32"):
+             threads=_MD.threads, precision="fp32", new_head=False):
         """Loads a Hugging Face model folder (dm_model_load): config.json,
         model.safetensors and the tokenizer files. num_labels: 0 takes it
         from config.json or LABELS; else a head of another size is replaced.
         labels: label names in id order (None: from config.json, else
         LABEL_0, ...). seed: the initialisation of a new head. device: "auto",
         "cpu" or "cuda". threads: 0 = all cores. precision: "fp32" or "bf16"
-        (inference with bfloat16 matrix products, see set_precision)."""
+        (inference with bfloat16 matrix products, see set_precision).
+        new_head: a new classification head even when the folder has one for
+        these labels. Labels never silently change meaning: labels naming the
+        folder's trained labels in another order reorder the head; other
+        names over a trained head raise unless new_head=True; a config.json
+        that does not belong to the weights raises (see dm_model_load).
+        Calls on one model from several threads are serialised; while it
+        trains on another thread they raise DM_ERR_BUSY."""
         o = _ModelOptions()
         _lib.dm_model_options_default(ctypes.byref(o))
         o.num_labels = _size(num_labels, "num_labels")
@@ -304,6 +316,7 @@ class Model:
         o.device = _choice(_DEVICE, device, "device")
         o.threads = _cint(threads, "threads")
         o.precision = _choice(_PRECISION, precision, "precision")
+        o.new_head = 1 if new_head else 0
         h = _Mdl()
         _check(_lib.dm_model_load(os.fsencode(path), ctypes.byref(o), ctypes.byref(h)))
         del keep
@@ -399,16 +412,18 @@ class Model:
         attention_mask None: all ones, else 1 = token, 0 = padding). Returns
         a ForwardOutput(logits, hidden, pooled); hidden and pooled are None
         unless asked for. Outputs are numpy float32 arrays when ids is a
-        numpy array, else nested lists."""
+        numpy array, else nested lists. A value that does not fit int32
+        (ids, type_ids) or uint8 (attention_mask) raises OverflowError (also
+        a ValueError) naming its row and column."""
         numpy = _np is not None and isinstance(ids, _np.ndarray)
-        pid, kid, batch, seq = _int_matrix(ids, "ids", _c_i32, "int32")
+        pid, kid, batch, seq = _int_matrix(ids, "ids", _c_i32)
         ptype = kt = pmask = km = None
         if type_ids is not None:
-            ptype, kt, b, s = _int_matrix(type_ids, "type_ids", _c_i32, "int32")
+            ptype, kt, b, s = _int_matrix(type_ids, "type_ids", _c_i32)
             if (b, s) != (batch, seq):
                 raise ValueError(f"type_ids is {b} x {s} but ids is {batch} x {seq}")
         if attention_mask is not None:
-            pmask, km, b, s = _int_matrix(attention_mask, "attention_mask", ctypes.c_uint8, "uint8")
+            pmask, km, b, s = _int_matrix(attention_mask, "attention_mask", ctypes.c_uint8)
             if (b, s) != (batch, seq):
                 raise ValueError(f"attention_mask is {b} x {s} but ids is {batch} x {seq}")
         with self._use() as h:
@@ -425,7 +440,7 @@ class Model:
     def _infer_options(self, batch_size, max_length, invalid_utf8, progress, pooling=None, normalize=None):
         o = _InferOptions()
         _lib.dm_infer_options_default(ctypes.byref(o))
-        o.batch_size = _size(batch_size, "batch_size")
+        o.batch_size = _ranged(batch_size, "batch_size", 1, 2**64 - 1)  # 0 is refused too: say so
         o.max_length = _size(max_length, "max_length")
         o.invalid_utf8 = _choice(_INVALID_UTF8, invalid_utf8, "invalid_utf8")
         o.pooling = _choice(_POOLING, pooling, "pooling")
@@ -438,7 +453,8 @@ class Model:
                 invalid_utf8="error", progress=None, return_numpy=False):
         """Classifies TEXTS (and PAIRS, one per text) (dm_model_predict).
         max_length: 0 = max_position_embeddings; longer texts are truncated.
-        progress(done, total) in texts may return True to cancel. Returns a
+        progress(done, total) in texts: returning True (any truthy value)
+        cancels with Error DM_ERR_CANCELLED, None/False goes on. Returns a
         Prediction (.labels, .label_ids, .probs, .logits)."""
         numpy = _want_numpy(return_numpy)
         arr, lens, keep = _text_arrays(texts, "texts")
@@ -468,7 +484,8 @@ class Model:
         pooling: "default" (the folder's sentence-transformers pooling, else
         CLS), "cls" or "mean". normalize: None (as the folder says), True or
         False. max_length: 0 = sentence-transformers' max_seq_length, else
-        max_position_embeddings."""
+        max_position_embeddings. progress(done, total) in texts: returning
+        True cancels with Error DM_ERR_CANCELLED, None/False goes on."""
         numpy = _want_numpy(return_numpy)
         arr, lens, keep = _text_arrays(texts, "texts")
         n = len(keep)
@@ -486,7 +503,8 @@ class Model:
                  progress=None):
         """Predicts every row of DATASET (its labels named as the model's)
         and returns the Report, with the mean cross-entropy as .loss
-        (dm_model_evaluate)."""
+        (dm_model_evaluate). progress(done, total) in rows: returning True
+        cancels with Error DM_ERR_CANCELLED, None/False goes on."""
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a datamodel.Dataset, not {type(dataset).__name__}")
         cb = _Progress(progress)
@@ -516,8 +534,9 @@ def _progress_dict(p):
 
 
 class _TrainCallback:
-    """Wraps callback(progress_dict) -> truthy to cancel. An exception inside
-    it cancels training and is re-raised after dm_train returns."""
+    """Wraps callback(progress_dict): truthy cancels, falsy goes on (as every
+    progress callback of the library, in C, Python and Go). An exception
+    inside it cancels training and is re-raised after dm_train returns."""
 
     def __init__(self, fn):
         self.fn = fn
@@ -574,7 +593,7 @@ def train(model, train, val=None, *, epochs=_TD.epochs, max_steps=_TD.max_steps,
     _lib.dm_train_options_default(ctypes.byref(o))
     o.epochs = _cint(epochs, "epochs")
     o.max_steps = _size(max_steps, "max_steps")
-    o.batch_size = _size(batch_size, "batch_size")
+    o.batch_size = _ranged(batch_size, "batch_size", 1, 2**64 - 1)  # 0 is refused too: say so
     o.grad_accum = _cint(grad_accum, "grad_accum")
     o.learning_rate = float(learning_rate)
     o.weight_decay = float(weight_decay)

@@ -22,7 +22,7 @@ import collections
 import ctypes
 import os
 
-from . import _INVALID_UTF8, Error, _bytes, _c_size, _check, _choice, _lib, _Owned, _sig
+from . import _INVALID_UTF8, Error, _bytes, _c_size, _check, _choice, _cint_value, _lib, _Owned, _sig
 from ._data import Dataset
 from ._dataops import take_json
 
@@ -160,9 +160,9 @@ class Pii(_Owned):
             o.n_types = len(keep[1])
         o.use_context = int(bool(use_context))
         o.min_score = float(min_score)
-        o.match_limit = int(match_limit)
+        o.match_limit = _cint_value(match_limit, "match_limit", "Q")
         o.invalid_utf8 = _choice(_INVALID_UTF8, invalid_utf8, "invalid_utf8")
-        o.threads = int(threads)
+        o.threads = _cint_value(threads, "threads", "int")
         h = _Pii()
         _check(_lib.dm_pii_create(ctypes.byref(o), ctypes.byref(h)))
         self._h = h
@@ -219,15 +219,15 @@ class Pii(_Owned):
         _lib.dm_pii_operator_config_default(ctypes.byref(c))
         c.op = _choice(OPERATORS, op, "op")
         if isinstance(mask_char, int) and not isinstance(mask_char, bool):
-            c.mask_char = mask_char
+            c.mask_char = _cint_value(mask_char, "mask_char", "I")
         elif isinstance(mask_char, str) and len(mask_char) == 1:
             c.mask_char = ord(mask_char)
         else:
             raise ValueError(f"mask_char must be one character; got {mask_char!r}")
         if keep_last < 0 or hash_chars < 0:
             raise ValueError("keep_last and hash_chars must be >= 0")
-        c.keep_last = int(keep_last)
-        c.hash_chars = int(hash_chars)
+        c.keep_last = _cint_value(keep_last, "keep_last")
+        c.hash_chars = _cint_value(hash_chars, "hash_chars")
         _check(_lib.dm_pii_set_operator(self._handle(), None if type is None else _bytes(type, "type"),
                                         ctypes.byref(c)))
 

@@ -9,10 +9,12 @@ and a message containing "not implemented yet": only then is its test
 skipped (checked at run time, so the skips go away by themselves)."""
 import ctypes
 import inspect
+import math
 import os
 import shutil
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -334,6 +336,36 @@ def test_dedup():
         raises_error(ds.dedup, ngram=0, status="DM_ERR_INVALID_ARGUMENT", words=("ngram",))
 
 
+def test_dedup_label_conflicts():
+    """Copies that carry different labels are never merged silently: every policy, and the report."""
+    texts = ["the cat sat on the mat", "The cat sat on the MAT", "the cat sat on the mat!", "the  cat sat on the mat",
+             "a lone row", "zebra crossing at noon", "Zebra crossing at noon"]
+    labels = ["pos", "neg", "pos", None, "neg", None, "neg"]
+    expect = {"keep": ["1", "2", "5", "7"], "drop_all": ["5", "7"], "majority": ["1", "5", "7"],
+              "keep_first": ["1", "5", "7"]}
+    with ds_of(texts, labels) as ds:
+        out, rep = ni(ds.dedup)  # the default: keep one row per label
+        with out:
+            assert ids_of(out) == expect["keep"]
+            assert labels_of(out) == ["pos", "neg", "neg", "neg"]
+        assert rep["label_conflicts"] == "keep" and rep["conflicts"] == 1 and rep["rows_in_conflict"] == 4
+        c = rep["conflict_clusters"][0]
+        assert c == {"ids": ["1", "2", "3", "4"], "labels": ["pos", "neg", "pos", None], "kept": ["1", "2"]}
+        assert rep["clusters"][1]["kept"] == "7"  # the labelled copy, not the unlabelled first row
+        for policy, ids in expect.items():
+            out, rep = ds.dedup(label_conflicts=policy)
+            with out:
+                assert ids_of(out) == ids, policy
+            assert rep["label_conflicts"] == policy
+            assert rep["rows_out"] == (rep["rows_in"] - rep["exact_duplicates"] - rep["near_duplicates"]
+                                       + rep["conflict_rows_kept"] - rep["conflict_rows_dropped"])
+        assert ds.dedup(label_conflicts="drop_all")[1]["clusters"][0]["kept"] is None
+        with pytest.raises(ValueError):
+            ds.dedup(label_conflicts="vote")
+        # Split and profile take the same dict of dedup keywords.
+        ds.split(group_by="near_duplicates", dedup={"label_conflicts": "majority"})
+
+
 def test_leakage():
     texts = ["alpha beta gamma", "Alpha  beta gamma", "delta epsilon zeta", "eta theta iota", "eta theta iota"]
     with ds_of(texts) as ds:
@@ -379,6 +411,34 @@ def test_conflicts():
         assert rep["items"][0]["kept_label"] == "pos"
         with pytest.raises(ValueError):
             ds.conflicts("vote")
+
+
+# ---------------------------------------------------------------------------- metrics: scikit-learn's edge cases
+
+
+def test_metrics_one_class_digits_0_and_undefined_auc():
+    """One class (classification_report(labels=["a"])), digits=0 (whole numbers, as sklearn's), and
+    the macro ROC AUC: NaN, as sklearn's, when a class has no true example (per_class keeps the rest)."""
+    r = datamodel.metrics([0, 0, 0], [0, 0, 0], labels=["a"])
+    assert r.n_classes == 1 and r.accuracy == 1.0 and r.macro_f1 == 1.0 and math.isnan(r.roc_auc)
+    assert "           a       1.00      1.00      1.00         3\n" in r.text()
+    raises_error(datamodel.metrics, [0, 0], [0, 0], probs=[[1.0], [1.0]], status="DM_ERR_RANGE",
+                 words=("n_classes = 1 with probabilities",))
+    r = datamodel.metrics([0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 2, 0], labels=["neg", "neu", "pos"])
+    assert "         neg          0         0         0         2\n" in r.text(digits=0)  # 0.5 -> 0 (half even)
+    assert "         neu          1         1         1         2\n" in r.text(digits=0)  # 2/3 -> 1
+    probs = [[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.4, 0.5, 0.1], [0.1, 0.8, 0.1]]
+    r = datamodel.metrics([0, 1, 0, 1], [0, 1, 1, 1], probs=probs, labels=["a", "b", "c"])
+    assert math.isnan(r.roc_auc) and math.isnan(r.per_class[2]["roc_auc"])
+    assert r.per_class[0]["roc_auc"] == 1.0 and r.per_class[1]["roc_auc"] == 1.0
+    assert r.to_json()["roc_auc"] is None
+    sk = pytest.importorskip("sklearn.metrics")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn warns that class c's AUC is undefined
+        assert math.isnan(sk.roc_auc_score([0, 1, 0, 1], probs, labels=[0, 1, 2], multi_class="ovr"))
+    r = datamodel.metrics([0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 2, 0])
+    assert r.text(digits=0).startswith(sk.classification_report([0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 2, 0], digits=0,
+                                                                zero_division=0))
 
 
 # ---------------------------------------------------------------------------- split, resample, weights

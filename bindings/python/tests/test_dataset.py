@@ -238,7 +238,8 @@ def test_report_json_and_text():
 
 def test_metrics_errors():
     cases = [
-        (dict(y_true=[0, 0], y_pred=[0, 0], n_classes=1), "DM_ERR_RANGE"),
+        (dict(y_true=[0, 0], y_pred=[0, 0], probs=[[1.0], [1.0]]), "DM_ERR_RANGE"),  # one class: no probabilities
+        (dict(y_true=[0, 0], y_pred=[0, 0], n_classes=0, labels=[]), "DM_ERR_RANGE"),
         (dict(y_true=[0, 3], y_pred=[0, 1], n_classes=2), "DM_ERR_RANGE"),
         (dict(y_true=[], y_pred=[], n_classes=2), "DM_ERR_RANGE"),
         (dict(y_true=[0, 1], y_pred=[0, 1], probs=[[0.5, 0.5], [float("nan"), 0.5]]), "DM_ERR_NUMERIC"),
