@@ -20,6 +20,15 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
+/* No fused multiply-adds in our own loops: gcc contracts a*b+c by default
+ * in GNU C, and only the AVX-512 clones have FMA, so results would change
+ * with the CPU (and against cpu-ref's operation order, e.g. AdamW's). */
+#if defined(__clang__)
+#  pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#  pragma GCC optimize("fp-contract=off")
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
     !defined(__SANITIZE_THREAD__) /* sanitizers instrument the ifunc resolver, which runs before them */
 /* One copy of each hot loop per instruction set, picked at load time. */
@@ -243,10 +252,64 @@ static dm_status gemm_create(cpu_backend *c, const gemm_key *k, gemm_entry **out
     return DM_OK;
 }
 
+/* bias and activation on C (m x n, ldc) after a product without them. */
+static void bias_act(const dmb_gemm *g, float *C)
+{
+    for (size_t i = 0; i < g->m; i++)
+        for (size_t j = 0; j < g->n; j++) {
+            float v = C[i * g->ldc + j] + (g->bias ? g->bias[j] : 0.0f);
+            C[i * g->ldc + j] = g->act == DMB_ACT_GELU ? (float)(0.5 * v * (1.0 + erf(v / sqrt(2.0)))) : v;
+        }
+}
+
+/* k = 0 (oneDNN divides by it): C = beta C, then bias and activation. */
+static void gemm_empty(const dmb_gemm *g)
+{
+    for (size_t b = 0; b < g->batch; b++) {
+        float *C = g->c + b * g->stride_c;
+        for (size_t i = 0; i < g->m; i++)
+            for (size_t j = 0; j < g->n; j++) C[i * g->ldc + j] = g->beta != 0.0f ? C[i * g->ldc + j] : 0.0f;
+        bias_act(g, C);
+    }
+}
+
+/* Whether every operand is dense (rows packed, batch members adjacent):
+ * oneDNN picks kernels for strided operands whose sums depend on the
+ * thread count, so those run on one thread. */
+static bool dense_operands(const dmb_gemm *g)
+{
+    size_t a_cols = g->trans_a ? g->m : g->k, a_rows = g->trans_a ? g->k : g->m;
+    size_t b_cols = g->trans_b ? g->k : g->n, b_rows = g->trans_b ? g->n : g->k;
+    bool dense = g->lda == a_cols && g->ldb == b_cols && g->ldc == g->n;
+    if (g->batch > 1)
+        dense = dense && g->stride_a == a_rows * a_cols && g->stride_b == b_rows * b_cols && g->stride_c == g->m * g->n;
+    return dense;
+}
+
+static dm_status gemm_run(dmb_backend *be, const dmb_gemm *g);
+
 static dm_status cpu_gemm(dmb_backend *be, const dmb_gemm *g)
 {
-    cpu_backend *c = cpu(be);
     if (g->m == 0 || g->n == 0 || g->batch == 0) return DM_OK;
+    if (g->k == 0) {
+        gemm_empty(g);
+        return DM_OK;
+    }
+    /* oneDNN 2.x scales the bias with alpha (alpha (AB + bias)): the
+     * product alone, then the bias and activation unscaled. */
+    if (g->alpha != 1.0f && (g->bias || g->act != DMB_ACT_NONE)) {
+        dmb_gemm plain = *g;
+        plain.bias = NULL, plain.act = DMB_ACT_NONE;
+        dm_status s = gemm_run(be, &plain);
+        for (size_t b = 0; !s && b < g->batch; b++) bias_act(g, g->c + b * g->stride_c);
+        return s;
+    }
+    return gemm_run(be, g);
+}
+
+static dm_status gemm_run(dmb_backend *be, const dmb_gemm *g)
+{
+    cpu_backend *c = cpu(be);
     gemm_key k;
     memset(&k, 0, sizeof k); /* padding bytes take part in the hash */
     k.trans_a = g->trans_a, k.trans_b = g->trans_b, k.has_bias = g->bias != NULL;
@@ -269,7 +332,7 @@ static dm_status cpu_gemm(dmb_backend *be, const dmb_gemm *g)
     dnnl_exec_arg_t args[4] = {
         {DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}, {DNNL_ARG_BIAS, e->bias}};
     if (e->bias) dnnl_memory_set_data_handle(e->bias, (void *)g->bias);
-    omp_set_num_threads(be->threads);
+    omp_set_num_threads(dense_operands(g) ? be->threads : 1);
     double t0 = omp_get_wtime();
     dnnl_status_t s = dnnl_primitive_execute(e->prim, c->stream, e->bias ? 4 : 3, args);
     if (s == dnnl_success) s = dnnl_stream_wait(c->stream);
@@ -511,18 +574,20 @@ DMI_VECTOR_CLONES
 static void layernorm_row(float *out, float *mean_out, float *rstd_out, const float *x,
                           const float *w, const float *b, size_t C, float eps)
 {
-    float sum = 0.0f;
+    /* Statistics in double: in float, the mean of a row of equal values is
+     * not that value, and at eps 1e-12 its tiny variance is amplified. */
+    double sum = 0.0;
 #pragma omp simd reduction(+ : sum)
     for (size_t i = 0; i < C; i++) sum += x[i];
-    float mean = sum / (float)C;
-    float var = 0.0f;
+    double mean_d = sum / (double)C, var = 0.0;
 #pragma omp simd reduction(+ : var)
     for (size_t i = 0; i < C; i++) {
-        float d = x[i] - mean;
+        double d = x[i] - mean_d;
         var += d * d;
     }
-    var /= (float)C;
-    float rstd = 1.0f / sqrtf(var + eps);
+    var /= (double)C;
+    float mean = (float)mean_d;
+    float rstd = (float)(1.0 / sqrt(var + (double)eps));
     for (size_t i = 0; i < C; i++) out[i] = (x[i] - mean) * rstd * w[i] + b[i];
     *mean_out = mean;
     *rstd_out = rstd;
@@ -577,12 +642,10 @@ static dm_status cpu_layernorm_bwd(dmb_backend *be, float *dinp, float *dw, floa
         for (size_t r = blk * ROW_BLOCK; r < hi; r++)
             layernorm_bwd_row(dinp + r * C, pw, pb, dout + r * C, inp + r * C, w, mean[r], rstd[r], C);
     }
-    for (size_t blk = 0; blk < blocks && dw && db; blk++) {
+    for (size_t blk = 0; blk < blocks; blk++) {
         const float *pw = part + blk * 2 * C, *pb = pw + C;
-        for (size_t i = 0; i < C; i++) {
-            dw[i] += pw[i];
-            db[i] += pb[i];
-        }
+        for (size_t i = 0; dw && i < C; i++) dw[i] += pw[i];
+        for (size_t i = 0; db && i < C; i++) db[i] += pb[i];
     }
     return DM_OK;
 }
@@ -775,12 +838,14 @@ static dm_status cpu_attention_fwd(dmb_backend *be, float *out, void *state, con
     int dropping = a->dropout.p > 0.0f, bf16 = a->bf16;
     /* workspace: y (f32), then dropped probabilities (f32), or the bfloat16
      * copies of q, k, v and of the probabilities */
-    size_t extra = dropping ? BH * T * T : 0;
-    if (bf16) extra = (3 * BH * T * D + BH * T * T + 1) / 2;
-    float *ws = workspace(c, BH * T * D + extra);
+    /* y, then the dropped probabilities, then the bfloat16 copies: each its
+     * own region (the copies once overwrote the dropped probabilities). */
+    size_t drop_floats = dropping ? BH * T * T : 0;
+    size_t half_floats = bf16 ? (3 * BH * T * D + BH * T * T + 1) / 2 : 0;
+    float *ws = workspace(c, BH * T * D + drop_floats + half_floats);
     if (!ws) return DM_ERR_NO_MEMORY;
     float *y = ws, *att_dropped = dropping ? ws + BH * T * D : att;
-    uint16_t *qkv16 = (uint16_t *)(ws + BH * T * D), *att16 = qkv16 + 3 * BH * T * D;
+    uint16_t *qkv16 = (uint16_t *)(ws + BH * T * D + drop_floats), *att16 = qkv16 + 3 * BH * T * D;
     permute_heads(be->threads, (float *)qkv, qkvr, B, T, H, D, false);
     const void *q = qkvr, *k = qkvr + BH * T * D, *v = qkvr + 2 * BH * T * D;
     if (bf16) {
