@@ -163,6 +163,30 @@ dm_status bert_params_map(bert_params *p, const bert_dims *d, float *base)
     return DM_OK;
 }
 
+dm_status bert_params_map_table(bert_params *p, const bert_dims *d, float *const *ptr, size_t n)
+{
+    size_t want = 5 + 16 * d->layers + 4;
+    if (n != want) return dmi_fail(DM_ERR_INTERNAL, "%zu tensors, the table has %zu", n, want);
+    memset(p, 0, sizeof *p);
+    p->layers = dmi_calloc(d->layers ? d->layers : 1, sizeof *p->layers);
+    if (!p->layers) return DM_ERR_NO_MEMORY;
+    size_t i = 0;
+    p->wte = ptr[i++], p->wpe = ptr[i++], p->wtt = ptr[i++];
+    p->emb_ln_w = ptr[i++], p->emb_ln_b = ptr[i++];
+    for (size_t l = 0; l < d->layers; l++) {
+        bert_layer *L = &p->layers[l];
+        L->qkv_w = ptr[i]; /* query, key, value: one [3C, C] matrix */
+        i += 3;
+        L->qkv_b = ptr[i];
+        i += 3;
+        L->ao_w = ptr[i++], L->ao_b = ptr[i++], L->ln1_w = ptr[i++], L->ln1_b = ptr[i++];
+        L->fc1_w = ptr[i++], L->fc1_b = ptr[i++], L->fc2_w = ptr[i++], L->fc2_b = ptr[i++];
+        L->ln2_w = ptr[i++], L->ln2_b = ptr[i++];
+    }
+    p->pool_w = ptr[i++], p->pool_b = ptr[i++], p->cls_w = ptr[i++], p->cls_b = ptr[i++];
+    return DM_OK;
+}
+
 void bert_params_unmap(bert_params *p)
 {
     free(p->layers);

@@ -58,6 +58,10 @@ dm_status bert_tensor_table(const bert_dims *d, bert_tensor **out, size_t *n, si
 
 /* Points P's fields into BASE (a buffer laid out as the table says). */
 dm_status bert_params_map(bert_params *p, const bert_dims *d, float *base);
+/* The same from one pointer per tensor of the table (N of them, in table
+ * order; NULL for a tensor that has none, e.g. the gradient of a frozen
+ * one). A layer's query, key and value must be adjacent. */
+dm_status bert_params_map_table(bert_params *p, const bert_dims *d, float *const *ptr, size_t n);
 void bert_params_unmap(bert_params *p);
 
 /* Activations of one forward pass kept for the backward pass, for batches of
