@@ -892,9 +892,15 @@ typedef struct dm_model dm_model;
 
 typedef enum dm_device {
     DM_DEVICE_AUTO = 0, /* CUDA when built with it and a GPU is present, else CPU */
-    DM_DEVICE_CPU = 1,  /* oneDNN */
+    DM_DEVICE_CPU = 1,  /* the CPU (the cpu-onednn backend; cpu-ref in a build without
+                           oneDNN, or with the environment variable DM_BACKEND=cpu-ref) */
     DM_DEVICE_CUDA = 2
 } dm_device;
+
+typedef enum dm_precision {
+    DM_PRECISION_FP32 = 0, /* float32 throughout (default): equal to PyTorch's float32 to ~1e-6 */
+    DM_PRECISION_BF16 = 1  /* matrix products take bfloat16 inputs and accumulate in float32 */
+} dm_precision;
 
 typedef struct dm_model_options {
     size_t struct_size;
@@ -906,8 +912,7 @@ typedef struct dm_model_options {
     uint64_t seed;             /* default 42: the new head's initialisation */
     dm_device device;          /* default DM_DEVICE_AUTO */
     int threads;               /* default 0: all cores */
-    int precision;             /* a dm_precision (declared below) for inference;
-                                  default DM_PRECISION_FP32 */
+    dm_precision precision;    /* of inference; default DM_PRECISION_FP32 */
     int new_head;              /* default 0: keep the folder's trained head when it has
                                   the labels asked; 1: always a new head */
 } dm_model_options;
@@ -966,7 +971,8 @@ typedef struct dm_model_info {
     int new_head;              /* 1 when the head was initialised at load */
     dm_device device;          /* the backend in use */
     const char *backend_name;  /* e.g. "cpu-onednn" */
-    int precision;             /* the dm_precision of inference */
+    dm_precision precision;    /* of inference */
+    size_t num_trainable_parameters; /* floats of the trainable tensors (dm_model_set_trainable) */
 } dm_model_info;
 
 DM_API dm_status dm_model_get_info(const dm_model *model, dm_model_info *info);
@@ -979,11 +985,6 @@ DM_API const dm_tokenizer *dm_model_tokenizer(const dm_model *model);
 
 /* Threads for compute (0 = all cores). */
 DM_API dm_status dm_model_set_threads(dm_model *model, int threads);
-
-typedef enum dm_precision {
-    DM_PRECISION_FP32 = 0, /* float32 throughout (default): equal to PyTorch's float32 to ~1e-6 */
-    DM_PRECISION_BF16 = 1  /* matrix products take bfloat16 inputs and accumulate in float32 */
-} dm_precision;
 
 /* The precision of inference (dm_model_forward, predict, embed, evaluate, and
  * the evaluations during training). With DM_PRECISION_BF16 the weights and the
@@ -1049,11 +1050,138 @@ DM_API dm_status dm_model_evaluate(dm_model *model, const dm_dataset *ds,
 /* Fine-tuning (AdamW)                                                       */
 /* ------------------------------------------------------------------------ */
 
+/* Training is built from three public pieces, so that a program can write
+ * its own loop (examples/custom_loop.c) or let dm_train (a thin wrapper over
+ * dm_trainer) run the usual one:
+ *  - the model's forward and backward pass on a batch of token ids, adding
+ *    to gradients the model keeps for its trainable tensors;
+ *  - dm_optimizer: AdamW over those tensors (schedule, clipping, state);
+ *  - dm_trainer: data (tokenized once), batches, evaluation, checkpoints. */
+
+/* Marks the tensors whose Hugging Face names start with PREFIX (e.g.
+ * "bert.embeddings.", "bert.encoder.layer.0.", "" for all) as trainable
+ * (1) or frozen (0); all are trainable at load. A frozen tensor gets no
+ * gradient and no optimizer state, its weight-gradient products are skipped,
+ * and the backward pass stops below the lowest trainable layer. A layer's
+ * query, key and value are trained or frozen together (DM_ERR_UNSUPPORTED
+ * otherwise). DM_ERR_NOT_FOUND when no tensor matches; DM_ERR_BUSY while an
+ * optimizer of the model exists (its state follows the trainable tensors):
+ * free it first. Gradients accumulated so far are dropped. */
+DM_API dm_status dm_model_set_trainable(dm_model *model, const char *prefix, int trainable);
+
+/* Whether the tensor NAME (a Hugging Face name) is trainable: 1, 0, or -1
+ * when the model has no such tensor. */
+DM_API int dm_model_is_trainable(const dm_model *model, const char *name);
+
+/* The model's tensors, in the order model.safetensors is written. */
+typedef struct dm_tensor_info {
+    size_t struct_size;
+    const char *name;  /* the Hugging Face name, owned by the model */
+    size_t ndim;       /* 1 or 2 */
+    size_t shape[2];   /* shape[1] is 0 for a vector */
+    size_t numel;
+    int trainable;
+} dm_tensor_info;
+
+DM_API size_t dm_model_num_tensors(const dm_model *model);
+/* Tensor I (0 .. dm_model_num_tensors - 1); DM_ERR_RANGE beyond. */
+DM_API dm_status dm_model_tensor_info(const dm_model *model, size_t i, dm_tensor_info *info);
+
+/* One batch of token ids, for dm_model_forward_backward. */
+typedef struct dm_batch {
+    size_t struct_size;
+    size_t batch, seq_len;
+    const int32_t *ids;            /* batch x seq_len token ids */
+    const int32_t *type_ids;       /* NULL: all 0 */
+    const uint8_t *attention_mask; /* NULL: all 1; every row needs a 1 */
+    const int32_t *labels;         /* batch label ids of the model; -1: no loss */
+    const float *weights;          /* batch per-example loss weights >= 0; NULL: all 1 */
+} dm_batch;
+
+typedef struct dm_backward_options {
+    size_t struct_size;
+    double grad_scale; /* default 1: adds the gradients of grad_scale * sum_i w_i loss_i */
+    double dropout;    /* default -1: config.json's rates; 0: off; else every rate */
+    uint64_t seed;     /* default 42 */
+    uint64_t stream;   /* default 0: with seed, names the dropout masks (use a new
+                          one per batch: e.g. the batch's number) */
+} dm_backward_options;
+
+DM_API void dm_backward_options_default(dm_backward_options *opts);
+
+/* The forward and backward pass on BATCH: cross-entropy loss_i of each
+ * example (log-sum-exp in double), *LOSS_SUM (may be NULL) = sum_i w_i loss_i,
+ * LOGITS (may be NULL) the batch x num_labels logits, and the gradients of
+ * grad_scale * sum_i w_i loss_i ADDED to the model's gradients (trainable
+ * tensors only; they accumulate over calls until dm_optimizer_step clears
+ * them, or dm_model_zero_grad). The mean loss of a batch is grad_scale =
+ * 1 / sum_i w_i. Errors as dm_model_forward, DM_ERR_RANGE for a label out of
+ * range, DM_ERR_INVALID_ARGUMENT for a negative or non-finite weight,
+ * DM_ERR_NUMERIC for a NaN or infinite loss (then no gradient is added).
+ * One readback to the host per call. */
+DM_API dm_status dm_model_forward_backward(dm_model *model, const dm_batch *batch,
+                                           const dm_backward_options *opts, double *loss_sum,
+                                           float *logits);
+
+/* Sets the model's gradients to zero. */
+DM_API dm_status dm_model_zero_grad(dm_model *model);
+
+/* The model's gradient of tensor NAME into OUT (its element count, as
+ * safetensors lays it out): DM_ERR_NOT_FOUND for an unknown name,
+ * DM_ERR_INVALID_ARGUMENT for a frozen tensor (it has none). */
+DM_API dm_status dm_model_get_grad(dm_model *model, const char *name, float *out, size_t n);
+
+/* AdamW (PyTorch's torch.optim.AdamW) over a model's trainable tensors. */
+typedef struct dm_optimizer dm_optimizer;
+
 typedef enum dm_lr_schedule {
     DM_SCHEDULE_LINEAR = 0,   /* linear warmup, then linear decay to 0 (HF default) */
     DM_SCHEDULE_CONSTANT = 1, /* linear warmup, then constant */
     DM_SCHEDULE_COSINE = 2    /* linear warmup, then half a cosine to 0 */
 } dm_lr_schedule;
+
+typedef struct dm_optimizer_options {
+    size_t struct_size;
+    double learning_rate;      /* default 5e-5: the peak, after warmup */
+    double weight_decay;       /* default 0.01; decoupled; never on biases and LayerNorm weights */
+    double adam_beta1, adam_beta2, adam_epsilon; /* 0.9, 0.999, 1e-8 */
+    double max_grad_norm;      /* default 1.0: clip the global norm; 0 = no clipping */
+    dm_lr_schedule schedule;   /* default DM_SCHEDULE_LINEAR */
+    uint64_t warmup_steps;     /* default 0 */
+    uint64_t total_steps;      /* the schedule's length; 0 (default): constant after warmup */
+} dm_optimizer_options;
+
+DM_API void dm_optimizer_options_default(dm_optimizer_options *opts);
+
+/* An optimizer over MODEL's tensors trainable now (its moments exist for
+ * those only). The model must outlive it; while it exists the trainable set
+ * is fixed (dm_model_set_trainable answers DM_ERR_BUSY). */
+DM_API dm_status dm_optimizer_create(dm_model *model, const dm_optimizer_options *opts, dm_optimizer **out);
+DM_API void dm_optimizer_free(dm_optimizer *opt);
+
+typedef struct dm_optimizer_step_info {
+    size_t struct_size;
+    uint64_t step;          /* steps done, this one included */
+    double learning_rate;   /* used for this step */
+    double grad_norm;       /* the global norm before clipping */
+} dm_optimizer_step_info;
+
+/* One AdamW step with the model's gradients: global-norm clipping, the
+ * scheduled learning rate, the update, then the gradients set to zero.
+ * INFO may be NULL. A NaN or infinite gradient norm is DM_ERR_NUMERIC before
+ * anything changes; an update that makes the weights non-finite (a huge
+ * learning rate) is DM_ERR_NUMERIC after it. */
+DM_API dm_status dm_optimizer_step(dm_optimizer *opt, dm_optimizer_step_info *info);
+
+/* The steps done so far (after dm_optimizer_load: those of the saved state). */
+DM_API uint64_t dm_optimizer_steps(const dm_optimizer *opt);
+
+/* The state (AdamW moments of every trainable tensor under its name, the
+ * step count, the options) to PATH (safetensors, written atomically), and
+ * back: loading refuses a state of other tensors or other options. */
+DM_API dm_status dm_optimizer_save(const dm_optimizer *opt, const char *path);
+DM_API dm_status dm_optimizer_load(dm_optimizer *opt, const char *path);
+
 
 /* What a training callback sees. Fields may be added at the end. */
 typedef struct dm_train_progress {
@@ -1113,6 +1241,10 @@ typedef struct dm_train_options {
     int threads;               /* 0: the model's setting */
     dm_train_fn callback;      /* may be NULL */
     void *callback_user;
+    int freeze_embeddings;     /* default 0; 1: the embedding tables and their LayerNorm
+                                  are not trained */
+    int freeze_layers;         /* default 0; N: the bottom N encoder layers are not trained
+                                  (with freeze_embeddings: nothing below layer N) */
 } dm_train_options;
 
 DM_API void dm_train_options_default(dm_train_options *opts);
@@ -1148,6 +1280,53 @@ typedef struct dm_train_result {
  * using the model). */
 DM_API dm_status dm_train(dm_model *model, const dm_dataset *train, const dm_dataset *val,
                           const dm_train_options *opts, dm_train_result *result);
+
+/* A training run, step by step: what dm_train does, in the caller's hands. */
+typedef struct dm_trainer dm_trainer;
+
+/* Prepares a run of MODEL on TRAIN (VAL may be NULL) as OPTS say (NULL:
+ * defaults): freezes what opts->freeze_* say (the model's trainable set is
+ * restored by dm_trainer_free), tokenizes both sets once, plans the epochs,
+ * and makes the optimizer from opts (learning rate, betas, epsilon, weight
+ * decay, clipping, schedule over the run's steps). OPTIMIZER, when not NULL,
+ * is used instead (the trainer does not own it; its total_steps 0 then
+ * takes the run's). The same checks as dm_train run first (labels,
+ * output_dir). The options' strings and class weights are copied;
+ * callback_user must outlive the trainer. The model must outlive the
+ * trainer and is being trained until dm_trainer_free: the trainer's calls
+ * may come from any thread (one at a time: an overlapping one is
+ * DM_ERR_BUSY), and during each of them the model answers calls from other
+ * threads with DM_ERR_BUSY; between them, the thread of the last trainer
+ * call may use the model (predict, save). */
+DM_API dm_status dm_trainer_create(dm_model *model, dm_optimizer *optimizer, const dm_dataset *train,
+                                   const dm_dataset *val, const dm_train_options *opts, dm_trainer **out);
+DM_API void dm_trainer_free(dm_trainer *t);
+
+/* One optimizer step (its grad_accum batches of the epoch's order) and its
+ * log line; P (may be NULL) gets what a callback would see (the callback is
+ * dm_trainer_run's, after each step and evaluation). DM_ERR_RANGE when the
+ * run's steps are done. */
+DM_API dm_status dm_trainer_step(dm_trainer *t, dm_train_progress *p);
+
+/* Whether the run's steps are done (or early stopping stopped it). */
+DM_API int dm_trainer_done(const dm_trainer *t);
+
+/* Evaluates on the validation set (tokenized once, at create): the report,
+ * with the mean loss; keeps the best weights and counts evaluations without
+ * improvement, as dm_train does. DM_ERR_INVALID_ARGUMENT without VAL. */
+DM_API dm_status dm_trainer_evaluate(dm_trainer *t, dm_eval_report **out);
+
+/* A checkpoint of the run at its current step into DIR (a model folder with
+ * the optimizer state and the trainer's, written whole), and back: resuming
+ * checks the data (a fingerprint), options and labels, and continues
+ * exactly (bit for bit) where the checkpoint was written. */
+DM_API dm_status dm_trainer_save(dm_trainer *t, const char *dir);
+DM_API dm_status dm_trainer_resume(dm_trainer *t, const char *dir);
+
+/* Runs the rest of the plan as dm_train does: steps, evaluations every
+ * eval_steps or epoch, checkpoints, early stopping, the best weights kept
+ * and the final model saved to output_dir. RESULT may be NULL. */
+DM_API dm_status dm_trainer_run(dm_trainer *t, dm_train_result *result);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
 #   1. install missing Debian/Python packages (scripts/setup.sh)
 #   2. release build + C tests (meson test)
 #   3. ASan+UBSan build + the same C tests, and the dm tool under the sanitizers
+#   3a. a build without oneDNN (the cpu-ref backend) and the C tests on it
 #   3b. ThreadSanitizer on the tests that share handles across threads
 #   4. valgrind (leaks, invalid accesses) on the C tests that do not run
 #      oneDNN (the model tests run under ASan+LSan instead: valgrind cannot
@@ -41,6 +42,13 @@ python3 -c 'import json; print("\n".join(json.loads(l) for l in open("test/parit
   | tr -d '\r' | build-asan/bindings/cli/dm tokenize -t "$MODEL" --format json --threads 3 --no-progress > /dev/null
 DM_BUILD=build-asan python3 -m pytest -q bindings/cli/tests
 echo "dm under ASan+UBSan: clean"
+
+step "a build without oneDNN (cpu-ref: plain loops) and every C test on it"
+# The reference backend alone must pass every test (the op suite runs every
+# other backend against it; here it runs the model and trainer tests too).
+[ -d build-noonednn ] || meson setup build-noonednn --buildtype=release -Donednn=disabled
+ninja -C build-noonednn
+meson test -C build-noonednn --print-errorlogs --timeout-multiplier 2
 
 step "ThreadSanitizer: every handle shared by threads"
 # gcc's TSan with the tests that share handles across threads (the model

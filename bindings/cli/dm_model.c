@@ -91,6 +91,9 @@ static const char *const help_train =
     "      --seed S              shuffling, dropout and a new head (default 42)\n"
     "      --no-shuffle          the file's order every epoch (still grouped by length)\n"
     "      --no-group-by-length  do not sort each run of 50 batches by length (which pads less)\n"
+    "      --freeze-embeddings   do not train the embedding tables and their LayerNorm\n"
+    "      --freeze-layers N     do not train the bottom N encoder layers (the backward pass\n"
+    "                            then stops above them: faster, and less memory for gradients)\n"
     "      --eval-steps N        evaluate every N steps (default: after every epoch)\n"
     "      --early-stopping N    stop after N evaluations without a better accuracy\n"
     "      --no-keep-best        end with the last weights, not the best evaluation's\n"
@@ -2012,6 +2015,11 @@ static int train_option(args_t *a, const char *arg, train_args *t)
         NEED_VALUE_P(v, arg);
         if (!parse_u64(v, &to->eval_steps) || !to->eval_steps)
             return usage_error("--eval-steps: '%s' is not a positive count", v);
+    } else if (is_opt(arg, NULL, "--freeze-embeddings")) {
+        to->freeze_embeddings = 1;
+    } else if (is_opt(arg, NULL, "--freeze-layers")) {
+        NEED_VALUE_P(v, arg);
+        return parse_int_opt(arg, v, 0, 10000, &to->freeze_layers);
     } else if (is_opt(arg, NULL, "--early-stopping")) {
         NEED_VALUE_P(v, arg);
         return parse_int_opt(arg, v, 1, INT32_MAX, &to->early_stopping_patience);

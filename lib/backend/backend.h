@@ -1,24 +1,39 @@
 /*
- * backend.h — the compute backend interface (a vtable, as ggml's backends).
+ * backend.h — the compute backend interface, version 2 (a vtable, as ggml's
+ * backends).
  *
- * The transformer (lib/model) is written once against these operations; the
- * CPU backend (backend_cpu.c) implements them with oneDNN primitives and
- * vectorised loops on OpenMP, a CUDA backend with our own kernels. Every
- * buffer handed to an operation lives in the backend's memory (alloc/upload);
- * shapes are row-major; "+=" in a comment means the operation accumulates into
- * its output (gradients accumulate across micro-batches).
+ * The transformer (lib/model) is written once against these operations.
+ * Implementations: cpu-ref (backend_ref.c: plain scalar loops, one thread,
+ * no library: the oracle every other backend is tested against, op by op, in
+ * test/backend), cpu-onednn (backend_cpu.c: oneDNN matrix products and
+ * vectorised OpenMP loops) and, with its issue, cuda (host glue here,
+ * kernels in kernels/).
+ *
+ * Rules every backend keeps:
+ *  - Every operation returns dm_status. A backend that queues work (a GPU)
+ *    may return DM_OK for an operation that later fails; the failure is then
+ *    returned by the next operation or by synchronize, naming the operation.
+ *  - Every buffer handed to an operation was allocated by the same backend
+ *    (alloc) and filled by upload or by other operations; shapes are
+ *    row-major. "+=" in a comment means the operation accumulates into its
+ *    output (gradients accumulate across micro-batches).
+ *  - Results do not depend on the number of threads or on timing
+ *    (reductions in a fixed order), so runs are reproducible and a resumed
+ *    training equals an uninterrupted one bit for bit.
+ *  - Only download and the reductions' readback (read_stats) give results
+ *    to the host; a training step needs one of them.
  *
  * Naming follows llm.c: X_fwd / X_bwd pairs; B batch, T sequence length,
  * C channels (hidden size), H heads, D head size, I intermediate size,
  * L number of labels.
- *
- * Operations that cannot fail on valid shapes return void; those that build
- * library objects (oneDNN primitives, CUDA launches) return dm_status.
  */
 #ifndef DM_BACKEND_H
 #define DM_BACKEND_H
 
 #include "../core/core.h"
+#include "dm_config.h"
+
+#define DMB_INTERFACE_VERSION 2
 
 typedef struct dmb_backend dmb_backend;
 
@@ -63,115 +78,145 @@ typedef struct dmb_dropout {
     uint64_t stream; /* unique per dropout site and step */
 } dmb_dropout;
 
+/* Multi-head self-attention on qkv (B x T x 3C: q | k | v, each C = H x D
+ * as Hugging Face lays heads out). Scores are q.k / sqrt(D); keys where
+ * key_mask is 0 get no weight (every sequence has at least one real key);
+ * the probabilities then pass through dropout (on the probabilities, as
+ * PyTorch's eager attention). */
 typedef struct dmb_attention {
     size_t B, T, H, D;      /* C = H * D */
-    const float *key_mask;  /* B x T: 1 for a real token, 0 for padding (no weight) */
-    dmb_dropout dropout;    /* on the attention probabilities */
+    const float *key_mask;  /* B x T: 1 for a real token, 0 for padding */
+    dmb_dropout dropout;
     int bf16;               /* forward only: both products take bfloat16 inputs */
 } dmb_attention;
 
+typedef enum dmb_pool {
+    DMB_POOL_FIRST = 1, /* the first token's vector (BERT's [CLS]) */
+    DMB_POOL_MEAN = 2   /* the mean over real tokens (key_mask), as sentence-transformers */
+} dmb_pool;
+
+typedef enum dmb_reduce {
+    DMB_SUM = 1,        /* sum of x */
+    DMB_SUM_SQUARES = 2 /* sum of x^2 */
+} dmb_reduce;
+
+/* What a backend can do and holds. */
+typedef struct dmb_caps {
+    int version;          /* the interface version it implements: DMB_INTERFACE_VERSION */
+    int f32, bf16;        /* matrix products it computes with these input types */
+    int host_memory;      /* 1: alloc returns host memory the caller may read and write */
+    int flash_attention;  /* 1: attention keeps row statistics, not the probabilities */
+    size_t memory_used;   /* bytes this backend has allocated and not freed */
+    size_t memory_total;  /* bytes the device has (0: the host's, not counted) */
+} dmb_caps;
+
 struct dmb_ops {
+    int version; /* DMB_INTERFACE_VERSION: a backend of another version is refused */
     const char *name;
     dm_device device;
-    int host_memory; /* 1: alloc returns host memory the caller may read and write */
     void (*destroy)(dmb_backend *be);
-    dm_status (*set_threads)(dmb_backend *be, int threads);
+    /* Waits for the work queued so far; returns the first error it met. */
+    dm_status (*synchronize)(dmb_backend *be);
+    dm_status (*caps)(dmb_backend *be, dmb_caps *out);
 
     /* Memory. alloc returns NULL (with DM_ERR_NO_MEMORY set) on failure and
-     * memory aligned to 64 bytes. */
+     * memory aligned to 64 bytes. upload and download are synchronous with
+     * the host memory they name. */
     void *(*alloc)(dmb_backend *be, size_t bytes);
     void (*free)(dmb_backend *be, void *p);
     dm_status (*upload)(dmb_backend *be, void *dst, const void *src, size_t bytes);
     dm_status (*download)(dmb_backend *be, void *dst, const void *src, size_t bytes);
-    dm_status (*copy)(dmb_backend *be, void *dst, const void *src, size_t bytes);
     dm_status (*zero)(dmb_backend *be, void *dst, size_t bytes);
 
     /* Linear algebra. */
     dm_status (*gemm)(dmb_backend *be, const dmb_gemm *g);
     /* dbias[n] += sum over rows of dout (rows x n). */
-    void (*bias_bwd)(dmb_backend *be, float *dbias, const float *dout, size_t rows, size_t n);
-
+    dm_status (*bias_bwd)(dmb_backend *be, float *dbias, const float *dout, size_t rows, size_t n);
     /* bfloat16 bit patterns of n floats, rounded to nearest even (NaN stays
      * NaN). */
-    void (*to_bf16)(dmb_backend *be, uint16_t *dst, const float *src, size_t n);
+    dm_status (*to_bf16)(dmb_backend *be, uint16_t *dst, const float *src, size_t n);
 
     /* out = inp + res (n floats); out may alias either. */
-    void (*add)(dmb_backend *be, float *out, const float *inp, const float *res, size_t n);
-    /* x *= s (n floats). */
-    void (*scale)(dmb_backend *be, float *x, float s, size_t n);
+    dm_status (*add)(dmb_backend *be, float *out, const float *inp, const float *res, size_t n);
 
     /* LayerNorm over the last dimension C of N rows: out = (inp - mean) * rstd
      * * w + b; mean and rstd (N each) are saved for the backward pass. */
-    dm_status (*layernorm_fwd)(dmb_backend *be, float *out, float *mean, float *rstd,
-                               const float *inp, const float *w, const float *b, size_t N,
-                               size_t C, float eps);
-    /* dinp = d(loss)/d(inp) (written, not accumulated); dw, db +=. */
-    dm_status (*layernorm_bwd)(dmb_backend *be, float *dinp, float *dw, float *db,
-                               const float *dout, const float *inp, const float *w,
-                               const float *mean, const float *rstd, size_t N, size_t C);
+    dm_status (*layernorm_fwd)(dmb_backend *be, float *out, float *mean, float *rstd, const float *inp,
+                               const float *w, const float *b, size_t N, size_t C, float eps);
+    /* dinp = d(loss)/d(inp) (written, not accumulated); dw, db += (when not
+     * NULL: a frozen LayerNorm's are not computed). */
+    dm_status (*layernorm_bwd)(dmb_backend *be, float *dinp, float *dw, float *db, const float *dout,
+                               const float *inp, const float *w, const float *mean, const float *rstd,
+                               size_t N, size_t C);
 
     /* GELU (erf form) on n floats; bwd: dinp = dout * gelu'(inp) (written). */
     dm_status (*gelu_fwd)(dmb_backend *be, float *out, const float *inp, size_t n);
-    dm_status (*gelu_bwd)(dmb_backend *be, float *dinp, const float *inp, const float *dout,
-                          size_t n);
+    dm_status (*gelu_bwd)(dmb_backend *be, float *dinp, const float *inp, const float *dout, size_t n);
 
     /* tanh on n floats; bwd from the output: dinp = dout * (1 - out^2). */
-    void (*tanh_fwd)(dmb_backend *be, float *out, const float *inp, size_t n);
-    void (*tanh_bwd)(dmb_backend *be, float *dinp, const float *out, const float *dout, size_t n);
+    dm_status (*tanh_fwd)(dmb_backend *be, float *out, const float *inp, size_t n);
+    dm_status (*tanh_bwd)(dmb_backend *be, float *dinp, const float *out, const float *dout, size_t n);
 
     /* out = dropout(inp), n floats (out may alias inp); bwd applies the same
-     * mask and scale to dout. With p == 0 both copy. */
-    void (*dropout_fwd)(dmb_backend *be, float *out, const float *inp, size_t n,
-                        const dmb_dropout *d);
-    void (*dropout_bwd)(dmb_backend *be, float *dinp, const float *dout, size_t n,
-                        const dmb_dropout *d);
+     * mask and scale to dout (dinp may alias dout). With p == 0 both copy. */
+    dm_status (*dropout_fwd)(dmb_backend *be, float *out, const float *inp, size_t n, const dmb_dropout *d);
+    dm_status (*dropout_bwd)(dmb_backend *be, float *dinp, const float *dout, size_t n, const dmb_dropout *d);
 
     /* Embeddings: out[b,t,:] = wte[ids[b,t]] + wpe[t] + wtt[types[b,t]] (B x T x C). */
-    void (*embed_fwd)(dmb_backend *be, float *out, const int32_t *ids, const int32_t *types,
-                      const float *wte, const float *wpe, const float *wtt, size_t B, size_t T,
-                      size_t C);
-    /* dwte[ids] += dout, dwpe[t] += dout, dwtt[types] += dout (deterministic:
-     * the same result whatever the thread count). */
-    void (*embed_bwd)(dmb_backend *be, float *dwte, float *dwpe, float *dwtt, const float *dout,
-                      const int32_t *ids, const int32_t *types, size_t B, size_t T, size_t C);
+    dm_status (*embed_fwd)(dmb_backend *be, float *out, const int32_t *ids, const int32_t *types,
+                           const float *wte, const float *wpe, const float *wtt, size_t B, size_t T,
+                           size_t C);
+    /* dwte[ids] += dout, dwpe[t] += dout, dwtt[types] += dout, each skipped
+     * when NULL (a frozen table); deterministic scatter-add. */
+    dm_status (*embed_bwd)(dmb_backend *be, float *dwte, float *dwpe, float *dwtt, const float *dout,
+                           const int32_t *ids, const int32_t *types, size_t B, size_t T, size_t C);
 
-    /* Multi-head self-attention core on qkv (B x T x 3C: q | k | v, each C =
-     * H x D as Hugging Face lays heads out). Writes out (B x T x C), and saves
-     * for the backward pass: qkvr (3 x B x H x T x D, the heads split out) and
-     * att (B x H x T x T, softmax probabilities before dropout). Scores are
-     * q.k / sqrt(D); keys where key_mask is 0 get no weight. */
-    dm_status (*attention_fwd)(dmb_backend *be, float *out, float *qkvr, float *att,
-                               const float *qkv, const dmb_attention *a);
-    /* dqkv (B x T x 3C, written) from dout (B x T x C); scratch needs
-     * 3 x B x H x T x D + B x H x T x T floats. */
-    dm_status (*attention_bwd)(dmb_backend *be, float *dqkv, float *scratch, const float *dout,
-                               const float *qkvr, const float *att, const dmb_attention *a);
+    /* Attention. What the forward pass keeps for the backward pass is the
+     * backend's own ("state": the probabilities B x H x T x T and the heads
+     * split out on the CPU; a flash kernel keeps the row log-sum-exp), sized
+     * by attention_state_bytes; the backward pass's scratch by
+     * attention_scratch_bytes. */
+    size_t (*attention_state_bytes)(dmb_backend *be, const dmb_attention *a);
+    size_t (*attention_scratch_bytes)(dmb_backend *be, const dmb_attention *a);
+    /* out (B x T x C). STATE (attention_state_bytes) is always given; without
+     * a backward pass one state may serve every layer. */
+    dm_status (*attention_fwd)(dmb_backend *be, float *out, void *state, const float *qkv,
+                               const dmb_attention *a);
+    /* dqkv (B x T x 3C, written) from dout (B x T x C), given the forward
+     * pass's qkv, out and state. */
+    dm_status (*attention_bwd)(dmb_backend *be, float *dqkv, void *scratch, const float *dout,
+                               const float *qkv, const float *out, const void *state,
+                               const dmb_attention *a);
+
+    /* Pooling of hidden states (B x T x C) into out (B x C); bwd: dinp +=
+     * (only the pooled tokens receive gradient). */
+    dm_status (*pool_fwd)(dmb_backend *be, float *out, const float *inp, const float *key_mask, size_t B,
+                          size_t T, size_t C, dmb_pool mode);
+    dm_status (*pool_bwd)(dmb_backend *be, float *dinp, const float *dout, const float *key_mask, size_t B,
+                          size_t T, size_t C, dmb_pool mode);
 
     /* Softmax cross-entropy over L classes for B rows of logits. Writes
-     * losses[b] = -log softmax(logits[b])[labels[b]] * w[labels[b]] and, when
-     * dlogits is not NULL, dlogits = (softmax - onehot) * w[label] * grad_scale.
-     * class_weights may be NULL (all 1). Rows with label < 0 are ignored
-     * (loss 0, gradient 0). */
-    void (*xent_fwd_bwd)(dmb_backend *be, float *losses, float *dlogits, const float *logits,
-                         const int32_t *labels, const float *class_weights, size_t B, size_t L,
-                         float grad_scale);
+     * losses[b] = -log softmax(logits[b])[labels[b]] * weights[b] and, when
+     * dlogits is not NULL, dlogits[b] = (softmax - onehot) * weights[b] *
+     * grad_scale. weights (per example: class weights, sampling or DP
+     * weights) may be NULL (all 1). Rows with label < 0 have loss 0 and
+     * gradient 0. */
+    dm_status (*xent_fwd_bwd)(dmb_backend *be, float *losses, float *dlogits, const float *logits,
+                              const int32_t *labels, const float *weights, size_t B, size_t L,
+                              float grad_scale);
 
-    /* Copies row 0 of every sequence: out[b,:] = inp[b,0,:] (B x C). bwd:
-     * dinp[b,0,:] += dout[b,:]. */
-    void (*first_token_fwd)(dmb_backend *be, float *out, const float *inp, size_t B, size_t T,
-                            size_t C);
-    void (*first_token_bwd)(dmb_backend *be, float *dinp, const float *dout, size_t B, size_t T,
-                            size_t C);
+    /* Reductions into device memory, read back together: dst[0] (a double
+     * in backend memory) = (ACCUMULATE ? dst[0] : 0) + the reduction of x
+     * (n floats), summed in double in a fixed order. */
+    dm_status (*reduce)(dmb_backend *be, double *dst, const float *x, size_t n, dmb_reduce kind,
+                        int accumulate);
 
-    /* Optimiser. sum of squares of n floats (in double). */
-    double (*sum_squares)(dmb_backend *be, const float *x, size_t n);
     /* One AdamW step (PyTorch's torch.optim.AdamW) on n parameters: p -= lr *
      * wd * p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr / bc1 *
      * m / (sqrt(v) / sqrt(bc2) + eps) with bc = 1 - beta^step; g is scaled by
      * grad_scale first (clipping). */
-    void (*adamw)(dmb_backend *be, float *p, const float *g, float *m, float *v, size_t n,
-                  float lr, float beta1, float beta2, float eps, float wd, uint64_t step,
-                  float grad_scale);
+    dm_status (*adamw)(dmb_backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
+                       float beta1, float beta2, float eps, float wd, uint64_t step, float grad_scale);
 };
 
 /* Counters a backend keeps for benchmarks: time spent in and floating-point
@@ -184,18 +229,35 @@ typedef struct dmb_stats {
 
 struct dmb_backend {
     const struct dmb_ops *ops;
-    int threads;
+    int threads;       /* CPU backends: threads per operation (dmb_set_threads) */
+    size_t mem_used;   /* bytes allocated and not freed (caps.memory_used) */
     dmb_stats stats;
 };
 
-/* Creates the backend for DEVICE (DM_DEVICE_AUTO: CUDA if built in and a GPU
- * is present, else CPU). */
+/* Creates the backend for DEVICE: DM_DEVICE_AUTO is CUDA if built in and a
+ * GPU is present, else the CPU; DM_DEVICE_CPU is cpu-onednn when built with
+ * oneDNN, else cpu-ref. The environment variable DM_BACKEND=cpu-ref picks
+ * the reference backend for the CPU (for checking a result). */
 dm_status dmb_create(dm_device device, int threads, dmb_backend **out);
 void dmb_destroy(dmb_backend *be);
 
+/* Threads for a CPU backend's operations (0 = all cores); ignored by others. */
+dm_status dmb_set_threads(dmb_backend *be, int threads);
+
+/* The backends compiled in, by name ("cpu-ref", "cpu-onednn", "cuda"): for
+ * the op suite and benchmarks. *OUT NULL and DM_ERR_UNSUPPORTED when NAME is
+ * not built in or cannot run here. */
+dm_status dmb_create_named(const char *name, int threads, dmb_backend **out);
+/* The names of the backends compiled in, NULL-terminated. */
+const char *const *dmb_names(void);
+
+dm_status dmb_ref_create(int threads, dmb_backend **out);
+#if DM_HAVE_ONEDNN
 dm_status dmb_cpu_create(int threads, dmb_backend **out);
+#endif
 #if DM_HAVE_CUDA_BACKEND
 dm_status dmb_cuda_create(int threads, dmb_backend **out);
 #endif
+
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * backend_cpu.c — the CPU backend: matrix products and GELU on oneDNN
+ * backend_cpu.c — the cpu-onednn backend: matrix products and GELU on oneDNN
  * primitives (created once per shape and cached), everything else as plain
  * loops that the compiler vectorises (one clone per instruction set, chosen at
  * load time) and OpenMP spreads over the backend's threads. oneDNN in Debian
@@ -19,6 +19,15 @@
 #include <string.h>
 
 #include <oneapi/dnnl/dnnl.h>
+
+/* No fused multiply-adds in our own loops: gcc contracts a*b+c by default
+ * in GNU C, and only the AVX-512 clones have FMA, so results would change
+ * with the CPU (and against cpu-ref's operation order, e.g. AdamW's). */
+#if defined(__clang__)
+#  pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#  pragma GCC optimize("fp-contract=off")
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
     !defined(__SANITIZE_THREAD__) /* sanitizers instrument the ifunc resolver, which runs before them */
@@ -63,6 +72,7 @@ typedef struct cpu_backend {
     eltwise_entry *gelu[2][ELTWISE_SIZES]; /* [backward][log2 size] */
     float *ws;                             /* workspace for attention */
     size_t ws_floats;
+    int bf16_ok;                           /* a bfloat16 matmul primitive can be made */
 } cpu_backend;
 
 static cpu_backend *cpu(dmb_backend *be) { return (cpu_backend *)be; }
@@ -91,19 +101,29 @@ static float *workspace(cpu_backend *c, size_t floats)
 
 /* ------------------------------------------------------------------ memory */
 
+/* Each block starts 64 bytes before what the caller gets, with its size
+ * there, so that free can count what is in use. */
 static void *cpu_alloc(dmb_backend *be, size_t bytes)
 {
-    (void)be;
     size_t rounded = (bytes + 63) / 64 * 64;
-    void *p = aligned_alloc(64, rounded ? rounded : 64);
-    if (!p) dmi_fail(DM_ERR_NO_MEMORY, "out of memory allocating %zu bytes", bytes);
-    return p;
+    char *p = aligned_alloc(64, rounded + 64);
+    if (!p) {
+        dmi_fail(DM_ERR_NO_MEMORY, "out of memory allocating %zu bytes", bytes);
+        return NULL;
+    }
+    memcpy(p, &rounded, sizeof rounded);
+    be->mem_used += rounded;
+    return p + 64;
 }
 
 static void cpu_free(dmb_backend *be, void *p)
 {
-    (void)be;
-    free(p);
+    if (!p) return;
+    char *block = (char *)p - 64;
+    size_t rounded;
+    memcpy(&rounded, block, sizeof rounded);
+    be->mem_used -= rounded;
+    free(block);
 }
 
 static dm_status cpu_copy(dmb_backend *be, void *dst, const void *src, size_t bytes)
@@ -120,12 +140,21 @@ static dm_status cpu_zero(dmb_backend *be, void *dst, size_t bytes)
     return DM_OK;
 }
 
-static dm_status cpu_set_threads(dmb_backend *be, int threads)
+static dm_status cpu_synchronize(dmb_backend *be)
 {
-    if (threads <= 0) threads = dmi_cpu_count();
-    be->threads = threads;
-    /* oneDNN's OpenMP runtime reads the calling thread's setting. */
-    omp_set_num_threads(threads);
+    (void)be; /* every operation has finished when it returns */
+    return DM_OK;
+}
+
+static dm_status cpu_caps(dmb_backend *be, dmb_caps *out)
+{
+    cpu_backend *c = cpu(be);
+    memset(out, 0, sizeof *out);
+    out->version = DMB_INTERFACE_VERSION;
+    out->f32 = 1;
+    out->bf16 = c->bf16_ok;
+    out->host_memory = 1;
+    out->memory_used = be->mem_used;
     return DM_OK;
 }
 
@@ -223,10 +252,64 @@ static dm_status gemm_create(cpu_backend *c, const gemm_key *k, gemm_entry **out
     return DM_OK;
 }
 
+/* bias and activation on C (m x n, ldc) after a product without them. */
+static void bias_act(const dmb_gemm *g, float *C)
+{
+    for (size_t i = 0; i < g->m; i++)
+        for (size_t j = 0; j < g->n; j++) {
+            float v = C[i * g->ldc + j] + (g->bias ? g->bias[j] : 0.0f);
+            C[i * g->ldc + j] = g->act == DMB_ACT_GELU ? (float)(0.5 * v * (1.0 + erf(v / sqrt(2.0)))) : v;
+        }
+}
+
+/* k = 0 (oneDNN divides by it): C = beta C, then bias and activation. */
+static void gemm_empty(const dmb_gemm *g)
+{
+    for (size_t b = 0; b < g->batch; b++) {
+        float *C = g->c + b * g->stride_c;
+        for (size_t i = 0; i < g->m; i++)
+            for (size_t j = 0; j < g->n; j++) C[i * g->ldc + j] = g->beta != 0.0f ? C[i * g->ldc + j] : 0.0f;
+        bias_act(g, C);
+    }
+}
+
+/* Whether every operand is dense (rows packed, batch members adjacent):
+ * oneDNN picks kernels for strided operands whose sums depend on the
+ * thread count, so those run on one thread. */
+static bool dense_operands(const dmb_gemm *g)
+{
+    size_t a_cols = g->trans_a ? g->m : g->k, a_rows = g->trans_a ? g->k : g->m;
+    size_t b_cols = g->trans_b ? g->k : g->n, b_rows = g->trans_b ? g->n : g->k;
+    bool dense = g->lda == a_cols && g->ldb == b_cols && g->ldc == g->n;
+    if (g->batch > 1)
+        dense = dense && g->stride_a == a_rows * a_cols && g->stride_b == b_rows * b_cols && g->stride_c == g->m * g->n;
+    return dense;
+}
+
+static dm_status gemm_run(dmb_backend *be, const dmb_gemm *g);
+
 static dm_status cpu_gemm(dmb_backend *be, const dmb_gemm *g)
 {
-    cpu_backend *c = cpu(be);
     if (g->m == 0 || g->n == 0 || g->batch == 0) return DM_OK;
+    if (g->k == 0) {
+        gemm_empty(g);
+        return DM_OK;
+    }
+    /* oneDNN 2.x scales the bias with alpha (alpha (AB + bias)): the
+     * product alone, then the bias and activation unscaled. */
+    if (g->alpha != 1.0f && (g->bias || g->act != DMB_ACT_NONE)) {
+        dmb_gemm plain = *g;
+        plain.bias = NULL, plain.act = DMB_ACT_NONE;
+        dm_status s = gemm_run(be, &plain);
+        for (size_t b = 0; !s && b < g->batch; b++) bias_act(g, g->c + b * g->stride_c);
+        return s;
+    }
+    return gemm_run(be, g);
+}
+
+static dm_status gemm_run(dmb_backend *be, const dmb_gemm *g)
+{
+    cpu_backend *c = cpu(be);
     gemm_key k;
     memset(&k, 0, sizeof k); /* padding bytes take part in the hash */
     k.trans_a = g->trans_a, k.trans_b = g->trans_b, k.has_bias = g->bias != NULL;
@@ -249,7 +332,7 @@ static dm_status cpu_gemm(dmb_backend *be, const dmb_gemm *g)
     dnnl_exec_arg_t args[4] = {
         {DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}, {DNNL_ARG_BIAS, e->bias}};
     if (e->bias) dnnl_memory_set_data_handle(e->bias, (void *)g->bias);
-    omp_set_num_threads(be->threads);
+    omp_set_num_threads(dense_operands(g) ? be->threads : 1);
     double t0 = omp_get_wtime();
     dnnl_status_t s = dnnl_primitive_execute(e->prim, c->stream, e->bias ? 4 : 3, args);
     if (s == dnnl_success) s = dnnl_stream_wait(c->stream);
@@ -370,7 +453,7 @@ static void to_bf16_range(uint16_t *dst, const float *src, size_t n)
     }
 }
 
-static void cpu_to_bf16(dmb_backend *be, uint16_t *dst, const float *src, size_t n)
+static dm_status cpu_to_bf16(dmb_backend *be, uint16_t *dst, const float *src, size_t n)
 {
     const size_t chunk = 1 << 14;
     size_t chunks = (n + chunk - 1) / chunk;
@@ -379,6 +462,7 @@ static void cpu_to_bf16(dmb_backend *be, uint16_t *dst, const float *src, size_t
         size_t lo = i * chunk, hi = lo + chunk < n ? lo + chunk : n;
         to_bf16_range(dst + lo, src + lo, hi - lo);
     }
+    return DM_OK;
 }
 
 DMI_VECTOR_CLONES
@@ -387,7 +471,7 @@ static void add_range(float *out, const float *a, const float *b, size_t n)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
-static void cpu_add(dmb_backend *be, float *out, const float *inp, const float *res, size_t n)
+static dm_status cpu_add(dmb_backend *be, float *out, const float *inp, const float *res, size_t n)
 {
     const size_t chunk = 1 << 14;
     size_t chunks = (n + chunk - 1) / chunk;
@@ -396,24 +480,21 @@ static void cpu_add(dmb_backend *be, float *out, const float *inp, const float *
         size_t lo = i * chunk, hi = lo + chunk < n ? lo + chunk : n;
         add_range(out + lo, inp + lo, res + lo, hi - lo);
     }
+    return DM_OK;
 }
 
-static void cpu_scale(dmb_backend *be, float *x, float s, size_t n)
-{
-    (void)be;
-    for (size_t i = 0; i < n; i++) x[i] *= s;
-}
-
-static void cpu_tanh_fwd(dmb_backend *be, float *out, const float *inp, size_t n)
+static dm_status cpu_tanh_fwd(dmb_backend *be, float *out, const float *inp, size_t n)
 {
     (void)be;
     for (size_t i = 0; i < n; i++) out[i] = tanhf(inp[i]);
+    return DM_OK;
 }
 
-static void cpu_tanh_bwd(dmb_backend *be, float *dinp, const float *out, const float *dout, size_t n)
+static dm_status cpu_tanh_bwd(dmb_backend *be, float *dinp, const float *out, const float *dout, size_t n)
 {
     (void)be;
     for (size_t i = 0; i < n; i++) dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
+    return DM_OK;
 }
 
 /* ------------------------------------------------------------------ dropout */
@@ -475,16 +556,16 @@ static void dropout_apply(int threads, float *out, const float *inp, size_t n, c
     }
 }
 
-static void cpu_dropout_fwd(dmb_backend *be, float *out, const float *inp, size_t n,
-                            const dmb_dropout *d)
+static dm_status cpu_dropout_fwd(dmb_backend *be, float *out, const float *inp, size_t n, const dmb_dropout *d)
 {
     dropout_apply(be->threads, out, inp, n, d);
+    return DM_OK;
 }
 
-static void cpu_dropout_bwd(dmb_backend *be, float *dinp, const float *dout, size_t n,
-                            const dmb_dropout *d)
+static dm_status cpu_dropout_bwd(dmb_backend *be, float *dinp, const float *dout, size_t n, const dmb_dropout *d)
 {
     dropout_apply(be->threads, dinp, dout, n, d);
+    return DM_OK;
 }
 
 /* ------------------------------------------------------------------ LayerNorm */
@@ -493,18 +574,20 @@ DMI_VECTOR_CLONES
 static void layernorm_row(float *out, float *mean_out, float *rstd_out, const float *x,
                           const float *w, const float *b, size_t C, float eps)
 {
-    float sum = 0.0f;
+    /* Statistics in double: in float, the mean of a row of equal values is
+     * not that value, and at eps 1e-12 its tiny variance is amplified. */
+    double sum = 0.0;
 #pragma omp simd reduction(+ : sum)
     for (size_t i = 0; i < C; i++) sum += x[i];
-    float mean = sum / (float)C;
-    float var = 0.0f;
+    double mean_d = sum / (double)C, var = 0.0;
 #pragma omp simd reduction(+ : var)
     for (size_t i = 0; i < C; i++) {
-        float d = x[i] - mean;
+        double d = x[i] - mean_d;
         var += d * d;
     }
-    var /= (float)C;
-    float rstd = 1.0f / sqrtf(var + eps);
+    var /= (double)C;
+    float mean = (float)mean_d;
+    float rstd = (float)(1.0 / sqrt(var + (double)eps));
     for (size_t i = 0; i < C; i++) out[i] = (x[i] - mean) * rstd * w[i] + b[i];
     *mean_out = mean;
     *rstd_out = rstd;
@@ -561,17 +644,15 @@ static dm_status cpu_layernorm_bwd(dmb_backend *be, float *dinp, float *dw, floa
     }
     for (size_t blk = 0; blk < blocks; blk++) {
         const float *pw = part + blk * 2 * C, *pb = pw + C;
-        for (size_t i = 0; i < C; i++) {
-            dw[i] += pw[i];
-            db[i] += pb[i];
-        }
+        for (size_t i = 0; dw && i < C; i++) dw[i] += pw[i];
+        for (size_t i = 0; db && i < C; i++) db[i] += pb[i];
     }
     return DM_OK;
 }
 
 /* ------------------------------------------------------------------ bias gradient */
 
-static void cpu_bias_bwd(dmb_backend *be, float *dbias, const float *dout, size_t rows, size_t n)
+static dm_status cpu_bias_bwd(dmb_backend *be, float *dbias, const float *dout, size_t rows, size_t n)
 {
     /* Parallel over column strips; each strip sums its rows in order. */
     const size_t strip = 64;
@@ -584,13 +665,13 @@ static void cpu_bias_bwd(dmb_backend *be, float *dbias, const float *dout, size_
             for (size_t j = lo; j < hi; j++) acc[j - lo] += dout[r * n + j];
         for (size_t j = lo; j < hi; j++) dbias[j] += acc[j - lo];
     }
+    return DM_OK;
 }
 
 /* ------------------------------------------------------------------ embeddings */
 
-static void cpu_embed_fwd(dmb_backend *be, float *out, const int32_t *ids, const int32_t *types,
-                          const float *wte, const float *wpe, const float *wtt, size_t B, size_t T,
-                          size_t C)
+static dm_status cpu_embed_fwd(dmb_backend *be, float *out, const int32_t *ids, const int32_t *types,
+                               const float *wte, const float *wpe, const float *wtt, size_t B, size_t T, size_t C)
 {
 #pragma omp parallel for num_threads(be->threads) schedule(static)
     for (size_t bt = 0; bt < B * T; bt++) {
@@ -599,29 +680,35 @@ static void cpu_embed_fwd(dmb_backend *be, float *out, const int32_t *ids, const
         float *o = out + bt * C;
         for (size_t i = 0; i < C; i++) o[i] = e[i] + ty[i] + p[i];
     }
+    return DM_OK;
 }
 
-static void cpu_embed_bwd(dmb_backend *be, float *dwte, float *dwpe, float *dwtt, const float *dout,
-                          const int32_t *ids, const int32_t *types, size_t B, size_t T, size_t C)
+/* One table's scatter-add: TABLE[index(bt)] += dout[bt] for every token. */
+static void scatter_add(int threads, float *table, const float *dout, const int32_t *index, size_t T,
+                        size_t BT, size_t C)
 {
     /* Each thread owns a strip of channels and walks the tokens in order:
      * no two threads write one float, and the order of additions is fixed. */
     const size_t strip = 16;
     size_t strips = (C + strip - 1) / strip;
-#pragma omp parallel for num_threads(be->threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (size_t s = 0; s < strips; s++) {
         size_t lo = s * strip, hi = lo + strip < C ? lo + strip : C;
-        for (size_t bt = 0; bt < B * T; bt++) {
+        for (size_t bt = 0; bt < BT; bt++) {
             const float *d = dout + bt * C;
-            float *e = dwte + (size_t)ids[bt] * C, *p = dwpe + (bt % T) * C;
-            float *ty = dwtt + (size_t)types[bt] * C;
-            for (size_t i = lo; i < hi; i++) {
-                e[i] += d[i];
-                p[i] += d[i];
-                ty[i] += d[i];
-            }
+            float *row = table + (index ? (size_t)index[bt] : bt % T) * C;
+            for (size_t i = lo; i < hi; i++) row[i] += d[i];
         }
     }
+}
+
+static dm_status cpu_embed_bwd(dmb_backend *be, float *dwte, float *dwpe, float *dwtt, const float *dout,
+                               const int32_t *ids, const int32_t *types, size_t B, size_t T, size_t C)
+{
+    if (dwte) scatter_add(be->threads, dwte, dout, ids, T, B * T, C);
+    if (dwpe) scatter_add(be->threads, dwpe, dout, NULL, T, B * T, C);
+    if (dwtt) scatter_add(be->threads, dwtt, dout, types, T, B * T, C);
+    return DM_OK;
 }
 
 /* ------------------------------------------------------------------ attention */
@@ -728,24 +815,41 @@ static dm_status head_gemm(dmb_backend *be, int ta, int tb, size_t m, size_t n, 
     return cpu_gemm(be, &g);
 }
 
-static dm_status cpu_attention_fwd(dmb_backend *be, float *out, float *qkvr, float *att,
-                                   const float *qkv, const dmb_attention *a)
+/* The state: the heads split out (qkvr: 3 x B x H x T x D) and the
+ * probabilities before dropout (att: B x H x T x T). */
+static size_t cpu_attention_state_bytes(dmb_backend *be, const dmb_attention *a)
+{
+    (void)be;
+    size_t BH = a->B * a->H;
+    return (3 * BH * a->T * a->D + BH * a->T * a->T) * sizeof(float);
+}
+
+static size_t cpu_attention_scratch_bytes(dmb_backend *be, const dmb_attention *a)
+{
+    return cpu_attention_state_bytes(be, a);
+}
+
+static dm_status cpu_attention_fwd(dmb_backend *be, float *out, void *state, const float *qkv,
+                                   const dmb_attention *a)
 {
     cpu_backend *c = cpu(be);
     size_t B = a->B, T = a->T, H = a->H, D = a->D, BH = B * H;
+    float *qkvr = state, *att = qkvr + 3 * BH * T * D;
     int dropping = a->dropout.p > 0.0f, bf16 = a->bf16;
     /* workspace: y (f32), then dropped probabilities (f32), or the bfloat16
      * copies of q, k, v and of the probabilities */
-    size_t extra = dropping ? BH * T * T : 0;
-    if (bf16) extra = (3 * BH * T * D + BH * T * T + 1) / 2;
-    float *ws = workspace(c, BH * T * D + extra);
+    /* y, then the dropped probabilities, then the bfloat16 copies: each its
+     * own region (the copies once overwrote the dropped probabilities). */
+    size_t drop_floats = dropping ? BH * T * T : 0;
+    size_t half_floats = bf16 ? (3 * BH * T * D + BH * T * T + 1) / 2 : 0;
+    float *ws = workspace(c, BH * T * D + drop_floats + half_floats);
     if (!ws) return DM_ERR_NO_MEMORY;
     float *y = ws, *att_dropped = dropping ? ws + BH * T * D : att;
-    uint16_t *qkv16 = (uint16_t *)(ws + BH * T * D), *att16 = qkv16 + 3 * BH * T * D;
+    uint16_t *qkv16 = (uint16_t *)(ws + BH * T * D + drop_floats), *att16 = qkv16 + 3 * BH * T * D;
     permute_heads(be->threads, (float *)qkv, qkvr, B, T, H, D, false);
     const void *q = qkvr, *k = qkvr + BH * T * D, *v = qkvr + 2 * BH * T * D;
     if (bf16) {
-        cpu_to_bf16(be, qkv16, qkvr, 3 * BH * T * D);
+        (void)cpu_to_bf16(be, qkv16, qkvr, 3 * BH * T * D);
         q = qkv16, k = qkv16 + BH * T * D, v = qkv16 + 2 * BH * T * D;
     }
     dm_status st = head_gemm(be, 0, 1, T, T, D, q, D, T * D, k, D, T * D, att, T, T * T, BH,
@@ -757,7 +861,7 @@ static dm_status cpu_attention_fwd(dmb_backend *be, float *out, float *qkvr, flo
     if (dropping) dropout_apply(be->threads, att_dropped, att, BH * T * T, &a->dropout);
     const void *probs = att_dropped;
     if (bf16) {
-        cpu_to_bf16(be, att16, att_dropped, BH * T * T);
+        (void)cpu_to_bf16(be, att16, att_dropped, BH * T * T);
         probs = att16;
     }
     st = head_gemm(be, 0, 0, T, D, T, probs, T, T * T, v, D, T * D, y, D, T * D, BH, 1.0f, bf16);
@@ -766,11 +870,13 @@ static dm_status cpu_attention_fwd(dmb_backend *be, float *out, float *qkvr, flo
     return DM_OK;
 }
 
-static dm_status cpu_attention_bwd(dmb_backend *be, float *dqkv, float *scratch, const float *dout,
-                                   const float *qkvr, const float *att, const dmb_attention *a)
+static dm_status cpu_attention_bwd(dmb_backend *be, float *dqkv, void *scratch_v, const float *dout,
+                                   const float *qkv, const float *out, const void *state, const dmb_attention *a)
 {
+    (void)qkv, (void)out; /* the state has both in the form the products need */
     size_t B = a->B, T = a->T, H = a->H, D = a->D, BH = B * H;
-    float *dqkvr = scratch, *datt = scratch + 3 * BH * T * D;
+    const float *qkvr = state, *att = qkvr + 3 * BH * T * D;
+    float *scratch = scratch_v, *dqkvr = scratch, *datt = scratch + 3 * BH * T * D;
     float *dq = dqkvr, *dk = dqkvr + BH * T * D, *dv = dqkvr + 2 * BH * T * D;
     const float *q = qkvr, *k = qkvr + BH * T * D, *v = qkvr + 2 * BH * T * D;
     float *dy = dq; /* dout split into heads; dq is written only after its last use */
@@ -803,23 +909,58 @@ static dm_status cpu_attention_bwd(dmb_backend *be, float *dqkv, float *scratch,
 
 /* ------------------------------------------------------------------ head, loss */
 
-static void cpu_first_token_fwd(dmb_backend *be, float *out, const float *inp, size_t B, size_t T,
-                                size_t C)
+/* The number of real tokens of one sequence, as sentence-transformers
+ * divides: max(count, 1e-9). */
+static double real_tokens(const float *mask, size_t T)
 {
-    (void)be;
-    for (size_t b = 0; b < B; b++) memcpy(out + b * C, inp + b * T * C, C * sizeof(float));
+    double count = 0.0;
+    for (size_t t = 0; t < T; t++) count += mask[t];
+    return count > 1e-9 ? count : 1e-9;
 }
 
-static void cpu_first_token_bwd(dmb_backend *be, float *dinp, const float *dout, size_t B, size_t T,
-                                size_t C)
+static dm_status cpu_pool_fwd(dmb_backend *be, float *out, const float *inp, const float *key_mask, size_t B,
+                              size_t T, size_t C, dmb_pool mode)
 {
-    (void)be;
-    for (size_t b = 0; b < B; b++)
-        for (size_t i = 0; i < C; i++) dinp[b * T * C + i] += dout[b * C + i];
+#pragma omp parallel for num_threads(be->threads) schedule(static)
+    for (size_t b = 0; b < B; b++) {
+        const float *h = inp + b * T * C, *mask = key_mask + b * T;
+        if (mode == DMB_POOL_FIRST) {
+            memcpy(out + b * C, h, C * sizeof(float));
+            continue;
+        }
+        double count = real_tokens(mask, T);
+        for (size_t c = 0; c < C; c++) {
+            double sum = 0.0;
+            for (size_t t = 0; t < T; t++) sum += (double)h[t * C + c] * mask[t];
+            out[b * C + c] = (float)(sum / count);
+        }
+    }
+    return DM_OK;
 }
 
-static void cpu_xent_fwd_bwd(dmb_backend *be, float *losses, float *dlogits, const float *logits,
-                             const int32_t *labels, const float *w, size_t B, size_t L, float grad_scale)
+static dm_status cpu_pool_bwd(dmb_backend *be, float *dinp, const float *dout, const float *key_mask, size_t B,
+                              size_t T, size_t C, dmb_pool mode)
+{
+#pragma omp parallel for num_threads(be->threads) schedule(static)
+    for (size_t b = 0; b < B; b++) {
+        float *d = dinp + b * T * C;
+        const float *g = dout + b * C, *mask = key_mask + b * T;
+        if (mode == DMB_POOL_FIRST) {
+            for (size_t c = 0; c < C; c++) d[c] += g[c];
+            continue;
+        }
+        double count = real_tokens(mask, T);
+        for (size_t t = 0; t < T; t++) {
+            if (mask[t] == 0.0f) continue;
+            float f = (float)(mask[t] / count);
+            for (size_t c = 0; c < C; c++) d[t * C + c] += g[c] * f;
+        }
+    }
+    return DM_OK;
+}
+
+static dm_status cpu_xent_fwd_bwd(dmb_backend *be, float *losses, float *dlogits, const float *logits,
+                                  const int32_t *labels, const float *w, size_t B, size_t L, float grad_scale)
 {
     (void)be;
     for (size_t b = 0; b < B; b++) {
@@ -836,7 +977,7 @@ static void cpu_xent_fwd_bwd(dmb_backend *be, float *losses, float *dlogits, con
         double sum = 0.0;
         for (size_t j = 0; j < L; j++) sum += exp((double)z[j] - mx);
         double lse = mx + log(sum);
-        double wy = w ? w[y] : 1.0;
+        double wy = w ? w[b] : 1.0;
         losses[b] = (float)((lse - z[y]) * wy);
         if (dlogits)
             for (size_t j = 0; j < L; j++) {
@@ -844,6 +985,7 @@ static void cpu_xent_fwd_bwd(dmb_backend *be, float *losses, float *dlogits, con
                 dlogits[b * L + j] = (float)((p - (j == (size_t)y)) * wy * grad_scale);
             }
     }
+    return DM_OK;
 }
 
 /* ------------------------------------------------------------------ optimiser */
@@ -857,21 +999,33 @@ static double sum_squares_range(const float *x, size_t n)
     return s;
 }
 
-static double cpu_sum_squares(dmb_backend *be, const float *x, size_t n)
+DMI_VECTOR_CLONES
+static double sum_range(const float *x, size_t n)
+{
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (size_t i = 0; i < n; i++) s += (double)x[i];
+    return s;
+}
+
+/* Partial sums of fixed chunks added in order: the same double whatever
+ * the thread count. */
+static dm_status cpu_reduce(dmb_backend *be, double *dst, const float *x, size_t n, dmb_reduce kind, int accumulate)
 {
     cpu_backend *c = cpu(be);
     const size_t chunk = 1 << 16;
     size_t chunks = (n + chunk - 1) / chunk;
     double *part = (double *)workspace(c, 2 * chunks + 2);
-    if (!part) return NAN;
+    if (!part) return DM_ERR_NO_MEMORY;
 #pragma omp parallel for num_threads(be->threads) schedule(static)
     for (size_t i = 0; i < chunks; i++) {
         size_t lo = i * chunk, hi = lo + chunk < n ? lo + chunk : n;
-        part[i] = sum_squares_range(x + lo, hi - lo);
+        part[i] = kind == DMB_SUM_SQUARES ? sum_squares_range(x + lo, hi - lo) : sum_range(x + lo, hi - lo);
     }
     double s = 0.0;
     for (size_t i = 0; i < chunks; i++) s += part[i];
-    return s;
+    *dst = accumulate ? *dst + s : s;
+    return DM_OK;
 }
 
 DMI_VECTOR_CLONES
@@ -890,9 +1044,8 @@ static void adamw_range(float *p, const float *g, float *m, float *v, size_t n, 
     }
 }
 
-static void cpu_adamw(dmb_backend *be, float *p, const float *g, float *m, float *v, size_t n,
-                      float lr, float beta1, float beta2, float eps, float wd, uint64_t step,
-                      float grad_scale)
+static dm_status cpu_adamw(dmb_backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
+                           float beta1, float beta2, float eps, float wd, uint64_t step, float grad_scale)
 {
     /* The operations of torch.optim.AdamW's single-tensor path, in its order:
      * decay, lerp of the first moment, the second moment, then the update
@@ -909,6 +1062,7 @@ static void cpu_adamw(dmb_backend *be, float *p, const float *g, float *m, float
         adamw_range(p + lo, g + lo, m + lo, v + lo, hi - lo, beta1, beta2, eps, decay, step_size, sqrt_bc2,
                     grad_scale);
     }
+    return DM_OK;
 }
 
 /* ------------------------------------------------------------------ life cycle */
@@ -950,22 +1104,21 @@ static dm_status cpu_upload(dmb_backend *be, void *dst, const void *src, size_t 
 }
 
 static const struct dmb_ops cpu_ops = {
+    .version = DMB_INTERFACE_VERSION,
     .name = "cpu-onednn",
     .device = DM_DEVICE_CPU,
-    .host_memory = 1,
     .destroy = cpu_destroy,
-    .set_threads = cpu_set_threads,
+    .synchronize = cpu_synchronize,
+    .caps = cpu_caps,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_upload,
     .download = cpu_upload,
-    .copy = cpu_copy,
     .zero = cpu_zero,
     .gemm = cpu_gemm,
     .bias_bwd = cpu_bias_bwd,
     .to_bf16 = cpu_to_bf16,
     .add = cpu_add,
-    .scale = cpu_scale,
     .layernorm_fwd = cpu_layernorm_fwd,
     .layernorm_bwd = cpu_layernorm_bwd,
     .gelu_fwd = cpu_gelu_fwd,
@@ -976,14 +1129,31 @@ static const struct dmb_ops cpu_ops = {
     .dropout_bwd = cpu_dropout_bwd,
     .embed_fwd = cpu_embed_fwd,
     .embed_bwd = cpu_embed_bwd,
+    .attention_state_bytes = cpu_attention_state_bytes,
+    .attention_scratch_bytes = cpu_attention_scratch_bytes,
     .attention_fwd = cpu_attention_fwd,
     .attention_bwd = cpu_attention_bwd,
+    .pool_fwd = cpu_pool_fwd,
+    .pool_bwd = cpu_pool_bwd,
     .xent_fwd_bwd = cpu_xent_fwd_bwd,
-    .first_token_fwd = cpu_first_token_fwd,
-    .first_token_bwd = cpu_first_token_bwd,
-    .sum_squares = cpu_sum_squares,
+    .reduce = cpu_reduce,
     .adamw = cpu_adamw,
 };
+
+/* Whether oneDNN makes a bfloat16 matrix product on this CPU: asked once, so
+ * that caps can say it and a precision change fails at once, not mid-way. */
+static int probe_bf16(cpu_backend *c)
+{
+    gemm_key k;
+    memset(&k, 0, sizeof k);
+    k.trans_b = 1, k.alpha = 1.0f, k.bf16 = 1, k.m = k.n = k.k = k.lda = k.ldb = k.ldc = 16, k.batch = 1;
+    gemm_entry *e = NULL;
+    if (gemm_create(c, &k, &e)) return 0;
+    size_t h = gemm_hash(&k);
+    e->next = c->gemm_cache[h];
+    c->gemm_cache[h] = e;
+    return 1;
+}
 
 dm_status dmb_cpu_create(int threads, dmb_backend **out)
 {
@@ -996,7 +1166,8 @@ dm_status dmb_cpu_create(int threads, dmb_backend **out)
         cpu_destroy(&c->base);
         return dnnl_fail(s, "creating the CPU engine");
     }
-    cpu_set_threads(&c->base, threads);
+    c->base.threads = threads > 0 ? threads : dmi_cpu_count();
+    c->bf16_ok = probe_bf16(c);
     *out = &c->base;
     return DM_OK;
 }

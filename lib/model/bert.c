@@ -163,6 +163,30 @@ dm_status bert_params_map(bert_params *p, const bert_dims *d, float *base)
     return DM_OK;
 }
 
+dm_status bert_params_map_table(bert_params *p, const bert_dims *d, float *const *ptr, size_t n)
+{
+    size_t want = 5 + 16 * d->layers + 4;
+    if (n != want) return dmi_fail(DM_ERR_INTERNAL, "%zu tensors, the table has %zu", n, want);
+    memset(p, 0, sizeof *p);
+    p->layers = dmi_calloc(d->layers ? d->layers : 1, sizeof *p->layers);
+    if (!p->layers) return DM_ERR_NO_MEMORY;
+    size_t i = 0;
+    p->wte = ptr[i++], p->wpe = ptr[i++], p->wtt = ptr[i++];
+    p->emb_ln_w = ptr[i++], p->emb_ln_b = ptr[i++];
+    for (size_t l = 0; l < d->layers; l++) {
+        bert_layer *L = &p->layers[l];
+        L->qkv_w = ptr[i]; /* query, key, value: one [3C, C] matrix */
+        i += 3;
+        L->qkv_b = ptr[i];
+        i += 3;
+        L->ao_w = ptr[i++], L->ao_b = ptr[i++], L->ln1_w = ptr[i++], L->ln1_b = ptr[i++];
+        L->fc1_w = ptr[i++], L->fc1_b = ptr[i++], L->fc2_w = ptr[i++], L->fc2_b = ptr[i++];
+        L->ln2_w = ptr[i++], L->ln2_b = ptr[i++];
+    }
+    p->pool_w = ptr[i++], p->pool_b = ptr[i++], p->cls_w = ptr[i++], p->cls_b = ptr[i++];
+    return DM_OK;
+}
+
 void bert_params_unmap(bert_params *p)
 {
     free(p->layers);
@@ -185,13 +209,21 @@ static float *carve(carver *c, size_t n)
     return p;
 }
 
-static void acts_layout(carver *c, const bert_dims *d, size_t B, size_t T, bool training, bert_acts *a)
+/* Floats holding BYTES. */
+static size_t floats_for(size_t bytes) { return (bytes + sizeof(float) - 1) / sizeof(float); }
+
+static void acts_layout(carver *c, dmb_backend *be, const bert_dims *d, size_t B, size_t T, bool training,
+                        bert_acts *a)
 {
-    size_t BT = B * T, C = d->C, I = d->I, BHTT = B * d->H * T * T;
+    size_t BT = B * T, C = d->C, I = d->I;
     size_t wide = 3 * C > I ? 3 * C : I;
+    dmb_attention shape = {.B = B, .T = T, .H = d->H, .D = d->D};
+    size_t state = floats_for(be->ops->attention_state_bytes(be, &shape));
+    size_t scratch = floats_for(be->ops->attention_scratch_bytes(be, &shape));
     a->ids = (int32_t *)carve(c, BT);
     a->types = (int32_t *)carve(c, BT);
     a->labels = (int32_t *)carve(c, B);
+    a->weights = carve(c, B);
     a->key_mask = carve(c, BT);
     a->emb_sum = carve(c, BT * C);
     a->emb_mean = carve(c, BT);
@@ -202,8 +234,7 @@ static void acts_layout(carver *c, const bert_dims *d, size_t B, size_t T, bool 
         bert_layer_acts *la = &a->layers[l];
         la->x_in = carve(c, BT * C);
         la->qkv = carve(c, BT * 3 * C);
-        la->qkvr = carve(c, BT * 3 * C);
-        la->att = carve(c, BHTT);
+        la->att_state = carve(c, state);
         la->atty = carve(c, BT * C);
         la->ln1_in = carve(c, BT * C);
         la->ln1_mean = carve(c, BT);
@@ -228,7 +259,7 @@ static void acts_layout(carver *c, const bert_dims *d, size_t B, size_t T, bool 
         a->d_b = carve(c, BT * C);
         a->d_wide = carve(c, BT * wide);
         a->d_wide2 = carve(c, BT * wide);
-        a->d_att = carve(c, 3 * BT * C + BHTT);
+        a->d_att = carve(c, scratch);
         a->d_cls = carve(c, B * C);
         a->d_pool = carve(c, B * C);
     }
@@ -241,7 +272,7 @@ dm_status bert_acts_alloc(dmb_backend *be, const bert_dims *d, size_t max_B, siz
     a->layers = dmi_calloc(training ? d->layers : 1, sizeof *a->layers);
     if (!a->layers) return DM_ERR_NO_MEMORY;
     carver count = {.counting = true};
-    acts_layout(&count, d, max_B, max_T, training, a);
+    acts_layout(&count, be, d, max_B, max_T, training, a);
     a->block = be->ops->alloc(be, count.used * sizeof(float));
     if (!a->block) {
         free(a->layers);
@@ -250,10 +281,16 @@ dm_status bert_acts_alloc(dmb_backend *be, const bert_dims *d, size_t max_B, siz
                                max_T);
     }
     carver real = {.at = a->block};
-    acts_layout(&real, d, max_B, max_T, training, a);
+    acts_layout(&real, be, d, max_B, max_T, training, a);
     a->max_B = max_B;
     a->max_T = max_T;
     a->training = training;
+    a->in_bytes = (size_t)((char *)(a->key_mask + max_B * max_T) - (char *)a->ids);
+    a->host_in = dmi_calloc(1, a->in_bytes);
+    if (!a->host_in) {
+        bert_acts_free(be, a);
+        return DM_ERR_NO_MEMORY;
+    }
     return DM_OK;
 }
 
@@ -261,7 +298,26 @@ void bert_acts_free(dmb_backend *be, bert_acts *a)
 {
     if (a->block) be->ops->free(be, a->block);
     free(a->layers);
+    free(a->host_in);
     memset(a, 0, sizeof *a);
+}
+
+bert_inputs bert_inputs_host(const bert_acts *a)
+{
+    char *base = a->host_in, *dev = (char *)a->ids;
+    bert_inputs in = {
+        .ids = (int32_t *)base,
+        .types = (int32_t *)(base + ((char *)a->types - dev)),
+        .labels = (int32_t *)(base + ((char *)a->labels - dev)),
+        .weights = (float *)(base + ((char *)a->weights - dev)),
+        .key_mask = (float *)(base + ((char *)a->key_mask - dev)),
+    };
+    return in;
+}
+
+dm_status bert_inputs_upload(dmb_backend *be, const bert_acts *a)
+{
+    return be->ops->upload(be, a->ids, a->host_in, a->in_bytes);
 }
 
 /* ------------------------------------------------------------------ helpers */
@@ -276,7 +332,8 @@ static dm_status linear_fwd_lowp(dmb_backend *be, const bert_lowp *lowp, float *
                   .ldb = n_in, .c = out, .ldc = n_out, .batch = 1, .alpha = 1.0f, .bias = b,
                   .act = act};
     if (lowp) {
-        be->ops->to_bf16(be, lowp->scratch, inp, rows * n_in);
+        dm_status st = be->ops->to_bf16(be, lowp->scratch, inp, rows * n_in);
+        if (st) return st;
         g.a = lowp->scratch;
         g.b = lowp->params16 + (w - lowp->params);
         g.bf16 = 1;
@@ -290,18 +347,21 @@ static dm_status linear_fwd(dmb_backend *be, float *out, const float *inp, const
     return linear_fwd_lowp(be, NULL, out, inp, w, b, rows, n_in, n_out, act);
 }
 
-/* dW += dout^T inp; db += column sums of dout; dinp = dout W (+= when
+/* dW += dout^T inp; db += column sums of dout (each skipped when NULL: a
+ * frozen layer costs no weight-gradient product); dinp = dout W (+= when
  * ACCUMULATE; skipped when dinp is NULL). */
 static dm_status linear_bwd(dmb_backend *be, float *dinp, float *dw, float *db, const float *dout,
                             const float *inp, const float *w, size_t rows, size_t n_in, size_t n_out,
                             bool accumulate)
 {
-    dmb_gemm gw = {.trans_a = 1, .m = n_out, .n = n_in, .k = rows, .a = dout, .lda = n_out, .b = inp,
-                   .ldb = n_in, .c = dw, .ldc = n_in, .batch = 1, .alpha = 1.0f, .beta = 1.0f};
-    dm_status st = be->ops->gemm(be, &gw);
-    if (st) return st;
-    be->ops->bias_bwd(be, db, dout, rows, n_out);
-    if (!dinp) return DM_OK;
+    dm_status st = DM_OK;
+    if (dw) {
+        dmb_gemm gw = {.trans_a = 1, .m = n_out, .n = n_in, .k = rows, .a = dout, .lda = n_out, .b = inp,
+                       .ldb = n_in, .c = dw, .ldc = n_in, .batch = 1, .alpha = 1.0f, .beta = 1.0f};
+        st = be->ops->gemm(be, &gw);
+    }
+    if (!st && db) st = be->ops->bias_bwd(be, db, dout, rows, n_out);
+    if (st || !dinp) return st;
     dmb_gemm gx = {.m = rows, .n = n_in, .k = n_out, .a = dout, .lda = n_out, .b = w, .ldb = n_in,
                    .c = dinp, .ldc = n_in, .batch = 1, .alpha = 1.0f,
                    .beta = accumulate ? 1.0f : 0.0f};
@@ -338,12 +398,12 @@ static dm_status layer_forward(dmb_backend *be, const bert_dims *d, const bert_l
     if (st) return st;
     dmb_attention att = {.B = B, .T = T, .H = d->H, .D = d->D, .key_mask = a->key_mask,
                          .dropout = dropout_at(dropout, SITE_ATTENTION, l), .bf16 = a->lowp != NULL};
-    if ((st = o->attention_fwd(be, la->atty, la->qkvr, la->att, la->qkv, &att))) return st;
+    if ((st = o->attention_fwd(be, la->atty, la->att_state, la->qkv, &att))) return st;
     /* ln1_in = x + dropout(atty W_o^T + b_o) */
     if ((st = linear_fwd_lowp(be, a->lowp, la->ln1_in, la->atty, w->ao_w, w->ao_b, BT, C, C, DMB_ACT_NONE))) return st;
     dmb_dropout dr = dropout_at(dropout, SITE_ATTN_OUT, l);
-    o->dropout_fwd(be, la->ln1_in, la->ln1_in, BT * C, &dr);
-    o->add(be, la->ln1_in, la->ln1_in, x, BT * C);
+    if ((st = o->dropout_fwd(be, la->ln1_in, la->ln1_in, BT * C, &dr))) return st;
+    if ((st = o->add(be, la->ln1_in, la->ln1_in, x, BT * C))) return st;
     st = o->layernorm_fwd(be, la->h, la->ln1_mean, la->ln1_rstd, la->ln1_in, w->ln1_w, w->ln1_b, BT, C,
                           d->eps);
     if (st) return st;
@@ -357,8 +417,8 @@ static dm_status layer_forward(dmb_backend *be, const bert_dims *d, const bert_l
     /* ln2_in = h + dropout(gelu W_2^T + b_2) */
     if ((st = linear_fwd_lowp(be, a->lowp, la->ln2_in, la->gelu, w->fc2_w, w->fc2_b, BT, I, C, DMB_ACT_NONE))) return st;
     dr = dropout_at(dropout, SITE_FFN_OUT, l);
-    o->dropout_fwd(be, la->ln2_in, la->ln2_in, BT * C, &dr);
-    o->add(be, la->ln2_in, la->ln2_in, la->h, BT * C);
+    if ((st = o->dropout_fwd(be, la->ln2_in, la->ln2_in, BT * C, &dr))) return st;
+    if ((st = o->add(be, la->ln2_in, la->ln2_in, la->h, BT * C))) return st;
     return o->layernorm_fwd(be, y, la->ln2_mean, la->ln2_rstd, la->ln2_in, w->ln2_w, w->ln2_b, BT, C,
                             d->eps);
 }
@@ -368,31 +428,30 @@ static dm_status head_forward(dmb_backend *be, const bert_dims *d, const bert_pa
 {
     const struct dmb_ops *o = be->ops;
     size_t C = d->C;
-    o->first_token_fwd(be, a->cls, a->out, B, T, C);
-    dm_status st = linear_fwd(be, a->pooled, a->cls, p->pool_w, p->pool_b, B, C, C, DMB_ACT_NONE);
-    if (st) return st;
-    o->tanh_fwd(be, a->pooled, a->pooled, B * C);
+    dm_status st = o->pool_fwd(be, a->cls, a->out, a->key_mask, B, T, C, DMB_POOL_FIRST);
+    if (!st) st = linear_fwd(be, a->pooled, a->cls, p->pool_w, p->pool_b, B, C, C, DMB_ACT_NONE);
+    if (!st) st = o->tanh_fwd(be, a->pooled, a->pooled, B * C);
     dmb_dropout dr = dropout_at(dropout, SITE_CLASSIFIER, 0);
-    o->dropout_fwd(be, a->pooled_drop, a->pooled, B * C, &dr);
+    if (!st) st = o->dropout_fwd(be, a->pooled_drop, a->pooled, B * C, &dr);
+    if (st) return st;
     return linear_fwd(be, a->logits, a->pooled_drop, p->cls_w, p->cls_b, B, C, d->L, DMB_ACT_NONE);
 }
 
 dm_status bert_forward(dmb_backend *be, const bert_dims *d, const bert_params *p, bert_acts *a,
-                       size_t B, size_t T, const bert_dropout *dropout, const float *class_weights,
-                       float grad_scale)
+                       size_t B, size_t T, const bert_dropout *dropout, const float *weights, float grad_scale)
 {
     if (B > a->max_B || T > a->max_T || T > d->P)
         return dmi_fail(DM_ERR_INTERNAL, "batch %zu x %zu exceeds the buffers (%zu x %zu, %zu positions)",
                         B, T, a->max_B, a->max_T, d->P);
     const struct dmb_ops *o = be->ops;
     size_t BT = B * T, C = d->C;
-    o->embed_fwd(be, a->emb_sum, a->ids, a->types, p->wte, p->wpe, p->wtt, B, T, C);
     float *x = a->layers[0].x_in;
-    dm_status st = o->layernorm_fwd(be, x, a->emb_mean, a->emb_rstd, a->emb_sum, p->emb_ln_w, p->emb_ln_b,
-                                    BT, C, d->eps);
-    if (st) return st;
+    dm_status st = o->embed_fwd(be, a->emb_sum, a->ids, a->types, p->wte, p->wpe, p->wtt, B, T, C);
+    if (!st) st = o->layernorm_fwd(be, x, a->emb_mean, a->emb_rstd, a->emb_sum, p->emb_ln_w, p->emb_ln_b, BT, C,
+                                   d->eps);
     dmb_dropout dr = dropout_at(dropout, SITE_EMBED, 0);
-    o->dropout_fwd(be, x, x, BT * C, &dr);
+    if (!st) st = o->dropout_fwd(be, x, x, BT * C, &dr);
+    if (st) return st;
     for (size_t l = 0; l < d->layers; l++) {
         bert_layer_acts *la = &a->layers[a->training ? l : 0];
         float *y;
@@ -404,10 +463,10 @@ dm_status bert_forward(dmb_backend *be, const bert_dims *d, const bert_params *p
         x = y;
     }
     if ((st = head_forward(be, d, p, a, B, T, dropout))) return st;
-    if (grad_scale != 0.0f || class_weights)
-        o->xent_fwd_bwd(be, a->losses, grad_scale != 0.0f ? a->dlogits : NULL, a->logits, a->labels,
-                        class_weights, B, d->L, grad_scale);
-    return DM_OK;
+    if (grad_scale != 0.0f || weights)
+        st = o->xent_fwd_bwd(be, a->losses, grad_scale != 0.0f ? a->dlogits : NULL, a->logits, a->labels, weights,
+                             B, d->L, grad_scale);
+    return st;
 }
 
 /* ------------------------------------------------------------------ backward */
@@ -419,6 +478,7 @@ static dm_status layer_backward(dmb_backend *be, const bert_dims *d, const bert_
                                 float *dx_out, float **dx_in, size_t B, size_t T, size_t l,
                                 const bert_dropout *dropout)
 {
+    /* dx_in NULL: nothing below needs the gradient of this layer's input. */
     const struct dmb_ops *o = be->ops;
     size_t BT = B * T, C = d->C, I = d->I;
     float *d_ln2_in = dx_out == a->d_res ? a->d_res2 : a->d_res; /* the other residual buffer */
@@ -427,7 +487,7 @@ static dm_status layer_backward(dmb_backend *be, const bert_dims *d, const bert_
     if (st) return st;
     /* FFN: ln2_in = h + dropout(fc2(gelu(fc1(h)))) */
     dmb_dropout dr = dropout_at(dropout, SITE_FFN_OUT, l);
-    o->dropout_bwd(be, a->d_a, d_ln2_in, BT * C, &dr);
+    if ((st = o->dropout_bwd(be, a->d_a, d_ln2_in, BT * C, &dr))) return st;
     st = linear_bwd(be, a->d_wide, g->fc2_w, g->fc2_b, a->d_a, la->gelu, w->fc2_w, BT, I, C, false);
     if (st) return st;
     if ((st = o->gelu_bwd(be, a->d_wide2, la->fc1, a->d_wide, BT * I))) return st;
@@ -440,15 +500,17 @@ static dm_status layer_backward(dmb_backend *be, const bert_dims *d, const bert_
     if (st) return st;
     /* Attention block: ln1_in = x + dropout(dense(attention(qkv(x)))) */
     dr = dropout_at(dropout, SITE_ATTN_OUT, l);
-    o->dropout_bwd(be, a->d_a, d_ln1_in, BT * C, &dr);
+    if ((st = o->dropout_bwd(be, a->d_a, d_ln1_in, BT * C, &dr))) return st;
     st = linear_bwd(be, a->d_b, g->ao_w, g->ao_b, a->d_a, la->atty, w->ao_w, BT, C, C, false);
     if (st) return st;
     dmb_attention att = {.B = B, .T = T, .H = d->H, .D = d->D, .key_mask = a->key_mask,
                          .dropout = dropout_at(dropout, SITE_ATTENTION, l)};
-    if ((st = o->attention_bwd(be, a->d_wide, a->d_att, a->d_b, la->qkvr, la->att, &att))) return st;
-    st = linear_bwd(be, d_ln1_in, g->qkv_w, g->qkv_b, a->d_wide, la->x_in, w->qkv_w, BT, C, 3 * C, true);
+    st = o->attention_bwd(be, a->d_wide, a->d_att, a->d_b, la->qkv, la->atty, la->att_state, &att);
     if (st) return st;
-    *dx_in = d_ln1_in;
+    st = linear_bwd(be, dx_in ? d_ln1_in : NULL, g->qkv_w, g->qkv_b, a->d_wide, la->x_in, w->qkv_w, BT, C, 3 * C,
+                    true);
+    if (st) return st;
+    if (dx_in) *dx_in = d_ln1_in;
     return DM_OK;
 }
 
@@ -462,13 +524,23 @@ static dm_status head_backward(dmb_backend *be, const bert_dims *d, const bert_p
                               C, d->L, false);
     if (st) return st;
     dmb_dropout dr = dropout_at(dropout, SITE_CLASSIFIER, 0);
-    o->dropout_bwd(be, a->d_pool, a->d_pool, B * C, &dr);
-    o->tanh_bwd(be, a->d_pool, a->pooled, a->d_pool, B * C);
+    if ((st = o->dropout_bwd(be, a->d_pool, a->d_pool, B * C, &dr))) return st;
+    if ((st = o->tanh_bwd(be, a->d_pool, a->pooled, a->d_pool, B * C))) return st;
     st = linear_bwd(be, a->d_cls, g->pool_w, g->pool_b, a->d_pool, a->cls, p->pool_w, B, C, C, false);
     if (st) return st;
     if ((st = o->zero(be, a->d_res, B * T * C * sizeof(float)))) return st;
-    o->first_token_bwd(be, a->d_res, a->d_cls, B, T, C);
-    return DM_OK;
+    return o->pool_bwd(be, a->d_res, a->d_cls, a->key_mask, B, T, C, DMB_POOL_FIRST);
+}
+
+static bool layer_trainable(const bert_layer *g)
+{
+    return g->qkv_w || g->qkv_b || g->ao_w || g->ao_b || g->ln1_w || g->ln1_b || g->fc1_w || g->fc1_b || g->fc2_w ||
+           g->fc2_b || g->ln2_w || g->ln2_b;
+}
+
+static bool embeddings_trainable(const bert_params *g)
+{
+    return g->wte || g->wpe || g->wtt || g->emb_ln_w || g->emb_ln_b;
 }
 
 dm_status bert_backward(dmb_backend *be, const bert_dims *d, const bert_params *p,
@@ -478,23 +550,33 @@ dm_status bert_backward(dmb_backend *be, const bert_dims *d, const bert_params *
     if (!a->training) return dmi_fail(DM_ERR_INTERNAL, "backward pass without training activations");
     const struct dmb_ops *o = be->ops;
     size_t BT = B * T, C = d->C;
+    /* Below the lowest trainable layer nothing needs a gradient: the pass
+     * stops there (frozen bottom layers cost no backward work at all). */
+    bool embeddings = embeddings_trainable(g);
+    size_t lowest = 0;
+    if (!embeddings) {
+        lowest = d->layers;
+        for (size_t l = 0; l < d->layers && lowest == d->layers; l++)
+            if (layer_trainable(&g->layers[l])) lowest = l;
+    }
     dm_status st = head_backward(be, d, p, g, a, B, T, dropout);
     if (st) return st;
     float *dx = a->d_res;
-    for (size_t l = d->layers; l-- > 0;) {
-        float *dx_in;
-        st = layer_backward(be, d, &p->layers[l], &g->layers[l], &a->layers[l], a, dx, &dx_in, B, T, l,
-                            dropout);
+    for (size_t l = d->layers; l-- > lowest;) {
+        float *dx_in = NULL;
+        bool need_input = embeddings || l > lowest;
+        st = layer_backward(be, d, &p->layers[l], &g->layers[l], &a->layers[l], a, dx, need_input ? &dx_in : NULL, B,
+                            T, l, dropout);
         if (st) return st;
         dx = dx_in;
     }
+    if (!embeddings) return DM_OK;
     /* Embeddings: x0 = dropout(LayerNorm(word + position + type)) */
     dmb_dropout dr = dropout_at(dropout, SITE_EMBED, 0);
-    o->dropout_bwd(be, dx, dx, BT * C, &dr);
+    if ((st = o->dropout_bwd(be, dx, dx, BT * C, &dr))) return st;
     float *d_sum = dx == a->d_res ? a->d_res2 : a->d_res;
     st = o->layernorm_bwd(be, d_sum, g->emb_ln_w, g->emb_ln_b, dx, a->emb_sum, p->emb_ln_w, a->emb_mean,
                           a->emb_rstd, BT, C);
     if (st) return st;
-    o->embed_bwd(be, g->wte, g->wpe, g->wtt, d_sum, a->ids, a->types, B, T, C);
-    return DM_OK;
+    return o->embed_bwd(be, g->wte, g->wpe, g->wtt, d_sum, a->ids, a->types, B, T, C);
 }

@@ -58,6 +58,10 @@ dm_status bert_tensor_table(const bert_dims *d, bert_tensor **out, size_t *n, si
 
 /* Points P's fields into BASE (a buffer laid out as the table says). */
 dm_status bert_params_map(bert_params *p, const bert_dims *d, float *base);
+/* The same from one pointer per tensor of the table (N of them, in table
+ * order; NULL for a tensor that has none, e.g. the gradient of a frozen
+ * one). A layer's query, key and value must be adjacent. */
+dm_status bert_params_map_table(bert_params *p, const bert_dims *d, float *const *ptr, size_t n);
 void bert_params_unmap(bert_params *p);
 
 /* Activations of one forward pass kept for the backward pass, for batches of
@@ -65,8 +69,7 @@ void bert_params_unmap(bert_params *p);
 typedef struct bert_layer_acts {
     float *x_in;              /* layer input [BT, C] (the previous layer's output) */
     float *qkv;               /* [BT, 3C] */
-    float *qkvr;              /* [3, B, H, T, D] */
-    float *att;               /* [B, H, T, T] */
+    void *att_state;          /* what the backend's attention keeps for backward (its size) */
     float *atty;              /* attention output before its dense [BT, C] */
     float *ln1_in, *ln1_mean, *ln1_rstd, *h; /* h = LayerNorm 1 output [BT, C] */
     float *fc1;               /* intermediate before GELU [BT, I] */
@@ -87,9 +90,15 @@ typedef struct bert_acts {
     bool training;            /* every layer's activations kept; else one set reused */
     const bert_lowp *lowp;    /* inference only: NULL (float32) or bfloat16 products */
     float *block;             /* one allocation for everything below */
+    /* The batch's inputs, adjacent in this order so that one upload of
+     * in_bytes from a host image (host_in, laid out alike: see
+     * bert_inputs_fill) sets them all. */
     int32_t *ids, *types;     /* [BT] */
     int32_t *labels;          /* [B] */
+    float *weights;           /* [B] per-example loss weights */
     float *key_mask;          /* [B, T] */
+    size_t in_bytes;
+    void *host_in;            /* host memory, in_bytes */
     float *emb_sum, *emb_mean, *emb_rstd;
     float *out;               /* last layer output [BT, C] (= hidden states) */
     bert_layer_acts *layers;  /* num_layers entries when training, else 1 */
@@ -101,6 +110,16 @@ typedef struct bert_acts {
 
 dm_status bert_acts_alloc(dmb_backend *be, const bert_dims *d, size_t max_B, size_t max_T,
                           bool training, bert_acts *a);
+
+/* Where each input goes in A->host_in for a B x T batch: pointers into the
+ * host image at the offsets the backend arrays have. */
+typedef struct bert_inputs {
+    int32_t *ids, *types, *labels;
+    float *weights, *key_mask;
+} bert_inputs;
+bert_inputs bert_inputs_host(const bert_acts *a);
+/* Uploads the host image (all inputs of the batch) in one call. */
+dm_status bert_inputs_upload(dmb_backend *be, const bert_acts *a);
 void bert_acts_free(dmb_backend *be, bert_acts *a);
 
 /* Dropout rates and where the random streams start for one pass. */
@@ -112,11 +131,11 @@ typedef struct bert_dropout {
 
 /* Forward pass on ids/types/key_mask already in acts (B x T). Writes
  * acts->logits (and hidden states in acts->out). With labels in acts->labels,
- * also the per-example losses and, when GRAD_SCALE != 0, dlogits for the
+ * also the per-example losses (times WEIGHTS, B per-example loss weights in
+ * backend memory, or NULL for 1) and, when GRAD_SCALE != 0, dlogits for the
  * backward pass. DROPOUT NULL = off. */
 dm_status bert_forward(dmb_backend *be, const bert_dims *d, const bert_params *p, bert_acts *a,
-                       size_t B, size_t T, const bert_dropout *dropout, const float *class_weights,
-                       float grad_scale);
+                       size_t B, size_t T, const bert_dropout *dropout, const float *weights, float grad_scale);
 
 /* Backward pass after bert_forward(training): gradients accumulate (+=) into
  * G (a parameter-shaped buffer). */

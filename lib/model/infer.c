@@ -5,6 +5,7 @@
  * put the results back in the caller's order.
  */
 #include "model_internal.h"
+#include "../train/loader.h"
 #include "../data/dataset_internal.h"
 
 #include <math.h>
@@ -25,102 +26,11 @@ DM_API void dm_infer_options_default(dm_infer_options *opts)
 
 /* ------------------------------------------------------------------ batching */
 
-/* An example's length and index, sorted together so that the comparison
- * needs no context (qsort has no user pointer, and a global would race when
- * distinct models run on different threads). */
-typedef struct len_index {
-    uint32_t length, pos, index;
-} len_index;
-
-static int by_length_desc(const void *x, const void *y)
-{
-    const len_index *a = x, *b = y;
-    if (a->length != b->length) return a->length > b->length ? -1 : 1;
-    return a->pos < b->pos ? -1 : a->pos > b->pos;
-}
-
-/* ORDER sorted by encoding length, longest first; ties keep their order (a
- * stable sort, as Python's sorted in Hugging Face's LengthGroupedSampler). */
-dm_status dmi_sort_by_length(uint32_t *order, size_t n, dm_encoding *const *encs)
-{
-    len_index *tmp = dmi_malloc((n ? n : 1) * sizeof *tmp);
-    if (!tmp) return DM_ERR_NO_MEMORY;
-    for (size_t i = 0; i < n; i++) tmp[i] = (len_index){(uint32_t)encs[order[i]]->length, (uint32_t)i, order[i]};
-    qsort(tmp, n, sizeof *tmp, by_length_desc);
-    for (size_t i = 0; i < n; i++) order[i] = tmp[i].index;
-    free(tmp);
-    return DM_OK;
-}
-
-dm_status dmi_model_encode(const dm_model *m, size_t n, const char *const *texts, const size_t *lens,
-                           const char *const *pairs, const size_t *pair_lens, size_t max_length,
-                           dm_invalid_utf8 invalid_utf8, dmi_batch_plan *plan)
-{
-    memset(plan, 0, sizeof *plan);
-    if (max_length == 0 || max_length > m->dims.P) max_length = m->dims.P;
-    dm_encode_options eo;
-    dm_encode_options_default(&eo);
-    eo.truncation = DM_TRUNCATE_LONGEST_FIRST;
-    eo.max_length = max_length;
-    eo.invalid_utf8 = invalid_utf8;
-    eo.threads = m->threads;
-    dm_status s = dm_tokenizer_encode_batch(m->tok, n, texts, lens, pairs, pair_lens, &eo, &plan->encs);
-    if (s) return s;
-    plan->n = n;
-    plan->order = dmi_malloc((n ? n : 1) * sizeof *plan->order);
-    if (!plan->order) {
-        dmi_batch_plan_free(plan);
-        return DM_ERR_NO_MEMORY;
-    }
-    for (size_t i = 0; i < n; i++) plan->order[i] = (uint32_t)i;
-    if ((s = dmi_sort_by_length(plan->order, n, plan->encs))) dmi_batch_plan_free(plan);
-    return s;
-}
-
-void dmi_batch_plan_free(dmi_batch_plan *plan)
-{
-    if (plan->encs) dm_encodings_free(plan->encs, plan->n);
-    free(plan->order);
-    memset(plan, 0, sizeof *plan);
-}
-
 size_t dmi_model_padded_length(const dm_model *m, size_t longest)
 {
     size_t T = (longest + 7) / 8 * 8;
     if (T > m->dims.P) T = m->dims.P;
     return T ? T : 1;
-}
-
-dm_status dmi_model_fill_batch(dm_model *m, bert_acts *a, const dmi_batch_plan *plan, const uint32_t *idx,
-                               size_t B, size_t T, const int32_t *labels)
-{
-    size_t n = B * T;
-    int32_t pad = dm_tokenizer_special_id(m->tok, DM_SPECIAL_PAD);
-    if (pad < 0) pad = 0;
-    int32_t *ids = dmi_malloc(n * sizeof *ids), *types = dmi_calloc(n, sizeof *types);
-    float *mask = dmi_calloc(n, sizeof *mask);
-    int32_t *lab = labels ? dmi_malloc(B * sizeof *lab) : NULL;
-    dm_status s = ids && types && mask && (!labels || lab) ? DM_OK : DM_ERR_NO_MEMORY;
-    for (size_t b = 0; !s && b < B; b++) {
-        const dm_encoding *e = plan->encs[idx[b]];
-        for (size_t t = 0; t < T; t++) {
-            bool real = t < e->length;
-            ids[b * T + t] = real ? e->ids[t] : pad;
-            types[b * T + t] = real ? e->type_ids[t] : 0;
-            mask[b * T + t] = real ? 1.0f : 0.0f;
-        }
-        if (lab) lab[b] = labels[idx[b]];
-    }
-    const struct dmb_ops *o = m->be->ops;
-    if (!s) s = o->upload(m->be, a->ids, ids, n * sizeof *ids);
-    if (!s) s = o->upload(m->be, a->types, types, n * sizeof *types);
-    if (!s) s = o->upload(m->be, a->key_mask, mask, n * sizeof *mask);
-    if (!s && lab) s = o->upload(m->be, a->labels, lab, B * sizeof *lab);
-    free(ids);
-    free(types);
-    free(mask);
-    free(lab);
-    return s;
 }
 
 dm_status dmi_check_logits(const float *logits, size_t B, size_t L, const uint32_t *idx, const char *what)
@@ -138,30 +48,53 @@ dm_status dmi_check_logits(const float *logits, size_t B, size_t L, const uint32
 
 typedef dm_status (*batch_fn)(dm_model *m, const uint32_t *idx, size_t B, size_t T, void *user);
 
-/* Runs FN on every batch of PLAN (inference activations ready and filled),
+/* The loader's rows by length, longest first, so that each batch pads to
+ * little more than its own longest. */
+static dm_status inference_order(const dmi_loader *l, uint32_t **order)
+{
+    *order = dmi_malloc((l->n ? l->n : 1) * sizeof **order);
+    if (!*order) return DM_ERR_NO_MEMORY;
+    for (size_t i = 0; i < l->n; i++) (*order)[i] = (uint32_t)i;
+    dm_status s = dmi_loader_sort_by_length(l, *order, l->n);
+    if (s) free(*order), *order = NULL;
+    return s;
+}
+
+/* Runs FN on every batch of L (inference activations ready and filled),
  * reporting progress in texts. */
-static dm_status for_each_batch(dm_model *m, const dmi_batch_plan *plan, size_t batch_size,
-                                const dm_infer_options *o, batch_fn fn, void *user)
+static dm_status for_each_batch(dm_model *m, const dmi_loader *l, size_t batch_size, const dm_infer_options *o,
+                                batch_fn fn, void *user)
 {
     if (batch_size == 0) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "batch_size must be at least 1");
-    if (plan->n == 0) return DM_OK;
-    size_t T_max = dmi_model_padded_length(m, plan->encs[plan->order[0]]->length);
-    size_t B_max = batch_size < plan->n ? batch_size : plan->n;
-    dm_status s = dmi_model_infer_acts(m, B_max, T_max);
+    if (l->n == 0) return DM_OK;
+    uint32_t *order;
+    dm_status s = inference_order(l, &order);
     if (s) return s;
-    if ((s = m->be->ops->set_threads(m->be, m->threads))) return s;
-    for (size_t start = 0; start < plan->n; start += batch_size) {
-        size_t B = plan->n - start < batch_size ? plan->n - start : batch_size;
-        const uint32_t *idx = plan->order + start;
-        size_t T = dmi_model_padded_length(m, plan->encs[idx[0]]->length);
-        if ((s = dmi_model_fill_batch(m, &m->infer, plan, idx, B, T, NULL))) return s;
-        if ((s = bert_forward(m->be, &m->dims, &m->p, &m->infer, B, T, NULL, NULL, 0.0f))) return s;
-        if ((s = fn(m, idx, B, T, user))) return s;
-        if (o->progress && o->progress(start + B, plan->n, o->progress_user))
-            return dmi_fail(DM_ERR_CANCELLED, "cancelled by the progress callback after %zu of %zu texts",
-                            start + B, plan->n);
+    size_t T_max = dmi_model_padded_length(m, dmi_loader_row_length(l, order[0]));
+    size_t B_max = batch_size < l->n ? batch_size : l->n;
+    if (!(s = dmi_model_infer_acts(m, B_max, T_max))) s = dmb_set_threads(m->be, m->threads);
+    for (size_t start = 0; !s && start < l->n; start += batch_size) {
+        size_t B = l->n - start < batch_size ? l->n - start : batch_size;
+        const uint32_t *idx = order + start;
+        size_t T = dmi_model_padded_length(m, dmi_loader_row_length(l, idx[0]));
+        s = dmi_loader_fill(l, m->be, &m->infer, idx, B, T, NULL);
+        if (!s) s = bert_forward(m->be, &m->dims, &m->p, &m->infer, B, T, NULL, NULL, 0.0f);
+        if (!s) s = fn(m, idx, B, T, user);
+        if (!s && o->progress && o->progress(start + B, l->n, o->progress_user))
+            s = dmi_fail(DM_ERR_CANCELLED, "cancelled by the progress callback after %zu of %zu texts", start + B, l->n);
     }
-    return DM_OK;
+    free(order);
+    return s;
+}
+
+static dmi_loader_options loader_options(const dm_model *m, const dm_infer_options *o, size_t max_length)
+{
+    dmi_loader_options lo;
+    dmi_loader_options_default(&lo);
+    lo.max_length = max_length;
+    lo.invalid_utf8 = o->invalid_utf8;
+    lo.threads = m->threads;
+    return lo;
 }
 
 static dm_status infer_options(const dm_infer_options *opts, dm_infer_options *o)
@@ -221,12 +154,13 @@ static dm_status predict_logits(dm_model *m, size_t n, const char *const *texts,
                                 const char *const *pairs, const size_t *pair_lens, const dm_infer_options *o,
                                 float *logits)
 {
-    dmi_batch_plan plan;
-    dm_status s = dmi_model_encode(m, n, texts, lens, pairs, pair_lens, o->max_length, o->invalid_utf8, &plan);
+    dmi_loader l;
+    dmi_loader_options lo = loader_options(m, o, o->max_length);
+    dm_status s = dmi_loader_texts(&l, m, n, texts, lens, pairs, pair_lens, &lo);
     if (s) return s;
     predict_out po = {logits};
-    s = for_each_batch(m, &plan, o->batch_size, o, collect_logits, &po);
-    dmi_batch_plan_free(&plan);
+    s = for_each_batch(m, &l, o->batch_size, o, collect_logits, &po);
+    dmi_loader_free(&l);
     return s;
 }
 
@@ -272,25 +206,8 @@ typedef struct embed_out {
     float *out;        /* n x C */
     dm_pooling pooling;
     int normalize;
-    float *hidden;     /* B x T x C scratch */
-    float *mask;       /* B x T scratch */
+    float *pooled;     /* B x C host scratch */
 } embed_out;
-
-static void pool_one(float *dst, const float *h, const float *mask, size_t T, size_t C, dm_pooling pooling)
-{
-    if (pooling == DM_POOL_CLS) {
-        memcpy(dst, h, C * sizeof *dst);
-        return;
-    }
-    /* sentence-transformers: sum of real tokens' states / max(count, 1e-9) */
-    double count = 0.0;
-    for (size_t t = 0; t < T; t++) count += mask[t];
-    for (size_t c = 0; c < C; c++) {
-        double sum = 0.0;
-        for (size_t t = 0; t < T; t++) sum += (double)h[t * C + c] * mask[t];
-        dst[c] = (float)(sum / (count > 1e-9 ? count : 1e-9));
-    }
-}
 
 /* x / max(|x|, 1e-12), as torch.nn.functional.normalize. */
 static void normalize(float *x, size_t C)
@@ -302,16 +219,19 @@ static void normalize(float *x, size_t C)
     for (size_t c = 0; c < C; c++) x[c] = (float)(x[c] / norm);
 }
 
+/* Pooled on the device (into the head's first-token buffer, free once the
+ * forward pass is done): only B x C floats come back. */
 static dm_status collect_embeddings(dm_model *m, const uint32_t *idx, size_t B, size_t T, void *user)
 {
     embed_out *eo = user;
     size_t C = m->dims.C;
     const struct dmb_ops *o = m->be->ops;
-    dm_status s = o->download(m->be, eo->hidden, m->infer.out, B * T * C * sizeof(float));
-    if (!s) s = o->download(m->be, eo->mask, m->infer.key_mask, B * T * sizeof(float));
+    dmb_pool mode = eo->pooling == DM_POOL_CLS ? DMB_POOL_FIRST : DMB_POOL_MEAN;
+    dm_status s = o->pool_fwd(m->be, m->infer.cls, m->infer.out, m->infer.key_mask, B, T, C, mode);
+    if (!s) s = o->download(m->be, eo->pooled, m->infer.cls, B * C * sizeof(float));
     for (size_t b = 0; !s && b < B; b++) {
         float *dst = eo->out + (size_t)idx[b] * C;
-        pool_one(dst, eo->hidden + b * T * C, eo->mask + b * T, T, C, eo->pooling);
+        memcpy(dst, eo->pooled + b * C, C * sizeof *dst);
         if (eo->normalize) normalize(dst, C);
         for (size_t c = 0; c < C && !s; c++)
             if (!isfinite(dst[c]))
@@ -353,16 +273,14 @@ static dm_status embed(dm_model *m, size_t n, const char *const *texts, const si
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "pooling %d is not a dm_pooling", (int)eo.pooling);
     if (eo.normalize < 0) eo.normalize = m->st_normalize;
     size_t max_length = o.max_length ? o.max_length : (m->st_max_seq_length ? m->st_max_seq_length : m->dims.P);
-    dmi_batch_plan plan;
-    if ((s = dmi_model_encode(m, n, texts, lens, NULL, NULL, max_length, o.invalid_utf8, &plan))) return s;
+    dmi_loader l;
+    dmi_loader_options lo = loader_options(m, &o, max_length);
+    if ((s = dmi_loader_texts(&l, m, n, texts, lens, NULL, NULL, &lo))) return s;
     size_t B = o.batch_size < n ? o.batch_size : n;
-    size_t T = plan.n ? dmi_model_padded_length(m, plan.encs[plan.order[0]]->length) : 1;
-    eo.hidden = dmi_malloc((B ? B : 1) * T * m->dims.C * sizeof(float));
-    eo.mask = dmi_malloc((B ? B : 1) * T * sizeof(float));
-    s = eo.hidden && eo.mask ? for_each_batch(m, &plan, o.batch_size, &o, collect_embeddings, &eo) : DM_ERR_NO_MEMORY;
-    free(eo.hidden);
-    free(eo.mask);
-    dmi_batch_plan_free(&plan);
+    eo.pooled = dmi_malloc((B ? B : 1) * m->dims.C * sizeof(float));
+    s = eo.pooled ? for_each_batch(m, &l, o.batch_size, &o, collect_embeddings, &eo) : DM_ERR_NO_MEMORY;
+    free(eo.pooled);
+    dmi_loader_free(&l);
     return s;
 }
 
@@ -442,19 +360,28 @@ DM_API dm_status dm_model_evaluate(dm_model *m, const dm_dataset *ds, const dm_i
 
 static dm_status evaluate(dm_model *m, const dm_dataset *ds, const dm_infer_options *opts, dm_eval_report **out)
 {
-    size_t n = dm_dataset_size(ds), L = m->dims.L;
-    if (n == 0) return dmi_fail(DM_ERR_RANGE, "dm_model_evaluate: the dataset is empty");
+    if (dm_dataset_size(ds) == 0) return dmi_fail(DM_ERR_RANGE, "dm_model_evaluate: the dataset is empty");
     dm_infer_options o;
     dm_status s = infer_options(opts, &o);
     if (s) return s;
-    int32_t *y = dmi_malloc(n * sizeof *y), *pred = dmi_malloc(n * sizeof *pred);
+    dmi_loader l;
+    dmi_loader_options lo = loader_options(m, &o, o.max_length);
+    if ((s = dmi_loader_dataset(&l, m, ds, "evaluation data", &lo))) return s;
+    s = dmi_model_evaluate_loader(m, &l, &o, out);
+    dmi_loader_free(&l);
+    return s;
+}
+
+dm_status dmi_model_evaluate_loader(dm_model *m, const dmi_loader *l, const dm_infer_options *o, dm_eval_report **out)
+{
+    size_t n = l->n, L = m->dims.L;
+    if (n == 0) return dmi_fail(DM_ERR_RANGE, "dm_model_evaluate: the dataset is empty");
+    const int32_t *y = l->labels;
+    int32_t *pred = dmi_malloc(n * sizeof *pred);
     float *logits = dmi_malloc(n * L * sizeof *logits), *probs = dmi_malloc(n * L * sizeof *probs);
-    const char **texts = NULL, **pairs = NULL;
-    size_t *lens = NULL, *pair_lens = NULL;
-    s = y && pred && logits && probs ? DM_OK : DM_ERR_NO_MEMORY;
-    if (!s) s = dmi_model_dataset_labels(m, ds, "evaluation data", y);
-    if (!s) s = dmi_dataset_arrays(ds, &texts, &lens, &pairs, &pair_lens);
-    if (!s) s = predict_logits(m, n, texts, lens, pairs, pair_lens, &o, logits);
+    dm_status s = y && pred && logits && probs ? DM_OK : y ? DM_ERR_NO_MEMORY : dmi_fail(DM_ERR_INTERNAL, "no labels");
+    predict_out po = {logits};
+    if (!s) s = for_each_batch(m, l, o->batch_size, o, collect_logits, &po);
     double loss = 0.0;
     for (size_t i = 0; !s && i < n; i++) {
         softmax_row(probs + i * L, logits + i * L, L);
@@ -471,7 +398,6 @@ static dm_status evaluate(dm_model *m, const dm_dataset *ds, const dm_infer_opti
         r->loss = loss / (double)n;
         *out = r;
     }
-    free(y), free(pred), free(logits), free(probs);
-    free(texts), free(lens), free(pairs), free(pair_lens);
+    free(pred), free(logits), free(probs);
     return s;
 }

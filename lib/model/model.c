@@ -62,14 +62,41 @@ dm_status dmi_model_enter(dm_model *m, const char *what)
 
 void dmi_model_leave(dm_model *m) { pthread_mutex_unlock(&m->lock); }
 
-dm_status dmi_model_begin_training(dm_model *m)
+dm_status dmi_model_begin_training(dm_model *m, const void *owner)
 {
     dm_status s = dmi_model_enter(m, "dm_train");
     if (s) return s;
     if (m->training) s = dmi_fail(DM_ERR_BUSY, "dm_train: the model is already being trained on this thread");
-    else m->training = true, m->trainer = pthread_self();
+    else m->training = true, m->trainer = pthread_self(), m->training_owner = owner;
     dmi_model_leave(m);
     return s;
+}
+
+dm_status dmi_model_enter_as_trainer(dm_model *m, const void *owner, const char *what)
+{
+    pthread_mutex_lock(&m->lock);
+    if (!m->training || m->training_owner != owner) {
+        pthread_mutex_unlock(&m->lock);
+        return dmi_fail(DM_ERR_BUSY, "%s: the model is being trained by another trainer", what);
+    }
+    if (m->in_trainer_call && !pthread_equal(m->trainer, pthread_self())) {
+        pthread_mutex_unlock(&m->lock);
+        return dmi_fail(DM_ERR_BUSY, "%s: the trainer is in use on another thread", what);
+    }
+    /* The thread driving the trainer now is the one whose model calls pass;
+     * other threads' calls fail at once with DM_ERR_BUSY (the lock is not
+     * held through the call, so they never wait for a whole run). */
+    m->trainer = pthread_self();
+    m->in_trainer_call++;
+    pthread_mutex_unlock(&m->lock);
+    return DM_OK;
+}
+
+void dmi_model_leave_trainer(dm_model *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->in_trainer_call--;
+    pthread_mutex_unlock(&m->lock);
 }
 
 void dmi_model_end_training(dm_model *m)
@@ -414,6 +441,7 @@ static size_t checkpoint_labels(const dmi_safetensors *st, size_t C)
 static dm_status build_params(dm_model *m)
 {
     dm_status st = bert_tensor_table(&m->dims, &m->tensors, &m->n_tensors, &m->n_params);
+    if (!st) st = dmi_model_init_trainable(m);
     if (st) return st;
     m->params = m->be->ops->alloc(m->be, m->n_params * sizeof(float));
     if (!m->params) return dmi_fail_prefix(DM_ERR_NO_MEMORY, "model parameters (%zu floats)", m->n_params);
@@ -518,7 +546,9 @@ static dm_status load_into(dm_model *m, const char *dir, const dm_model_options 
     if (!s) s = build_params(m);
     /* A backend whose memory is the host's gets the weights in place; others
      * through a staging copy (one model's worth less of peak memory on the CPU). */
-    bool in_place = !s && m->be->ops->host_memory;
+    dmb_caps caps = {0};
+    if (!s) s = m->be->ops->caps(m->be, &caps);
+    bool in_place = !s && caps.host_memory;
     float *host = s ? NULL : in_place ? m->params : dmi_malloc(m->n_params * sizeof(float));
     if (!s && !host) s = DM_ERR_NO_MEMORY;
     if (!s) s = load_weights(m, st, path, host, o->seed);
@@ -556,6 +586,7 @@ DM_API void dm_model_free(dm_model *m)
 {
     if (!m) return;
     if (m->be) {
+        dmi_model_free_grads(m);
         bert_acts_free(m->be, &m->infer);
         if (m->params16) m->be->ops->free(m->be, m->params16);
         if (m->lowp.scratch) m->be->ops->free(m->be, m->lowp.scratch);
@@ -572,6 +603,8 @@ DM_API void dm_model_free(dm_model *m)
     dm_tokenizer_free(m->tok);
     dmi_bert_config_free(&m->cfg);
     free(m->head_perm);
+    free(m->trainable);
+    free(m->grad_offset);
     if (m->lock_ready) pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -719,6 +752,7 @@ DM_API dm_status dm_model_get_info(const dm_model *m, dm_model_info *info)
     full.backend_name = m->be->ops->name;
     pthread_mutex_lock(&((dm_model *)m)->lock); /* precision may be changing on another thread */
     full.precision = (int)m->precision;
+    full.num_trainable_parameters = dmi_model_trainable_floats(m);
     pthread_mutex_unlock(&((dm_model *)m)->lock);
     size_t n = info->struct_size < sizeof full ? info->struct_size : sizeof full;
     memcpy(info, &full, n);
@@ -741,7 +775,7 @@ DM_API dm_status dm_model_set_threads(dm_model *m, int threads)
     dm_status s = dmi_model_enter(m, "dm_model_set_threads");
     if (s) return s;
     m->threads = threads;
-    s = m->be->ops->set_threads(m->be, threads);
+    s = dmb_set_threads(m->be, threads);
     dmi_model_leave(m);
     return s;
 }
@@ -759,7 +793,8 @@ static dm_status refresh_lowp(dm_model *m)
     if (!m->params16 || m->params16_stale) {
         if (!m->params16 && !(m->params16 = be->ops->alloc(be, m->n_params * sizeof(uint16_t))))
             return DM_ERR_NO_MEMORY;
-        be->ops->to_bf16(be, m->params16, m->params, m->n_params);
+        dm_status s = be->ops->to_bf16(be, m->params16, m->params, m->n_params);
+        if (s) return s;
         m->params16_stale = false;
     }
     m->lowp.params = m->params;
@@ -804,16 +839,14 @@ DM_API dm_status dm_model_set_precision(dm_model *m, dm_precision precision)
 static dm_status set_precision(dm_model *m, dm_precision precision)
 {
     if (precision == DM_PRECISION_BF16) {
-        /* Ask the backend for one small bfloat16 product now, so that a CPU
+        /* The backend says whether it has bfloat16 products, so that a CPU
          * without them fails here, not in the middle of a prediction. */
-        uint16_t one[16];
-        float in[16], out[16];
-        for (int i = 0; i < 16; i++) in[i] = 1.0f;
-        m->be->ops->to_bf16(m->be, one, in, 16);
-        dmb_gemm g = {.trans_b = 1, .m = 4, .n = 4, .k = 4, .a = one, .lda = 4, .b = one, .ldb = 4, .c = out,
-                      .ldc = 4, .batch = 1, .alpha = 1.0f, .bf16 = 1};
-        dm_status s = m->be->ops->gemm(m->be, &g);
+        dmb_caps caps;
+        dm_status s = m->be->ops->caps(m->be, &caps);
         if (s) return s;
+        if (!caps.bf16)
+            return dmi_fail(DM_ERR_UNSUPPORTED, "the %s backend has no bfloat16 matrix products on this machine: "
+                            "use float32 precision", m->be->ops->name);
         m->params16_stale = true;
     }
     m->precision = precision;

@@ -41,6 +41,16 @@ struct dm_model {
     bool params16_stale;
     bert_lowp lowp;
     uint32_t *head_perm;   /* at load: head row i is the file's row head_perm[i] (or NULL) */
+    /* Training (grad.c): trainable tensors, their gradients only, and the
+     * activations of a training batch. */
+    bool *trainable;       /* per tensor */
+    size_t *grad_offset;   /* per tensor: floats into grads, SIZE_MAX when frozen */
+    size_t n_grads;        /* floats of the trainable tensors (when grads exists) */
+    float *grads;          /* backend memory, NULL until a backward pass needs it */
+    bert_params gp;        /* views into grads; NULL for frozen tensors */
+    bert_acts train;       /* training activations, grown on demand */
+    double *fb_stats;      /* backend memory: dm_model_forward_backward's loss readback */
+    int n_optimizers;      /* optimizers of this model alive: the trainable set is fixed */
     /* Concurrency: every call holds LOCK (recursive: public calls nest, e.g.
      * dm_train's evaluations and checkpoints); dm_train holds it only to
      * mark TRAINING, so that calls from other threads meanwhile fail at
@@ -49,6 +59,8 @@ struct dm_model {
     bool lock_ready;
     bool training;
     pthread_t trainer;
+    const void *training_owner; /* the trainer training it */
+    int in_trainer_call;        /* a call of that trainer is running (nesting depth) */
 };
 
 /* Enters a call on M from this thread (WHAT names it in messages): waits for
@@ -56,10 +68,16 @@ struct dm_model {
  * trains M. Pair with dmi_model_leave. */
 dm_status dmi_model_enter(dm_model *m, const char *what);
 void dmi_model_leave(dm_model *m);
-/* Marks M as being trained by this thread (DM_ERR_BUSY when another is), and
- * clears the mark. */
-dm_status dmi_model_begin_training(dm_model *m);
+/* Marks M as being trained by OWNER (a trainer) from this thread
+ * (DM_ERR_BUSY when another is), and clears the mark. */
+dm_status dmi_model_begin_training(dm_model *m, const void *owner);
 void dmi_model_end_training(dm_model *m);
+/* A call of trainer OWNER on M, from any thread: makes this thread the
+ * training one (whose model calls pass, e.g. the trainer's evaluations and
+ * saves) until the call ends. DM_ERR_BUSY for another trainer, or while the
+ * trainer is in a call on another thread. */
+dm_status dmi_model_enter_as_trainer(dm_model *m, const void *owner, const char *what);
+void dmi_model_leave_trainer(dm_model *m);
 
 /* DM_ERR_NUMERIC, naming FILE, TENSOR, the count and the first bad value,
  * when X has a NaN or an infinity. */
@@ -70,6 +88,18 @@ dm_status dmi_check_finite(const float *x, size_t n, const char *file, const cha
  * b is the caller's text IDX[b] (IDX NULL: b), named "text K: " as every
  * error about one text of a batch is. */
 dm_status dmi_check_logits(const float *logits, size_t B, size_t L, const uint32_t *idx, const char *what);
+
+/* grad.c: the trainable flags (all set) at load; the gradient buffer and
+ * its views (made once, for the trainable tensors, zeroed); the training
+ * activations grown to B x T; freeing both; the trainable floats. */
+dm_status dmi_model_init_trainable(dm_model *m);
+dm_status dmi_model_grads(dm_model *m);
+dm_status dmi_model_train_acts(dm_model *m, size_t B, size_t T);
+void dmi_model_free_grads(dm_model *m);
+size_t dmi_model_trainable_floats(const dm_model *m);
+/* The dropout of a training pass: RATE < 0 takes config.json's rates; the
+ * masks are Philox streams of (SEED, STREAM). */
+bert_dropout dmi_model_dropout(const dm_model *m, double rate, uint64_t seed, uint64_t stream);
 
 /* Writes the model's files (model.safetensors, tokenizer files, config.json)
  * into the existing folder DIR (a staging folder: see lib/core/staging.h). */
@@ -82,33 +112,16 @@ long dmi_model_tensor_index(const dm_model *m, const char *name);
 dm_status dmi_model_get_params(const dm_model *m, float *host);
 dm_status dmi_model_set_params(dm_model *m, const float *host);
 
-/* Tokenized, padded batches for inference and training. */
-typedef struct dmi_batch_plan {
-    size_t n;              /* examples */
-    dm_encoding **encs;    /* n encodings (owned) */
-    uint32_t *order;       /* examples sorted by length, longest first */
-} dmi_batch_plan;
-
-/* Encodes N texts (and pairs) with the model's tokenizer, truncated to
- * MAX_LENGTH tokens (special tokens included). */
-dm_status dmi_model_encode(const dm_model *m, size_t n, const char *const *texts, const size_t *lens,
-                           const char *const *pairs, const size_t *pair_lens, size_t max_length,
-                           dm_invalid_utf8 invalid_utf8, dmi_batch_plan *plan);
-void dmi_batch_plan_free(dmi_batch_plan *plan);
-
-/* Sorts the N example indices in ORDER by their encoding's length, longest
- * first, stably. */
-dm_status dmi_sort_by_length(uint32_t *order, size_t n, dm_encoding *const *encs);
-
 /* The padded length for a batch whose longest encoding has LONGEST tokens:
  * rounded up to a multiple of 8 (fewer distinct shapes for the backend's
  * primitive cache), never above the model's positions. */
 size_t dmi_model_padded_length(const dm_model *m, size_t longest);
 
-/* Fills acts ids/types/key_mask (and labels when LABELS is not NULL) for the
- * examples IDX[0..B) of PLAN padded to T, uploading them to the backend. */
-dm_status dmi_model_fill_batch(dm_model *m, bert_acts *a, const dmi_batch_plan *plan,
-                               const uint32_t *idx, size_t B, size_t T, const int32_t *labels);
+/* Predictions of every row of L (labelled: lib/train/loader.h) and their
+ * report, as dm_model_evaluate; O gives batch size and progress. */
+struct dmi_loader;
+dm_status dmi_model_evaluate_loader(dm_model *m, const struct dmi_loader *l, const dm_infer_options *o,
+                                    dm_eval_report **out);
 
 /* The model's label id of every row of DS (matched by name); WHAT names the
  * data in messages. Rows without a label, or with a label the model does not

@@ -3,7 +3,8 @@
  *
  * OUTPUT_DIR/checkpoint-STEP/ holds a Hugging Face model folder (so any
  * checkpoint can be evaluated or served as is), optimizer.safetensors (the
- * AdamW moments "exp_avg" and "exp_avg_sq", flat in parameter-buffer order),
+ * AdamW moments of each trainable tensor, "NAME.exp_avg" and
+ * "NAME.exp_avg_sq", and the optimizer's step and options: dm_optimizer_save),
  * best.safetensors (the best weights so far, when keeping the best) and
  * trainer_state.json (step, schedule, data order parameters, best-model
  * bookkeeping). The data order and dropout masks are functions of (seed,
@@ -67,34 +68,10 @@ static dm_status prune_checkpoints(const char *dir, int limit)
 
 /* ------------------------------------------------------------------ tensors */
 
-static dm_status save_flat(const char *path, const char *const *names, float *const *host, size_t k, size_t n)
-{
-    dmi_st_out outs[2];
-    for (size_t i = 0; i < k; i++) {
-        outs[i] = (dmi_st_out){.name = names[i], .dtype = DMI_F32, .ndim = 1, .data = host[i]};
-        outs[i].shape[0] = (int64_t)n;
-    }
-    return dmi_st_write(path, outs, k, NULL, 0);
-}
 
-static dm_status save_moments(dmi_trainer *t, const char *path)
-{
-    size_t n = t->m->n_params;
-    float *m = dmi_malloc(n * sizeof *m), *v = dmi_malloc(n * sizeof *v);
-    dm_status s = m && v ? DM_OK : DM_ERR_NO_MEMORY;
-    if (!s) s = t->be->ops->download(t->be, m, t->adam_m, n * sizeof *m);
-    if (!s) s = t->be->ops->download(t->be, v, t->adam_v, n * sizeof *v);
-    if (!s) s = dmi_check_finite(m, n, "the optimizer state", "exp_avg");
-    if (!s) s = dmi_check_finite(v, n, "the optimizer state", "exp_avg_sq");
-    const char *names[2] = {"exp_avg", "exp_avg_sq"};
-    float *bufs[2] = {m, v};
-    if (!s) s = save_flat(path, names, bufs, 2, n);
-    free(m), free(v);
-    return s;
-}
 
 /* The best weights under the model's tensor names. */
-static dm_status save_best(dmi_trainer *t, const char *path)
+static dm_status save_best(dm_trainer *t, const char *path)
 {
     dm_model *m = t->m;
     dmi_st_out *outs = dmi_calloc(m->n_tensors, sizeof *outs);
@@ -110,23 +87,10 @@ static dm_status save_best(dmi_trainer *t, const char *path)
     return s;
 }
 
-static dm_status read_flat(const char *path, const char *name, float *host, size_t n)
-{
-    dmi_safetensors *st;
-    dm_status s = dmi_st_open(path, &st);
-    if (s) return s;
-    const dmi_st_tensor *t = dmi_st_find(st, name);
-    if (!t) s = dmi_fail(DM_ERR_NOT_FOUND, "%s: tensor '%s' is missing", path, name);
-    else if (t->numel != n)
-        s = dmi_fail(DM_ERR_RANGE, "%s: tensor '%s' has %zu values, the model has %zu parameters", path, name, t->numel, n);
-    else s = dmi_st_read_f32(st, t, host);
-    dmi_st_close(st);
-    return s;
-}
 
 /* ------------------------------------------------------------------ state */
 
-static json_t *state_json(const dmi_trainer *t)
+static json_t *state_json(const dm_trainer *t)
 {
     const dm_train_options *o = &t->o;
     json_t *j = json_object();
@@ -138,6 +102,10 @@ static json_t *state_json(const dmi_trainer *t)
     json_object_set_new(j, "n_examples", json_integer((json_int_t)t->n));
     json_object_set_new(j, "data_fingerprint", json_string(t->data_fingerprint));
     json_object_set_new(j, "n_params", json_integer((json_int_t)t->m->n_params));
+    json_t *frozen = json_array();
+    for (size_t i = 0; i < t->m->n_tensors; i++)
+        if (!t->m->trainable[i]) json_array_append_new(frozen, json_string(t->m->tensors[i].name));
+    json_object_set_new(j, "frozen", frozen);
     json_object_set_new(j, "batch_size", json_integer((json_int_t)o->batch_size));
     json_object_set_new(j, "grad_accum", json_integer(o->grad_accum));
     json_object_set_new(j, "max_length", json_integer((json_int_t)o->max_length));
@@ -159,12 +127,12 @@ static json_t *state_json(const dmi_trainer *t)
 }
 
 /* The checkpoint's files into the staging folder DIR. */
-static dm_status write_checkpoint(dmi_trainer *t, const char *dir)
+static dm_status write_checkpoint(dm_trainer *t, const char *dir)
 {
     char path[4096];
     dm_status s = dmi_model_write_files(t->m, dir);
     if (!s) s = dmi_path_join(path, sizeof path, dir, "optimizer.safetensors");
-    if (!s) s = save_moments(t, path);
+    if (!s) s = dmi_optimizer_write(t->opt, path);
     if (!s && t->best_params && t->best_step) {
         if (!(s = dmi_path_join(path, sizeof path, dir, "best.safetensors"))) s = save_best(t, path);
     }
@@ -178,11 +146,8 @@ static dm_status write_checkpoint(dmi_trainer *t, const char *dir)
     return s;
 }
 
-dm_status dmi_checkpoint_save(dmi_trainer *t)
+dm_status dmi_checkpoint_write(dm_trainer *t, const char *dir)
 {
-    char dir[4096];
-    if (snprintf(dir, sizeof dir, "%s/checkpoint-%llu", t->o.output_dir, (unsigned long long)t->step) >= (int)sizeof dir)
-        return dmi_fail(DM_ERR_RANGE, "%s: path too long", t->o.output_dir);
     dmi_stage sg;
     dm_status s = dmi_stage_begin(&sg, dir);
     if (!s) {
@@ -190,8 +155,17 @@ dm_status dmi_checkpoint_save(dmi_trainer *t)
         if (!s) s = dmi_stage_commit(&sg, NULL); /* a checkpoint is replaced whole */
         else dmi_stage_abort(&sg);
     }
-    if (!s) s = prune_checkpoints(t->o.output_dir, t->o.checkpoint_limit);
     return s ? dmi_fail_prefix(s, "checkpoint at step %llu", (unsigned long long)t->step) : DM_OK;
+}
+
+dm_status dmi_checkpoint_save(dm_trainer *t)
+{
+    char dir[4096];
+    if (snprintf(dir, sizeof dir, "%s/checkpoint-%llu", t->o.output_dir, (unsigned long long)t->step) >= (int)sizeof dir)
+        return dmi_fail(DM_ERR_RANGE, "%s: path too long", t->o.output_dir);
+    dm_status s = dmi_checkpoint_write(t, dir);
+    if (!s) s = prune_checkpoints(t->o.output_dir, t->o.checkpoint_limit);
+    return s;
 }
 
 /* ------------------------------------------------------------------ resume */
@@ -209,7 +183,7 @@ static dm_status expect_int(json_t *j, const char *key, uint64_t want, const cha
     return DM_OK;
 }
 
-static dm_status check_state(const dmi_trainer *t, json_t *j, const char *dir)
+static dm_status check_state(const dm_trainer *t, json_t *j, const char *dir)
 {
     const char *fmt = json_string_value(json_object_get(j, "format"));
     if (!fmt || strcmp(fmt, "libdatamodel-trainer-state-1") != 0)
@@ -240,6 +214,19 @@ static dm_status check_state(const dmi_trainer *t, json_t *j, const char *dir)
             s = dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: label %zu is '%s' there, '%s' here", dir, i,
                          name ? name : "?", t->m->labels[i]);
     }
+    /* The optimizer's state covers the trainable tensors: the same must be. */
+    json_t *frozen = json_object_get(j, "frozen");
+    size_t n_frozen = 0;
+    for (size_t i = 0; i < t->m->n_tensors; i++) n_frozen += !t->m->trainable[i];
+    if (!s && frozen && (!json_is_array(frozen) || json_array_size(frozen) != n_frozen))
+        s = dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: it froze %zu tensors, this run %zu (freeze options "
+                     "must be the same)", dir, json_is_array(frozen) ? json_array_size(frozen) : 0, n_frozen);
+    for (size_t i = 0; !s && frozen && i < json_array_size(frozen); i++) {
+        const char *name = json_string_value(json_array_get(frozen, i));
+        if (!name || dm_model_is_trainable(t->m, name) != 0)
+            s = dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: '%s' was frozen there, not here", dir,
+                         name ? name : "?");
+    }
     json_t *lr = json_object_get(j, "learning_rate");
     if (!s && (!json_is_number(lr) || json_number_value(lr) != t->o.learning_rate))
         s = dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: it was written with learning_rate %g, this run has %g",
@@ -247,23 +234,11 @@ static dm_status check_state(const dmi_trainer *t, json_t *j, const char *dir)
     return s;
 }
 
-static dm_status restore_moments(dmi_trainer *t, const char *path)
-{
-    size_t n = t->m->n_params;
-    float *host = dmi_malloc(n * sizeof *host);
-    if (!host) return DM_ERR_NO_MEMORY;
-    dm_status s = read_flat(path, "exp_avg", host, n);
-    if (!s) s = t->be->ops->upload(t->be, t->adam_m, host, n * sizeof *host);
-    if (!s) s = read_flat(path, "exp_avg_sq", host, n);
-    if (!s) s = t->be->ops->upload(t->be, t->adam_v, host, n * sizeof *host);
-    free(host);
-    return s;
-}
 
 /* The best weights of best.safetensors into t->best_params (through the model,
  * whose weights are then restored from the checkpoint again by the caller's
  * order of calls). */
-static dm_status restore_best(dmi_trainer *t, const char *dir)
+static dm_status restore_best(dm_trainer *t, const char *dir)
 {
     char path[4096];
     dm_status s = dmi_path_join(path, sizeof path, dir, "best.safetensors");
@@ -273,7 +248,7 @@ static dm_status restore_best(dmi_trainer *t, const char *dir)
     return dmi_model_get_params(t->m, t->best_params);
 }
 
-dm_status dmi_checkpoint_load(dmi_trainer *t, const char *dir)
+dm_status dmi_checkpoint_load(dm_trainer *t, const char *dir)
 {
     char path[4096];
     dm_status s = dmi_path_join(path, sizeof path, dir, "trainer_state.json");
@@ -288,7 +263,7 @@ dm_status dmi_checkpoint_load(dmi_trainer *t, const char *dir)
     uint64_t best_step = (uint64_t)json_integer_value(json_object_get(j, "best_step"));
     if (!s && best_step && t->best_params) s = restore_best(t, dir);
     if (!s && !(s = dmi_path_join(path, sizeof path, dir, "model.safetensors"))) s = dmi_model_load_params(t->m, path);
-    if (!s && !(s = dmi_path_join(path, sizeof path, dir, "optimizer.safetensors"))) s = restore_moments(t, path);
+    if (!s && !(s = dmi_path_join(path, sizeof path, dir, "optimizer.safetensors"))) s = dmi_optimizer_read(t->opt, path);
     if (!s) {
         t->step = (uint64_t)json_integer_value(json_object_get(j, "step"));
         json_t *best = json_object_get(j, "best_metric");
@@ -298,7 +273,11 @@ dm_status dmi_checkpoint_load(dmi_trainer *t, const char *dir)
         t->epoch_loss_sum = json_number_value(json_object_get(j, "epoch_loss_sum"));
         t->epoch_loss_steps = (uint64_t)json_integer_value(json_object_get(j, "epoch_loss_steps"));
         t->examples_seen = (uint64_t)json_integer_value(json_object_get(j, "examples_seen"));
-        if (t->step > t->total_steps)
+        if (!s && t->opt->step == UINT64_MAX) t->opt->step = t->step; /* a state of an earlier version */
+        if (!s && t->opt->step != t->step)
+            s = dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: the optimizer state is at step %llu, the trainer's "
+                         "at %llu", dir, (unsigned long long)t->opt->step, (unsigned long long)t->step);
+        if (!s && t->step > t->total_steps)
             s = dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: step %llu is past the run's %llu steps", dir,
                          (unsigned long long)t->step, (unsigned long long)t->total_steps);
     }

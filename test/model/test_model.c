@@ -237,10 +237,13 @@ static double loss_and_grads(dm_model *m, bert_acts *a, const batch *b, float *g
     upload_batch(m, a, b);
     double wsum = 0.0;
     for (size_t i = 0; i < b->B; i++) wsum += w_host ? w_host[b->labels[i]] : 1.0;
-    float *w_dev = NULL;
+    float *w_dev = NULL; /* per-example loss weights: the class weight of each label */
     if (w_host) {
-        w_dev = m->be->ops->alloc(m->be, m->dims.L * sizeof(float));
-        m->be->ops->upload(m->be, w_dev, w_host, m->dims.L * sizeof(float));
+        float *per_example = malloc(b->B * sizeof *per_example);
+        for (size_t i = 0; i < b->B; i++) per_example[i] = w_host[b->labels[i]];
+        w_dev = m->be->ops->alloc(m->be, b->B * sizeof(float));
+        m->be->ops->upload(m->be, w_dev, per_example, b->B * sizeof(float));
+        free(per_example);
     }
     dm_status s = bert_forward(m->be, &m->dims, &m->p, a, b->B, b->T, NULL, w_dev, (float)(1.0 / wsum));
     if (!s) s = bert_backward(m->be, &m->dims, &m->p, &gp, a, b->B, b->T, NULL);

@@ -181,6 +181,79 @@ static void test_busy_while_training(void)
     dm_dataset_free(ds);
 }
 
+/* A trainer made on one thread and run on another (as bindings do): the
+ * run's own model calls (evaluation, the final save) pass; this thread's
+ * calls meanwhile are refused at once. */
+typedef struct run_job {
+    dm_trainer *t;
+    dm_status status;
+    atomic_int started, done;
+} run_job;
+
+static int run_started(const dm_train_progress *p, void *user)
+{
+    (void)p;
+    atomic_store(&((run_job *)user)->started, 1);
+    return 0;
+}
+
+static void *run_worker(void *arg)
+{
+    run_job *j = arg;
+    dm_train_result r = {.struct_size = sizeof r};
+    j->status = dm_trainer_run(j->t, &r);
+    if (j->status) fprintf(stderr, "trainer run: %s\n", dm_last_error());
+    atomic_store(&j->done, 1);
+    return NULL;
+}
+
+static void test_trainer_on_another_thread(void)
+{
+    static const char *const names[3] = {"negative", "neutral", "positive"};
+    const char *labels[N_TEXTS];
+    for (int i = 0; i < N_TEXTS; i++) labels[i] = names[i % 3];
+    dm_dataset *ds = NULL;
+    CHECK(dm_dataset_from_texts(N_TEXTS, texts, lens, NULL, NULL, labels, NULL, &ds) == DM_OK);
+    dm_model *m = load_tiny();
+    dm_train_options o;
+    dm_train_options_default(&o);
+    o.max_steps = 30, o.batch_size = 8, o.max_length = 16, o.threads = 1;
+    char out[] = "/tmp/dm_test_threads_XXXXXX";
+    CHECK(mkdtemp(out) != NULL);
+    o.output_dir = out;
+    run_job j = {0};
+    atomic_init(&j.started, 0);
+    atomic_init(&j.done, 0);
+    o.callback = run_started, o.callback_user = &j;
+    dm_trainer *t = NULL;
+    CHECK(dm_trainer_create(m, NULL, ds, ds, &o, &t) == DM_OK);
+    j.t = t;
+    pthread_t th;
+    pthread_create(&th, NULL, run_worker, &j);
+    while (!atomic_load(&j.started) && !atomic_load(&j.done)) sched_yield();
+    float logits[N_TEXTS * 3];
+    int busy = 0, other = 0;
+    while (!atomic_load(&j.done)) {
+        dm_status s = dm_model_predict(m, N_TEXTS, texts, lens, NULL, NULL, NULL, logits, NULL, NULL);
+        if (s == DM_ERR_BUSY) busy++;
+        else if (s != DM_OK) other++;
+        dm_status e = dm_trainer_step(t, NULL); /* the trainer is in use on the other thread */
+        if (e != DM_ERR_BUSY && e != DM_ERR_RANGE && !atomic_load(&j.done)) other++;
+        struct timespec pause = {0, 200000};
+        nanosleep(&pause, NULL);
+    }
+    pthread_join(th, NULL);
+    printf("  trainer run on another thread: %d calls refused as busy, %d other\n", busy, other);
+    CHECK(j.status == DM_OK && other == 0 && busy > 0);
+    dm_trainer_free(t);
+    CHECK(dm_model_predict(m, N_TEXTS, texts, lens, NULL, NULL, NULL, logits, NULL, NULL) == DM_OK);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", out);
+    CHECK(system(cmd) == 0);
+    dm_model_free(m);
+    dm_dataset_free(ds);
+}
+
 /* ------------------------------------------------------------------ read-only handles */
 
 typedef struct tok_job {
@@ -466,6 +539,7 @@ int main(void)
     make_texts();
     test_one_model_many_threads();
     test_busy_while_training();
+    test_trainer_on_another_thread();
     test_tokenizer_shared();
     test_dataset_shared();
     test_report_shared();

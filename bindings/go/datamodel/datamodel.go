@@ -13,6 +13,10 @@
 //     (LoadModel), with Forward, Predict, Embed, Evaluate and Save.
 //   - Train: fine-tuning with AdamW (FineTuneOptions), with a progress
 //     callback, validation, early stopping and checkpoints.
+//   - The pieces Train is made of, for a loop of one's own: trainable
+//     tensors (Model.SetTrainable), Model.ForwardBackward and Grad,
+//     Optimizer (AdamW), and Trainer (Train step by step, with
+//     checkpoints to resume).
 //
 // A typical run:
 //

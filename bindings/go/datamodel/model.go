@@ -51,8 +51,13 @@ import (
 var ErrModelClosed = newError(StatusInvalidArgument, "the model is closed or nil")
 
 // ErrModelTraining is returned by the methods of a Model that is being
-// trained by Train (for instance when a training callback calls them).
+// trained: by Train (for instance when a training callback calls them), or
+// by an open Trainer (until its Close).
 var ErrModelTraining = newError(StatusInvalidArgument, "the model is being trained")
+
+// ErrModelInUse is returned by Model.Close while an Optimizer of the model is
+// open: close it first.
+var ErrModelInUse = newError(StatusBusy, "the model has an open Optimizer: close it first")
 
 // Device is a compute backend (dm_device).
 type Device int
@@ -145,9 +150,15 @@ func (h *modelHandle) free() {
 // called from several goroutines: they are serialised (the C model is not
 // shared between threads). Close releases it.
 type Model struct {
-	mu       sync.Mutex
-	h        *modelHandle
+	mu sync.Mutex
+	h  *modelHandle
+	// training: Train runs, or a Trainer is open; the model's methods
+	// return ErrModelTraining.
 	training atomic.Bool
+	// running: Train or Trainer.Run holds mu and may call back into Go;
+	// what would wait for mu returns an error instead.
+	running atomic.Bool
+	users   int // open Optimizers and Trainers (guarded by mu)
 }
 
 func newModel(p *C.dm_model) *Model {
@@ -218,6 +229,10 @@ func (m *Model) lock() (*C.dm_model, func(), error) {
 		return nil, nil, ErrModelTraining
 	}
 	m.mu.Lock()
+	if m.training.Load() { // a Trainer was made while this call waited
+		m.mu.Unlock()
+		return nil, nil, ErrModelTraining
+	}
 	if m.h == nil || m.h.p == nil {
 		m.mu.Unlock()
 		return nil, nil, ErrModelClosed
@@ -229,7 +244,8 @@ func (m *Model) lock() (*C.dm_model, func(), error) {
 // Close releases the model (dm_model_free). If Tokenizer was called, the C
 // memory is released once the tokenizers it returned are unreachable too. It
 // is safe to call more than once and on a nil *Model. It returns nil, or
-// ErrModelTraining (and does nothing) while Train runs on the model.
+// (and does nothing) ErrModelTraining while Train runs on the model or a
+// Trainer of it is open, ErrModelInUse while an Optimizer of it is open.
 func (m *Model) Close() error {
 	if m == nil {
 		return nil
@@ -239,6 +255,12 @@ func (m *Model) Close() error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.training.Load() {
+		return ErrModelTraining
+	}
+	if m.users > 0 {
+		return ErrModelInUse
+	}
 	h := m.h
 	m.h = nil
 	if h != nil && !h.lent {
@@ -276,6 +298,9 @@ type ModelInfo struct {
 	Device                                                       Device
 	BackendName                                                  string // e.g. "cpu-onednn"
 	Precision                                                    Precision
+	// NumTrainableParameters counts the floats of the trainable tensors
+	// (SetTrainable); NumParameters at load.
+	NumTrainableParameters int
 }
 
 func (m *Model) info(p *C.dm_model) (ModelInfo, error) {
@@ -298,6 +323,8 @@ func (m *Model) info(p *C.dm_model) (ModelInfo, error) {
 		Device:                Device(c.device),
 		BackendName:           C.GoString(c.backend_name),
 		Precision:             Precision(c.precision),
+
+		NumTrainableParameters: int(c.num_trainable_parameters),
 	}, nil
 }
 

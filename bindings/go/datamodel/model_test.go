@@ -178,7 +178,7 @@ func TestModelInfoAndLabels(t *testing.T) {
 	want := ModelInfo{VocabSize: 315, HiddenSize: 48, NumLayers: 2, NumHeads: 4, IntermediateSize: 96,
 		MaxPositionEmbeddings: 64, TypeVocabSize: 2, NumLabels: 3}
 	got := info
-	got.NumParameters, got.Device, got.BackendName = 0, 0, ""
+	got.NumParameters, got.NumTrainableParameters, got.Device, got.BackendName = 0, 0, 0, ""
 	if got != want || info.NumParameters <= 0 || info.NewHead || info.BackendName == "" {
 		t.Errorf("Info = %+v", info)
 	}

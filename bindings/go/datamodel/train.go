@@ -46,10 +46,12 @@ type TrainProgress struct {
 // of that step, if any). Return false to go on, true to stop (as for
 // ProgressFunc, and as a non-zero dm_train_fn return in C): Train then
 // fails with an *Error of status StatusCancelled, the model holding the
-// weights of the last step. It runs on the goroutine that called Train and
-// must not call the methods of the model being trained (they return
-// ErrModelTraining). If it panics, training stops, its resources are freed
-// and the panic is raised again from Train.
+// weights of the last step. It runs on the goroutine that called Train (for
+// Trainer.Run, on the trainer's own goroutine) and must not call the
+// methods of the model being trained (they return ErrModelTraining) or of
+// the Trainer running it (ErrTrainerRunning). If it panics, training stops,
+// its resources are freed and the panic is raised again from Train (or
+// Trainer.Run).
 type TrainCallback func(p *TrainProgress) bool
 
 // FineTuneOptions are options for Train (dm_train_options). (TrainOptions
@@ -102,6 +104,13 @@ type FineTuneOptions struct {
 	LogJSONL string
 	Threads  int // 0: the model's setting
 	Callback TrainCallback
+	// FreezeEmbeddings leaves the embedding tables and their LayerNorm
+	// untrained.
+	FreezeEmbeddings bool
+	// FreezeLayers leaves the bottom FreezeLayers encoder layers untrained
+	// (with FreezeEmbeddings: nothing below layer FreezeLayers), for the
+	// run only: the model's own trainable set is back afterwards.
+	FreezeLayers int
 }
 
 // TrainResult is what Train returns (dm_train_result).
@@ -137,7 +146,15 @@ func dmGoTrainCallback(p *C.dm_train_progress, handle C.uintptr_t) (cancel C.int
 			cancel = 1
 		}
 	}()
-	tp := &TrainProgress{
+	if s.fn(progressFromC(p)) {
+		return 1
+	}
+	return 0
+}
+
+// progressFromC copies a dm_train_progress.
+func progressFromC(p *C.dm_train_progress) *TrainProgress {
+	return &TrainProgress{
 		Step:           uint64(p.step),
 		TotalSteps:     uint64(p.total_steps),
 		Epoch:          float64(p.epoch),
@@ -153,10 +170,6 @@ func dmGoTrainCallback(p *C.dm_train_progress, handle C.uintptr_t) (cancel C.int
 		ValAccuracy:    float64(p.val_accuracy),
 		ValMacroF1:     float64(p.val_macro_f1),
 	}
-	if s.fn(tp) {
-		return 1
-	}
-	return 0
 }
 
 // toC builds the C options in C memory; free releases them.
@@ -188,7 +201,8 @@ func (o *FineTuneOptions) toC(numLabels int) (c *C.dm_train_options, free func()
 		name string
 		v    int
 	}{{"Epochs", o.Epochs}, {"BatchSize", o.BatchSize}, {"GradAccum", o.GradAccum}, {"MaxLength", o.MaxLength},
-		{"EarlyStoppingPatience", o.EarlyStoppingPatience}, {"Threads", o.Threads}} {
+		{"EarlyStoppingPatience", o.EarlyStoppingPatience}, {"Threads", o.Threads},
+		{"FreezeLayers", o.FreezeLayers}} {
 		if f.v < 0 || f.v > math.MaxInt32 {
 			return bad("%s is out of range (%d)", f.name, f.v)
 		}
@@ -284,6 +298,10 @@ func (o *FineTuneOptions) toC(numLabels int) (c *C.dm_train_options, free func()
 		c.checkpoint_limit = C.int(o.CheckpointLimit)
 	}
 	c.threads = C.int(o.Threads)
+	if o.FreezeEmbeddings {
+		c.freeze_embeddings = 1
+	}
+	c.freeze_layers = C.int(o.FreezeLayers)
 	return c, free, nil
 }
 
@@ -326,7 +344,9 @@ func Train(m *Model, train, val *Dataset, opts *FineTuneOptions) (*TrainResult, 
 	var res C.dm_train_result
 	res.struct_size = C.sizeof_dm_train_result
 	m.training.Store(true)
+	m.running.Store(true)
 	err = call(func() C.dm_status { return C.dm_train(p, train.p, cval, copts, &res) })
+	m.running.Store(false)
 	m.training.Store(false)
 	runtime.KeepAlive(train)
 	runtime.KeepAlive(val)
@@ -336,6 +356,11 @@ func Train(m *Model, train, val *Dataset, opts *FineTuneOptions) (*TrainResult, 
 	if err != nil {
 		return nil, err
 	}
+	return resultFromC(&res), nil
+}
+
+// resultFromC copies a dm_train_result.
+func resultFromC(res *C.dm_train_result) *TrainResult {
 	return &TrainResult{
 		Steps:         uint64(res.steps),
 		Epochs:        float64(res.epochs),
@@ -344,5 +369,5 @@ func Train(m *Model, train, val *Dataset, opts *FineTuneOptions) (*TrainResult, 
 		BestStep:      uint64(res.best_step),
 		StoppedEarly:  res.stopped_early != 0,
 		Seconds:       float64(res.seconds),
-	}, nil
+	}
 }

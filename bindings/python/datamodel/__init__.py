@@ -28,6 +28,16 @@ ValueError too.
         print(report.text())
         model.save("out_dir")
 
+    # the pieces of training: a loop of one's own, or dm_train's step by step
+    model.set_trainable("bert.embeddings.", False)        # freeze; info["num_trainable_parameters"]
+    with datamodel.Optimizer(model, learning_rate=1e-4) as opt:
+        loss_sum = model.forward_backward(ids, labels, attention_mask=mask, grad_scale=1 / len(labels))
+        opt.step()                                         # {"step", "learning_rate", "grad_norm"}
+    with datamodel.Trainer(model, train, val, epochs=3) as t:
+        while not t.done:
+            t.step()
+        t.save("checkpoint")                               # Trainer(...).resume("checkpoint") goes on
+
     raw = datamodel.Dataset.load("raw.csv")                # dataset operations
     clean, clean_report = raw.clean(min_chars=3)           # reports are dicts
     unique, dedup_report = clean.dedup(threshold=0.8)
@@ -69,7 +79,8 @@ except ImportError:  # pragma: no cover - depends on the machine
     _np = None
 
 __all__ = ["Error", "Encoding", "Encodings", "Tokenizer", "version", "version_number", "library_path", "Dataset", "Row",
-           "Report", "metrics", "Model", "Prediction", "ForwardOutput", "train", "profile_html", "Pii", "Entity"]
+           "Report", "metrics", "Model", "Prediction", "ForwardOutput", "train", "Optimizer", "Trainer", "profile_html",
+           "Pii", "Entity"]
 
 # ---------------------------------------------------------------------------- loading
 
@@ -881,5 +892,5 @@ class Tokenizer(_Owned):
 
 from ._data import Dataset, Report, Row, metrics  # noqa: E402
 from ._dataops import profile_html  # noqa: E402
-from ._model import ForwardOutput, Model, Prediction, train  # noqa: E402
+from ._model import ForwardOutput, Model, Optimizer, Prediction, Trainer, train  # noqa: E402
 from ._pii import Entity, Pii  # noqa: E402  (also adds Dataset.anonymize)

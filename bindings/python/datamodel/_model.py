@@ -1,13 +1,16 @@
-"""The transformer classifier (dm_model_*) and fine-tuning (dm_train).
+"""The transformer classifier (dm_model_*) and fine-tuning: dm_train, and its
+pieces (trainable tensors, forward_backward, dm_optimizer, dm_trainer).
 Imported by datamodel/__init__.py; use `import datamodel`."""
+import array
 import collections
 import contextlib
 import ctypes
+import inspect
 import os
 import threading
 
 from . import (_INVALID_UTF8, _PROGRESS, Error, Tokenizer, _array_address, _bytes, _c_i32, _c_size, _check,
-               _checked_ndarray, _choice, _int_rows, _lib, _Progress, _sig)
+               _checked_ndarray, _choice, _int_array, _int_rows, _lib, _Progress, _sig)
 from ._data import Dataset, Report, _ReportP
 
 try:  # optional: accepted as input and, on request, returned
@@ -29,7 +32,8 @@ class _ModelInfo(ctypes.Structure):
                 ("num_layers", _c_size), ("num_heads", _c_size), ("intermediate_size", _c_size),
                 ("max_position_embeddings", _c_size), ("type_vocab_size", _c_size), ("num_labels", _c_size),
                 ("num_parameters", _c_size), ("new_head", ctypes.c_int), ("device", ctypes.c_int),
-                ("backend_name", ctypes.c_char_p), ("precision", ctypes.c_int)]
+                ("backend_name", ctypes.c_char_p), ("precision", ctypes.c_int),
+                ("num_trainable_parameters", _c_size)]
 
 
 class _InferOptions(ctypes.Structure):
@@ -63,7 +67,8 @@ class _FitOptions(ctypes.Structure):  # dm_train_options (_TrainOptions is the t
                 ("keep_best", ctypes.c_int), ("output_dir", ctypes.c_char_p), ("checkpoint_steps", ctypes.c_uint64),
                 ("checkpoint_limit", ctypes.c_int), ("resume_from", ctypes.c_char_p),
                 ("log_jsonl", ctypes.c_char_p), ("threads", ctypes.c_int), ("callback", _TRAIN_FN),
-                ("callback_user", ctypes.c_void_p)]
+                ("callback_user", ctypes.c_void_p), ("freeze_embeddings", ctypes.c_int),
+                ("freeze_layers", ctypes.c_int)]
 
 
 class _TrainResult(ctypes.Structure):
@@ -72,7 +77,33 @@ class _TrainResult(ctypes.Structure):
                 ("best_step", ctypes.c_uint64), ("stopped_early", ctypes.c_int), ("seconds", ctypes.c_double)]
 
 
+class _Batch(ctypes.Structure):
+    _fields_ = [("struct_size", _c_size), ("batch", _c_size), ("seq_len", _c_size),
+                ("ids", ctypes.POINTER(_c_i32)), ("type_ids", ctypes.POINTER(_c_i32)),
+                ("attention_mask", ctypes.POINTER(ctypes.c_uint8)), ("labels", ctypes.POINTER(_c_i32)),
+                ("weights", ctypes.POINTER(ctypes.c_float))]
+
+
+class _BackwardOptions(ctypes.Structure):
+    _fields_ = [("struct_size", _c_size), ("grad_scale", ctypes.c_double), ("dropout", ctypes.c_double),
+                ("seed", ctypes.c_uint64), ("stream", ctypes.c_uint64)]
+
+
+class _OptimizerOptions(ctypes.Structure):
+    _fields_ = [("struct_size", _c_size), ("learning_rate", ctypes.c_double), ("weight_decay", ctypes.c_double),
+                ("adam_beta1", ctypes.c_double), ("adam_beta2", ctypes.c_double), ("adam_epsilon", ctypes.c_double),
+                ("max_grad_norm", ctypes.c_double), ("schedule", ctypes.c_int), ("warmup_steps", ctypes.c_uint64),
+                ("total_steps", ctypes.c_uint64)]
+
+
+class _StepInfo(ctypes.Structure):
+    _fields_ = [("struct_size", _c_size), ("step", ctypes.c_uint64), ("learning_rate", ctypes.c_double),
+                ("grad_norm", ctypes.c_double)]
+
+
 _Mdl = ctypes.c_void_p
+_Opt = ctypes.c_void_p
+_Trn = ctypes.c_void_p
 _status = ctypes.c_int
 _floatp = ctypes.POINTER(ctypes.c_float)
 _charpp = ctypes.POINTER(ctypes.c_char_p)
@@ -97,6 +128,29 @@ _sig("dm_model_evaluate", _status, _Mdl, ctypes.c_void_p, ctypes.POINTER(_InferO
 _sig("dm_train_options_default", None, ctypes.POINTER(_FitOptions))
 _sig("dm_train", _status, _Mdl, ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(_FitOptions),
      ctypes.POINTER(_TrainResult))
+_sig("dm_model_set_trainable", _status, _Mdl, ctypes.c_char_p, ctypes.c_int)
+_sig("dm_model_is_trainable", ctypes.c_int, _Mdl, ctypes.c_char_p)
+_sig("dm_backward_options_default", None, ctypes.POINTER(_BackwardOptions))
+_sig("dm_model_forward_backward", _status, _Mdl, ctypes.POINTER(_Batch), ctypes.POINTER(_BackwardOptions),
+     ctypes.POINTER(ctypes.c_double), _floatp)
+_sig("dm_model_zero_grad", _status, _Mdl)
+_sig("dm_model_get_grad", _status, _Mdl, ctypes.c_char_p, _floatp, _c_size)
+_sig("dm_optimizer_options_default", None, ctypes.POINTER(_OptimizerOptions))
+_sig("dm_optimizer_create", _status, _Mdl, ctypes.POINTER(_OptimizerOptions), ctypes.POINTER(_Opt))
+_sig("dm_optimizer_free", None, _Opt)
+_sig("dm_optimizer_step", _status, _Opt, ctypes.POINTER(_StepInfo))
+_sig("dm_optimizer_steps", ctypes.c_uint64, _Opt)
+_sig("dm_optimizer_save", _status, _Opt, ctypes.c_char_p)
+_sig("dm_optimizer_load", _status, _Opt, ctypes.c_char_p)
+_sig("dm_trainer_create", _status, _Mdl, _Opt, ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(_FitOptions),
+     ctypes.POINTER(_Trn))
+_sig("dm_trainer_free", None, _Trn)
+_sig("dm_trainer_step", _status, _Trn, ctypes.POINTER(_TrainProgress))
+_sig("dm_trainer_done", ctypes.c_int, _Trn)
+_sig("dm_trainer_evaluate", _status, _Trn, ctypes.POINTER(_ReportP))
+_sig("dm_trainer_save", _status, _Trn, ctypes.c_char_p)
+_sig("dm_trainer_resume", _status, _Trn, ctypes.c_char_p)
+_sig("dm_trainer_run", _status, _Trn, ctypes.POINTER(_TrainResult))
 
 
 def _defaults(struct, fn):
@@ -109,6 +163,8 @@ def _defaults(struct, fn):
 _MD = _defaults(_ModelOptions, _lib.dm_model_options_default)
 _ID = _defaults(_InferOptions, _lib.dm_infer_options_default)
 _TD = _defaults(_FitOptions, _lib.dm_train_options_default)
+_BD = _defaults(_BackwardOptions, _lib.dm_backward_options_default)
+_OD = _defaults(_OptimizerOptions, _lib.dm_optimizer_options_default)
 
 _DEVICE = {"auto": 0, "cpu": 1, "cuda": 2}
 _DEVICE_NAME = {v: k for k, v in _DEVICE.items()}
@@ -119,6 +175,8 @@ _NORMALIZE = {None: -1, False: 0, True: 1}
 _SCHEDULE = {"linear": 0, "constant": 1, "cosine": 2}
 
 _INVALID_ARGUMENT = 1
+_NOT_FOUND = 5
+_BUSY = 13
 
 
 def _ranged(value, name, lo, hi):
@@ -139,6 +197,64 @@ def _size(value, name):
 
 def _cint(value, name, lo=-2**31):
     return _ranged(value, name, lo, 2**31 - 1)
+
+
+def _c_name(name, what):
+    """NAME (str or bytes) as NUL-terminated bytes for a C string parameter; a
+    NUL inside would cut it short in C, so it is a ValueError."""
+    b = _bytes(name, what)
+    if b"\0" in b:
+        raise ValueError(f"{what} {name!r} contains a NUL byte")
+    return b
+
+
+_LAYER_PREFIX = "bert.encoder.layer."
+
+
+def _tensor_shape(info, name):
+    """The shape of the model's tensor NAME (Hugging Face name, as safetensors
+    lays it out), from the model's dimensions (the table of lib/model/bert.c);
+    None for a name that is not one of them."""
+    V, H, P, TV = info["vocab_size"], info["hidden_size"], info["max_position_embeddings"], info["type_vocab_size"]
+    I, L = info["intermediate_size"], info["num_labels"]
+    fixed = {"bert.embeddings.word_embeddings.weight": (V, H), "bert.embeddings.position_embeddings.weight": (P, H),
+             "bert.embeddings.token_type_embeddings.weight": (TV, H), "bert.embeddings.LayerNorm.weight": (H,),
+             "bert.embeddings.LayerNorm.bias": (H,), "bert.pooler.dense.weight": (H, H),
+             "bert.pooler.dense.bias": (H,), "classifier.weight": (L, H), "classifier.bias": (L,)}
+    if name in fixed:
+        return fixed[name]
+    if not name.startswith(_LAYER_PREFIX):
+        return None
+    layer, _, rest = name[len(_LAYER_PREFIX):].partition(".")
+    if not layer.isdigit() or str(int(layer)) != layer or int(layer) >= info["num_layers"]:
+        return None
+    per_layer = {"output.dense.weight": (H, I), "output.dense.bias": (H,), "intermediate.dense.weight": (I, H),
+                 "intermediate.dense.bias": (I,), "attention.output.dense.weight": (H, H),
+                 "attention.output.dense.bias": (H,)}
+    for ln in ("attention.output.LayerNorm.", "output.LayerNorm."):
+        per_layer[ln + "weight"] = per_layer[ln + "bias"] = (H,)
+    for qkv in ("query", "key", "value"):
+        per_layer[f"attention.self.{qkv}.weight"] = (H, H)
+        per_layer[f"attention.self.{qkv}.bias"] = (H,)
+    return per_layer.get(rest)
+
+
+def _float_vector(values, what, n):
+    """(pointer, keepalive) of N float32 values from a list or a 1-D numpy array."""
+    if _np is not None and isinstance(values, _np.ndarray):
+        if values.ndim != 1:
+            raise ValueError(f"{what} must be 1-D; got shape {values.shape}")
+        a = _np.ascontiguousarray(values, dtype=_np.float32)
+        keep, ptr = a, a.ctypes.data_as(_floatp)
+    else:
+        try:
+            keep = array.array("f", values)
+        except TypeError:
+            raise TypeError(f"{what} must be a list of numbers") from None
+        ptr = ctypes.cast(_array_address(keep), _floatp) if len(keep) else None
+    if len(keep) != n:
+        raise ValueError(f"{what} has {len(keep)} values but the batch has {n} sequences")
+    return ptr, keep
 
 
 def _want_numpy(flag):
@@ -283,6 +399,7 @@ class Model:
             raise ValueError("use Model.load")
         self._lock = threading.RLock()
         self._own = owner
+        self._users = 0  # open Optimizers and Trainers of this model (they keep it open)
 
     @classmethod
     def load(cls, path, num_labels=_MD.num_labels, labels=None, seed=_MD.seed, device="auto",
@@ -325,8 +442,13 @@ class Model:
     # ---- lifetime
     def close(self):
         """Releases the model (at once, or when the last Tokenizer taken from
-        it goes); safe to call twice."""
+        it goes); safe to call twice. While an Optimizer or a Trainer of the
+        model is open it raises datamodel.Error DM_ERR_BUSY and does nothing:
+        close them first."""
         with self._lock:
+            if self._users:
+                raise Error(_BUSY, f"the model has {self._users} open Optimizer/Trainer object(s): close them "
+                                   "first")
             self._own = None
 
     def __enter__(self):
@@ -356,7 +478,9 @@ class Model:
         """A dict: vocab_size, hidden_size, num_layers, num_heads,
         intermediate_size, max_position_embeddings, type_vocab_size,
         num_labels, num_parameters, new_head (bool), device ("cpu" or
-        "cuda"), backend_name, precision ("fp32" or "bf16")."""
+        "cuda"), backend_name, precision ("fp32" or "bf16"),
+        num_trainable_parameters (floats of the trainable tensors, see
+        set_trainable)."""
         i = _ModelInfo()
         i.struct_size = ctypes.sizeof(i)
         with self._use() as h:
@@ -516,6 +640,123 @@ class Model:
             _check(status)
         return Report._take(out)
 
+    # ---- training pieces: trainable tensors, forward and backward, gradients
+    def set_trainable(self, prefix, trainable=True):
+        """Marks the tensors whose Hugging Face names start with PREFIX (e.g.
+        "bert.embeddings.", "bert.encoder.layer.0.", "" for all) as trainable
+        or frozen (dm_model_set_trainable); all are trainable at load. A
+        frozen tensor gets no gradient and no optimizer state, and the
+        backward pass stops below the lowest trainable layer. A layer's
+        query, key and value go together (DM_ERR_UNSUPPORTED otherwise).
+        Raises DM_ERR_NOT_FOUND when no tensor matches, DM_ERR_BUSY while an
+        Optimizer (or a Trainer) of the model is open. Gradients accumulated
+        so far are dropped."""
+        data = _c_name(prefix, "prefix")
+        with self._use() as h:
+            _check(_lib.dm_model_set_trainable(h, data, 1 if trainable else 0))
+
+    def is_trainable(self, name):
+        """Whether the tensor NAME (a Hugging Face name, e.g.
+        "classifier.weight") is trainable; Error DM_ERR_NOT_FOUND when the
+        model has no such tensor (dm_model_is_trainable)."""
+        data = _c_name(name, "name")
+        with self._use() as h:
+            v = _lib.dm_model_is_trainable(h, data)
+        if v < 0:
+            raise Error(_NOT_FOUND, f"the model has no tensor {data.decode('utf-8', 'replace')!r}")
+        return bool(v)
+
+    def forward_backward(self, ids, labels, type_ids=None, attention_mask=None, weights=None,
+                         grad_scale=_BD.grad_scale, dropout=_BD.dropout, seed=_BD.seed, stream=_BD.stream,
+                         return_logits=False):
+        """The forward and backward pass on one batch of token ids
+        (dm_model_forward_backward): the cross-entropy loss_i of each
+        sequence, and the gradients of grad_scale * sum_i w_i loss_i ADDED to
+        the model's gradients of its trainable tensors (they accumulate over
+        calls until Optimizer.step() or zero_grad() clears them). For the
+        batch's mean loss pass grad_scale=1/sum(weights) (1/batch without
+        weights).
+
+        ids, type_ids, attention_mask: batch x seq_len, as in forward()
+        (type_ids None: zeros; attention_mask None: all ones, every row needs
+        a 1). labels: batch label ids of the model (-1: no loss for that
+        sequence). weights: batch per-example loss weights >= 0 (None: all
+        1). dropout: -1 (or None) config.json's rates, 0 off, else every
+        rate; seed and stream name the dropout masks (use a new stream per
+        batch, e.g. the batch's number). Lists or numpy arrays; values that
+        do not fit int32 (ids, type_ids, labels) or uint8 (attention_mask)
+        raise OverflowError (also a ValueError) naming their index.
+
+        Returns loss_sum = sum_i w_i loss_i (a float), or (loss_sum, logits)
+        with return_logits=True: batch x num_labels, a numpy float32 array
+        when ids is a numpy array, else nested lists."""
+        numpy = _np is not None and isinstance(ids, _np.ndarray)
+        pid, kid, batch, seq = _int_matrix(ids, "ids", _c_i32)
+        b = _Batch()
+        b.struct_size = ctypes.sizeof(b)
+        b.batch, b.seq_len, b.ids = batch, seq, pid
+        keep = [kid]
+        if type_ids is not None:
+            ptype, kt, nb, ns = _int_matrix(type_ids, "type_ids", _c_i32)
+            if (nb, ns) != (batch, seq):
+                raise ValueError(f"type_ids is {nb} x {ns} but ids is {batch} x {seq}")
+            b.type_ids = ptype
+            keep.append(kt)
+        if attention_mask is not None:
+            pmask, km, nb, ns = _int_matrix(attention_mask, "attention_mask", ctypes.c_uint8)
+            if (nb, ns) != (batch, seq):
+                raise ValueError(f"attention_mask is {nb} x {ns} but ids is {batch} x {seq}")
+            b.attention_mask = pmask
+            keep.append(km)
+        if isinstance(labels, (str, bytes)):
+            raise TypeError("labels must be a list of label ids")
+        y = _int_array(labels, "labels", "i")
+        if len(y) != batch:
+            raise ValueError(f"labels has {len(y)} values but ids has {batch} sequences")
+        if not len(y):
+            y.append(0)  # a valid pointer for an empty batch: the library names what is wrong
+        keep.append(y)
+        b.labels = ctypes.cast(_array_address(y), ctypes.POINTER(_c_i32))
+        if weights is not None:
+            b.weights, kw = _float_vector(weights, "weights", batch)
+            keep.append(kw)
+        o = _BackwardOptions()
+        _lib.dm_backward_options_default(ctypes.byref(o))
+        o.grad_scale = float(grad_scale)
+        o.dropout = -1.0 if dropout is None else float(dropout)
+        o.seed = _size(seed, "seed")
+        o.stream = _size(stream, "stream")
+        loss = ctypes.c_double()
+        with self._use() as h:
+            logits = _Out((batch, self.info["num_labels"]), numpy) if return_logits else None
+            _check(_lib.dm_model_forward_backward(h, ctypes.byref(b), ctypes.byref(o), ctypes.byref(loss),
+                                                  logits.ptr if logits else None))
+        del keep
+        return (loss.value, logits.value()) if return_logits else loss.value
+
+    def zero_grad(self):
+        """Sets the model's gradients to zero (dm_model_zero_grad)."""
+        with self._use() as h:
+            _check(_lib.dm_model_zero_grad(h))
+
+    def grad(self, name, return_numpy=False):
+        """The model's accumulated gradient of the tensor NAME (a Hugging
+        Face name), shaped as the tensor (safetensors' layout): nested lists,
+        or a numpy float32 array with return_numpy=True
+        (dm_model_get_grad). Error DM_ERR_NOT_FOUND for an unknown name,
+        DM_ERR_INVALID_ARGUMENT for a frozen tensor (it has no gradient)."""
+        numpy = _want_numpy(return_numpy)
+        data = _c_name(name, "name")
+        with self._use() as h:
+            shape = _tensor_shape(self.info, data.decode("utf-8", "replace"))
+            if shape is None:  # not a tensor of this model: the library says so (or names its size)
+                dummy = ctypes.c_float()
+                _check(_lib.dm_model_get_grad(h, data, ctypes.byref(dummy), 0))
+                raise Error(_NOT_FOUND, f"the model has no tensor {name!r}")  # pragma: no cover
+            out = _Out(shape, numpy)
+            _check(_lib.dm_model_get_grad(h, data, out.ptr, out.n))
+        return out.value()
+
     def __repr__(self):
         if getattr(self, "_own", None) is None:
             return "Model(closed)"
@@ -553,23 +794,133 @@ class _TrainCallback:
             return 1
 
 
-def train(model, train, val=None, *, epochs=_TD.epochs, max_steps=_TD.max_steps, batch_size=_TD.batch_size,
-          grad_accum=_TD.grad_accum, learning_rate=_TD.learning_rate, weight_decay=_TD.weight_decay,
-          adam_beta1=_TD.adam_beta1, adam_beta2=_TD.adam_beta2, adam_epsilon=_TD.adam_epsilon,
-          max_grad_norm=_TD.max_grad_norm, schedule="linear", warmup_ratio=_TD.warmup_ratio,
-          warmup_steps=_TD.warmup_steps, max_length=_TD.max_length, seed=_TD.seed, dropout=_TD.dropout,
-          shuffle=bool(_TD.shuffle), group_by_length=bool(_TD.group_by_length), class_weights=None,
-          balanced_class_weights=bool(_TD.balanced_class_weights), eval_steps=_TD.eval_steps,
-          early_stopping_patience=_TD.early_stopping_patience, keep_best=bool(_TD.keep_best), output_dir=None,
-          checkpoint_steps=_TD.checkpoint_steps, checkpoint_limit=_TD.checkpoint_limit, resume_from=None,
-          log_jsonl=None, threads=_TD.threads, callback=None):
+class _Fit:
+    """A dm_train_options made from train()'s keywords (the library's defaults
+    as theirs), holding what the library reads through its pointers (paths,
+    class weights, the callback) for as long as it lives: a Trainer keeps
+    reading them after dm_trainer_create returns."""
+
+    def __init__(self, model, *, epochs=_TD.epochs, max_steps=_TD.max_steps, batch_size=_TD.batch_size,
+                 grad_accum=_TD.grad_accum, learning_rate=_TD.learning_rate, weight_decay=_TD.weight_decay,
+                 adam_beta1=_TD.adam_beta1, adam_beta2=_TD.adam_beta2, adam_epsilon=_TD.adam_epsilon,
+                 max_grad_norm=_TD.max_grad_norm, schedule="linear", warmup_ratio=_TD.warmup_ratio,
+                 warmup_steps=_TD.warmup_steps, max_length=_TD.max_length, seed=_TD.seed, dropout=_TD.dropout,
+                 shuffle=bool(_TD.shuffle), group_by_length=bool(_TD.group_by_length), class_weights=None,
+                 balanced_class_weights=bool(_TD.balanced_class_weights), eval_steps=_TD.eval_steps,
+                 early_stopping_patience=_TD.early_stopping_patience, keep_best=bool(_TD.keep_best),
+                 output_dir=None, checkpoint_steps=_TD.checkpoint_steps, checkpoint_limit=_TD.checkpoint_limit,
+                 resume_from=None, log_jsonl=None, threads=_TD.threads, callback=None,
+                 freeze_embeddings=bool(_TD.freeze_embeddings), freeze_layers=_TD.freeze_layers):
+        o = _FitOptions()
+        _lib.dm_train_options_default(ctypes.byref(o))
+        o.epochs = _cint(epochs, "epochs")
+        o.max_steps = _size(max_steps, "max_steps")
+        o.batch_size = _ranged(batch_size, "batch_size", 1, 2**64 - 1)  # 0 is refused too: say so
+        o.grad_accum = _cint(grad_accum, "grad_accum")
+        o.learning_rate = float(learning_rate)
+        o.weight_decay = float(weight_decay)
+        o.adam_beta1 = float(adam_beta1)
+        o.adam_beta2 = float(adam_beta2)
+        o.adam_epsilon = float(adam_epsilon)
+        o.max_grad_norm = float(max_grad_norm)
+        o.schedule = _choice(_SCHEDULE, schedule, "schedule")
+        o.warmup_ratio = float(warmup_ratio)
+        o.warmup_steps = _size(warmup_steps, "warmup_steps")
+        o.max_length = _size(max_length, "max_length")
+        o.seed = _size(seed, "seed")
+        o.dropout = -1.0 if dropout is None else float(dropout)
+        o.shuffle = int(bool(shuffle))
+        o.group_by_length = int(bool(group_by_length))
+        keep = []
+        if isinstance(class_weights, str):
+            if class_weights != "balanced":
+                raise ValueError(f"class_weights must be a list of floats or 'balanced'; got {class_weights!r}")
+            balanced_class_weights = True
+        elif class_weights is not None:
+            weights = [float(w) for w in class_weights]
+            n_labels = model.info["num_labels"]
+            if len(weights) != n_labels:  # the library reads num_labels values
+                raise Error(_INVALID_ARGUMENT, f"class_weights has {len(weights)} values but the model has "
+                                               f"{n_labels} labels")
+            arr = (ctypes.c_float * len(weights))(*weights)
+            keep.append(arr)
+            o.class_weights = arr
+        o.balanced_class_weights = int(bool(balanced_class_weights))
+        o.eval_steps = _size(eval_steps, "eval_steps")
+        o.early_stopping_patience = _cint(early_stopping_patience, "early_stopping_patience")
+        o.keep_best = int(bool(keep_best))
+        for field, value in (("output_dir", output_dir), ("resume_from", resume_from), ("log_jsonl", log_jsonl)):
+            if value is not None:
+                b = os.fsencode(value)
+                keep.append(b)
+                setattr(o, field, b)
+        o.checkpoint_steps = _size(checkpoint_steps, "checkpoint_steps")
+        o.checkpoint_limit = _cint(checkpoint_limit, "checkpoint_limit")
+        o.threads = _cint(threads, "threads")
+        o.freeze_embeddings = int(bool(freeze_embeddings))
+        o.freeze_layers = _cint(freeze_layers, "freeze_layers")
+        self.cb = None
+        if callback is not None:
+            self.cb = _TrainCallback(callback)
+            o.callback = self.cb.c
+        self.o, self.keep = o, keep
+        self.resume_from = None if resume_from is None else os.fsencode(resume_from)
+
+    def reraise(self):
+        """Raises (once) the exception the callback raised, if any."""
+        if self.cb is not None and self.cb.error is not None:
+            e, self.cb.error = self.cb.error, None
+            raise e
+
+
+def _with_options_signature(fn, *leading):
+    """Gives FN (which takes **options) the signature LEADING + the keywords of
+    _Fit, so that help() and inspect show every option with its default."""
+    params = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, **({} if d is _NO else {"default": d}))
+              for name, d in leading]
+    params += [p for name, p in inspect.signature(_Fit.__init__).parameters.items() if name not in ("self", "model")]
+    fn.__signature__ = inspect.Signature(params)
+    return fn
+
+
+_NO = object()
+
+
+def _fit(where, model, options):
+    """_Fit(model, **options), naming WHERE for a keyword it does not take."""
+    names = inspect.signature(_Fit.__init__).parameters
+    for name in options:
+        if name in ("self", "model") or name not in names:
+            raise TypeError(f"{where} got an unexpected keyword argument {name!r}")
+    return _Fit(model, **options)
+
+
+def _check_training_args(model, train, val):
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be a datamodel.Model, not {type(model).__name__}")
+    for name, ds in (("train", train), ("val", val)):
+        if ds is not None and not isinstance(ds, Dataset):
+            raise TypeError(f"{name} must be a datamodel.Dataset, not {type(ds).__name__}")
+    if train is None:
+        raise TypeError("train must be a datamodel.Dataset")
+
+
+def _result_dict(res):
+    d = {f: getattr(res, f) for f, _ in _TrainResult._fields_[1:]}
+    d["stopped_early"] = bool(d["stopped_early"])
+    return d
+
+
+def train(model, train, val=None, **options):
     """Fine-tunes MODEL on the Dataset TRAIN with AdamW (dm_train), evaluating
     on the Dataset VAL when given. Every dm_train_options field is a keyword
     (defaults are the library's): schedule is "linear", "constant" or
     "cosine"; dropout -1 (or None) keeps config.json's rates; class_weights
     is a list of num_labels floats, or "balanced" (the same as
     balanced_class_weights=True); output_dir, resume_from and log_jsonl are
-    paths or None.
+    paths or None; freeze_embeddings=True leaves the embedding tables and
+    their LayerNorm untrained, freeze_layers=N the bottom N encoder layers
+    (for the run only: the model's own trainable set is back afterwards).
 
     callback(progress) is called after every optimizer step and every
     evaluation with a dict (step, total_steps, epoch, epochs, loss,
@@ -581,73 +932,312 @@ def train(model, train, val=None, *, epochs=_TD.epochs, max_steps=_TD.max_steps,
 
     Returns a dict: steps, epochs, final_loss, best_val_metric (validation
     accuracy of the best evaluation; NaN without VAL), best_step,
-    stopped_early (bool), seconds."""
-    if not isinstance(model, Model):
-        raise TypeError(f"model must be a datamodel.Model, not {type(model).__name__}")
-    for name, ds in (("train", train), ("val", val)):
-        if ds is not None and not isinstance(ds, Dataset):
-            raise TypeError(f"{name} must be a datamodel.Dataset, not {type(ds).__name__}")
-    if train is None:
-        raise TypeError("train must be a datamodel.Dataset")
-    o = _FitOptions()
-    _lib.dm_train_options_default(ctypes.byref(o))
-    o.epochs = _cint(epochs, "epochs")
-    o.max_steps = _size(max_steps, "max_steps")
-    o.batch_size = _ranged(batch_size, "batch_size", 1, 2**64 - 1)  # 0 is refused too: say so
-    o.grad_accum = _cint(grad_accum, "grad_accum")
-    o.learning_rate = float(learning_rate)
-    o.weight_decay = float(weight_decay)
-    o.adam_beta1 = float(adam_beta1)
-    o.adam_beta2 = float(adam_beta2)
-    o.adam_epsilon = float(adam_epsilon)
-    o.max_grad_norm = float(max_grad_norm)
-    o.schedule = _choice(_SCHEDULE, schedule, "schedule")
-    o.warmup_ratio = float(warmup_ratio)
-    o.warmup_steps = _size(warmup_steps, "warmup_steps")
-    o.max_length = _size(max_length, "max_length")
-    o.seed = _size(seed, "seed")
-    o.dropout = -1.0 if dropout is None else float(dropout)
-    o.shuffle = int(bool(shuffle))
-    o.group_by_length = int(bool(group_by_length))
-    keep = []
-    if isinstance(class_weights, str):
-        if class_weights != "balanced":
-            raise ValueError(f"class_weights must be a list of floats or 'balanced'; got {class_weights!r}")
-        balanced_class_weights = True
-    elif class_weights is not None:
-        weights = [float(w) for w in class_weights]
-        n_labels = model.info["num_labels"]
-        if len(weights) != n_labels:  # the library reads num_labels values
-            raise Error(_INVALID_ARGUMENT, f"class_weights has {len(weights)} values but the model has "
-                                           f"{n_labels} labels")
-        arr = (ctypes.c_float * len(weights))(*weights)
-        keep.append(arr)
-        o.class_weights = arr
-    o.balanced_class_weights = int(bool(balanced_class_weights))
-    o.eval_steps = _size(eval_steps, "eval_steps")
-    o.early_stopping_patience = _cint(early_stopping_patience, "early_stopping_patience")
-    o.keep_best = int(bool(keep_best))
-    for field, value in (("output_dir", output_dir), ("resume_from", resume_from), ("log_jsonl", log_jsonl)):
-        if value is not None:
-            b = os.fsencode(value)
-            keep.append(b)
-            setattr(o, field, b)
-    o.checkpoint_steps = _size(checkpoint_steps, "checkpoint_steps")
-    o.checkpoint_limit = _cint(checkpoint_limit, "checkpoint_limit")
-    o.threads = _cint(threads, "threads")
-    cb = None
-    if callback is not None:
-        cb = _TrainCallback(callback)
-        o.callback = cb.c
+    stopped_early (bool), seconds. Trainer runs the same loop step by
+    step."""
+    _check_training_args(model, train, val)
+    fit = _fit("train()", model, options)
     res = _TrainResult()
     res.struct_size = ctypes.sizeof(res)
     with model._use() as h:
-        status = _lib.dm_train(h, train._handle(), None if val is None else val._handle(), ctypes.byref(o),
+        status = _lib.dm_train(h, train._handle(), None if val is None else val._handle(), ctypes.byref(fit.o),
                                ctypes.byref(res))
-    del keep
-    if cb is not None and cb.error is not None:
-        raise cb.error
+    fit.reraise()
     _check(status)
-    d = {f: getattr(res, f) for f, _ in _TrainResult._fields_[1:]}
-    d["stopped_early"] = bool(d["stopped_early"])
-    return d
+    return _result_dict(res)
+
+
+_with_options_signature(train, ("model", _NO), ("train", _NO), ("val", None))
+
+
+# ---------------------------------------------------------------------------- the training pieces
+
+
+class Optimizer:
+    """AdamW (torch.optim.AdamW) over the tensors of MODEL that are trainable
+    now (dm_optimizer): global-norm clipping, a learning-rate schedule
+    ("linear", "constant" or "cosine": warmup_steps of linear warmup, then
+    over total_steps; total_steps 0 keeps the rate constant after warmup, or,
+    given to a Trainer, takes the run's), decoupled weight decay (never on
+    biases and LayerNorm weights). Defaults are the library's.
+
+    With Model.forward_backward it makes a hand-written training loop:
+
+        with datamodel.Optimizer(model, learning_rate=1e-4) as opt:
+            for i, (ids, mask, labels) in enumerate(batches):
+                model.forward_backward(ids, labels, attention_mask=mask, grad_scale=1 / len(labels), stream=i)
+                opt.step()
+
+    The optimizer keeps its model open (Model.close raises DM_ERR_BUSY until
+    it is closed) and fixes the trainable set while it exists
+    (Model.set_trainable raises DM_ERR_BUSY). close() or a `with` block
+    releases it (or the garbage collector). Calls are serialised with the
+    model's by its lock."""
+
+    def __init__(self, model, learning_rate=_OD.learning_rate, weight_decay=_OD.weight_decay,
+                 adam_beta1=_OD.adam_beta1, adam_beta2=_OD.adam_beta2, adam_epsilon=_OD.adam_epsilon,
+                 max_grad_norm=_OD.max_grad_norm, schedule="linear", warmup_steps=_OD.warmup_steps,
+                 total_steps=_OD.total_steps):
+        self._h = None
+        if not isinstance(model, Model):
+            raise TypeError(f"model must be a datamodel.Model, not {type(model).__name__}")
+        o = _OptimizerOptions()
+        _lib.dm_optimizer_options_default(ctypes.byref(o))
+        o.learning_rate = float(learning_rate)
+        o.weight_decay = float(weight_decay)
+        o.adam_beta1 = float(adam_beta1)
+        o.adam_beta2 = float(adam_beta2)
+        o.adam_epsilon = float(adam_epsilon)
+        o.max_grad_norm = float(max_grad_norm)
+        o.schedule = _choice(_SCHEDULE, schedule, "schedule")
+        o.warmup_steps = _size(warmup_steps, "warmup_steps")
+        o.total_steps = _size(total_steps, "total_steps")
+        self._model = model
+        self._trainers = 0  # open Trainers using this optimizer
+        h = _Opt()
+        with model._use() as mh:
+            _check(_lib.dm_optimizer_create(mh, ctypes.byref(o), ctypes.byref(h)))
+            self._h = h
+            model._users += 1
+
+    # ---- lifetime
+    def close(self):
+        """Releases the optimizer; safe to call twice. While a Trainer uses
+        it, raises datamodel.Error DM_ERR_BUSY and does nothing: close the
+        Trainer first."""
+        if not getattr(self, "_h", None):
+            return
+        with self._model._lock:
+            if self._trainers:
+                raise Error(_BUSY, "the optimizer is used by an open Trainer: close the Trainer first")
+            h, self._h = self._h, None
+            if h:
+                _lib.dm_optimizer_free(h)
+                self._model._users -= 1
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @contextlib.contextmanager
+    def _use(self):
+        """Holds the model's lock and gives the optimizer's C handle."""
+        if not getattr(self, "_h", None):
+            raise ValueError("the optimizer is closed")
+        with self._model._lock:
+            h = self._h
+            if not h:
+                raise ValueError("the optimizer is closed")
+            yield h
+
+    # ---- the step and the state
+    def step(self):
+        """One AdamW step with the model's gradients: clipping, the scheduled
+        learning rate, the update, then the gradients set to zero
+        (dm_optimizer_step). Returns a dict: step (steps done, this one
+        included), learning_rate (used for this step), grad_norm (before
+        clipping). A NaN or infinite gradient norm raises DM_ERR_NUMERIC
+        before anything changes."""
+        info = _StepInfo()
+        info.struct_size = ctypes.sizeof(info)
+        with self._use() as h:
+            _check(_lib.dm_optimizer_step(h, ctypes.byref(info)))
+        return {"step": info.step, "learning_rate": info.learning_rate, "grad_norm": info.grad_norm}
+
+    @property
+    def steps(self):
+        """The steps done so far (after load(): those of the saved state)."""
+        with self._use() as h:
+            return _lib.dm_optimizer_steps(h)
+
+    def save(self, path):
+        """Writes the state (AdamW moments of every trainable tensor, the step
+        count, the options) to PATH, a safetensors file written atomically
+        (dm_optimizer_save)."""
+        with self._use() as h:
+            _check(_lib.dm_optimizer_save(h, os.fsencode(path)))
+
+    def load(self, path):
+        """Reads a state written by save() (dm_optimizer_load): a state of
+        other trainable tensors or other options raises
+        DM_ERR_INVALID_ARGUMENT."""
+        with self._use() as h:
+            _check(_lib.dm_optimizer_load(h, os.fsencode(path)))
+
+    def __repr__(self):
+        if not getattr(self, "_h", None):
+            return "Optimizer(closed)"
+        return f"Optimizer(steps={self.steps})"
+
+
+class Trainer:
+    """A training run, step by step (dm_trainer): what datamodel.train does,
+    in the caller's hands. Made from MODEL, the Dataset TRAIN (and VAL, or
+    None) and the keywords of datamodel.train (freeze_embeddings and
+    freeze_layers included; resume_from resumes at once). It tokenizes both
+    sets once, plans the epochs and makes its AdamW from the options, or
+    uses OPTIMIZER (a datamodel.Optimizer of the same model; freeze with
+    Model.set_trainable before making it: freeze_* are refused with one).
+
+        with datamodel.Trainer(model, train, val, epochs=3) as t:
+            while not t.done:
+                p = t.step()                  # one optimizer step: a dict as train()'s callback gets
+            report = t.evaluate()             # the validation Report (keeps the best weights)
+            t.save("ckpt")                    # a checkpoint; Trainer(...).resume("ckpt") goes on exactly
+
+    run() does the rest of the plan as train() does (evaluations, checkpoints,
+    early stopping, the best weights, the final save) and calls the callback;
+    step() does not call it.
+
+    The model is being trained until close(): Model.close raises
+    DM_ERR_BUSY. The trainer may be used from any thread, one call at a time
+    (the model's lock serialises them); model calls from Python are
+    serialised with them the same way.
+    close() or a `with` block releases it (or the garbage collector); close
+    a Trainer before the Optimizer it uses, and both before the model."""
+
+    def __init__(self, model, train, val=None, optimizer=None, **options):
+        self._h = None
+        _check_training_args(model, train, val)
+        if optimizer is not None:
+            if not isinstance(optimizer, Optimizer):
+                raise TypeError(f"optimizer must be a datamodel.Optimizer, not {type(optimizer).__name__}")
+            if optimizer._model is not model:
+                raise Error(_INVALID_ARGUMENT, "the optimizer belongs to another model")
+        fit = _fit("Trainer()", model, options)
+        self._model, self._opt, self._fit = model, optimizer, fit
+        self._running = False
+        h = _Trn()
+        with model._use() as mh:
+            oh = None
+            if optimizer is not None:
+                oh = optimizer._h
+                if not oh:
+                    raise ValueError("the optimizer is closed")
+            _check(_lib.dm_trainer_create(mh, oh, train._handle(), None if val is None else val._handle(),
+                                          ctypes.byref(fit.o), ctypes.byref(h)))
+            self._h = h
+            model._users += 1
+            if optimizer is not None:
+                optimizer._trainers += 1
+        if fit.resume_from is not None:
+            try:
+                self.resume(fit.resume_from)
+            except BaseException:
+                self.close()
+                raise
+
+    # ---- lifetime
+    def close(self):
+        """Releases the trainer (the model is no longer being trained; an
+        optimizer given to it is not closed); safe to call twice, from any
+        thread. Raises DM_ERR_BUSY while run() is in progress (from its
+        callback)."""
+        if not getattr(self, "_h", None):
+            return
+        with self._model._lock:
+            if self._running:
+                raise Error(_BUSY, "Trainer.close: run() is in progress")
+            h, self._h = self._h, None
+            if h:
+                _lib.dm_trainer_free(h)
+                self._model._users -= 1
+                if self._opt is not None:
+                    self._opt._trainers -= 1
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @contextlib.contextmanager
+    def _use(self, what):
+        """Holds the model's lock and gives the trainer's C handle, outside
+        run()."""
+        if not getattr(self, "_h", None):
+            raise ValueError("the trainer is closed")
+        with self._model._lock:
+            if not self._h:
+                raise ValueError("the trainer is closed")
+            if self._running:
+                raise Error(_BUSY, f"Trainer.{what}: run() is in progress (a call from its callback?)")
+            yield self._h
+
+    # ---- the run
+    def step(self):
+        """One optimizer step (grad_accum batches of the epoch's order) and
+        its log line (dm_trainer_step). Returns the progress dict that
+        train()'s callback gets (evaluated False). DM_ERR_RANGE when the
+        run's steps are done."""
+        p = _TrainProgress()
+        p.struct_size = ctypes.sizeof(p)
+        with self._use("step") as h:
+            _check(_lib.dm_trainer_step(h, ctypes.byref(p)))
+        return _progress_dict(p)
+
+    @property
+    def done(self):
+        """Whether the run's steps are done (or early stopping stopped it)."""
+        if not getattr(self, "_h", None):
+            raise ValueError("the trainer is closed")
+        with self._model._lock:
+            return bool(_lib.dm_trainer_done(self._h)) if self._h else True
+
+    def evaluate(self):
+        """Evaluates on the validation set and returns the Report (with the
+        mean loss); keeps the best weights and counts evaluations without
+        improvement, as train() does at each evaluation
+        (dm_trainer_evaluate). DM_ERR_INVALID_ARGUMENT without VAL."""
+        out = _ReportP()
+        with self._use("evaluate") as h:
+            _check(_lib.dm_trainer_evaluate(h, ctypes.byref(out)))
+        return Report._take(out)
+
+    def save(self, directory):
+        """A checkpoint of the run at its current step into DIRECTORY (a model
+        folder with the optimizer's and the trainer's state, written whole)
+        (dm_trainer_save)."""
+        with self._use("save") as h:
+            _check(_lib.dm_trainer_save(h, os.fsencode(directory)))
+
+    def resume(self, directory):
+        """Goes on from a checkpoint of save() (or of train()'s
+        checkpoint_steps), bit for bit (dm_trainer_resume): the data, options
+        and labels must be those it was written with. Only before the first
+        step."""
+        with self._use("resume") as h:
+            _check(_lib.dm_trainer_resume(h, os.fsencode(directory)))
+
+    def run(self):
+        """Runs the rest of the plan as train() does: steps, evaluations
+        every eval_steps or epoch, checkpoints, early stopping, the best
+        weights kept and the final model saved to output_dir; the callback
+        after every step (dm_trainer_run). Returns the result dict of
+        train()."""
+        res = _TrainResult()
+        res.struct_size = ctypes.sizeof(res)
+        with self._use("run") as h:
+            self._running = True
+            try:
+                status = _lib.dm_trainer_run(h, ctypes.byref(res))
+            finally:
+                self._running = False
+        self._fit.reraise()
+        _check(status)
+        return _result_dict(res)
+
+    def __repr__(self):
+        if not getattr(self, "_h", None):
+            return "Trainer(closed)"
+        return f"Trainer(done={self.done})"
+
+
+_with_options_signature(Trainer, ("model", _NO), ("train", _NO), ("val", None), ("optimizer", None))
