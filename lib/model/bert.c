@@ -17,9 +17,9 @@
 
 /* ------------------------------------------------------------------ layout */
 
-bert_dims bert_dims_from_config(const dmi_bert_config *cfg, size_t num_labels)
+dmi_bert_dims dmi_bert_dims_from_config(const dmi_bert_config *cfg, size_t num_labels)
 {
-    bert_dims d;
+    dmi_bert_dims d;
     d.V = cfg->vocab_size;
     d.P = cfg->max_position;
     d.TV = cfg->type_vocab_size;
@@ -34,7 +34,7 @@ bert_dims bert_dims_from_config(const dmi_bert_config *cfg, size_t num_labels)
 }
 
 typedef struct table_builder {
-    bert_tensor *t;
+    dmi_bert_tensor *t;
     size_t n, cap, offset;
 } table_builder;
 
@@ -43,14 +43,14 @@ static dm_status table_add(table_builder *tb, const char *name, size_t rows, siz
 {
     if (tb->n == tb->cap) {
         size_t cap = tb->cap ? tb->cap * 2 : 64;
-        bert_tensor *t = dmi_realloc(tb->t, cap * sizeof *t);
+        dmi_bert_tensor *t = dmi_realloc(tb->t, cap * sizeof *t);
         if (!t) return DM_ERR_NO_MEMORY;
         tb->t = t;
         tb->cap = cap;
     }
     size_t len = strlen(name);
     if (len >= sizeof tb->t->name) return dmi_fail(DM_ERR_INTERNAL, "tensor name too long: %s", name);
-    bert_tensor *t = &tb->t[tb->n++];
+    dmi_bert_tensor *t = &tb->t[tb->n++];
     memcpy(t->name, name, len + 1);
     t->ndim = cols ? 2 : 1;
     t->shape[0] = rows;
@@ -83,7 +83,7 @@ static dm_status table_add_dense(table_builder *tb, const char *prefix, size_t o
     return st ? st : table_add(tb, name, out, 0, false, group);
 }
 
-dm_status bert_tensor_table(const bert_dims *d, bert_tensor **out, size_t *n, size_t *total)
+dm_status dmi_bert_tensor_table(const dmi_bert_dims *d, dmi_bert_tensor **out, size_t *n, size_t *total)
 {
     table_builder tb = {0};
     dm_status st = table_add(&tb, "bert.embeddings.word_embeddings.weight", d->V, d->C, true, 0);
@@ -127,70 +127,100 @@ dm_status bert_tensor_table(const bert_dims *d, bert_tensor **out, size_t *n, si
     return DM_OK;
 }
 
-dm_status bert_params_map(bert_params *p, const bert_dims *d, float *base)
+static dmi_linear linear_at(float *const *params, float *const *grads, size_t i, size_t n_in, size_t n_out)
 {
-    memset(p, 0, sizeof *p);
-    p->layers = dmi_calloc(d->layers ? d->layers : 1, sizeof *p->layers);
-    if (!p->layers) return DM_ERR_NO_MEMORY;
-    size_t C = d->C, I = d->I;
-    float *at = base;
-#define TAKE(n) (at += (n), at - (n))
-    p->wte = TAKE(d->V * C);
-    p->wpe = TAKE(d->P * C);
-    p->wtt = TAKE(d->TV * C);
-    p->emb_ln_w = TAKE(C);
-    p->emb_ln_b = TAKE(C);
-    for (size_t l = 0; l < d->layers; l++) {
-        bert_layer *L = &p->layers[l];
-        L->qkv_w = TAKE(3 * C * C);
-        L->qkv_b = TAKE(3 * C);
-        L->ao_w = TAKE(C * C);
-        L->ao_b = TAKE(C);
-        L->ln1_w = TAKE(C);
-        L->ln1_b = TAKE(C);
-        L->fc1_w = TAKE(I * C);
-        L->fc1_b = TAKE(I);
-        L->fc2_w = TAKE(C * I);
-        L->fc2_b = TAKE(C);
-        L->ln2_w = TAKE(C);
-        L->ln2_b = TAKE(C);
-    }
-    p->pool_w = TAKE(C * C);
-    p->pool_b = TAKE(C);
-    p->cls_w = TAKE(d->L * C);
-    p->cls_b = TAKE(d->L);
-#undef TAKE
-    return DM_OK;
+    dmi_linear l = {.n_in = n_in, .n_out = n_out, .w = params[i], .b = params[i + 1]};
+    if (grads) l.dw = grads[i], l.db = grads[i + 1];
+    return l;
 }
 
-dm_status bert_params_map_table(bert_params *p, const bert_dims *d, float *const *ptr, size_t n)
+static dmi_norm norm_at(float *const *params, float *const *grads, size_t i)
 {
-    size_t want = 5 + 16 * d->layers + 4;
+    dmi_norm n = {.w = params[i], .b = params[i + 1]};
+    if (grads) n.dw = grads[i], n.db = grads[i + 1];
+    return n;
+}
+
+/* The table's order (dmi_bert_tensor_table): word, position and type
+ * embeddings, their LayerNorm; per layer query, key, value weights, their
+ * biases, attention output dense, LayerNorm, intermediate and output dense,
+ * LayerNorm; pooler; classifier. */
+dm_status dmi_bert_map(dmi_bert *net, const dmi_bert_dims *d, float *const *params, float *const *grads, size_t n)
+{
+    size_t want = 5 + 16 * d->layers + 4, C = d->C, I = d->I;
     if (n != want) return dmi_fail(DM_ERR_INTERNAL, "%zu tensors, the table has %zu", n, want);
-    memset(p, 0, sizeof *p);
-    p->layers = dmi_calloc(d->layers ? d->layers : 1, sizeof *p->layers);
-    if (!p->layers) return DM_ERR_NO_MEMORY;
-    size_t i = 0;
-    p->wte = ptr[i++], p->wpe = ptr[i++], p->wtt = ptr[i++];
-    p->emb_ln_w = ptr[i++], p->emb_ln_b = ptr[i++];
-    for (size_t l = 0; l < d->layers; l++) {
-        bert_layer *L = &p->layers[l];
-        L->qkv_w = ptr[i]; /* query, key, value: one [3C, C] matrix */
-        i += 3;
-        L->qkv_b = ptr[i];
-        i += 3;
-        L->ao_w = ptr[i++], L->ao_b = ptr[i++], L->ln1_w = ptr[i++], L->ln1_b = ptr[i++];
-        L->fc1_w = ptr[i++], L->fc1_b = ptr[i++], L->fc2_w = ptr[i++], L->fc2_b = ptr[i++];
-        L->ln2_w = ptr[i++], L->ln2_b = ptr[i++];
+    memset(net, 0, sizeof *net);
+    net->layers = dmi_calloc(d->layers ? d->layers : 1, sizeof *net->layers);
+    if (!net->layers) return DM_ERR_NO_MEMORY;
+    net->wte = params[0], net->wpe = params[1], net->wtt = params[2];
+    if (grads) net->dwte = grads[0], net->dwpe = grads[1], net->dwtt = grads[2];
+    net->emb_ln = norm_at(params, grads, 3);
+    size_t i = 5;
+    for (size_t l = 0; l < d->layers; l++, i += 16) {
+        dmi_bert_layer *L = &net->layers[l];
+        /* query, key, value weights (i .. i+2), then their biases (i+3 .. i+5) */
+        L->qkv = (dmi_linear){.n_in = C, .n_out = 3 * C, .w = params[i], .b = params[i + 3]};
+        if (grads) L->qkv.dw = grads[i], L->qkv.db = grads[i + 3];
+        L->attn_out = linear_at(params, grads, i + 6, C, C);
+        L->ln1 = norm_at(params, grads, i + 8);
+        L->ffn_in = linear_at(params, grads, i + 10, C, I);
+        L->ffn_out = linear_at(params, grads, i + 12, I, C);
+        L->ln2 = norm_at(params, grads, i + 14);
     }
-    p->pool_w = ptr[i++], p->pool_b = ptr[i++], p->cls_w = ptr[i++], p->cls_b = ptr[i++];
+    net->pooler = linear_at(params, grads, i, C, C);
+    net->classifier = linear_at(params, grads, i + 2, C, d->L);
     return DM_OK;
 }
 
-void bert_params_unmap(bert_params *p)
+dm_status dmi_bert_map_buffers(dmi_bert *net, const dmi_bert_dims *d, float *params, float *grads)
 {
-    free(p->layers);
-    p->layers = NULL;
+    dmi_bert_tensor *t;
+    size_t n, total;
+    dm_status s = dmi_bert_tensor_table(d, &t, &n, &total);
+    if (s) return s;
+    float **pp = dmi_malloc(n * sizeof *pp), **gp = grads ? dmi_malloc(n * sizeof *gp) : NULL;
+    if (!pp || (grads && !gp)) s = DM_ERR_NO_MEMORY;
+    for (size_t i = 0; !s && i < n; i++) {
+        pp[i] = params + t[i].offset;
+        if (gp) gp[i] = grads + t[i].offset;
+    }
+    if (!s) s = dmi_bert_map(net, d, pp, gp, n);
+    free(pp), free(gp), free(t);
+    return s;
+}
+
+void dmi_bert_unmap(dmi_bert *net)
+{
+    free(net->layers);
+    net->layers = NULL;
+}
+
+void dmi_bert_drop_grads(dmi_bert *net, const dmi_bert_dims *d)
+{
+    net->dwte = net->dwpe = net->dwtt = NULL;
+    net->emb_ln.dw = net->emb_ln.db = NULL;
+    for (size_t l = 0; l < d->layers; l++) {
+        dmi_bert_layer *L = &net->layers[l];
+        dmi_linear *lin[] = {&L->qkv, &L->attn_out, &L->ffn_in, &L->ffn_out};
+        for (size_t k = 0; k < 4; k++) lin[k]->dw = lin[k]->db = NULL;
+        L->ln1.dw = L->ln1.db = L->ln2.dw = L->ln2.db = NULL;
+    }
+    net->pooler.dw = net->pooler.db = net->classifier.dw = net->classifier.db = NULL;
+}
+
+static void set_twin(dmi_linear *l, const float *params, const uint16_t *params16)
+{
+    l->w16 = params16 ? params16 + (l->w - params) : NULL;
+}
+
+void dmi_bert_set_bf16(dmi_bert *net, const dmi_bert_dims *d, const float *params, const uint16_t *params16)
+{
+    for (size_t l = 0; l < d->layers; l++) {
+        dmi_bert_layer *L = &net->layers[l];
+        set_twin(&L->qkv, params, params16), set_twin(&L->attn_out, params, params16);
+        set_twin(&L->ffn_in, params, params16), set_twin(&L->ffn_out, params, params16);
+    }
+    /* the head stays float32: its products are tiny */
 }
 
 /* ------------------------------------------------------------------ activations */
@@ -212,8 +242,8 @@ static float *carve(carver *c, size_t n)
 /* Floats holding BYTES. */
 static size_t floats_for(size_t bytes) { return (bytes + sizeof(float) - 1) / sizeof(float); }
 
-static void acts_layout(carver *c, dmb_backend *be, const bert_dims *d, size_t B, size_t T, bool training,
-                        bert_acts *a)
+static void acts_layout(carver *c, dmb_backend *be, const dmi_bert_dims *d, size_t B, size_t T, bool training,
+                        dmi_bert_acts *a)
 {
     size_t BT = B * T, C = d->C, I = d->I;
     size_t wide = 3 * C > I ? 3 * C : I;
@@ -231,7 +261,7 @@ static void acts_layout(carver *c, dmb_backend *be, const bert_dims *d, size_t B
     a->out = carve(c, BT * C);
     size_t n_layers = training ? d->layers : 1;
     for (size_t l = 0; l < n_layers; l++) {
-        bert_layer_acts *la = &a->layers[l];
+        dmi_bert_layer_acts *la = &a->layers[l];
         la->x_in = carve(c, BT * C);
         la->qkv = carve(c, BT * 3 * C);
         la->att_state = carve(c, state);
@@ -265,8 +295,8 @@ static void acts_layout(carver *c, dmb_backend *be, const bert_dims *d, size_t B
     }
 }
 
-dm_status bert_acts_alloc(dmb_backend *be, const bert_dims *d, size_t max_B, size_t max_T,
-                          bool training, bert_acts *a)
+dm_status dmi_bert_acts_alloc(dmb_backend *be, const dmi_bert_dims *d, size_t max_B, size_t max_T,
+                          bool training, dmi_bert_acts *a)
 {
     memset(a, 0, sizeof *a);
     a->layers = dmi_calloc(training ? d->layers : 1, sizeof *a->layers);
@@ -288,13 +318,13 @@ dm_status bert_acts_alloc(dmb_backend *be, const bert_dims *d, size_t max_B, siz
     a->in_bytes = (size_t)((char *)(a->key_mask + max_B * max_T) - (char *)a->ids);
     a->host_in = dmi_calloc(1, a->in_bytes);
     if (!a->host_in) {
-        bert_acts_free(be, a);
+        dmi_bert_acts_free(be, a);
         return DM_ERR_NO_MEMORY;
     }
     return DM_OK;
 }
 
-void bert_acts_free(dmb_backend *be, bert_acts *a)
+void dmi_bert_acts_free(dmb_backend *be, dmi_bert_acts *a)
 {
     if (a->block) be->ops->free(be, a->block);
     free(a->layers);
@@ -302,10 +332,10 @@ void bert_acts_free(dmb_backend *be, bert_acts *a)
     memset(a, 0, sizeof *a);
 }
 
-bert_inputs bert_inputs_host(const bert_acts *a)
+dmi_bert_inputs dmi_bert_inputs_host(const dmi_bert_acts *a)
 {
     char *base = a->host_in, *dev = (char *)a->ids;
-    bert_inputs in = {
+    dmi_bert_inputs in = {
         .ids = (int32_t *)base,
         .types = (int32_t *)(base + ((char *)a->types - dev)),
         .labels = (int32_t *)(base + ((char *)a->labels - dev)),
@@ -315,56 +345,47 @@ bert_inputs bert_inputs_host(const bert_acts *a)
     return in;
 }
 
-dm_status bert_inputs_upload(dmb_backend *be, const bert_acts *a)
+dm_status dmi_bert_inputs_upload(dmb_backend *be, const dmi_bert_acts *a)
 {
     return be->ops->upload(be, a->ids, a->host_in, a->in_bytes);
 }
 
 /* ------------------------------------------------------------------ helpers */
 
-/* out[rows, n_out] = inp[rows, n_in] W^T + b (W is [n_out, n_in], as PyTorch).
- * With LOWP the product takes the bfloat16 copies of inp and W. */
-static dm_status linear_fwd_lowp(dmb_backend *be, const bert_lowp *lowp, float *out, const float *inp,
-                                 const float *w, const float *b, size_t rows, size_t n_in, size_t n_out,
-                                 dmb_act act)
+/* out[rows, n_out] = inp[rows, n_in] W^T + b, then ACT. In bfloat16
+ * inference (LOWP, and the site has its twin) the product takes the
+ * bfloat16 copies of inp and W. */
+static dm_status linear_fwd(dmb_backend *be, const dmi_linear *l, const dmi_bert_lowp *lowp, float *out,
+                            const float *inp, size_t rows, dmb_act act)
 {
-    dmb_gemm g = {.trans_b = 1, .m = rows, .n = n_out, .k = n_in, .a = inp, .lda = n_in, .b = w,
-                  .ldb = n_in, .c = out, .ldc = n_out, .batch = 1, .alpha = 1.0f, .bias = b,
-                  .act = act};
-    if (lowp) {
-        dm_status st = be->ops->to_bf16(be, lowp->scratch, inp, rows * n_in);
+    dmb_gemm g = {.trans_b = 1, .m = rows, .n = l->n_out, .k = l->n_in, .a = inp, .lda = l->n_in, .b = l->w,
+                  .ldb = l->n_in, .c = out, .ldc = l->n_out, .batch = 1, .alpha = 1.0f, .bias = l->b, .act = act};
+    if (lowp && l->w16) {
+        dm_status st = be->ops->to_bf16(be, lowp->scratch, inp, rows * l->n_in);
         if (st) return st;
         g.a = lowp->scratch;
-        g.b = lowp->params16 + (w - lowp->params);
+        g.b = l->w16;
         g.bf16 = 1;
     }
     return be->ops->gemm(be, &g);
 }
 
-static dm_status linear_fwd(dmb_backend *be, float *out, const float *inp, const float *w,
-                            const float *b, size_t rows, size_t n_in, size_t n_out, dmb_act act)
-{
-    return linear_fwd_lowp(be, NULL, out, inp, w, b, rows, n_in, n_out, act);
-}
-
-/* dW += dout^T inp; db += column sums of dout (each skipped when NULL: a
- * frozen layer costs no weight-gradient product); dinp = dout W (+= when
+/* dW += dout^T inp; db += column sums of dout (each skipped when the site
+ * is frozen: no weight-gradient product); dinp = dout W (+= when
  * ACCUMULATE; skipped when dinp is NULL). */
-static dm_status linear_bwd(dmb_backend *be, float *dinp, float *dw, float *db, const float *dout,
-                            const float *inp, const float *w, size_t rows, size_t n_in, size_t n_out,
-                            bool accumulate)
+static dm_status linear_bwd(dmb_backend *be, const dmi_linear *l, float *dinp, const float *dout, const float *inp,
+                            size_t rows, bool accumulate)
 {
     dm_status st = DM_OK;
-    if (dw) {
-        dmb_gemm gw = {.trans_a = 1, .m = n_out, .n = n_in, .k = rows, .a = dout, .lda = n_out, .b = inp,
-                       .ldb = n_in, .c = dw, .ldc = n_in, .batch = 1, .alpha = 1.0f, .beta = 1.0f};
+    if (l->dw) {
+        dmb_gemm gw = {.trans_a = 1, .m = l->n_out, .n = l->n_in, .k = rows, .a = dout, .lda = l->n_out, .b = inp,
+                       .ldb = l->n_in, .c = l->dw, .ldc = l->n_in, .batch = 1, .alpha = 1.0f, .beta = 1.0f};
         st = be->ops->gemm(be, &gw);
     }
-    if (!st && db) st = be->ops->bias_bwd(be, db, dout, rows, n_out);
+    if (!st && l->db) st = be->ops->bias_bwd(be, l->db, dout, rows, l->n_out);
     if (st || !dinp) return st;
-    dmb_gemm gx = {.m = rows, .n = n_in, .k = n_out, .a = dout, .lda = n_out, .b = w, .ldb = n_in,
-                   .c = dinp, .ldc = n_in, .batch = 1, .alpha = 1.0f,
-                   .beta = accumulate ? 1.0f : 0.0f};
+    dmb_gemm gx = {.m = rows, .n = l->n_in, .k = l->n_out, .a = dout, .lda = l->n_out, .b = l->w, .ldb = l->n_in,
+                   .c = dinp, .ldc = l->n_in, .batch = 1, .alpha = 1.0f, .beta = accumulate ? 1.0f : 0.0f};
     return be->ops->gemm(be, &gx);
 }
 
@@ -372,7 +393,7 @@ enum { SITE_EMBED, SITE_ATTENTION, SITE_ATTN_OUT, SITE_FFN_OUT, SITE_CLASSIFIER 
 
 /* The dropout of one site in one layer for one step: each gets its own
  * Philox stream, so forward and backward draw the same mask. */
-static dmb_dropout dropout_at(const bert_dropout *d, int site, size_t layer)
+static dmb_dropout dropout_at(const dmi_bert_dropout *d, int site, size_t layer)
 {
     dmb_dropout r = {0};
     if (!d) return r;
@@ -388,57 +409,55 @@ static dmb_dropout dropout_at(const bert_dropout *d, int site, size_t layer)
 
 /* ------------------------------------------------------------------ forward */
 
-static dm_status layer_forward(dmb_backend *be, const bert_dims *d, const bert_layer *w,
-                               bert_layer_acts *la, const float *x, float *y, const bert_acts *a,
-                               size_t B, size_t T, size_t l, const bert_dropout *dropout)
+static dm_status layer_forward(dmb_backend *be, const dmi_bert_dims *d, const dmi_bert_layer *w,
+                               dmi_bert_layer_acts *la, const float *x, float *y, const dmi_bert_acts *a, size_t B,
+                               size_t T, size_t l, const dmi_bert_dropout *dropout)
 {
     const struct dmb_ops *o = be->ops;
     size_t BT = B * T, C = d->C, I = d->I;
-    dm_status st = linear_fwd_lowp(be, a->lowp, la->qkv, x, w->qkv_w, w->qkv_b, BT, C, 3 * C, DMB_ACT_NONE);
+    dm_status st = linear_fwd(be, &w->qkv, a->lowp, la->qkv, x, BT, DMB_ACT_NONE);
     if (st) return st;
     dmb_attention att = {.B = B, .T = T, .H = d->H, .D = d->D, .key_mask = a->key_mask,
                          .dropout = dropout_at(dropout, SITE_ATTENTION, l), .bf16 = a->lowp != NULL};
     if ((st = o->attention_fwd(be, la->atty, la->att_state, la->qkv, &att))) return st;
     /* ln1_in = x + dropout(atty W_o^T + b_o) */
-    if ((st = linear_fwd_lowp(be, a->lowp, la->ln1_in, la->atty, w->ao_w, w->ao_b, BT, C, C, DMB_ACT_NONE))) return st;
+    if ((st = linear_fwd(be, &w->attn_out, a->lowp, la->ln1_in, la->atty, BT, DMB_ACT_NONE))) return st;
     dmb_dropout dr = dropout_at(dropout, SITE_ATTN_OUT, l);
     if ((st = o->dropout_fwd(be, la->ln1_in, la->ln1_in, BT * C, &dr))) return st;
     if ((st = o->add(be, la->ln1_in, la->ln1_in, x, BT * C))) return st;
-    st = o->layernorm_fwd(be, la->h, la->ln1_mean, la->ln1_rstd, la->ln1_in, w->ln1_w, w->ln1_b, BT, C,
-                          d->eps);
+    st = o->layernorm_fwd(be, la->h, la->ln1_mean, la->ln1_rstd, la->ln1_in, w->ln1.w, w->ln1.b, BT, C, d->eps);
     if (st) return st;
     if (a->training) {
         /* The pre-activation is kept for GELU's backward pass. */
-        if ((st = linear_fwd_lowp(be, a->lowp, la->fc1, la->h, w->fc1_w, w->fc1_b, BT, C, I, DMB_ACT_NONE))) return st;
+        if ((st = linear_fwd(be, &w->ffn_in, a->lowp, la->fc1, la->h, BT, DMB_ACT_NONE))) return st;
         if ((st = o->gelu_fwd(be, la->gelu, la->fc1, BT * I))) return st;
     } else {
-        if ((st = linear_fwd_lowp(be, a->lowp, la->gelu, la->h, w->fc1_w, w->fc1_b, BT, C, I, DMB_ACT_GELU))) return st;
+        if ((st = linear_fwd(be, &w->ffn_in, a->lowp, la->gelu, la->h, BT, DMB_ACT_GELU))) return st;
     }
     /* ln2_in = h + dropout(gelu W_2^T + b_2) */
-    if ((st = linear_fwd_lowp(be, a->lowp, la->ln2_in, la->gelu, w->fc2_w, w->fc2_b, BT, I, C, DMB_ACT_NONE))) return st;
+    if ((st = linear_fwd(be, &w->ffn_out, a->lowp, la->ln2_in, la->gelu, BT, DMB_ACT_NONE))) return st;
     dr = dropout_at(dropout, SITE_FFN_OUT, l);
     if ((st = o->dropout_fwd(be, la->ln2_in, la->ln2_in, BT * C, &dr))) return st;
     if ((st = o->add(be, la->ln2_in, la->ln2_in, la->h, BT * C))) return st;
-    return o->layernorm_fwd(be, y, la->ln2_mean, la->ln2_rstd, la->ln2_in, w->ln2_w, w->ln2_b, BT, C,
-                            d->eps);
+    return o->layernorm_fwd(be, y, la->ln2_mean, la->ln2_rstd, la->ln2_in, w->ln2.w, w->ln2.b, BT, C, d->eps);
 }
 
-static dm_status head_forward(dmb_backend *be, const bert_dims *d, const bert_params *p, bert_acts *a,
-                              size_t B, size_t T, const bert_dropout *dropout)
+static dm_status head_forward(dmb_backend *be, const dmi_bert_dims *d, const dmi_bert *net, dmi_bert_acts *a,
+                              size_t B, size_t T, const dmi_bert_dropout *dropout)
 {
     const struct dmb_ops *o = be->ops;
     size_t C = d->C;
     dm_status st = o->pool_fwd(be, a->cls, a->out, a->key_mask, B, T, C, DMB_POOL_FIRST);
-    if (!st) st = linear_fwd(be, a->pooled, a->cls, p->pool_w, p->pool_b, B, C, C, DMB_ACT_NONE);
+    if (!st) st = linear_fwd(be, &net->pooler, NULL, a->pooled, a->cls, B, DMB_ACT_NONE);
     if (!st) st = o->tanh_fwd(be, a->pooled, a->pooled, B * C);
     dmb_dropout dr = dropout_at(dropout, SITE_CLASSIFIER, 0);
     if (!st) st = o->dropout_fwd(be, a->pooled_drop, a->pooled, B * C, &dr);
     if (st) return st;
-    return linear_fwd(be, a->logits, a->pooled_drop, p->cls_w, p->cls_b, B, C, d->L, DMB_ACT_NONE);
+    return linear_fwd(be, &net->classifier, NULL, a->logits, a->pooled_drop, B, DMB_ACT_NONE);
 }
 
-dm_status bert_forward(dmb_backend *be, const bert_dims *d, const bert_params *p, bert_acts *a,
-                       size_t B, size_t T, const bert_dropout *dropout, const float *weights, float grad_scale)
+dm_status dmi_bert_forward(dmb_backend *be, const dmi_bert_dims *d, const dmi_bert *net, dmi_bert_acts *a, size_t B,
+                           size_t T, const dmi_bert_dropout *dropout, const float *weights, float grad_scale)
 {
     if (B > a->max_B || T > a->max_T || T > d->P)
         return dmi_fail(DM_ERR_INTERNAL, "batch %zu x %zu exceeds the buffers (%zu x %zu, %zu positions)",
@@ -446,127 +465,119 @@ dm_status bert_forward(dmb_backend *be, const bert_dims *d, const bert_params *p
     const struct dmb_ops *o = be->ops;
     size_t BT = B * T, C = d->C;
     float *x = a->layers[0].x_in;
-    dm_status st = o->embed_fwd(be, a->emb_sum, a->ids, a->types, p->wte, p->wpe, p->wtt, B, T, C);
-    if (!st) st = o->layernorm_fwd(be, x, a->emb_mean, a->emb_rstd, a->emb_sum, p->emb_ln_w, p->emb_ln_b, BT, C,
-                                   d->eps);
+    dm_status st = o->embed_fwd(be, a->emb_sum, a->ids, a->types, net->wte, net->wpe, net->wtt, B, T, C);
+    if (!st)
+        st = o->layernorm_fwd(be, x, a->emb_mean, a->emb_rstd, a->emb_sum, net->emb_ln.w, net->emb_ln.b, BT, C, d->eps);
     dmb_dropout dr = dropout_at(dropout, SITE_EMBED, 0);
     if (!st) st = o->dropout_fwd(be, x, x, BT * C, &dr);
     if (st) return st;
     for (size_t l = 0; l < d->layers; l++) {
-        bert_layer_acts *la = &a->layers[a->training ? l : 0];
+        dmi_bert_layer_acts *la = &a->layers[a->training ? l : 0];
         float *y;
         if (l + 1 == d->layers) y = a->out;
         else if (a->training) y = a->layers[l + 1].x_in;
         else y = la->x_in == x ? a->out : la->x_in; /* ping-pong between two buffers */
-        st = layer_forward(be, d, &p->layers[l], la, x, y, a, B, T, l, dropout);
+        st = layer_forward(be, d, &net->layers[l], la, x, y, a, B, T, l, dropout);
         if (st) return st;
         x = y;
     }
-    if ((st = head_forward(be, d, p, a, B, T, dropout))) return st;
+    if ((st = head_forward(be, d, net, a, B, T, dropout))) return st;
     if (grad_scale != 0.0f || weights)
-        st = o->xent_fwd_bwd(be, a->losses, grad_scale != 0.0f ? a->dlogits : NULL, a->logits, a->labels, weights,
-                             B, d->L, grad_scale);
+        st = o->xent_fwd_bwd(be, a->losses, grad_scale != 0.0f ? a->dlogits : NULL, a->logits, a->labels, weights, B,
+                             d->L, grad_scale);
     return st;
 }
 
 /* ------------------------------------------------------------------ backward */
 
 /* dx_out: gradient of the layer's output (consumed). On return *dx_in points
- * to the gradient of the layer's input (one of the scratch buffers). */
-static dm_status layer_backward(dmb_backend *be, const bert_dims *d, const bert_layer *w,
-                                const bert_layer *g, const bert_layer_acts *la, bert_acts *a,
-                                float *dx_out, float **dx_in, size_t B, size_t T, size_t l,
-                                const bert_dropout *dropout)
+ * to the gradient of the layer's input (one of the scratch buffers); DX_IN
+ * NULL: nothing below needs it. */
+static dm_status layer_backward(dmb_backend *be, const dmi_bert_dims *d, const dmi_bert_layer *w,
+                                const dmi_bert_layer_acts *la, dmi_bert_acts *a, float *dx_out, float **dx_in, size_t B,
+                                size_t T, size_t l, const dmi_bert_dropout *dropout)
 {
-    /* dx_in NULL: nothing below needs the gradient of this layer's input. */
     const struct dmb_ops *o = be->ops;
     size_t BT = B * T, C = d->C, I = d->I;
     float *d_ln2_in = dx_out == a->d_res ? a->d_res2 : a->d_res; /* the other residual buffer */
-    dm_status st = o->layernorm_bwd(be, d_ln2_in, g->ln2_w, g->ln2_b, dx_out, la->ln2_in, w->ln2_w,
-                                    la->ln2_mean, la->ln2_rstd, BT, C);
+    dm_status st = o->layernorm_bwd(be, d_ln2_in, w->ln2.dw, w->ln2.db, dx_out, la->ln2_in, w->ln2.w, la->ln2_mean,
+                                    la->ln2_rstd, BT, C);
     if (st) return st;
     /* FFN: ln2_in = h + dropout(fc2(gelu(fc1(h)))) */
     dmb_dropout dr = dropout_at(dropout, SITE_FFN_OUT, l);
     if ((st = o->dropout_bwd(be, a->d_a, d_ln2_in, BT * C, &dr))) return st;
-    st = linear_bwd(be, a->d_wide, g->fc2_w, g->fc2_b, a->d_a, la->gelu, w->fc2_w, BT, I, C, false);
-    if (st) return st;
+    if ((st = linear_bwd(be, &w->ffn_out, a->d_wide, a->d_a, la->gelu, BT, false))) return st;
     if ((st = o->gelu_bwd(be, a->d_wide2, la->fc1, a->d_wide, BT * I))) return st;
     /* dh = d_fc1 W_1 + d_ln2_in (the residual), accumulated in place */
-    st = linear_bwd(be, d_ln2_in, g->fc1_w, g->fc1_b, a->d_wide2, la->h, w->fc1_w, BT, C, I, true);
-    if (st) return st;
+    if ((st = linear_bwd(be, &w->ffn_in, d_ln2_in, a->d_wide2, la->h, BT, true))) return st;
     float *d_ln1_in = dx_out; /* free again: reuse it */
-    st = o->layernorm_bwd(be, d_ln1_in, g->ln1_w, g->ln1_b, d_ln2_in, la->ln1_in, w->ln1_w, la->ln1_mean,
+    st = o->layernorm_bwd(be, d_ln1_in, w->ln1.dw, w->ln1.db, d_ln2_in, la->ln1_in, w->ln1.w, la->ln1_mean,
                           la->ln1_rstd, BT, C);
     if (st) return st;
     /* Attention block: ln1_in = x + dropout(dense(attention(qkv(x)))) */
     dr = dropout_at(dropout, SITE_ATTN_OUT, l);
     if ((st = o->dropout_bwd(be, a->d_a, d_ln1_in, BT * C, &dr))) return st;
-    st = linear_bwd(be, a->d_b, g->ao_w, g->ao_b, a->d_a, la->atty, w->ao_w, BT, C, C, false);
-    if (st) return st;
+    if ((st = linear_bwd(be, &w->attn_out, a->d_b, a->d_a, la->atty, BT, false))) return st;
     dmb_attention att = {.B = B, .T = T, .H = d->H, .D = d->D, .key_mask = a->key_mask,
                          .dropout = dropout_at(dropout, SITE_ATTENTION, l)};
     st = o->attention_bwd(be, a->d_wide, a->d_att, a->d_b, la->qkv, la->atty, la->att_state, &att);
-    if (st) return st;
-    st = linear_bwd(be, dx_in ? d_ln1_in : NULL, g->qkv_w, g->qkv_b, a->d_wide, la->x_in, w->qkv_w, BT, C, 3 * C,
-                    true);
+    if (!st) st = linear_bwd(be, &w->qkv, dx_in ? d_ln1_in : NULL, a->d_wide, la->x_in, BT, true);
     if (st) return st;
     if (dx_in) *dx_in = d_ln1_in;
     return DM_OK;
 }
 
-static dm_status head_backward(dmb_backend *be, const bert_dims *d, const bert_params *p,
-                               const bert_params *g, bert_acts *a, size_t B, size_t T,
-                               const bert_dropout *dropout)
+static dm_status head_backward(dmb_backend *be, const dmi_bert_dims *d, const dmi_bert *net, dmi_bert_acts *a,
+                               size_t B, size_t T, const dmi_bert_dropout *dropout)
 {
     const struct dmb_ops *o = be->ops;
     size_t C = d->C;
-    dm_status st = linear_bwd(be, a->d_pool, g->cls_w, g->cls_b, a->dlogits, a->pooled_drop, p->cls_w, B,
-                              C, d->L, false);
+    dm_status st = linear_bwd(be, &net->classifier, a->d_pool, a->dlogits, a->pooled_drop, B, false);
     if (st) return st;
     dmb_dropout dr = dropout_at(dropout, SITE_CLASSIFIER, 0);
     if ((st = o->dropout_bwd(be, a->d_pool, a->d_pool, B * C, &dr))) return st;
     if ((st = o->tanh_bwd(be, a->d_pool, a->pooled, a->d_pool, B * C))) return st;
-    st = linear_bwd(be, a->d_cls, g->pool_w, g->pool_b, a->d_pool, a->cls, p->pool_w, B, C, C, false);
-    if (st) return st;
+    if ((st = linear_bwd(be, &net->pooler, a->d_cls, a->d_pool, a->cls, B, false))) return st;
     if ((st = o->zero(be, a->d_res, B * T * C * sizeof(float)))) return st;
     return o->pool_bwd(be, a->d_res, a->d_cls, a->key_mask, B, T, C, DMB_POOL_FIRST);
 }
 
-static bool layer_trainable(const bert_layer *g)
+static bool linear_trainable(const dmi_linear *l) { return l->dw || l->db; }
+static bool norm_trainable(const dmi_norm *n) { return n->dw || n->db; }
+
+static bool layer_trainable(const dmi_bert_layer *L)
 {
-    return g->qkv_w || g->qkv_b || g->ao_w || g->ao_b || g->ln1_w || g->ln1_b || g->fc1_w || g->fc1_b || g->fc2_w ||
-           g->fc2_b || g->ln2_w || g->ln2_b;
+    return linear_trainable(&L->qkv) || linear_trainable(&L->attn_out) || norm_trainable(&L->ln1) ||
+           linear_trainable(&L->ffn_in) || linear_trainable(&L->ffn_out) || norm_trainable(&L->ln2);
 }
 
-static bool embeddings_trainable(const bert_params *g)
+static bool embeddings_trainable(const dmi_bert *net)
 {
-    return g->wte || g->wpe || g->wtt || g->emb_ln_w || g->emb_ln_b;
+    return net->dwte || net->dwpe || net->dwtt || norm_trainable(&net->emb_ln);
 }
 
-dm_status bert_backward(dmb_backend *be, const bert_dims *d, const bert_params *p,
-                        const bert_params *g, bert_acts *a, size_t B, size_t T,
-                        const bert_dropout *dropout)
+dm_status dmi_bert_backward(dmb_backend *be, const dmi_bert_dims *d, const dmi_bert *net, dmi_bert_acts *a, size_t B,
+                            size_t T, const dmi_bert_dropout *dropout)
 {
     if (!a->training) return dmi_fail(DM_ERR_INTERNAL, "backward pass without training activations");
     const struct dmb_ops *o = be->ops;
     size_t BT = B * T, C = d->C;
     /* Below the lowest trainable layer nothing needs a gradient: the pass
      * stops there (frozen bottom layers cost no backward work at all). */
-    bool embeddings = embeddings_trainable(g);
+    bool embeddings = embeddings_trainable(net);
     size_t lowest = 0;
     if (!embeddings) {
         lowest = d->layers;
         for (size_t l = 0; l < d->layers && lowest == d->layers; l++)
-            if (layer_trainable(&g->layers[l])) lowest = l;
+            if (layer_trainable(&net->layers[l])) lowest = l;
     }
-    dm_status st = head_backward(be, d, p, g, a, B, T, dropout);
+    dm_status st = head_backward(be, d, net, a, B, T, dropout);
     if (st) return st;
     float *dx = a->d_res;
     for (size_t l = d->layers; l-- > lowest;) {
         float *dx_in = NULL;
         bool need_input = embeddings || l > lowest;
-        st = layer_backward(be, d, &p->layers[l], &g->layers[l], &a->layers[l], a, dx, need_input ? &dx_in : NULL, B,
-                            T, l, dropout);
+        st = layer_backward(be, d, &net->layers[l], &a->layers[l], a, dx, need_input ? &dx_in : NULL, B, T, l, dropout);
         if (st) return st;
         dx = dx_in;
     }
@@ -575,8 +586,8 @@ dm_status bert_backward(dmb_backend *be, const bert_dims *d, const bert_params *
     dmb_dropout dr = dropout_at(dropout, SITE_EMBED, 0);
     if ((st = o->dropout_bwd(be, dx, dx, BT * C, &dr))) return st;
     float *d_sum = dx == a->d_res ? a->d_res2 : a->d_res;
-    st = o->layernorm_bwd(be, d_sum, g->emb_ln_w, g->emb_ln_b, dx, a->emb_sum, p->emb_ln_w, a->emb_mean,
+    st = o->layernorm_bwd(be, d_sum, net->emb_ln.dw, net->emb_ln.db, dx, a->emb_sum, net->emb_ln.w, a->emb_mean,
                           a->emb_rstd, BT, C);
     if (st) return st;
-    return o->embed_bwd(be, g->wte, g->wpe, g->wtt, d_sum, a->ids, a->types, B, T, C);
+    return o->embed_bwd(be, net->dwte, net->dwpe, net->dwtt, d_sum, a->ids, a->types, B, T, C);
 }

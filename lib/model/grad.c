@@ -27,8 +27,8 @@ void dmi_model_free_grads(dm_model *m)
 {
     if (m->grads) m->be->ops->free(m->be, m->grads);
     m->grads = NULL;
-    bert_params_unmap(&m->gp);
-    if (m->train.block) bert_acts_free(m->be, &m->train);
+    if (m->net.layers) dmi_bert_drop_grads(&m->net, &m->dims);
+    if (m->train.block) dmi_bert_acts_free(m->be, &m->train);
     if (m->fb_stats) m->be->ops->free(m->be, m->fb_stats);
     m->fb_stats = NULL;
 }
@@ -45,8 +45,6 @@ dm_status dmi_model_grads(dm_model *m)
 {
     if (m->grads) return DM_OK;
     size_t at = 0;
-    float **ptr = dmi_malloc(m->n_tensors * sizeof *ptr);
-    if (!ptr) return DM_ERR_NO_MEMORY;
     for (size_t i = 0; i < m->n_tensors; i++) {
         m->grad_offset[i] = m->trainable[i] ? at : SIZE_MAX;
         if (m->trainable[i]) at += m->tensors[i].numel;
@@ -56,21 +54,18 @@ dm_status dmi_model_grads(dm_model *m)
     m->grads = m->be->ops->alloc(m->be, (at ? at : 1) * sizeof(float));
     if (!m->grads) s = dmi_fail_prefix(DM_ERR_NO_MEMORY, "gradients of %zu trainable parameters", at);
     if (!s) s = m->be->ops->zero(m->be, m->grads, at * sizeof(float));
-    for (size_t i = 0; !s && i < m->n_tensors; i++)
-        ptr[i] = m->trainable[i] ? m->grads + m->grad_offset[i] : NULL;
-    if (!s) s = bert_params_map_table(&m->gp, &m->dims, ptr, m->n_tensors);
-    free(ptr);
+    if (!s) s = dmi_model_map_net(m);
     if (s && m->grads) m->be->ops->free(m->be, m->grads), m->grads = NULL;
     return s;
 }
 
 dm_status dmi_model_train_acts(dm_model *m, size_t B, size_t T)
 {
-    bert_acts *a = &m->train;
+    dmi_bert_acts *a = &m->train;
     if (a->block && B <= a->max_B && T <= a->max_T) return DM_OK;
     size_t nb = B > a->max_B ? B : a->max_B, nt = T > a->max_T ? T : a->max_T;
-    bert_acts_free(m->be, a);
-    return bert_acts_alloc(m->be, &m->dims, nb, nt, true, a);
+    dmi_bert_acts_free(m->be, a);
+    return dmi_bert_acts_alloc(m->be, &m->dims, nb, nt, true, a);
 }
 
 /* ------------------------------------------------------------------ trainable tensors */
@@ -137,7 +132,7 @@ DM_API dm_status dm_model_tensor_info(const dm_model *m, size_t i, dm_tensor_inf
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_tensor_info: set struct_size to sizeof(dm_tensor_info)");
     if (i >= m->n_tensors)
         return dmi_fail(DM_ERR_RANGE, "dm_model_tensor_info: tensor %zu of %zu", i, m->n_tensors);
-    const bert_tensor *t = &m->tensors[i];
+    const dmi_bert_tensor *t = &m->tensors[i];
     dm_tensor_info full = {.struct_size = sizeof full, .name = t->name, .ndim = t->ndim, .numel = t->numel};
     full.shape[0] = t->shape[0];
     full.shape[1] = t->ndim > 1 ? t->shape[1] : 0;
@@ -189,10 +184,10 @@ DM_API void dm_backward_options_default(dm_backward_options *o)
     o->seed = 42;
 }
 
-bert_dropout dmi_model_dropout(const dm_model *m, double rate, uint64_t seed, uint64_t stream)
+dmi_bert_dropout dmi_model_dropout(const dm_model *m, double rate, uint64_t seed, uint64_t stream)
 {
     const dmi_bert_config *c = &m->cfg;
-    bert_dropout d;
+    dmi_bert_dropout d;
     if (rate >= 0.0) {
         d.hidden = d.attention = d.classifier = (float)rate;
     } else {
@@ -210,7 +205,7 @@ bert_dropout dmi_model_dropout(const dm_model *m, double rate, uint64_t seed, ui
 static dm_status fill_public_batch(dm_model *m, const dm_batch *b)
 {
     size_t B = b->batch, T = b->seq_len, L = m->dims.L;
-    bert_inputs in = bert_inputs_host(&m->train);
+    dmi_bert_inputs in = dmi_bert_inputs_host(&m->train);
     for (size_t i = 0; i < B * T; i++) {
         int32_t id = b->ids[i], type = b->type_ids ? b->type_ids[i] : 0;
         if (id < 0 || (size_t)id >= m->dims.V)
@@ -232,7 +227,7 @@ static dm_status fill_public_batch(dm_model *m, const dm_batch *b)
             return dmi_fail(DM_ERR_INVALID_ARGUMENT, "weights[%zu] = %g must be finite and >= 0", r, (double)w);
         in.labels[r] = y, in.weights[r] = w;
     }
-    return bert_inputs_upload(m->be, &m->train);
+    return dmi_bert_inputs_upload(m->be, &m->train);
 }
 
 static dm_status forward_backward(dm_model *m, const dm_batch *b, const dm_backward_options *o, double *loss_sum,
@@ -246,16 +241,16 @@ static dm_status forward_backward(dm_model *m, const dm_batch *b, const dm_backw
     if (!s) s = dmb_set_threads(m->be, m->threads);
     if (s) return s;
     m->params16_stale = true; /* the caller updates the weights after this */
-    bert_acts *a = &m->train;
-    bert_dropout d = dmi_model_dropout(m, o->dropout, o->seed, o->stream);
-    s = bert_forward(m->be, &m->dims, &m->p, a, B, T, &d, a->weights, (float)o->grad_scale);
+    dmi_bert_acts *a = &m->train;
+    dmi_bert_dropout d = dmi_model_dropout(m, o->dropout, o->seed, o->stream);
+    s = dmi_bert_forward(m->be, &m->dims, &m->net, a, B, T, &d, a->weights, (float)o->grad_scale);
     double sum = 0.0;
     if (!s) s = m->be->ops->reduce(m->be, m->fb_stats, a->losses, B, DMB_SUM, 0);
     if (!s) s = m->be->ops->download(m->be, &sum, m->fb_stats, sizeof sum);
     if (!s && !isfinite(sum))
         s = dmi_fail(DM_ERR_NUMERIC, "the batch's loss is %s: no gradient was added", isnan(sum) ? "NaN" : "infinite");
     if (!s && logits) s = m->be->ops->download(m->be, logits, a->logits, B * m->dims.L * sizeof(float));
-    if (!s) s = bert_backward(m->be, &m->dims, &m->p, &m->gp, a, B, T, &d);
+    if (!s) s = dmi_bert_backward(m->be, &m->dims, &m->net, a, B, T, &d);
     if (!s && loss_sum) *loss_sum = sum;
     return s;
 }

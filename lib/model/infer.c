@@ -78,7 +78,7 @@ static dm_status for_each_batch(dm_model *m, const dmi_loader *l, size_t batch_s
         const uint32_t *idx = order + start;
         size_t T = dmi_model_padded_length(m, dmi_loader_row_length(l, idx[0]));
         s = dmi_loader_fill(l, m->be, &m->infer, idx, B, T, NULL);
-        if (!s) s = bert_forward(m->be, &m->dims, &m->p, &m->infer, B, T, NULL, NULL, 0.0f);
+        if (!s) s = dmi_bert_forward(m->be, &m->dims, &m->net, &m->infer, B, T, NULL, NULL, 0.0f);
         if (!s) s = fn(m, idx, B, T, user);
         if (!s && o->progress && o->progress(start + B, l->n, o->progress_user))
             s = dmi_fail(DM_ERR_CANCELLED, "cancelled by the progress callback after %zu of %zu texts", start + B, l->n);

@@ -352,7 +352,7 @@ static void format_shape(char *buf, size_t cap, const int64_t *shape, size_t ndi
     if (at < cap) snprintf(buf + at, cap - at, "]");
 }
 
-static dm_status check_shape(const bert_tensor *want, const dmi_st_tensor *t, const char *file)
+static dm_status check_shape(const dmi_bert_tensor *want, const dmi_st_tensor *t, const char *file)
 {
     bool ok = t->ndim == want->ndim;
     for (size_t i = 0; ok && i < want->ndim; i++) ok = (size_t)t->shape[i] == want->shape[i];
@@ -379,7 +379,7 @@ static dm_status load_weights(dm_model *m, const dmi_safetensors *st, const char
     dmi_rng_init(&rng, seed, HEAD_INIT_STREAM);
     double std = m->cfg.initializer_range;
     for (size_t i = 0; i < m->n_tensors; i++) {
-        const bert_tensor *bt = &m->tensors[i];
+        const dmi_bert_tensor *bt = &m->tensors[i];
         float *dst = host + bt->offset;
         bool is_bias = bt->ndim == 1;
         if (bt->group == 2 && m->new_head) {
@@ -440,12 +440,28 @@ static size_t checkpoint_labels(const dmi_safetensors *st, size_t C)
 
 static dm_status build_params(dm_model *m)
 {
-    dm_status st = bert_tensor_table(&m->dims, &m->tensors, &m->n_tensors, &m->n_params);
+    dm_status st = dmi_bert_tensor_table(&m->dims, &m->tensors, &m->n_tensors, &m->n_params);
     if (!st) st = dmi_model_init_trainable(m);
     if (st) return st;
     m->params = m->be->ops->alloc(m->be, m->n_params * sizeof(float));
     if (!m->params) return dmi_fail_prefix(DM_ERR_NO_MEMORY, "model parameters (%zu floats)", m->n_params);
-    return bert_params_map(&m->p, &m->dims, m->params);
+    return dmi_model_map_net(m);
+}
+
+dm_status dmi_model_map_net(dm_model *m)
+{
+    float **pp = dmi_malloc(m->n_tensors * sizeof *pp), **gp = dmi_malloc(m->n_tensors * sizeof *gp);
+    dm_status s = pp && gp ? DM_OK : DM_ERR_NO_MEMORY;
+    for (size_t i = 0; !s && i < m->n_tensors; i++) {
+        pp[i] = m->params + m->tensors[i].offset;
+        gp[i] = m->grads && m->trainable[i] ? m->grads + m->grad_offset[i] : NULL;
+    }
+    dmi_bert net = {0};
+    if (!s) s = dmi_bert_map(&net, &m->dims, pp, gp, m->n_tensors);
+    if (!s && m->params16) dmi_bert_set_bf16(&net, &m->dims, m->params, m->params16);
+    if (!s) dmi_bert_unmap(&m->net), m->net = net; /* on failure the old views stay */
+    free(pp), free(gp);
+    return s;
 }
 
 dm_status dmi_model_get_params(const dm_model *m, float *host)
@@ -467,7 +483,7 @@ dm_status dmi_model_load_params(dm_model *m, const char *path)
     float *host = dmi_malloc(m->n_params * sizeof(float));
     if (!host) s = DM_ERR_NO_MEMORY;
     for (size_t i = 0; !s && i < m->n_tensors; i++) {
-        const bert_tensor *bt = &m->tensors[i];
+        const dmi_bert_tensor *bt = &m->tensors[i];
         const dmi_st_tensor *t = dmi_st_find(st, bt->name);
         if (!t) s = dmi_fail(DM_ERR_NOT_FOUND, "%s: tensor '%s' is missing", path, bt->name);
         if (!s) s = check_shape(bt, t, path);
@@ -538,7 +554,7 @@ static dm_status load_into(dm_model *m, const char *dir, const dm_model_options 
     if ((s = dmi_path_join(path, sizeof path, model_dir, "model.safetensors"))) return s;
     dmi_safetensors *st;
     if ((s = dmi_st_open(path, &st))) return s;
-    m->dims = bert_dims_from_config(&m->cfg, 0);
+    m->dims = dmi_bert_dims_from_config(&m->cfg, 0);
     s = check_label_stamp(m, st, path);
     if (!s) s = choose_labels(m, o, checkpoint_labels(st, m->cfg.hidden_size), model_dir);
     if (!s) s = dmi_bert_config_set_labels(&m->cfg, (const char *const *)m->labels, m->dims.L);
@@ -587,13 +603,13 @@ DM_API void dm_model_free(dm_model *m)
     if (!m) return;
     if (m->be) {
         dmi_model_free_grads(m);
-        bert_acts_free(m->be, &m->infer);
+        dmi_bert_acts_free(m->be, &m->infer);
         if (m->params16) m->be->ops->free(m->be, m->params16);
         if (m->lowp.scratch) m->be->ops->free(m->be, m->lowp.scratch);
         if (m->params) m->be->ops->free(m->be, m->params);
         dmb_destroy(m->be);
     }
-    bert_params_unmap(&m->p);
+    dmi_bert_unmap(&m->net);
     free(m->tensors);
     if (m->labels)
         for (size_t i = 0; i < m->dims.L; i++) free(m->labels[i]);
@@ -633,7 +649,7 @@ static dm_status save_weights(const dm_model *m, const char *path)
     char *stamp = outs ? labels_stamp(m) : NULL;
     dm_status s = stamp ? dmi_model_get_params(m, host) : DM_ERR_NO_MEMORY;
     for (size_t i = 0; !s && i < m->n_tensors; i++) {
-        const bert_tensor *t = &m->tensors[i];
+        const dmi_bert_tensor *t = &m->tensors[i];
         outs[i].name = t->name;
         outs[i].dtype = DMI_F32;
         outs[i].ndim = t->ndim;
@@ -797,8 +813,7 @@ static dm_status refresh_lowp(dm_model *m)
         if (s) return s;
         m->params16_stale = false;
     }
-    m->lowp.params = m->params;
-    m->lowp.params16 = m->params16;
+    dmi_bert_set_bf16(&m->net, &m->dims, m->params, m->params16);
     m->infer.lowp = &m->lowp;
     return DM_OK;
 }
@@ -809,8 +824,8 @@ dm_status dmi_model_infer_acts(dm_model *m, size_t B, size_t T)
     if (grow) {
         size_t nb = B > m->infer.max_B ? B : m->infer.max_B;
         size_t nt = T > m->infer.max_T ? T : m->infer.max_T;
-        bert_acts_free(m->be, &m->infer);
-        dm_status s = bert_acts_alloc(m->be, &m->dims, nb, nt, false, &m->infer);
+        dmi_bert_acts_free(m->be, &m->infer);
+        dm_status s = dmi_bert_acts_alloc(m->be, &m->dims, nb, nt, false, &m->infer);
         if (s) return s;
     }
     if (m->precision != DM_PRECISION_BF16) {
@@ -890,7 +905,7 @@ static dm_status forward(dm_model *m, size_t batch, size_t seq_len, const int32_
     dm_status s = check_ids(m, n, ids, type_ids);
     if (s) return s;
     if ((s = dmi_model_infer_acts(m, batch, seq_len))) return s;
-    bert_acts *a = &m->infer;
+    dmi_bert_acts *a = &m->infer;
     float *mask = dmi_malloc(n * sizeof *mask);
     int32_t *types = type_ids ? NULL : dmi_calloc(n, sizeof *types);
     if (!mask || (!type_ids && !types)) {
@@ -910,7 +925,7 @@ static dm_status forward(dm_model *m, size_t batch, size_t seq_len, const int32_
     if (!s) s = o->upload(m->be, a->key_mask, mask, n * sizeof(float));
     free(mask);
     free(types);
-    if (!s) s = bert_forward(m->be, &m->dims, &m->p, a, batch, seq_len, NULL, NULL, 0.0f);
+    if (!s) s = dmi_bert_forward(m->be, &m->dims, &m->net, a, batch, seq_len, NULL, NULL, 0.0f);
     if (!s) s = o->download(m->be, logits, a->logits, batch * m->dims.L * sizeof(float));
     if (!s) s = dmi_check_logits(logits, batch, m->dims.L, NULL, "dm_model_forward (sequence K)");
     if (!s && hidden) s = o->download(m->be, hidden, a->out, n * m->dims.C * sizeof(float));

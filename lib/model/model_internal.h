@@ -11,13 +11,13 @@
 
 struct dm_model {
     dmi_bert_config cfg;
-    bert_dims dims;
-    bert_tensor *tensors;  /* the HF tensor table, in buffer order */
+    dmi_bert_dims dims;
+    dmi_bert_tensor *tensors;  /* the HF tensor table, in buffer order */
     size_t n_tensors;
     size_t n_params;       /* floats in the parameter buffer */
     dmb_backend *be;
     float *params;         /* backend memory */
-    bert_params p;         /* views into params */
+    dmi_bert net;          /* the model as layers: views into params, grads and params16 */
     dm_tokenizer *tok;
     char **labels;         /* dims.L names */
     char *src_dir;         /* where it was loaded from */
@@ -33,13 +33,13 @@ struct dm_model {
     int st_normalize;
     size_t st_max_seq_length;
     /* inference activations, grown on demand */
-    bert_acts infer;
+    dmi_bert_acts infer;
     /* inference precision: bfloat16 copies of the parameters, refreshed
      * before inference when the float32 ones changed */
     dm_precision precision;
     uint16_t *params16;
     bool params16_stale;
-    bert_lowp lowp;
+    dmi_bert_lowp lowp;
     uint32_t *head_perm;   /* at load: head row i is the file's row head_perm[i] (or NULL) */
     /* Training (grad.c): trainable tensors, their gradients only, and the
      * activations of a training batch. */
@@ -47,8 +47,7 @@ struct dm_model {
     size_t *grad_offset;   /* per tensor: floats into grads, SIZE_MAX when frozen */
     size_t n_grads;        /* floats of the trainable tensors (when grads exists) */
     float *grads;          /* backend memory, NULL until a backward pass needs it */
-    bert_params gp;        /* views into grads; NULL for frozen tensors */
-    bert_acts train;       /* training activations, grown on demand */
+    dmi_bert_acts train;       /* training activations, grown on demand */
     double *fb_stats;      /* backend memory: dm_model_forward_backward's loss readback */
     int n_optimizers;      /* optimizers of this model alive: the trainable set is fixed */
     /* Concurrency: every call holds LOCK (recursive: public calls nest, e.g.
@@ -99,7 +98,11 @@ void dmi_model_free_grads(dm_model *m);
 size_t dmi_model_trainable_floats(const dm_model *m);
 /* The dropout of a training pass: RATE < 0 takes config.json's rates; the
  * masks are Philox streams of (SEED, STREAM). */
-bert_dropout dmi_model_dropout(const dm_model *m, double rate, uint64_t seed, uint64_t stream);
+dmi_bert_dropout dmi_model_dropout(const dm_model *m, double rate, uint64_t seed, uint64_t stream);
+
+/* (Re)builds m->net's views: the parameters, the gradients when the
+ * buffer exists (frozen tensors have none), the bfloat16 twins when set. */
+dm_status dmi_model_map_net(dm_model *m);
 
 /* Writes the model's files (model.safetensors, tokenizer files, config.json)
  * into the existing folder DIR (a staging folder: see lib/core/staging.h). */

@@ -77,7 +77,7 @@ static dm_status save_best(dm_trainer *t, const char *path)
     dmi_st_out *outs = dmi_calloc(m->n_tensors, sizeof *outs);
     if (!outs) return DM_ERR_NO_MEMORY;
     for (size_t i = 0; i < m->n_tensors; i++) {
-        const bert_tensor *bt = &m->tensors[i];
+        const dmi_bert_tensor *bt = &m->tensors[i];
         outs[i] = (dmi_st_out){.name = bt->name, .dtype = DMI_F32, .ndim = bt->ndim, .data = t->best_params + bt->offset};
         outs[i].shape[0] = (int64_t)bt->shape[0];
         outs[i].shape[1] = (int64_t)bt->shape[1];

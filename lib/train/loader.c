@@ -162,13 +162,13 @@ void dmi_loader_poisson(const dmi_loader *l, double q, uint64_t seed, uint64_t e
 
 /* ------------------------------------------------------------------ batches */
 
-dm_status dmi_loader_fill(const dmi_loader *l, dmb_backend *be, bert_acts *a, const uint32_t *idx, size_t B,
+dm_status dmi_loader_fill(const dmi_loader *l, dmb_backend *be, dmi_bert_acts *a, const uint32_t *idx, size_t B,
                           size_t T, const float *weights)
 {
     if (B > a->max_B || T > a->max_T)
         return dmi_fail(DM_ERR_INTERNAL, "batch %zu x %zu exceeds the activations (%zu x %zu)", B, T, a->max_B,
                         a->max_T);
-    bert_inputs in = bert_inputs_host(a);
+    dmi_bert_inputs in = dmi_bert_inputs_host(a);
     const dm_encodings_flat *e = l->enc;
     for (size_t b = 0; b < B; b++) {
         size_t row = idx[b], at = e->row_offsets[row], len = e->row_offsets[row + 1] - at;
@@ -182,5 +182,5 @@ dm_status dmi_loader_fill(const dmi_loader *l, dmb_backend *be, bert_acts *a, co
         in.labels[b] = l->labels ? l->labels[row] : -1;
         in.weights[b] = weights ? weights[b] : 1.0f;
     }
-    return bert_inputs_upload(be, a);
+    return dmi_bert_inputs_upload(be, a);
 }

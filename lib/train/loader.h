@@ -74,7 +74,7 @@ void dmi_loader_poisson(const dmi_loader *l, double q, uint64_t seed, uint64_t e
 /* Rows IDX[0..B) padded to T (pad id, type 0, mask 0) with their labels
  * (-1 when unlabelled) and loss WEIGHTS (B, NULL: 1) written to A's host
  * image and uploaded in one call. */
-dm_status dmi_loader_fill(const dmi_loader *l, dmb_backend *be, bert_acts *a, const uint32_t *idx, size_t B,
+dm_status dmi_loader_fill(const dmi_loader *l, dmb_backend *be, dmi_bert_acts *a, const uint32_t *idx, size_t B,
                           size_t T, const float *weights);
 
 #endif

@@ -75,7 +75,7 @@ static dm_status build_runs(dm_optimizer *opt)
     if (!opt->runs) return DM_ERR_NO_MEMORY;
     for (size_t i = 0; i < m->n_tensors; i++) {
         if (!m->trainable[i]) continue;
-        const bert_tensor *t = &m->tensors[i];
+        const dmi_bert_tensor *t = &m->tensors[i];
         dmi_adam_run *last = opt->n_runs ? &opt->runs[opt->n_runs - 1] : NULL;
         if (last && last->decay == t->decay && last->param_off + last->len == t->offset &&
             last->state_off + last->len == m->grad_offset[i]) {
@@ -258,7 +258,7 @@ dm_status dmi_optimizer_write(const dm_optimizer *opt, const char *path)
     if (!s) s = dmi_check_finite(host, 2 * opt->n, "the optimizer state", "exp_avg/exp_avg_sq");
     for (size_t i = 0; !s && i < m->n_tensors; i++) {
         if (!m->trainable[i]) continue;
-        const bert_tensor *t = &m->tensors[i];
+        const dmi_bert_tensor *t = &m->tensors[i];
         for (int second = 0; second < 2; second++) {
             moment_name(names[k], sizeof names[k], t->name, second);
             outs[k] = (dmi_st_out){.name = names[k], .dtype = DMI_F32, .ndim = t->ndim,
@@ -349,7 +349,7 @@ dm_status dmi_optimizer_read(dm_optimizer *opt, const char *path)
     size_t expected = 0;
     for (size_t i = 0; !s && i < m->n_tensors; i++) {
         if (!m->trainable[i]) continue;
-        const bert_tensor *t = &m->tensors[i];
+        const dmi_bert_tensor *t = &m->tensors[i];
         for (int second = 0; !s && second < 2; second++) {
             char name[160];
             moment_name(name, sizeof name, t->name, second);

@@ -385,10 +385,10 @@ static dm_status micro_batch(dm_trainer *t, const uint32_t *idx, size_t B, uint6
     t->wsum[k] = wsum;
     float scale = (float)(1.0 / (wsum * (double)group));
     dm_status s = dmi_loader_fill(&t->train, t->be, &m->train, idx, B, T, t->weights_host);
-    bert_dropout d = dmi_model_dropout(m, t->o.dropout, t->o.seed, micro);
-    if (!s) s = bert_forward(t->be, &m->dims, &m->p, &m->train, B, T, &d, m->train.weights, scale);
+    dmi_bert_dropout d = dmi_model_dropout(m, t->o.dropout, t->o.seed, micro);
+    if (!s) s = dmi_bert_forward(t->be, &m->dims, &m->net, &m->train, B, T, &d, m->train.weights, scale);
     if (!s) s = t->be->ops->reduce(t->be, t->stats + k, m->train.losses, B, DMB_SUM, 0);
-    if (!s) s = bert_backward(t->be, &m->dims, &m->p, &m->gp, &m->train, B, T, &d);
+    if (!s) s = dmi_bert_backward(t->be, &m->dims, &m->net, &m->train, B, T, &d);
     return s;
 }
 

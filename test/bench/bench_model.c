@@ -48,7 +48,7 @@ static double peak_rss_mb(void)
 }
 
 /* FLOPs of the matrix products of one forward pass. */
-static double forward_flops(const bert_dims *d, size_t B, size_t T)
+static double forward_flops(const dmi_bert_dims *d, size_t B, size_t T)
 {
     double BT = (double)(B * T), C = (double)d->C, I = (double)d->I;
     double layer = 2 * BT * C * 3 * C + 2 * BT * C * C + 2 * 2 * BT * C * I +
@@ -107,30 +107,30 @@ static int bench_model(const char *mode, const char *dir, size_t B, size_t T, in
         }
         free(logits);
     } else {
-        bert_acts a;
+        dmi_bert_acts a;
         size_t bytes = m->n_params * sizeof(float);
         float *g = malloc(bytes), *am = calloc(1, bytes), *av = calloc(1, bytes);
-        s = bert_acts_alloc(m->be, &m->dims, B, T, true, &a);
-        bert_params gp;
-        bert_params_map(&gp, &m->dims, g);
+        s = dmi_bert_acts_alloc(m->be, &m->dims, B, T, true, &a);
+        dmi_bert gnet;
+        dmi_bert_map_buffers(&gnet, &m->dims, m->params, g);
         for (size_t i = 0; i < n; i++) a.ids[i] = ids[i], a.types[i] = 0, a.key_mask[i] = 1.0f;
         for (size_t b = 0; b < B; b++) a.labels[b] = (int32_t)(b % 2);
         dm_train_options o;
         dm_train_options_default(&o);
-        bert_dropout d = {.hidden = (float)m->cfg.hidden_dropout, .attention = (float)m->cfg.attention_dropout,
+        dmi_bert_dropout d = {.hidden = (float)m->cfg.hidden_dropout, .attention = (float)m->cfg.attention_dropout,
                           .classifier = (float)m->cfg.hidden_dropout, .seed = 1};
         for (int i = -2; i < iters && !s; i++) {
             if (i == 0) memset(&m->be->stats, 0, sizeof m->be->stats);
             double t0 = omp_get_wtime(), norm;
             d.step = (uint64_t)(i + 2);
             memset(g, 0, bytes);
-            s = bert_forward(m->be, &m->dims, &m->p, &a, B, T, &d, NULL, 1.0f / (float)B);
-            if (!s) s = bert_backward(m->be, &m->dims, &m->p, &gp, &a, B, T, &d);
+            s = dmi_bert_forward(m->be, &m->dims, &m->net, &a, B, T, &d, NULL, 1.0f / (float)B);
+            if (!s) s = dmi_bert_backward(m->be, &m->dims, &gnet, &a, B, T, &d);
             if (!s) s = dmi_adamw_step(m, g, am, av, (uint64_t)(i + 2), 1e-5, &o, &norm);
             if (i >= 0) times[i] = omp_get_wtime() - t0;
         }
-        bert_params_unmap(&gp);
-        bert_acts_free(m->be, &a);
+        dmi_bert_unmap(&gnet);
+        dmi_bert_acts_free(m->be, &a);
         free(g), free(am), free(av);
     }
     if (s) fprintf(stderr, "%s\n", dm_last_error());

@@ -141,7 +141,7 @@ static void free_batch(batch *b)
 }
 
 /* Puts batch B into training activations A (uploads ids, types, mask, labels). */
-static dm_status upload_batch(dm_model *m, bert_acts *a, const batch *b)
+static dm_status upload_batch(dm_model *m, dmi_bert_acts *a, const batch *b)
 {
     size_t n = b->B * b->T;
     float *mask = malloc(n * sizeof *mask);
@@ -204,10 +204,10 @@ static void check_forward(dm_model *m, const dmi_safetensors *ref, const char *w
 static void check_hidden_states(dm_model *m, const dmi_safetensors *ref, const char *what)
 {
     batch b = load_batch(ref, "");
-    bert_acts a;
-    CHECK(bert_acts_alloc(m->be, &m->dims, b.B, b.T, true, &a) == DM_OK);
+    dmi_bert_acts a;
+    CHECK(dmi_bert_acts_alloc(m->be, &m->dims, b.B, b.T, true, &a) == DM_OK);
     CHECK(upload_batch(m, &a, &b) == DM_OK);
-    CHECK(bert_forward(m->be, &m->dims, &m->p, &a, b.B, b.T, NULL, NULL, 0.0f) == DM_OK);
+    CHECK(dmi_bert_forward(m->be, &m->dims, &m->net, &a, b.B, b.T, NULL, NULL, 0.0f) == DM_OK);
     size_t n = b.B * b.T * m->dims.C;
     float *host = malloc(n * sizeof *host);
     for (size_t l = 0; l < m->dims.layers; l++) {
@@ -221,7 +221,7 @@ static void check_hidden_states(dm_model *m, const dmi_safetensors *ref, const c
         free(want);
     }
     free(host);
-    bert_acts_free(m->be, &a);
+    dmi_bert_acts_free(m->be, &a);
     free_batch(&b);
 }
 
@@ -229,10 +229,10 @@ static void check_hidden_states(dm_model *m, const dmi_safetensors *ref, const c
 
 /* Forward + backward of batch B into GRADS (zeroed first); returns the mean
  * loss (weighted as PyTorch's CrossEntropyLoss(weight) when W is not NULL). */
-static double loss_and_grads(dm_model *m, bert_acts *a, const batch *b, float *grads, const float *w_host)
+static double loss_and_grads(dm_model *m, dmi_bert_acts *a, const batch *b, float *grads, const float *w_host)
 {
-    bert_params gp;
-    bert_params_map(&gp, &m->dims, grads);
+    dmi_bert gnet;
+    dmi_bert_map_buffers(&gnet, &m->dims, m->params, grads);
     m->be->ops->zero(m->be, grads, m->n_params * sizeof(float));
     upload_batch(m, a, b);
     double wsum = 0.0;
@@ -245,8 +245,8 @@ static double loss_and_grads(dm_model *m, bert_acts *a, const batch *b, float *g
         m->be->ops->upload(m->be, w_dev, per_example, b->B * sizeof(float));
         free(per_example);
     }
-    dm_status s = bert_forward(m->be, &m->dims, &m->p, a, b->B, b->T, NULL, w_dev, (float)(1.0 / wsum));
-    if (!s) s = bert_backward(m->be, &m->dims, &m->p, &gp, a, b->B, b->T, NULL);
+    dm_status s = dmi_bert_forward(m->be, &m->dims, &m->net, a, b->B, b->T, NULL, w_dev, (float)(1.0 / wsum));
+    if (!s) s = dmi_bert_backward(m->be, &m->dims, &gnet, a, b->B, b->T, NULL);
     if (s) fprintf(stderr, "forward/backward: %s\n", dm_last_error());
     float *losses = malloc(b->B * sizeof *losses);
     m->be->ops->download(m->be, losses, a->losses, b->B * sizeof *losses);
@@ -254,7 +254,7 @@ static double loss_and_grads(dm_model *m, bert_acts *a, const batch *b, float *g
     for (size_t i = 0; i < b->B; i++) sum += losses[i];
     free(losses);
     if (w_dev) m->be->ops->free(m->be, w_dev);
-    bert_params_unmap(&gp);
+    dmi_bert_unmap(&gnet);
     return sum / wsum;
 }
 
@@ -278,7 +278,7 @@ static void check_full_grads(dm_model *m, const dmi_safetensors *ref, const floa
     double worst = 0.0;
     const char *worst_name = "";
     for (size_t i = 0; i < m->n_tensors; i++) {
-        const bert_tensor *t = &m->tensors[i];
+        const dmi_bert_tensor *t = &m->tensors[i];
         char key[160];
         snprintf(key, sizeof key, "grad.%s", t->name);
         if (!dmi_st_find(ref, key)) {
@@ -311,7 +311,7 @@ static void check_grad_stats(dm_model *m, const dmi_safetensors *ref, const floa
     double worst = 0.0;
     const char *worst_name = "";
     for (size_t i = 0; i < m->n_tensors; i++) {
-        const bert_tensor *t = &m->tensors[i];
+        const dmi_bert_tensor *t = &m->tensors[i];
         char key[160];
         snprintf(key, sizeof key, "gradsample.%s", t->name);
         const dmi_st_tensor *samples = dmi_st_find(ref, key);
@@ -372,8 +372,8 @@ static void check_training(dm_model *m, const dmi_safetensors *ref, const char *
         maxB = b[k].B > maxB ? b[k].B : maxB;
         maxT = b[k].T > maxT ? b[k].T : maxT;
     }
-    bert_acts a;
-    CHECK(bert_acts_alloc(m->be, &m->dims, maxB, maxT, true, &a) == DM_OK);
+    dmi_bert_acts a;
+    CHECK(dmi_bert_acts_alloc(m->be, &m->dims, maxB, maxT, true, &a) == DM_OK);
     size_t bytes = m->n_params * sizeof(float);
     float *grads = m->be->ops->alloc(m->be, bytes), *am = m->be->ops->alloc(m->be, bytes);
     float *av = m->be->ops->alloc(m->be, bytes);
@@ -417,7 +417,7 @@ static void check_training(dm_model *m, const dmi_safetensors *ref, const char *
     }
     free(host), free(ref_losses), free(ref_lrs), free(ref_norms);
     m->be->ops->free(m->be, grads), m->be->ops->free(m->be, am), m->be->ops->free(m->be, av);
-    bert_acts_free(m->be, &a);
+    dmi_bert_acts_free(m->be, &a);
     for (size_t k = 0; k < n_batches; k++) free_batch(&b[k]);
 }
 
@@ -437,8 +437,8 @@ static void test_tiny(int threads)
     check_hidden_states(m, ref, "tiny");
 
     batch b = load_batch(ref, "");
-    bert_acts a;
-    CHECK(bert_acts_alloc(m->be, &m->dims, b.B, b.T, true, &a) == DM_OK);
+    dmi_bert_acts a;
+    CHECK(dmi_bert_acts_alloc(m->be, &m->dims, b.B, b.T, true, &a) == DM_OK);
     float *grads = m->be->ops->alloc(m->be, m->n_params * sizeof(float));
     double loss = loss_and_grads(m, &a, &b, grads, NULL);
     double want = fx_scalar(ref, "loss");
@@ -452,7 +452,7 @@ static void test_tiny(int threads)
     CHECK_CLOSE("tiny: class-weighted loss (relative)", fabs(wloss - wwant) / wwant, 1e-5);
     free(w), free(host);
     m->be->ops->free(m->be, grads);
-    bert_acts_free(m->be, &a);
+    dmi_bert_acts_free(m->be, &a);
     free_batch(&b);
 
     static const char *const finals[] = {"classifier.weight", "classifier.bias", "bert.pooler.dense.weight",
@@ -603,8 +603,8 @@ static void test_minilm(const char *dir, int threads)
     test_minilm_embeddings(m, ref);
 
     batch b = load_batch(ref, "");
-    bert_acts a;
-    CHECK(bert_acts_alloc(m->be, &m->dims, b.B, b.T, true, &a) == DM_OK);
+    dmi_bert_acts a;
+    CHECK(dmi_bert_acts_alloc(m->be, &m->dims, b.B, b.T, true, &a) == DM_OK);
     float *grads = m->be->ops->alloc(m->be, m->n_params * sizeof(float));
     double loss = loss_and_grads(m, &a, &b, grads, NULL);
     double want = fx_scalar(ref, "loss");
@@ -615,7 +615,7 @@ static void test_minilm(const char *dir, int threads)
     check_grad_stats(m, ref, host);
     free(host);
     m->be->ops->free(m->be, grads);
-    bert_acts_free(m->be, &a);
+    dmi_bert_acts_free(m->be, &a);
     free_batch(&b);
 
     static const char *const finals[] = {"classifier.weight", "classifier.bias", "bert.pooler.dense.bias", NULL};

@@ -411,7 +411,7 @@ static void write_poisoned(const char *dir, const char *name, float value, bool 
     dmi_model_get_params(m, p);
     dmi_st_out *outs = calloc(m->n_tensors, sizeof *outs);
     for (size_t i = 0; i < m->n_tensors; i++) {
-        const bert_tensor *t = &m->tensors[i];
+        const dmi_bert_tensor *t = &m->tensors[i];
         if (strcmp(t->name, name) == 0) {
             if (one) p[t->offset + 3] = value;
             else for (size_t k = 0; k < t->numel; k++) p[t->offset + k] = value;

@@ -313,9 +313,9 @@ static void test_class_weights(const dm_dataset *train)
 /* ------------------------------------------------------------------ dropout gradient */
 
 /* Loss of the fixed batch with dropout seed/step fixed, in double. */
-static double batch_loss(dm_model *m, bert_acts *a, size_t B, size_t T, const bert_dropout *d)
+static double batch_loss(dm_model *m, dmi_bert_acts *a, size_t B, size_t T, const dmi_bert_dropout *d)
 {
-    CHECK(bert_forward(m->be, &m->dims, &m->p, a, B, T, d, NULL, 1.0f / (float)B) == DM_OK);
+    CHECK(dmi_bert_forward(m->be, &m->dims, &m->net, a, B, T, d, NULL, 1.0f / (float)B) == DM_OK);
     double s = 0.0;
     for (size_t b = 0; b < B; b++) s += a->losses[b];
     return s / (double)B;
@@ -326,18 +326,18 @@ static void test_dropout_gradients(void)
 {
     dm_model *m = load_tiny(NULL);
     size_t B = 3, T = 8, n = B * T;
-    bert_acts a;
-    CHECK(bert_acts_alloc(m->be, &m->dims, B, T, true, &a) == DM_OK);
+    dmi_bert_acts a;
+    CHECK(dmi_bert_acts_alloc(m->be, &m->dims, B, T, true, &a) == DM_OK);
     for (size_t i = 0; i < n; i++) {
         a.ids[i] = (int32_t)(5 + (i * 37) % 300);
         a.types[i] = (int32_t)(i % T >= 5);
         a.key_mask[i] = i % T < 7 || i / T == 0 ? 1.0f : 0.0f;
     }
     for (size_t b = 0; b < B; b++) a.labels[b] = (int32_t)b;
-    bert_dropout d = {.hidden = 0.2f, .attention = 0.2f, .classifier = 0.2f, .seed = 99, .step = 5};
+    dmi_bert_dropout d = {.hidden = 0.2f, .attention = 0.2f, .classifier = 0.2f, .seed = 99, .step = 5};
     /* The mask is a function of (seed, step): same twice, different next step. */
     double l1 = batch_loss(m, &a, B, T, &d), l2 = batch_loss(m, &a, B, T, &d);
-    bert_dropout d2 = d;
+    dmi_bert_dropout d2 = d;
     d2.step = 6;
     double l3 = batch_loss(m, &a, B, T, &d2), l0 = batch_loss(m, &a, B, T, NULL);
     CHECK(l1 == l2 && l1 != l3 && l1 != l0);
@@ -345,10 +345,10 @@ static void test_dropout_gradients(void)
      * (float32 forward: steps of 1e-2, agreement to 2% of the larger). */
     float *g = m->be->ops->alloc(m->be, m->n_params * sizeof(float));
     m->be->ops->zero(m->be, g, m->n_params * sizeof(float));
-    bert_params gp;
-    bert_params_map(&gp, &m->dims, g);
+    dmi_bert gnet;
+    dmi_bert_map_buffers(&gnet, &m->dims, m->params, g);
     batch_loss(m, &a, B, T, &d);
-    CHECK(bert_backward(m->be, &m->dims, &m->p, &gp, &a, B, T, &d) == DM_OK);
+    CHECK(dmi_bert_backward(m->be, &m->dims, &gnet, &a, B, T, &d) == DM_OK);
     static const char *const names[] = {"bert.encoder.layer.0.attention.self.query.weight",
                                         "bert.encoder.layer.1.intermediate.dense.weight",
                                         "bert.encoder.layer.0.output.LayerNorm.weight",
@@ -376,9 +376,9 @@ static void test_dropout_gradients(void)
     }
     printf("  dropout on: %d of %d gradients agree with central differences\n", agree, checked);
     CHECK(agree == checked);
-    bert_params_unmap(&gp);
+    dmi_bert_unmap(&gnet);
     m->be->ops->free(m->be, g);
-    bert_acts_free(m->be, &a);
+    dmi_bert_acts_free(m->be, &a);
     dm_model_free(m);
 }
 
@@ -554,7 +554,7 @@ static void write_weights(const char *dir, const char *skip, const char *reshape
     dmi_st_out *outs = calloc(m->n_tensors, sizeof *outs);
     size_t k = 0;
     for (size_t i = 0; i < m->n_tensors; i++) {
-        const bert_tensor *t = &m->tensors[i];
+        const dmi_bert_tensor *t = &m->tensors[i];
         if (skip && strcmp(t->name, skip) == 0) continue;
         outs[k] = (dmi_st_out){.name = t->name, .dtype = DMI_F32, .ndim = t->ndim, .data = p + t->offset};
         outs[k].shape[0] = (int64_t)t->shape[0];
