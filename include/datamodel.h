@@ -1104,7 +1104,7 @@ typedef struct dm_backward_options {
     double dropout;    /* default -1: config.json's rates; 0: off; else every rate */
     uint64_t seed;     /* default 42 */
     uint64_t stream;   /* default 0: with seed, names the dropout masks (use a new
-                          one per batch: e.g. the batch's number) */
+                          one per batch: e.g. the batch's number); below 2^32 */
 } dm_backward_options;
 
 DM_API void dm_backward_options_default(dm_backward_options *opts);
@@ -1203,6 +1203,15 @@ typedef struct dm_train_progress {
  * the weights of the last step). */
 typedef int (*dm_train_fn)(const dm_train_progress *p, void *user);
 
+/* How an epoch's shuffled rows become batches (dm_train_options.group_by_length).
+ * Grouping rows of similar length pads less: about twice the speed on SST-2. */
+typedef enum dm_length_grouping {
+    DM_LENGTHS_MIXED = 0,   /* batches in the shuffled order */
+    DM_LENGTHS_SORTED = 1,  /* megabatches of 50 batches, each sorted longest first and
+                               taken in that order (Hugging Face's LengthGroupedSampler) */
+    DM_LENGTHS_BUCKETS = 2  /* the same batches, each megabatch's in a random order */
+} dm_length_grouping;
+
 typedef struct dm_train_options {
     size_t struct_size;
     int epochs;                /* default 3 */
@@ -1221,7 +1230,7 @@ typedef struct dm_train_options {
     uint64_t seed;             /* default 42: shuffling and dropout */
     double dropout;            /* default -1: config.json's; else every dropout rate */
     int shuffle;               /* default 1 */
-    int group_by_length;       /* default 1: batches of similar lengths (dynamic padding) */
+    int group_by_length;       /* a dm_length_grouping; default DM_LENGTHS_SORTED */
     const float *class_weights; /* NULL: none; else num_labels weights for the loss */
     int balanced_class_weights; /* 1: weights n / (k * count), as scikit-learn's "balanced" */
     uint64_t eval_steps;       /* 0 (default): evaluate after every epoch when a validation
@@ -1245,6 +1254,14 @@ typedef struct dm_train_options {
                                   are not trained */
     int freeze_layers;         /* default 0; N: the bottom N encoder layers are not trained
                                   (with freeze_embeddings: nothing below layer N) */
+    int rank;                  /* default 0: this worker's place among WORLD_SIZE */
+    int world_size;            /* default 1 (0 means 1). With W data-parallel workers each step's batch is
+                                  split in W contiguous slices (the first batch % W one
+                                  example larger), dropout differs per rank, and each loss
+                                  weight is scaled by the whole batch so that the summed
+                                  gradients are the batch's. W > 1 needs the gradient
+                                  exchange of distributed training, not built yet:
+                                  DM_ERR_UNSUPPORTED. */
 } dm_train_options;
 
 DM_API void dm_train_options_default(dm_train_options *opts);

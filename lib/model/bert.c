@@ -403,7 +403,9 @@ static dmb_dropout dropout_at(const dmi_bert_dropout *d, int site, size_t layer)
     default: r.p = d->hidden; break;
     }
     r.seed = d->seed;
-    r.stream = (d->step << 20) | ((uint64_t)layer << 4) | (uint64_t)site;
+    /* rank | micro-batch | layer | site in bits 52-63 | 20-51 | 4-19 | 0-3:
+     * rank 0 names the streams it always did */
+    r.stream = ((uint64_t)d->rank << 52) | (d->step << 20) | ((uint64_t)layer << 4) | (uint64_t)site;
     return r;
 }
 

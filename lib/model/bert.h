@@ -149,7 +149,8 @@ void dmi_bert_acts_free(dmb_backend *be, dmi_bert_acts *a);
 typedef struct dmi_bert_dropout {
     float hidden, attention, classifier;
     uint64_t seed;
-    uint64_t step;            /* optimizer step (with micro-batch) naming the streams */
+    uint64_t step;            /* micro-batch of the run naming the streams (below 2^32) */
+    uint32_t rank;            /* data-parallel worker (below 4096): its own streams */
 } dmi_bert_dropout;
 
 /* Forward pass on ids/types/key_mask already in acts (B x T). Writes

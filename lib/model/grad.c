@@ -197,6 +197,7 @@ dmi_bert_dropout dmi_model_dropout(const dm_model *m, double rate, uint64_t seed
     }
     d.seed = seed;
     d.step = stream;
+    d.rank = 0;
     return d;
 }
 
@@ -272,6 +273,9 @@ DM_API dm_status dm_model_forward_backward(dm_model *m, const dm_batch *batch, c
     dm_backward_options_default(&o);
     if (opts && dmi_copy_options(&o, sizeof o, opts, "dm_backward_options")) return DM_ERR_INVALID_ARGUMENT;
     if (!isfinite(o.grad_scale)) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "grad_scale must be finite");
+    if (o.stream >> 32)
+        return dmi_fail(DM_ERR_RANGE, "stream must be below 2^32 (got %llu): larger ones would name the same "
+                        "dropout masks as others", (unsigned long long)o.stream);
     if (!(o.dropout < 1.0) || (o.dropout < 0.0 && o.dropout != -1.0))
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dropout must be in [0, 1), or -1 for config.json's (got %g)", o.dropout);
     dm_status s = dmi_model_enter(m, "dm_model_forward_backward");

@@ -111,7 +111,9 @@ static json_t *state_json(const dm_trainer *t)
     json_object_set_new(j, "max_length", json_integer((json_int_t)o->max_length));
     json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
     json_object_set_new(j, "shuffle", json_boolean(o->shuffle));
-    json_object_set_new(j, "group_by_length", json_boolean(o->group_by_length));
+    json_object_set_new(j, "group_by_length", json_integer(o->group_by_length));
+    json_object_set_new(j, "rank", json_integer((json_int_t)t->rank));
+    json_object_set_new(j, "world_size", json_integer((json_int_t)t->world));
     json_object_set_new(j, "learning_rate", json_real(o->learning_rate));
     json_object_set_new(j, "schedule", json_integer(o->schedule));
     json_object_set_new(j, "best_metric", isnan(t->best_metric) ? json_null() : json_real(t->best_metric));
@@ -183,6 +185,13 @@ static dm_status expect_int(json_t *j, const char *key, uint64_t want, const cha
     return DM_OK;
 }
 
+/* As expect_int, with OLD as the value of checkpoints written before KEY existed. */
+static dm_status expect_int_or(json_t *j, const char *key, uint64_t old, uint64_t want, const char *dir)
+{
+    if (!json_object_get(j, key) && old == want) return DM_OK;
+    return expect_int(j, key, want, dir);
+}
+
 static dm_status check_state(const dm_trainer *t, json_t *j, const char *dir)
 {
     const char *fmt = json_string_value(json_object_get(j, "format"));
@@ -203,7 +212,10 @@ static dm_status check_state(const dm_trainer *t, json_t *j, const char *dir)
     if (!s) s = expect_int(j, "max_length", t->o.max_length, dir);
     if (!s) s = expect_int(j, "seed", t->o.seed, dir);
     if (!s) s = expect_int(j, "shuffle", (uint64_t)(t->o.shuffle != 0), dir);
-    if (!s) s = expect_int(j, "group_by_length", (uint64_t)(t->o.group_by_length != 0), dir);
+    if (!s) s = expect_int(j, "group_by_length", (uint64_t)t->o.group_by_length, dir);
+    /* checkpoints from before data parallelism: one worker */
+    if (!s) s = expect_int_or(j, "rank", 0, t->rank, dir);
+    if (!s) s = expect_int_or(j, "world_size", 1, t->world, dir);
     if (!s) s = expect_int(j, "schedule", (uint64_t)t->o.schedule, dir);
     json_t *labels = json_object_get(j, "labels");
     if (!s && (!json_is_array(labels) || json_array_size(labels) != t->m->dims.L))

@@ -10,6 +10,7 @@
 
 #define STREAM_SHUFFLE 0x5348554600000000ull /* "SHUF": the data order of an epoch */
 #define STREAM_POISSON 0x504F495300000000ull /* "POIS": Poisson sampling */
+#define STREAM_BUCKETS 0x4255434B00000000ull /* "BUCK": the order of a megabatch's batches */
 
 void dmi_loader_options_default(dmi_loader_options *o)
 {
@@ -121,6 +122,25 @@ dm_status dmi_loader_sort_by_length(const dmi_loader *l, uint32_t *order, size_t
     return DM_OK;
 }
 
+/* Puts the full batches of ORDER (N rows, batches of B) in a random order;
+ * a last, partial batch stays last (the epoch's only short batch). */
+static dm_status shuffle_batches(dmi_rng *rng, uint32_t *order, size_t n, size_t B)
+{
+    size_t nb = n / B;
+    if (nb < 2) return DM_OK;
+    uint32_t *perm = dmi_malloc(nb * sizeof *perm), *copy = dmi_malloc(nb * B * sizeof *copy);
+    if (!perm || !copy) {
+        free(perm), free(copy);
+        return DM_ERR_NO_MEMORY;
+    }
+    for (size_t i = 0; i < nb; i++) perm[i] = (uint32_t)i;
+    dmi_rng_shuffle(rng, perm, nb);
+    memcpy(copy, order, nb * B * sizeof *copy);
+    for (size_t i = 0; i < nb; i++) memcpy(order + i * B, copy + (size_t)perm[i] * B, B * sizeof *copy);
+    free(perm), free(copy);
+    return DM_OK;
+}
+
 dm_status dmi_loader_epoch_order(const dmi_loader *l, const dmi_order_options *o, uint64_t epoch, uint32_t *order)
 {
     size_t n = l->n;
@@ -130,11 +150,14 @@ dm_status dmi_loader_epoch_order(const dmi_loader *l, const dmi_order_options *o
         dmi_rng_init(&rng, o->seed, STREAM_SHUFFLE | epoch);
         dmi_rng_shuffle(&rng, order, n);
     }
-    if (!o->group_by_length) return DM_OK;
+    if (o->grouping == DM_LENGTHS_MIXED) return DM_OK;
     size_t mega = 50 * o->batch_size;
+    dmi_rng rng;
+    dmi_rng_init(&rng, o->seed, STREAM_BUCKETS | epoch);
     for (size_t lo = 0; lo < n; lo += mega) {
         size_t hi = lo + mega < n ? lo + mega : n;
         dm_status s = dmi_loader_sort_by_length(l, order + lo, hi - lo);
+        if (!s && o->grouping == DM_LENGTHS_BUCKETS) s = shuffle_batches(&rng, order + lo, hi - lo, o->batch_size);
         if (s) return s;
     }
     return DM_OK;

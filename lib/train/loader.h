@@ -51,9 +51,12 @@ size_t dmi_loader_longest(const dmi_loader *l, const uint32_t *idx, size_t B);
 dm_status dmi_loader_sort_by_length(const dmi_loader *l, uint32_t *order, size_t n);
 
 /* The training order of epoch EPOCH: a seeded shuffle, then, when grouping,
- * megabatches of 50 batches each sorted longest first. */
+ * megabatches of 50 batches each sorted longest first (as Hugging Face's
+ * LengthGroupedSampler), and with DM_LENGTHS_BUCKETS those batches in a
+ * seeded random order instead of longest to shortest. */
 typedef struct dmi_order_options {
-    int shuffle, group_by_length;
+    int shuffle;
+    int grouping; /* a dm_length_grouping */
     size_t batch_size;
     uint64_t seed;
 } dmi_order_options;

@@ -29,7 +29,8 @@ DM_API void dm_train_options_default(dm_train_options *o)
     o->seed = 42;
     o->dropout = -1.0;
     o->shuffle = 1;
-    o->group_by_length = 1;
+    o->group_by_length = DM_LENGTHS_SORTED;
+    o->world_size = 1;
     o->keep_best = 1;
     o->checkpoint_limit = 2;
 }
@@ -71,10 +72,21 @@ dm_status dmi_train_check_options(const dm_train_options *o, const dm_model *m)
                 return dmi_fail(DM_ERR_INVALID_ARGUMENT, "class_weights[%zu] = %g must be finite and >= 0", i,
                                 (double)o->class_weights[i]);
     }
+    if (o->group_by_length < DM_LENGTHS_MIXED || o->group_by_length > DM_LENGTHS_BUCKETS)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "group_by_length %d is not a dm_length_grouping (0 none, 1 sorted, "
+                        "2 buckets)", o->group_by_length);
     if (o->early_stopping_patience < 0) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "early_stopping_patience must be >= 0");
     if (o->freeze_layers < 0 || (size_t)o->freeze_layers > m->dims.layers)
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "freeze_layers must be in [0, %zu] (the model's layers), got %d",
                         m->dims.layers, o->freeze_layers);
+    int world = o->world_size ? o->world_size : 1;
+    if (world < 1 || world > DMI_MAX_WORLD)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "world_size must be in [1, %d] (got %d)", DMI_MAX_WORLD, o->world_size);
+    if (o->rank < 0 || o->rank >= world)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "rank must be in [0, world_size) = [0, %d) (got %d)", world, o->rank);
+    if (world > 1)
+        return dmi_fail(DM_ERR_UNSUPPORTED, "world_size %d: data-parallel training needs a gradient exchange between "
+                        "the workers, which this build does not have yet (train with world_size 1)", world);
     if (o->checkpoint_steps && !o->output_dir)
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "checkpoint_steps needs an output_dir");
     return DM_OK;

@@ -35,6 +35,7 @@ struct dm_trainer {
     size_t micro_per_epoch;   /* batches of batch_size per epoch */
     uint64_t steps_per_epoch; /* optimizer steps per epoch */
     uint64_t total_steps, warmup_steps;
+    size_t rank, world;       /* data parallelism: this worker's slice of every micro-batch */
     /* state */
     uint64_t step;            /* optimizer steps done */
     float *class_weights_host; /* L, or NULL: the loss weight of each label */
@@ -60,7 +61,16 @@ struct dm_trainer {
     uint64_t examples_this_run, steps_this_run;
 };
 
+/* The most data-parallel workers: dropout streams keep 12 bits for the rank. */
+#define DMI_MAX_WORLD 4096
+
 double dmi_now(void);
+
+/* The gradients of T's next step in the model's gradient buffer (zeroed
+ * first): its GROUP micro-batches, this worker's slice of each, every loss
+ * weight divided by the whole micro-batch's sum and by GROUP. *EXAMPLES is
+ * the step's rows over all workers. The step is not taken. */
+dm_status dmi_trainer_gradients(dm_trainer *t, size_t *group, size_t *examples);
 
 /* Checks the options of a run against MODEL (label count for class weights). */
 dm_status dmi_train_check_options(const dm_train_options *o, const dm_model *m);

@@ -74,13 +74,21 @@ static dm_status fingerprint_data(dm_trainer *t, const dm_dataset *ds)
     return DM_OK;
 }
 
-static void plan_schedule(dm_trainer *t)
+static dm_status plan_schedule(dm_trainer *t)
 {
     t->micro_per_epoch = (t->n + t->o.batch_size - 1) / t->o.batch_size;
     t->steps_per_epoch = (t->micro_per_epoch + (size_t)t->o.grad_accum - 1) / (size_t)t->o.grad_accum;
     t->total_steps = t->o.max_steps ? t->o.max_steps : (uint64_t)t->o.epochs * t->steps_per_epoch;
     t->warmup_steps = t->o.warmup_steps ? t->o.warmup_steps
                                         : (uint64_t)ceil(t->o.warmup_ratio * (double)t->total_steps);
+    t->world = t->o.world_size ? (size_t)t->o.world_size : 1;
+    t->rank = (size_t)t->o.rank;
+    /* Each micro-batch of the run names its dropout masks (32 bits). */
+    double micro = (double)t->total_steps * (double)t->o.grad_accum;
+    if (micro >= 4294967296.0)
+        return dmi_fail(DM_ERR_RANGE, "%llu steps of %d micro-batches: more than 2^32 micro-batches in one run",
+                        (unsigned long long)t->total_steps, t->o.grad_accum);
+    return DM_OK;
 }
 
 /* The output folder must take files before hours of training go into it:
@@ -226,7 +234,7 @@ static dm_status create(dm_trainer *t, dm_model *m, dm_optimizer *opt, const dm_
     if ((s = dmb_set_threads(t->be, t->o.threads ? t->o.threads : m->threads))) return s;
     if ((s = load_data(t, train, val))) return s;
     if ((s = fingerprint_data(t, train))) return s;
-    plan_schedule(t);
+    if ((s = plan_schedule(t))) return s;
     if ((s = setup_class_weights(t))) return s;
     if ((s = apply_freezing(t))) return s;
     if ((s = make_optimizer(t, opt))) return s;
@@ -356,7 +364,7 @@ static dm_status open_log(dm_trainer *t)
 static dm_status micro_examples(dm_trainer *t, uint64_t epoch, size_t mb, const uint32_t **idx, size_t *B)
 {
     if (t->order_epoch != epoch) {
-        dmi_order_options oo = {.shuffle = t->o.shuffle, .group_by_length = t->o.group_by_length,
+        dmi_order_options oo = {.shuffle = t->o.shuffle, .grouping = t->o.group_by_length,
                                 .batch_size = t->o.batch_size, .seed = t->o.seed};
         dm_status s = dmi_loader_epoch_order(&t->train, &oo, epoch, t->order);
         if (s) return s;
@@ -368,14 +376,16 @@ static dm_status micro_examples(dm_trainer *t, uint64_t epoch, size_t mb, const 
     return DM_OK;
 }
 
-/* Forward and backward of micro-batch K of the step: its summed loss goes
- * to the device's step statistics, the sum of its loss weights to WSUM[K]. */
+/* Forward and backward of micro-batch K of the step (rows IDX[0..B) of
+ * every worker; this one takes its slice): its summed loss goes to the
+ * device's step statistics, the sum of the whole micro-batch's loss weights
+ * to WSUM[K]. */
 static dm_status micro_batch(dm_trainer *t, const uint32_t *idx, size_t B, uint64_t micro, size_t k, size_t group)
 {
     dm_model *m = t->m;
-    size_t T = dmi_model_padded_length(m, dmi_loader_longest(&t->train, idx, B));
     /* HF's CrossEntropyLoss(weight): sum(w_y * loss) / sum(w_y) per batch,
-     * and each micro-batch counts 1 / group of the step. */
+     * and each micro-batch counts 1 / group of the step. The sum is the
+     * whole micro-batch's, so that the workers' gradients add up to it. */
     double wsum = 0.0;
     for (size_t b = 0; b < B; b++) {
         t->weights_host[b] = t->class_weights_host ? t->class_weights_host[t->train.labels[idx[b]]] : 1.0f;
@@ -384,8 +394,14 @@ static dm_status micro_batch(dm_trainer *t, const uint32_t *idx, size_t B, uint6
     if (wsum <= 0.0) wsum = 1.0; /* every target weighs 0: the loss is 0 */
     t->wsum[k] = wsum;
     float scale = (float)(1.0 / (wsum * (double)group));
-    dm_status s = dmi_loader_fill(&t->train, t->be, &m->train, idx, B, T, t->weights_host);
+    size_t first, count;
+    dmi_shard(B, t->rank, t->world, &first, &count);
+    if (count == 0) return t->be->ops->zero(t->be, t->stats + k, sizeof(double)); /* a batch smaller than the world */
+    idx += first, B = count;
+    size_t T = dmi_model_padded_length(m, dmi_loader_longest(&t->train, idx, B));
+    dm_status s = dmi_loader_fill(&t->train, t->be, &m->train, idx, B, T, t->weights_host + first);
     dmi_bert_dropout d = dmi_model_dropout(m, t->o.dropout, t->o.seed, micro);
+    d.rank = (uint32_t)t->rank;
     if (!s) s = dmi_bert_forward(t->be, &m->dims, &m->net, &m->train, B, T, &d, m->train.weights, scale);
     if (!s) s = t->be->ops->reduce(t->be, t->stats + k, m->train.losses, B, DMB_SUM, 0);
     if (!s) s = dmi_bert_backward(t->be, &m->dims, &m->net, &m->train, B, T, &d);
@@ -427,24 +443,36 @@ static dm_status read_step_stats(dm_trainer *t, size_t group, double *loss, doub
     return DM_OK;
 }
 
-/* One optimizer step: its micro-batches, one readback, clipping, AdamW. */
-static dm_status train_step(dm_trainer *t, double *loss, double *lr, double *norm, size_t *examples)
+dm_status dmi_trainer_gradients(dm_trainer *t, size_t *group, size_t *examples)
 {
     uint64_t epoch = t->step / t->steps_per_epoch, in_epoch = t->step % t->steps_per_epoch;
     size_t first = (size_t)in_epoch * (size_t)t->o.grad_accum;
-    size_t group = t->micro_per_epoch - first < (size_t)t->o.grad_accum ? t->micro_per_epoch - first
-                                                                        : (size_t)t->o.grad_accum;
+    *group = t->micro_per_epoch - first < (size_t)t->o.grad_accum ? t->micro_per_epoch - first
+                                                                 : (size_t)t->o.grad_accum;
     dm_model *m = t->m;
     dm_status s = t->be->ops->zero(t->be, m->grads, m->n_grads * sizeof(float));
     *examples = 0;
-    for (size_t k = 0; !s && k < group; k++) {
-        const uint32_t *idx;
-        size_t B;
+    for (size_t k = 0; !s && k < *group; k++) {
+        const uint32_t *idx = NULL;
+        size_t B = 0;
         s = micro_examples(t, epoch, first + k, &idx, &B);
         uint64_t micro = epoch * t->micro_per_epoch + first + k;
-        if (!s) s = micro_batch(t, idx, B, micro, k, group);
+        if (!s) s = micro_batch(t, idx, B, micro, k, *group);
         *examples += B;
     }
+    return s;
+}
+
+/* One optimizer step: its micro-batches, one readback, clipping, AdamW. */
+static dm_status train_step(dm_trainer *t, double *loss, double *lr, double *norm, size_t *examples)
+{
+    dm_model *m = t->m;
+    size_t group;
+    dm_status s = dmi_trainer_gradients(t, &group, examples);
+    /* With several workers, here their gradients and loss sums are summed
+     * (each worker scaled its slice by the whole micro-batch's weights), so
+     * that the norm, the clipping and the update are the whole batch's: the
+     * gradient exchange issue 18 brings (world_size > 1 is refused until). */
     if (!s) s = read_step_stats(t, group, loss, norm);
     if (!s) s = dmi_optimizer_apply(t->opt, *norm, lr);
     m->params16_stale = true;

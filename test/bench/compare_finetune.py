@@ -92,7 +92,7 @@ def run_dm(args, paths, tmp):
            "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
            "--warmup-ratio", str(args.warmup_ratio), "--weight-decay", str(args.weight_decay),
            "--max-length", str(args.max_length), "--seed", str(args.seed), "--threads", str(args.threads),
-           "--no-progress"]
+           "--no-progress"] + list(args.dm_arg)
     if "val" in paths:
         cmd += ["--val", paths["val"]]
     t0 = time.perf_counter()
@@ -132,11 +132,17 @@ def run_torch(args, paths):
     sched = get_linear_schedule_with_warmup(opt, int(-(-args.warmup_ratio * total // 1)), total)
 
     def batches(order):
+        if args.torch_grouping == "none":
+            for b in range(0, len(order), B):
+                yield order[b:b + B]
+            return
         mega = 50 * B
         for lo in range(0, len(order), mega):
             chunk = sorted(order[lo:lo + mega], key=lambda i: -len(enc[i]))
-            for b in range(0, len(chunk), B):
-                yield chunk[b:b + B]
+            group = [chunk[b:b + B] for b in range(0, len(chunk), B)]
+            if args.torch_grouping == "bucketed":
+                random.shuffle(group)
+            yield from group
 
     def pad(idx):
         T = max(len(enc[i]) for i in idx)
@@ -205,11 +211,39 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--split-seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--seeds", default=None, help="comma-separated seeds: one run each, then mean and sd")
+    ap.add_argument("--dm-arg", action="append", default=[], help="an extra argument for dm train (repeatable)")
+    ap.add_argument("--torch-grouping", choices=["megabatch", "bucketed", "none"], default="megabatch",
+                    help="PyTorch batches: sorted megabatches of 50 batches (as LengthGroupedSampler), the same "
+                         "with the batches of each megabatch shuffled, or plain shuffled batches")
     ap.add_argument("--skip-torch", action="store_true")
     ap.add_argument("--skip-dm", action="store_true")
     args = ap.parse_args()
     args.data = os.path.join(ROOT, args.data) if not os.path.isabs(args.data) else args.data
     os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", CUDA_VISIBLE_DEVICES="")
+    if args.seeds:
+        runs = []
+        for seed in [int(x) for x in args.seeds.split(",")]:
+            args.seed = seed
+            runs.append(run_once(args))
+        summarize(runs)
+    else:
+        run_once(args)
+
+
+def summarize(runs):
+    import statistics
+    for who in ("dm", "torch"):
+        acc = [r[who]["accuracy"] for r in runs if who in r]
+        secs = [r[who]["train_seconds"] for r in runs if who in r]
+        if acc:
+            sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
+            print(f"{who}: accuracy " + " ".join(f"{a:.4f}" for a in acc) +
+                  f"  mean {statistics.mean(acc):.4f} sd {sd:.4f}  mean training {statistics.mean(secs):.0f} s",
+                  flush=True)
+
+
+def run_once(args):
     with tempfile.TemporaryDirectory(prefix="dm_finetune_", dir="/tmp") as tmp:
         paths, sizes = prepare(args, tmp)
         print(f"{args.dataset}: train {sizes['train']}, val {sizes['val']}, test {sizes['test']}; recipe: "
@@ -228,7 +262,8 @@ def main():
         if "dm" in results and "torch" in results:
             print(f"speed dm/PyTorch (training wall time): "
                   f"{results['torch']['train_seconds'] / results['dm']['train_seconds']:.2f}x")
-        print(json.dumps({"args": vars(args), "sizes": sizes, "results": results}))
+        print(json.dumps({"args": vars(args), "sizes": sizes, "results": results}), flush=True)
+        return results
 
 
 if __name__ == "__main__":

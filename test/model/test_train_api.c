@@ -10,7 +10,11 @@
  *  - dm_trainer: step by step, with a save and resume in the middle, equals
  *    dm_train bit for bit;
  *  - the loader's Poisson sampling: each row in a batch with probability q
- *    (rates over many batches), deterministic, and rank shards.
+ *    (rates over many batches), deterministic, and rank shards;
+ *  - data parallelism inside the trainer: the workers' gradients of a step
+ *    add up to the whole batch's, and each rank has its own dropout masks;
+ *  - length grouping: sorted megabatches, and the same batches in a random
+ *    order (buckets).
  */
 #include "datamodel.h"
 #include "../unit/check.h"
@@ -397,6 +401,130 @@ static void test_poisson_and_shards(const dm_dataset *ds)
     dm_model_free(m);
 }
 
+/* ------------------------------------------------------------------ data parallelism */
+
+/* The gradients of T's next step as worker RANK of WORLD computes them. */
+static float *step_grads(dm_trainer *t, dm_model *m, size_t rank, size_t world)
+{
+    t->rank = rank, t->world = world;
+    size_t group, examples;
+    CHECK(dmi_trainer_gradients(t, &group, &examples) == DM_OK);
+    float *g = malloc(m->n_grads * sizeof *g);
+    CHECK(m->be->ops->download(m->be, g, m->grads, m->n_grads * sizeof *g) == DM_OK);
+    return g;
+}
+
+static dm_dataset *same_row(size_t n)
+{
+    const char **t = calloc(n, sizeof *t), **y = calloc(n, sizeof *y);
+    size_t *l = calloc(n, sizeof *l);
+    for (size_t i = 0; i < n; i++) t[i] = "the wonderful boat on my roof", l[i] = strlen(t[i]), y[i] = names3[2];
+    dm_dataset_options o;
+    dm_dataset_options_default(&o);
+    o.labels = names3, o.n_labels = 3;
+    dm_dataset *ds = NULL;
+    CHECK(dm_dataset_from_texts(n, t, l, NULL, NULL, y, &o, &ds) == DM_OK);
+    free(t), free(l), free(y);
+    return ds;
+}
+
+static void test_data_parallel(const dm_dataset *ds)
+{
+    dm_model *m = load();
+    dm_train_options o = quick();
+    o.batch_size = 7, o.grad_accum = 2, o.dropout = 0.0; /* 7 rows over 3 workers: 3, 2, 2 */
+    float cw[3] = {1.0f, 2.5f, 0.5f};
+    o.class_weights = cw; /* the weights' sum is the whole micro-batch's on every worker */
+    dm_trainer *t = NULL;
+    CHECK(dm_trainer_create(m, NULL, ds, NULL, &o, &t) == DM_OK);
+    float *whole = step_grads(t, m, 0, 1);
+    float *g[3];
+    for (size_t r = 0; r < 3; r++) g[r] = step_grads(t, m, r, 3);
+    double worst = 0.0, big = 0.0;
+    for (size_t i = 0; i < m->n_grads; i++) {
+        double sum = (double)g[0][i] + (double)g[1][i] + (double)g[2][i];
+        worst = fmax(worst, fabs(sum - whole[i]));
+        big = fmax(big, fabs(whole[i]));
+    }
+    /* float sums in another order and products of other shapes: rounding only */
+    printf("  3 workers' gradients summed vs the whole batch's: max diff %.2e (largest gradient %.2e)\n", worst, big);
+    CHECK(big > 0.0 && worst <= 1e-5 * big);
+    for (size_t r = 0; r < 3; r++) free(g[r]);
+    free(whole);
+    dm_trainer_free(t);
+
+    /* Identical rows: two workers' halves are the same inputs, so only the
+     * dropout masks can tell their gradients apart. */
+    dm_dataset *same = same_row(16);
+    o = quick();
+    o.batch_size = 8, o.dropout = 0.0;
+    CHECK(dm_trainer_create(m, NULL, same, NULL, &o, &t) == DM_OK);
+    float *a = step_grads(t, m, 0, 2), *b = step_grads(t, m, 1, 2);
+    CHECK(memcmp(a, b, m->n_grads * sizeof *a) == 0);
+    free(a), free(b);
+    dm_trainer_free(t);
+    o.dropout = 0.1;
+    CHECK(dm_trainer_create(m, NULL, same, NULL, &o, &t) == DM_OK);
+    a = step_grads(t, m, 0, 2), b = step_grads(t, m, 1, 2);
+    float *b2 = step_grads(t, m, 1, 2);
+    CHECK(memcmp(a, b, m->n_grads * sizeof *a) != 0);   /* rank 1 has its own masks */
+    CHECK(memcmp(b, b2, m->n_grads * sizeof *b) == 0);  /* and they are deterministic */
+    free(a), free(b), free(b2);
+    dm_trainer_free(t);
+    dm_dataset_free(same);
+
+    /* The public options: one worker until the gradient exchange exists. */
+    o = quick();
+    o.world_size = 2;
+    CHECK(dm_trainer_create(m, NULL, ds, NULL, &o, &t) == DM_ERR_UNSUPPORTED);
+    CHECK(strstr(dm_last_error(), "world_size 2") != NULL);
+    o.world_size = 1, o.rank = 1;
+    CHECK(dm_trainer_create(m, NULL, ds, NULL, &o, &t) == DM_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(dm_last_error(), "rank must be in [0, world_size)") != NULL);
+    o.world_size = 0, o.rank = 0; /* 0 means 1 */
+    CHECK(dm_trainer_create(m, NULL, ds, NULL, &o, &t) == DM_OK);
+    dm_trainer_free(t);
+    dm_model_free(m);
+}
+
+/* ------------------------------------------------------------------ length grouping */
+
+static void test_grouping(const dm_dataset *ds)
+{
+    dm_model *m = load();
+    dmi_loader l;
+    dmi_loader_options lo;
+    dmi_loader_options_default(&lo);
+    CHECK(dmi_loader_dataset(&l, m, ds, "data", &lo) == DM_OK);
+    size_t n = l.n, B = 5; /* 48 rows: megabatches of 250 hold all; 9 full batches and one of 3 */
+    uint32_t *sorted = malloc(n * sizeof *sorted), *buckets = malloc(n * sizeof *buckets);
+    uint32_t *again = malloc(n * sizeof *again);
+    dmi_order_options oo = {.shuffle = 1, .grouping = DM_LENGTHS_SORTED, .batch_size = B, .seed = 3};
+    CHECK(dmi_loader_epoch_order(&l, &oo, 0, sorted) == DM_OK);
+    for (size_t i = 1; i < n; i++) CHECK(dmi_loader_row_length(&l, sorted[i]) <= dmi_loader_row_length(&l, sorted[i - 1]));
+    oo.grouping = DM_LENGTHS_BUCKETS;
+    CHECK(dmi_loader_epoch_order(&l, &oo, 0, buckets) == DM_OK);
+    CHECK(dmi_loader_epoch_order(&l, &oo, 0, again) == DM_OK);
+    CHECK(memcmp(buckets, again, n * sizeof *again) == 0);
+    /* the same batches (each one of the sorted order's), in another order,
+     * the partial one last */
+    size_t moved = 0, nb = n / B;
+    for (size_t b = 0; b < nb; b++) {
+        size_t found = SIZE_MAX;
+        for (size_t c = 0; c < nb; c++)
+            if (memcmp(buckets + b * B, sorted + c * B, B * sizeof *sorted) == 0) found = c;
+        CHECK(found != SIZE_MAX);
+        moved += found != b;
+    }
+    CHECK(moved > 0);
+    CHECK(memcmp(buckets + nb * B, sorted + nb * B, (n - nb * B) * sizeof *sorted) == 0);
+    CHECK(dmi_loader_epoch_order(&l, &oo, 1, again) == DM_OK);
+    CHECK(memcmp(buckets, again, n * sizeof *again) != 0); /* each epoch its own */
+    free(sorted), free(buckets), free(again);
+    dmi_loader_free(&l);
+    dm_model_free(m);
+}
+
 int main(void)
 {
     const char *fixture_dir = getenv("DM_FIXTURE_DIR");
@@ -411,6 +539,8 @@ int main(void)
     test_custom_loop_equals_dm_train(train);
     test_trainer_steps_and_resume(train, val);
     test_poisson_and_shards(train);
+    test_data_parallel(train);
+    test_grouping(train);
     dm_dataset_free(train), dm_dataset_free(val);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);

@@ -203,7 +203,7 @@ func LoadModel(dir string, opts *ModelOptions) (*Model, error) {
 		}
 		c.device = C.dm_device(opts.Device)
 		c.threads = C.int(opts.Threads)
-		c.precision = C.int(opts.Precision)
+		c.precision = C.dm_precision(opts.Precision)
 		if opts.NewHead {
 			c.new_head = 1
 		}

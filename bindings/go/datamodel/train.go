@@ -80,7 +80,7 @@ type FineTuneOptions struct {
 	// Dropout: nil keeps config.json's rates; else every dropout rate.
 	Dropout       *float64
 	Shuffle       Toggle // default on
-	GroupByLength Toggle // default on: batches of similar lengths
+	GroupByLength LengthGrouping // how rows become batches (LengthsDefault: the library's)
 	// ClassWeights: nil for none; else one weight per model label.
 	ClassWeights []float32
 	// BalancedClassWeights uses n / (k * count), as scikit-learn's "balanced".
@@ -111,7 +111,22 @@ type FineTuneOptions struct {
 	// (with FreezeEmbeddings: nothing below layer FreezeLayers), for the
 	// run only: the model's own trainable set is back afterwards.
 	FreezeLayers int
+	// Rank and WorldSize place this worker among data-parallel ones (0 and
+	// 0 or 1: one worker). WorldSize above 1 fails with StatusUnsupported
+	// until the gradient exchange of distributed training exists.
+	Rank, WorldSize int
 }
+
+// LengthGrouping is how an epoch's shuffled rows become batches
+// (dm_length_grouping): grouping rows of similar length pads less.
+type LengthGrouping int
+
+const (
+	LengthsDefault LengthGrouping = iota // the library's default
+	LengthsMixed                         // batches in the shuffled order
+	LengthsSorted                        // megabatches of 50 batches sorted longest first (Hugging Face's LengthGroupedSampler)
+	LengthsBuckets                       // the same batches, each megabatch's in a random order
+)
 
 // TrainResult is what Train returns (dm_train_result).
 type TrainResult struct {
@@ -202,7 +217,7 @@ func (o *FineTuneOptions) toC(numLabels int) (c *C.dm_train_options, free func()
 		v    int
 	}{{"Epochs", o.Epochs}, {"BatchSize", o.BatchSize}, {"GradAccum", o.GradAccum}, {"MaxLength", o.MaxLength},
 		{"EarlyStoppingPatience", o.EarlyStoppingPatience}, {"Threads", o.Threads},
-		{"FreezeLayers", o.FreezeLayers}} {
+		{"FreezeLayers", o.FreezeLayers}, {"Rank", o.Rank}, {"WorldSize", o.WorldSize}} {
 		if f.v < 0 || f.v > math.MaxInt32 {
 			return bad("%s is out of range (%d)", f.name, f.v)
 		}
@@ -256,12 +271,18 @@ func (o *FineTuneOptions) toC(numLabels int) (c *C.dm_train_options, free func()
 		dst  *C.int
 	}{
 		{"FineTuneOptions.Shuffle", o.Shuffle, &c.shuffle},
-		{"FineTuneOptions.GroupByLength", o.GroupByLength, &c.group_by_length},
 		{"FineTuneOptions.KeepBest", o.KeepBest, &c.keep_best},
 	} {
 		if *f.dst, err = f.t.toC(f.name, *f.dst); err != nil {
 			return c, free, err
 		}
+	}
+	switch o.GroupByLength {
+	case LengthsDefault:
+	case LengthsMixed, LengthsSorted, LengthsBuckets:
+		c.group_by_length = C.int(o.GroupByLength - 1)
+	default:
+		return bad("unknown GroupByLength %d", int(o.GroupByLength))
 	}
 	if o.ClassWeights != nil {
 		// The library reads num_labels weights: a shorter slice would be
@@ -302,6 +323,10 @@ func (o *FineTuneOptions) toC(numLabels int) (c *C.dm_train_options, free func()
 		c.freeze_embeddings = 1
 	}
 	c.freeze_layers = C.int(o.FreezeLayers)
+	c.rank = C.int(o.Rank)
+	if o.WorldSize > 0 {
+		c.world_size = C.int(o.WorldSize)
+	}
 	return c, free, nil
 }
 

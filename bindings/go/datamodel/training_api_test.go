@@ -429,6 +429,36 @@ func TestTrainFreezing(t *testing.T) {
 	wantTrainStatus(t, "FreezeLayers -1", err, StatusInvalidArgument, "FreezeLayers")
 }
 
+func TestTrainLengthGroupingAndWorkers(t *testing.T) {
+	ds := trainSet(t)
+	weights := map[LengthGrouping][]byte{}
+	for _, g := range []LengthGrouping{LengthsDefault, LengthsMixed, LengthsSorted, LengthsBuckets} {
+		m := loadTiny1(t)
+		opts := quickRun()
+		opts.GroupByLength = g
+		if res, err := Train(m, ds, nil, opts); err != nil || res.Steps != 6 {
+			t.Fatalf("GroupByLength %d: %+v, %v", g, res, err)
+		}
+		_, raw := savedTensors(t, m)
+		weights[g] = raw
+	}
+	if bytes.Equal(weights[LengthsMixed], weights[LengthsSorted]) {
+		t.Error("mixed and sorted batches trained the same weights")
+	}
+	m := loadTiny1(t)
+	opts := quickRun()
+	opts.GroupByLength = LengthGrouping(9)
+	_, err := Train(m, ds, nil, opts)
+	wantTrainStatus(t, "GroupByLength 9", err, StatusInvalidArgument, "GroupByLength")
+	opts = quickRun()
+	opts.WorldSize = 2
+	_, err = Train(m, ds, nil, opts)
+	wantTrainStatus(t, "WorldSize 2", err, StatusUnsupported, "world_size 2")
+	opts.WorldSize, opts.Rank = 1, 1
+	_, err = Train(m, ds, nil, opts)
+	wantTrainStatus(t, "Rank 1", err, StatusInvalidArgument, "rank must be in")
+}
+
 func TestTrainerResumeEqualsTrain(t *testing.T) {
 	ds, val := trainSet(t), valSet(t)
 	opts := quickRun()

@@ -68,7 +68,7 @@ class _FitOptions(ctypes.Structure):  # dm_train_options (_TrainOptions is the t
                 ("checkpoint_limit", ctypes.c_int), ("resume_from", ctypes.c_char_p),
                 ("log_jsonl", ctypes.c_char_p), ("threads", ctypes.c_int), ("callback", _TRAIN_FN),
                 ("callback_user", ctypes.c_void_p), ("freeze_embeddings", ctypes.c_int),
-                ("freeze_layers", ctypes.c_int)]
+                ("freeze_layers", ctypes.c_int), ("rank", ctypes.c_int), ("world_size", ctypes.c_int)]
 
 
 class _TrainResult(ctypes.Structure):
@@ -173,6 +173,7 @@ _PRECISION_NAME = {v: k for k, v in _PRECISION.items()}
 _POOLING = {None: 0, "default": 0, "cls": 1, "mean": 2}
 _NORMALIZE = {None: -1, False: 0, True: 1}
 _SCHEDULE = {"linear": 0, "constant": 1, "cosine": 2}
+_LENGTHS = {"mixed": 0, "sorted": 1, "buckets": 2}  # dm_length_grouping
 
 _INVALID_ARGUMENT = 1
 _NOT_FOUND = 5
@@ -805,12 +806,13 @@ class _Fit:
                  adam_beta1=_TD.adam_beta1, adam_beta2=_TD.adam_beta2, adam_epsilon=_TD.adam_epsilon,
                  max_grad_norm=_TD.max_grad_norm, schedule="linear", warmup_ratio=_TD.warmup_ratio,
                  warmup_steps=_TD.warmup_steps, max_length=_TD.max_length, seed=_TD.seed, dropout=_TD.dropout,
-                 shuffle=bool(_TD.shuffle), group_by_length=bool(_TD.group_by_length), class_weights=None,
+                 shuffle=bool(_TD.shuffle), group_by_length=True, class_weights=None,
                  balanced_class_weights=bool(_TD.balanced_class_weights), eval_steps=_TD.eval_steps,
                  early_stopping_patience=_TD.early_stopping_patience, keep_best=bool(_TD.keep_best),
                  output_dir=None, checkpoint_steps=_TD.checkpoint_steps, checkpoint_limit=_TD.checkpoint_limit,
                  resume_from=None, log_jsonl=None, threads=_TD.threads, callback=None,
-                 freeze_embeddings=bool(_TD.freeze_embeddings), freeze_layers=_TD.freeze_layers):
+                 freeze_embeddings=bool(_TD.freeze_embeddings), freeze_layers=_TD.freeze_layers, rank=_TD.rank,
+                 world_size=_TD.world_size):
         o = _FitOptions()
         _lib.dm_train_options_default(ctypes.byref(o))
         o.epochs = _cint(epochs, "epochs")
@@ -830,7 +832,10 @@ class _Fit:
         o.seed = _size(seed, "seed")
         o.dropout = -1.0 if dropout is None else float(dropout)
         o.shuffle = int(bool(shuffle))
-        o.group_by_length = int(bool(group_by_length))
+        if group_by_length is False:
+            o.group_by_length = _LENGTHS["mixed"]
+        elif group_by_length is not True:  # True: the library's default grouping
+            o.group_by_length = _choice(_LENGTHS, group_by_length, "group_by_length")
         keep = []
         if isinstance(class_weights, str):
             if class_weights != "balanced":
@@ -859,6 +864,8 @@ class _Fit:
         o.threads = _cint(threads, "threads")
         o.freeze_embeddings = int(bool(freeze_embeddings))
         o.freeze_layers = _cint(freeze_layers, "freeze_layers")
+        o.rank = _cint(rank, "rank")
+        o.world_size = _cint(world_size, "world_size")
         self.cb = None
         if callback is not None:
             self.cb = _TrainCallback(callback)
@@ -921,6 +928,11 @@ def train(model, train, val=None, **options):
     paths or None; freeze_embeddings=True leaves the embedding tables and
     their LayerNorm untrained, freeze_layers=N the bottom N encoder layers
     (for the run only: the model's own trainable set is back afterwards).
+    group_by_length is True (the library's default grouping), False (batches
+    in the shuffled order: "mixed"), "sorted" (Hugging Face's
+    LengthGroupedSampler) or "buckets" (its batches in a random order). rank
+    and world_size place this worker among data-parallel ones (world_size
+    above 1 raises DM_ERR_UNSUPPORTED until the gradient exchange exists).
 
     callback(progress) is called after every optimizer step and every
     evaluation with a dict (step, total_steps, epoch, epochs, loss,

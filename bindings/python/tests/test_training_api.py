@@ -380,6 +380,23 @@ def test_train_with_freezing_keeps_frozen_weights(model, train_ds, tmp_path):
     raises_status(INVALID, datamodel.train, model, train_ds, freeze_layers=2**31, **QUICK, match="freeze_layers")
 
 
+def test_train_length_grouping_and_workers(train_ds, tmp_path):
+    got = {}
+    for grouping in (True, False, "mixed", "sorted", "buckets", "buckets"):
+        m = load()
+        assert datamodel.train(m, train_ds, group_by_length=grouping, **QUICK)["steps"] == 6
+        got.setdefault(grouping, []).append(saved_bytes(m, tmp_path, f"g{len(got)}{grouping}"))
+    assert got[False] == got["mixed"]
+    assert got["buckets"][0] == got["buckets"][1]  # seeded
+    assert got["mixed"] != got["sorted"]
+    with load() as m:
+        with pytest.raises(ValueError, match="group_by_length"):
+            datamodel.train(m, train_ds, group_by_length="longest", **QUICK)
+        raises_status(UNSUPPORTED, datamodel.train, m, train_ds, world_size=2, **QUICK, match="world_size 2")
+        raises_status(INVALID, datamodel.train, m, train_ds, rank=1, **QUICK, match="rank must be in")
+        assert datamodel.train(m, train_ds, rank=0, world_size=1, **QUICK)["steps"] == 6
+
+
 # ---------------------------------------------------------------------------- the trainer
 
 
