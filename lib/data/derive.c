@@ -1,110 +1,14 @@
 /*
  * derive.c — datasets made from datasets (the base of every operation:
- * subsets, cleaned texts, augmented rows), writing a dataset back to
- * CSV/TSV/JSONL, and the string buffer the operations' reports use.
+ * subsets, cleaned texts, augmented rows) and writing a dataset back to
+ * CSV/TSV/JSONL.
  */
 #include "ops.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* ------------------------------------------------------------ string buffer */
-
-static bool buf_reserve(dmi_buf *b, size_t more)
-{
-    if (b->failed) return false;
-    if (b->len + more + 1 <= b->cap) return true;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more + 1) cap *= 2;
-    char *d = dmi_realloc(b->data, cap);
-    if (!d) {
-        b->failed = true;
-        return false;
-    }
-    b->data = d, b->cap = cap;
-    return true;
-}
-
-void dmi_buf_append(dmi_buf *b, const void *s, size_t len)
-{
-    if (len == 0) return; /* S may be NULL then */
-    if (!buf_reserve(b, len)) return;
-    memcpy(b->data + b->len, s, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-}
-
-void dmi_buf_puts(dmi_buf *b, const char *s) { dmi_buf_append(b, s, strlen(s)); }
-
-void dmi_buf_printf(dmi_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || !buf_reserve(b, (size_t)n)) return;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void dmi_buf_json_string(dmi_buf *b, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    dmi_buf_append(b, "\"", 1);
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x80) {
-            uint32_t cp;
-            size_t bad = 0;
-            size_t n = dmi_utf8_decode((const uint8_t *)s + i, len - i, &cp, &bad);
-            if (n == 0) {
-                dmi_buf_append(b, "\xEF\xBF\xBD", 3);
-                i += bad ? bad : 1;
-            } else {
-                dmi_buf_append(b, s + i, n);
-                i += n;
-            }
-            continue;
-        }
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            dmi_buf_append(b, e, 2);
-        } else if (c == '\n') dmi_buf_append(b, "\\n", 2);
-        else if (c == '\r') dmi_buf_append(b, "\\r", 2);
-        else if (c == '\t') dmi_buf_append(b, "\\t", 2);
-        else if (c < 0x20 || c == 0x7F) {
-            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            dmi_buf_append(b, e, 6);
-        } else dmi_buf_append(b, s + i, 1);
-        i++;
-    }
-    dmi_buf_append(b, "\"", 1);
-}
-
-dm_status dmi_buf_finish(dmi_buf *b, char **out, size_t *len)
-{
-    if (b->failed || !buf_reserve(b, 0)) {
-        dmi_buf_free(b);
-        return DM_ERR_NO_MEMORY;
-    }
-    b->data[b->len] = '\0';
-    *out = b->data;
-    if (len) *len = b->len;
-    *b = (dmi_buf){0};
-    return DM_OK;
-}
-
-void dmi_buf_free(dmi_buf *b)
-{
-    free(b->data);
-    *b = (dmi_buf){0};
-}
 
 /* ------------------------------------------------------- derived datasets */
 
@@ -169,12 +73,7 @@ dm_status dmi_derive_begin(const dm_dataset *src, size_t n_extra, const char *co
 
 static dm_status push_label(dm_dataset *d, int32_t label)
 {
-    if (d->table.n_rows >= d->labels_cap) {
-        size_t cap = d->labels_cap ? 2 * d->labels_cap : 64;
-        int32_t *l = dmi_realloc(d->labels, cap * sizeof *l);
-        if (!l) return DM_ERR_NO_MEMORY;
-        d->labels = l, d->labels_cap = cap;
-    }
+    if (!dmi_grow(&d->labels, &d->labels_cap, d->table.n_rows + 1, sizeof *d->labels)) return DM_ERR_NO_MEMORY;
     d->labels[d->table.n_rows] = label;
     return DM_OK;
 }

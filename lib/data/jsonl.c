@@ -117,13 +117,7 @@ static dm_status value_text(jsonl_reader *jr, json_t *v, dmi_cell *cell)
 
 static dm_status add_entry(jsonl_reader *jr, size_t col, dmi_cell cell)
 {
-    if (jr->n_cells == jr->cells_cap) {
-        size_t cap = jr->cells_cap ? jr->cells_cap * 2 : 64;
-        sparse_cell *c = dmi_realloc(jr->cells, cap * sizeof *c);
-        if (!c) return DM_ERR_NO_MEMORY;
-        jr->cells = c;
-        jr->cells_cap = cap;
-    }
+    if (!dmi_grow(&jr->cells, &jr->cells_cap, jr->n_cells + 1, sizeof *jr->cells)) return DM_ERR_NO_MEMORY;
     jr->cells[jr->n_cells++] = (sparse_cell){col, cell};
     return DM_OK;
 }

@@ -1,13 +1,15 @@
 /*
  * ops.h — what the dataset operations of lib/data share: building a derived
  * dataset row by row (derive.c), the duplicate clusters that splits and
- * profiles reuse (dedup.c), the text normalisation of dedup and conflicts,
- * and a growable JSON-free string buffer. Not used outside lib/data.
+ * profiles reuse (dedup.c) and the text normalisation of dedup and
+ * conflicts; with them the growable buffers of lib/core/buf.h. Used by
+ * lib/data and lib/privacy.
  */
 #ifndef DM_DATA_OPS_H
 #define DM_DATA_OPS_H
 
 #include "dataset_impl.h"
+#include "../core/buf.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -51,23 +53,5 @@ dm_status dmi_dedup_normalize_slow(const char *text, size_t len, char **out, siz
  * exact), *NEAR_PAIRS near-duplicate pairs found. */
 dm_status dmi_dedup_clusters(const dm_dataset *ds, const dm_dedup_options *o, size_t *cluster,
                              uint64_t *exact_rows, uint64_t *near_rows, uint64_t *near_pairs);
-
-/* ----------------------------------------------------------- text buffer */
-
-typedef struct dmi_buf {
-    char *data;
-    size_t len, cap;
-    bool failed; /* an allocation failed: later appends do nothing */
-} dmi_buf;
-
-void dmi_buf_append(dmi_buf *b, const void *s, size_t len);
-void dmi_buf_puts(dmi_buf *b, const char *s);
-void dmi_buf_printf(dmi_buf *b, const char *fmt, ...) DMI_PRINTF(2, 3);
-/* S as a JSON string (quotes and escapes included); invalid UTF-8 bytes as U+FFFD. */
-void dmi_buf_json_string(dmi_buf *b, const char *s, size_t len);
-/* Hands the NUL-terminated data to *OUT (and its length to *LEN, may be NULL):
- * DM_ERR_NO_MEMORY when an append failed. The buffer is emptied either way. */
-dm_status dmi_buf_finish(dmi_buf *b, char **out, size_t *len);
-void dmi_buf_free(dmi_buf *b);
 
 #endif

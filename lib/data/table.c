@@ -15,18 +15,7 @@
 /* Grows *BUF (of *CAP elements of SIZE bytes) to hold at least NEED. */
 static dm_status grow(void **buf, size_t *cap, size_t need, size_t size)
 {
-    if (need <= *cap) return DM_OK;
-    size_t n = *cap ? *cap : 16;
-    while (n < need) {
-        if (n > SIZE_MAX / 2) return dmi_fail(DM_ERR_NO_MEMORY, "table too large (%zu elements)", need);
-        n *= 2;
-    }
-    if (n > SIZE_MAX / size) return dmi_fail(DM_ERR_NO_MEMORY, "table too large (%zu elements)", need);
-    void *p = dmi_realloc(*buf, n * size);
-    if (!p) return DM_ERR_NO_MEMORY;
-    *buf = p;
-    *cap = n;
-    return DM_OK;
+    return dmi_grow(buf, cap, need, size) ? DM_OK : DM_ERR_NO_MEMORY;
 }
 
 void dmi_table_free(dmi_table *t)
@@ -44,12 +33,7 @@ void dmi_table_free(dmi_table *t)
 
 dm_status dmi_table_skip(dmi_table *t, size_t line, const char *fmt, ...)
 {
-    if (t->skipped == t->skips_cap) {
-        size_t cap = t->skips_cap ? 2 * t->skips_cap : 16;
-        struct dmi_skip *s = dmi_realloc(t->skips, cap * sizeof *s);
-        if (!s) return DM_ERR_NO_MEMORY;
-        t->skips = s, t->skips_cap = cap;
-    }
+    if (!dmi_grow(&t->skips, &t->skips_cap, t->skipped + 1, sizeof *t->skips)) return DM_ERR_NO_MEMORY;
     char reason[512];
     va_list ap;
     va_start(ap, fmt);

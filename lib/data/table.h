@@ -10,6 +10,7 @@
 #ifndef DM_DATA_TABLE_H
 #define DM_DATA_TABLE_H
 
+#include "../core/buf.h"
 #include "../core/core.h"
 #include "../core/utf8.h"
 

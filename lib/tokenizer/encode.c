@@ -14,6 +14,7 @@
  * came from, which gives HF's offsets (start of the first, end of the last).
  */
 #include "tokenizer_internal.h"
+#include "../core/jobs.h"
 #include "../core/utf8.h"
 #include "bert_unicode.h"
 
@@ -825,22 +826,8 @@ typedef struct batch {
     atomic_size_t workers; /* worker indexes handed out; the calling thread is 0 */
     size_t reported; /* last count given to the progress callback (calling thread only) */
     atomic_int cancelled;
-    atomic_size_t first_error; /* smallest failing index, or SIZE_MAX */
-    pthread_mutex_t lock;
-    dm_status error_status;
-    char error_text[1024];
+    dmi_job_error err; /* the first failing text, carried back from its thread */
 } batch;
-
-static void record_error(batch *b, size_t index, dm_status st)
-{
-    pthread_mutex_lock(&b->lock);
-    if (index < atomic_load(&b->first_error)) {
-        atomic_store(&b->first_error, index);
-        b->error_status = st;
-        snprintf(b->error_text, sizeof b->error_text, "%s", dm_last_error());
-    }
-    pthread_mutex_unlock(&b->lock);
-}
 
 /* Calls the progress callback (from the calling thread only). */
 static void report_batch(batch *b, size_t done)
@@ -932,9 +919,9 @@ static void batch_work(batch *b, size_t worker)
             b->flat->chunk_start[i / BATCH_CHUNK] = b->flat->rows[worker].n;
         }
         for (; i < end; i++) {
-            if (i > atomic_load(&b->first_error)) break;
+            if (dmi_job_error_before(&b->err, i)) break;
             dm_status st = encode_at(b, &s, worker, i);
-            if (st) record_error(b, i, st);
+            if (st) dmi_job_error_set(&b->err, i, st);
         }
         size_t done = atomic_fetch_add(&b->done, BATCH_CHUNK) + BATCH_CHUNK;
         if (worker == 0) report_batch(b, done < b->n ? done : b->n);
@@ -965,8 +952,7 @@ static dm_status run_batch(batch *b, size_t threads)
     atomic_init(&b->done, 0);
     atomic_init(&b->workers, 1);
     atomic_init(&b->cancelled, 0);
-    atomic_init(&b->first_error, SIZE_MAX);
-    pthread_mutex_init(&b->lock, NULL);
+    dmi_job_error_init(&b->err);
     pthread_t *tids = threads > 1 ? dmi_calloc(threads - 1, sizeof *tids) : NULL;
     size_t started = 0;
     if (threads > 1 && tids)
@@ -976,10 +962,10 @@ static dm_status run_batch(batch *b, size_t threads)
     for (size_t k = 0; k < started; k++) pthread_join(tids[k], NULL);
     free(tids);
     /* Other threads may have finished the last chunks: the caller still sees n/n. */
-    if (atomic_load(&b->first_error) == SIZE_MAX && !atomic_load(&b->cancelled)) report_batch(b, b->n);
-    pthread_mutex_destroy(&b->lock);
-    size_t bad = atomic_load(&b->first_error);
-    if (bad != SIZE_MAX) return dmi_fail(b->error_status, "text %zu: %s", bad, b->error_text);
+    if (!dmi_job_failed(&b->err) && !atomic_load(&b->cancelled)) report_batch(b, b->n);
+    dm_status st = dmi_job_error_raise(&b->err, "text %zu", dmi_job_error_index(&b->err));
+    dmi_job_error_destroy(&b->err);
+    if (st) return st;
     if (atomic_load(&b->cancelled))
         return dmi_fail(DM_ERR_CANCELLED, "batch encoding cancelled by the progress callback");
     return DM_OK;
