@@ -34,8 +34,13 @@
  *   synonyms are lower case.
  * - Report "ops" counts the copies kept per operation, so with keep_original
  *   rows_out = rows_in + the sum of ops; "unchanged" counts dropped copies.
+ *
+ * This file is the engine (tokens, synonyms lookup, EDA, noise, the rows in
+ * parallel); the thesaurus it looks synonyms up in, read from the synonyms
+ * file or WordNet, is augment_thesaurus.c's.
  */
-#include "ops.h"
+#include "augment_impl.h"
+#include "../core/jobs.h"
 #include "../core/rng.h"
 
 #include <math.h>
@@ -48,352 +53,6 @@
 
 enum { OP_SR, OP_RI, OP_RS, OP_RD, OP_CHARS, N_OPS };
 static const char *const op_names[N_OPS] = {"sr", "ri", "rs", "rd", "chars"};
-
-/* Grows *P (an array of ELEM-byte items, *CAP of them) to hold NEED. */
-static bool grow(void *pp, size_t *cap, size_t need, size_t elem)
-{
-    void **p = pp;
-    if (need <= *cap) return true;
-    size_t c = *cap ? *cap * 2 : 16;
-    while (c < need) c *= 2;
-    void *n = dmi_realloc(*p, c * elem);
-    if (!n) return false;
-    *p = n, *cap = c;
-    return true;
-}
-
-static void put_cp(dmi_buf *b, uint32_t cp)
-{
-    utf8proc_uint8_t e[4];
-    utf8proc_ssize_t n = utf8proc_encode_char((utf8proc_int32_t)cp, e);
-    dmi_buf_append(b, e, (size_t)n);
-}
-
-/* KEY gets S lower-cased code point by code point, '_' read as a space (as
- * WordNet writes multi-word lemmas). */
-static bool lower_key(dmi_buf *key, const char *s, size_t len)
-{
-    key->len = 0;
-    for (size_t i = 0; i < len;) {
-        uint32_t cp;
-        size_t bad = 0, n = dmi_utf8_decode((const uint8_t *)s + i, len - i, &cp, &bad);
-        if (!n) {
-            dmi_buf_append(key, s + i, bad ? bad : 1);
-            i += bad ? bad : 1;
-            continue;
-        }
-        i += n;
-        if (cp == '_') cp = ' ';
-        else if (cp < 0x80) cp = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
-        else cp = (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp);
-        put_cp(key, cp);
-    }
-    dmi_buf_append(key, "", 0);
-    return !key->failed;
-}
-
-/* ------------------------------------------------------------- thesaurus */
-
-/* Groups of synonyms (WordNet synsets or lines of the synonyms file) over
- * lower-cased words, with each word's groups. */
-typedef struct thesaurus {
-    dmi_strmap words;
-    uint32_t *members; /* the groups' word ids, group after group */
-    size_t n_members, members_cap;
-    uint32_t *group_start; /* n_groups + 1 */
-    uint8_t *group_pos;    /* WordNet: 'n', 'v', 'a', 'r'; synonyms file: 0 */
-    size_t n_groups, groups_cap;
-    uint32_t *word_start, *word_groups; /* word -> its groups */
-    size_t max_key_cps;                 /* the longest word, in code points */
-    dmi_strmap exc;                     /* WordNet: "<pos><inflected form>" -> base forms */
-    uint32_t *exc_range;                /* per exc key: start, count in exc_bases */
-    uint32_t *exc_bases;
-    size_t exc_range_cap, n_exc_bases, exc_bases_cap;
-} thesaurus;
-
-static void th_free(thesaurus *t)
-{
-    dmi_strmap_free(&t->words);
-    dmi_strmap_free(&t->exc);
-    free(t->members), free(t->group_start), free(t->group_pos);
-    free(t->word_start), free(t->word_groups), free(t->exc_range), free(t->exc_bases);
-    memset(t, 0, sizeof *t);
-}
-
-static dm_status th_begin_group(thesaurus *t, uint8_t pos)
-{
-    size_t cap = t->groups_cap;
-    if (!grow(&t->group_start, &t->groups_cap, t->n_groups + 2, sizeof *t->group_start)) return DM_ERR_NO_MEMORY;
-    if (t->groups_cap != cap) { /* group_pos follows group_start's capacity */
-        uint8_t *gp = dmi_realloc(t->group_pos, t->groups_cap);
-        if (!gp) return DM_ERR_NO_MEMORY;
-        t->group_pos = gp;
-    }
-    t->group_start[t->n_groups] = (uint32_t)t->n_members;
-    t->group_pos[t->n_groups] = pos;
-    return DM_OK;
-}
-
-static void th_end_group(thesaurus *t)
-{
-    t->n_groups++;
-    t->group_start[t->n_groups] = (uint32_t)t->n_members;
-}
-
-/* Adds the lower-cased KEY to the open group (once). */
-static dm_status th_add_member(thesaurus *t, const dmi_buf *key)
-{
-    if (key->len == 0) return DM_OK;
-    size_t id;
-    dm_status st = dmi_strmap_add(&t->words, key->data, key->len, &id);
-    if (st) return st;
-    for (size_t m = t->group_start[t->n_groups]; m < t->n_members; m++)
-        if (t->members[m] == id) return DM_OK;
-    if (!grow(&t->members, &t->members_cap, t->n_members + 1, sizeof *t->members)) return DM_ERR_NO_MEMORY;
-    t->members[t->n_members++] = (uint32_t)id;
-    size_t cps = 0;
-    for (size_t i = 0; i < key->len; i++) cps += ((unsigned char)key->data[i] & 0xC0) != 0x80;
-    if (cps > t->max_key_cps) t->max_key_cps = cps;
-    return DM_OK;
-}
-
-/* Builds the word -> groups index once every group is in. */
-static dm_status th_finish(thesaurus *t)
-{
-    size_t nw = t->words.count;
-    t->word_start = dmi_calloc(nw + 1, sizeof *t->word_start);
-    t->word_groups = dmi_malloc((t->n_members ? t->n_members : 1) * sizeof *t->word_groups);
-    if (!t->word_start || !t->word_groups) return DM_ERR_NO_MEMORY;
-    for (size_t m = 0; m < t->n_members; m++) t->word_start[t->members[m] + 1]++;
-    for (size_t w = 0; w < nw; w++) t->word_start[w + 1] += t->word_start[w];
-    uint32_t *fill = dmi_malloc((nw ? nw : 1) * sizeof *fill);
-    if (!fill) return DM_ERR_NO_MEMORY;
-    memcpy(fill, t->word_start, nw * sizeof *fill);
-    for (size_t g = 0; g < t->n_groups; g++)
-        for (size_t m = t->group_start[g]; m < t->group_start[g + 1]; m++)
-            t->word_groups[fill[t->members[m]]++] = (uint32_t)g;
-    free(fill);
-    return DM_OK;
-}
-
-static uint32_t th_find(const thesaurus *t, const char *key, size_t len)
-{
-    size_t id = len ? dmi_strmap_find(&t->words, key, len) : SIZE_MAX;
-    return id == SIZE_MAX ? UINT32_MAX : (uint32_t)id;
-}
-
-static bool th_has_pos(const thesaurus *t, uint32_t w, uint8_t pos)
-{
-    for (uint32_t i = t->word_start[w]; i < t->word_start[w + 1]; i++)
-        if (t->group_pos[t->word_groups[i]] == pos) return true;
-    return false;
-}
-
-/* ------------------------------------------------------- synonyms file */
-
-/* One group per line, words separated by spaces or tabs ('_' for a space
- * inside a word); lines starting with '#' (after blanks) are comments. */
-static dm_status read_synonyms_file(thesaurus *t, const char *path)
-{
-    char *data;
-    size_t len;
-    dm_status st = dmi_read_file(path, &data, &len);
-    if (st) return dmi_fail_prefix(st, "synonyms_path");
-    dmi_buf key = {0};
-    size_t line = 0;
-    for (size_t p = dmi_bom_len(data, len); p < len && !st;) {
-        const char *eol = memchr(data + p, '\n', len - p);
-        size_t end = eol ? (size_t)(eol - data) : len;
-        line++;
-        size_t bad = dmi_utf8_invalid_at(data + p, end - p);
-        if (bad < end - p) {
-            st = dmi_fail(DM_ERR_UTF8, "%s: line %zu: invalid UTF-8 at byte %zu of the line", path, line, bad + 1);
-            break;
-        }
-        size_t q = p;
-        while (q < end && (data[q] == ' ' || data[q] == '\t' || data[q] == '\r')) q++;
-        if (q < end && data[q] != '#') {
-            st = th_begin_group(t, 0);
-            while (!st && q < end) {
-                size_t w = q;
-                while (q < end && data[q] != ' ' && data[q] != '\t' && data[q] != '\r') q++;
-                if (!lower_key(&key, data + w, q - w)) st = DM_ERR_NO_MEMORY;
-                if (!st) st = th_add_member(t, &key);
-                while (q < end && (data[q] == ' ' || data[q] == '\t' || data[q] == '\r')) q++;
-            }
-            if (!st) th_end_group(t);
-        }
-        p = end + 1;
-    }
-    dmi_buf_free(&key);
-    free(data);
-    return st;
-}
-
-/* ------------------------------------------------------------- WordNet */
-
-static const char wn_pos[4] = {'n', 'v', 'a', 'r'};
-static const char *const wn_pos_file[4] = {"noun", "verb", "adj", "adv"};
-
-/* The next space-separated field of [*P, END). */
-static bool next_field(const char **p, const char *end, const char **f, size_t *flen)
-{
-    while (*p < end && **p == ' ') (*p)++;
-    if (*p >= end) return false;
-    *f = *p;
-    while (*p < end && **p != ' ') (*p)++;
-    *flen = (size_t)(*p - *f);
-    return true;
-}
-
-static bool parse_hex(const char *f, size_t len, unsigned *v)
-{
-    if (len == 0 || len > 4) return false;
-    *v = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = f[i];
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
-        if (d < 0) return false;
-        *v = *v * 16 + (unsigned)d;
-    }
-    return true;
-}
-
-/* One synset line of a data.* file (man 5 wndb): offset lex_filenum ss_type
- * w_cnt (hex) then w_cnt (word lex_id) pairs; the rest (pointers, gloss) is
- * not needed. Returns NULL or what was expected. */
-static const char *wn_parse_synset(thesaurus *t, const char *p, const char *end, dmi_buf *key, dm_status *st)
-{
-    const char *f;
-    size_t fl;
-    unsigned count, lex_id;
-    if (!next_field(&p, end, &f, &fl) || f[0] < '0' || f[0] > '9') return "a synset offset";
-    if (!next_field(&p, end, &f, &fl) || f[0] < '0' || f[0] > '9') return "a lexicographer file number";
-    if (!next_field(&p, end, &f, &fl) || fl != 1 || !strchr("nvasr", f[0])) return "a synset type (n, v, a, s or r)";
-    uint8_t pos = f[0] == 's' ? 'a' : (uint8_t)f[0];
-    if (!next_field(&p, end, &f, &fl) || !parse_hex(f, fl, &count) || count == 0) return "a word count (hex)";
-    if ((*st = th_begin_group(t, pos))) return NULL;
-    for (unsigned i = 0; i < count; i++) {
-        if (!next_field(&p, end, &f, &fl)) return "a word";
-        const char *w = f;
-        size_t wl = fl;
-        if (wl > 2 && w[wl - 1] == ')') { /* adjective markers: (a), (p), (ip) */
-            const char *open = memchr(w, '(', wl);
-            if (open && open > w) wl = (size_t)(open - w);
-        }
-        if (!next_field(&p, end, &f, &fl) || !parse_hex(f, fl, &lex_id)) return "a lex_id (hex) after a word";
-        if (!lower_key(key, w, wl)) *st = DM_ERR_NO_MEMORY;
-        if (!*st) *st = th_add_member(t, key);
-        if (*st) return NULL;
-    }
-    th_end_group(t);
-    return NULL;
-}
-
-static dm_status wn_read_data(thesaurus *t, const char *path, dmi_buf *key)
-{
-    char *data;
-    size_t len;
-    bool mapped;
-    dm_status st = dmi_map_file(path, false, &data, &len, &mapped);
-    if (st) return st;
-    size_t line = 0;
-    for (const char *p = data, *end = data + len; p < end && !st;) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol) eol = end;
-        line++;
-        bool licence = eol - p >= 2 && p[0] == ' ' && p[1] == ' ';
-        if (!licence && eol > p) {
-            const char *expected = wn_parse_synset(t, p, eol, key, &st);
-            if (expected)
-                st = dmi_fail(DM_ERR_PARSE, "%s: line %zu: expected %s (format: man 5 wndb)", path, line, expected);
-        }
-        p = eol + 1;
-    }
-    dmi_unmap_file(data, len, mapped);
-    return st;
-}
-
-/* POS.exc: "inflected base [base...]" per line; a missing file is no list. */
-static dm_status wn_read_exceptions(thesaurus *t, const char *path, char pos, dmi_buf *key)
-{
-    if (!dmi_is_file(path)) return DM_OK;
-    char *data;
-    size_t len;
-    dm_status st = dmi_read_file(path, &data, &len);
-    if (st) return st;
-    dmi_buf ekey = {0};
-    size_t line = 0;
-    for (const char *p = data, *end = data + len; p < end && !st;) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol) eol = end;
-        line++;
-        const char *f;
-        size_t fl, idx;
-        if (next_field(&p, eol, &f, &fl)) {
-            ekey.len = 0;
-            dmi_buf_append(&ekey, &pos, 1);
-            if (!lower_key(key, f, fl)) st = DM_ERR_NO_MEMORY;
-            dmi_buf_append(&ekey, key->data, key->len);
-            size_t before = t->exc.count;
-            if (!st) st = ekey.failed ? DM_ERR_NO_MEMORY : dmi_strmap_add(&t->exc, ekey.data, ekey.len, &idx);
-            bool fresh = !st && t->exc.count > before;
-            if (fresh && !grow(&t->exc_range, &t->exc_range_cap, 2 * t->exc.count, sizeof *t->exc_range))
-                st = DM_ERR_NO_MEMORY;
-            if (fresh && !st) t->exc_range[2 * idx] = (uint32_t)t->n_exc_bases, t->exc_range[2 * idx + 1] = 0;
-            size_t n_bases = 0;
-            while (!st && next_field(&p, eol, &f, &fl)) {
-                n_bases++;
-                if (!lower_key(key, f, fl)) st = DM_ERR_NO_MEMORY;
-                uint32_t w = st ? UINT32_MAX : th_find(t, key->data, key->len);
-                if (!fresh || w == UINT32_MAX) continue;
-                if (!grow(&t->exc_bases, &t->exc_bases_cap, t->n_exc_bases + 1, sizeof *t->exc_bases))
-                    st = DM_ERR_NO_MEMORY;
-                else t->exc_bases[t->n_exc_bases++] = w, t->exc_range[2 * idx + 1]++;
-            }
-            if (!st && n_bases == 0)
-                st = dmi_fail(DM_ERR_PARSE, "%s: line %zu: expected an inflected form and its base forms", path, line);
-        }
-        p = eol + 1;
-    }
-    dmi_buf_free(&ekey);
-    free(data);
-    return st;
-}
-
-static dm_status read_wordnet(thesaurus *t, const char *dir)
-{
-    if (!dmi_is_dir(dir))
-        return dmi_fail(DM_ERR_IO,
-                        "wordnet_dir \"%s\" is not a folder: WordNet's database files (data.noun, data.verb, "
-                        "data.adj, data.adv) come with Debian's wordnet-base package (apt-get install "
-                        "wordnet-base), or pass a synonyms file and wordnet_dir \"\"",
-                        dir);
-    char path[4096], name[32];
-    dmi_buf key = {0};
-    dm_status st = DM_OK;
-    for (int p = 0; p < 4 && !st; p++) {
-        snprintf(name, sizeof name, "data.%s", wn_pos_file[p]);
-        st = dmi_path_join(path, sizeof path, dir, name);
-        if (!st && !dmi_is_file(path))
-            st = dmi_fail(DM_ERR_IO,
-                          "%s: no such file: WordNet's database files come with Debian's wordnet-base package "
-                          "(apt-get install wordnet-base)",
-                          path);
-        if (!st) st = wn_read_data(t, path, &key);
-    }
-    for (int p = 0; p < 4 && !st; p++) {
-        snprintf(name, sizeof name, "%s.exc", wn_pos_file[p]);
-        st = dmi_path_join(path, sizeof path, dir, name);
-        if (!st) st = wn_read_exceptions(t, path, wn_pos[p], &key);
-    }
-    if (!st) st = th_finish(t);
-    dmi_buf_free(&key);
-    return st;
-}
 
 /* ------------------------------------------------------------ augmenter */
 
@@ -571,15 +230,15 @@ static bool tokenize(scratch *s, const char *text, size_t len)
         i += n;
         if (c == CH_WORD)
             while (i < len && class_at(text, len, i, &n, &cp) == CH_WORD) i += n;
-        if (!grow(&s->base, &s->base_cap, s->n_base + 1, sizeof *s->base) ||
-            !grow(&s->keyoff, &s->keyoff_cap, s->n_base + 1, sizeof *s->keyoff))
+        if (!dmi_grow(&s->base, &s->base_cap, s->n_base + 1, sizeof *s->base) ||
+            !dmi_grow(&s->keyoff, &s->keyoff_cap, s->n_base + 1, sizeof *s->keyoff))
             return false;
         token *t = &s->base[s->n_base];
         *t = (token){.s = text + start, .len = i - start, .ws = text + ws, .ws_len = start - ws,
                      .word = c == CH_WORD || c == CH_HAN};
         if (t->word) {
             t->cased = case_of(t->s, t->len);
-            if (!lower_key(&s->key, t->s, t->len)) return false;
+            if (!dmi_lower_key(&s->key, t->s, t->len)) return false;
             s->keyoff[s->n_base] = s->keys.len;
             t->key_len = s->key.len;
             dmi_buf_append(&s->keys, s->key.data, s->key.len + 1);
@@ -604,7 +263,7 @@ static bool push_id(uint32_t **v, size_t *n, size_t *cap, uint32_t id, bool uniq
     if (unique)
         for (size_t i = 0; i < *n; i++)
             if ((*v)[i] == id) return true;
-    if (!grow(v, cap, *n + 1, sizeof **v)) return false;
+    if (!dmi_grow(v, cap, *n + 1, sizeof **v)) return false;
     (*v)[(*n)++] = id;
     return true;
 }
@@ -628,7 +287,7 @@ static bool ids_to_synonyms(scratch *s, const thesaurus *t)
         bool excluded = false;
         for (size_t e = 0; e < s->n_excl && !excluded; e++) excluded = s->excl[e] == s->ids[i];
         if (excluded) continue;
-        if (!grow(&s->syn, &s->syn_cap, s->n_syn + 1, sizeof *s->syn)) return false;
+        if (!dmi_grow(&s->syn, &s->syn_cap, s->n_syn + 1, sizeof *s->syn)) return false;
         s->syn[s->n_syn++] = (span){dmi_strmap_key(&t->words, s->ids[i]), dmi_strmap_key_len(&t->words, s->ids[i])};
     }
     return true;
@@ -645,14 +304,14 @@ static const char *const adj_rules[][2] = {{"er", ""}, {"est", ""}, {"er", "e"},
  * synonyms of it) when it has part of speech POS. */
 static bool add_lemma(scratch *s, const thesaurus *t, uint32_t w, uint8_t pos)
 {
-    if (w == UINT32_MAX || !th_has_pos(t, w, pos)) return true;
+    if (w == UINT32_MAX || !dmi_th_has_pos(t, w, pos)) return true;
     return push_id(&s->forms, &s->n_forms, &s->forms_cap, w, true) &&
            push_id(&s->excl, &s->n_excl, &s->excl_cap, w, true);
 }
 
 static bool add_form(scratch *s, const thesaurus *t, const char *f, size_t len, uint8_t pos)
 {
-    return add_lemma(s, t, th_find(t, f, len), pos);
+    return add_lemma(s, t, dmi_th_find(t, f, len), pos);
 }
 
 /* WordNet synonyms of the lower-cased word K: every lemma of the synsets of
@@ -661,10 +320,10 @@ static bool wordnet_synonyms(scratch *s, const thesaurus *t, const char *k, size
 {
     s->n_ids = s->n_excl = 0;
     for (int p = 0; p < 4; p++) {
-        uint8_t pos = (uint8_t)wn_pos[p];
+        uint8_t pos = (uint8_t)dmi_wn_pos[p];
         s->n_forms = 0;
         s->form.len = 0;
-        dmi_buf_append(&s->form, &wn_pos[p], 1);
+        dmi_buf_append(&s->form, &dmi_wn_pos[p], 1);
         dmi_buf_append(&s->form, k, len);
         size_t e = s->form.failed ? SIZE_MAX : dmi_strmap_find(&t->exc, s->form.data, s->form.len);
         if (!add_form(s, t, k, len, pos)) return false;
@@ -696,7 +355,7 @@ static bool get_synonyms(const augmenter *a, scratch *s, const char *k, size_t l
 {
     s->n_syn = 0;
     if (a->has_file) {
-        uint32_t w = th_find(&a->file, k, len);
+        uint32_t w = dmi_th_find(&a->file, k, len);
         if (w != UINT32_MAX) {
             s->n_ids = s->n_excl = 0;
             if (!add_group_members(s, &a->file, w, 0) || !push_id(&s->excl, &s->n_excl, &s->excl_cap, w, false) ||
@@ -735,7 +394,7 @@ static bool find_candidates(const augmenter *a, scratch *s)
                 s->key.len = 0;
                 for (size_t j = i; j < end; j++) dmi_buf_append(&s->key, s->base[j].key, s->base[j].key_len);
                 if (s->key.failed) return false;
-                uint32_t w = th_find(&a->file, s->key.data, s->key.len);
+                uint32_t w = dmi_th_find(&a->file, s->key.data, s->key.len);
                 if (w != UINT32_MAX) {
                     c = (candidate){i, end, dmi_strmap_key(&a->file.words, w), dmi_strmap_key_len(&a->file.words, w)};
                     found = true;
@@ -743,7 +402,7 @@ static bool find_candidates(const augmenter *a, scratch *s)
             }
         }
         if (found) {
-            if (!grow(&s->cand, &s->cand_cap, s->n_cand + 1, sizeof *s->cand)) return false;
+            if (!dmi_grow(&s->cand, &s->cand_cap, s->n_cand + 1, sizeof *s->cand)) return false;
             s->cand[s->n_cand++] = c;
         }
         i = found ? c.end : i + 1;
@@ -760,7 +419,7 @@ static bool same_key(const char *a, size_t al, const char *b, size_t bl)
 static size_t list_words(scratch *s)
 {
     size_t n = 0;
-    if (!grow(&s->widx, &s->widx_cap, s->n_tok + 1, sizeof *s->widx)) return SIZE_MAX;
+    if (!dmi_grow(&s->widx, &s->widx_cap, s->n_tok + 1, sizeof *s->widx)) return SIZE_MAX;
     for (size_t i = 0; i < s->n_tok; i++)
         if (s->tok[i].word && !s->tok[i].dead) s->widx[n++] = i;
     return n;
@@ -771,7 +430,7 @@ static size_t list_words(scratch *s)
 static bool op_sr(const augmenter *a, scratch *s, dmi_rng *r, size_t n_sr)
 {
     size_t n = 0;
-    if (!grow(&s->order, &s->order_cap, s->n_cand + 1, sizeof *s->order)) return false;
+    if (!dmi_grow(&s->order, &s->order_cap, s->n_cand + 1, sizeof *s->order)) return false;
     for (size_t c = 0; c < s->n_cand; c++) {
         bool seen = false;
         for (size_t u = 0; u < n && !seen; u++)
@@ -803,7 +462,7 @@ static bool op_sr(const augmenter *a, scratch *s, dmi_rng *r, size_t n_sr)
 /* Inserts a word token S before token AT (white space moves with it). */
 static bool insert_token(scratch *s, size_t at, span w)
 {
-    if (!grow(&s->tok, &s->tok_cap, s->n_tok + 1, sizeof *s->tok)) return false;
+    if (!dmi_grow(&s->tok, &s->tok_cap, s->n_tok + 1, sizeof *s->tok)) return false;
     memmove(&s->tok[at + 1], &s->tok[at], (s->n_tok - at) * sizeof *s->tok);
     s->n_tok++;
     token *t = &s->tok[at], *next = &s->tok[at + 1];
@@ -892,7 +551,7 @@ static void put_cased(dmi_buf *b, const token *t)
         uint32_t cp;
         class_at(t->s, t->len, i, &n, &cp);
         if (cp == 0xFFFD || (t->cased == CASE_TITLE && i > 0)) dmi_buf_append(b, t->s + i, n);
-        else put_cp(b, (uint32_t)(t->cased == CASE_TITLE ? utf8proc_totitle((utf8proc_int32_t)cp)
+        else dmi_put_cp(b, (uint32_t)(t->cased == CASE_TITLE ? utf8proc_totitle((utf8proc_int32_t)cp)
                                                          : utf8proc_toupper((utf8proc_int32_t)cp)));
     }
 }
@@ -921,7 +580,7 @@ static size_t share(double alpha, size_t n_words)
 
 static bool eda_copy(const augmenter *a, scratch *s, dmi_rng *r, int op)
 {
-    if (!grow(&s->tok, &s->tok_cap, s->n_base + 1, sizeof *s->tok)) return false;
+    if (!dmi_grow(&s->tok, &s->tok_cap, s->n_base + 1, sizeof *s->tok)) return false;
     if (s->n_base) memcpy(s->tok, s->base, s->n_base * sizeof *s->tok); /* base is NULL for an empty text */
     s->n_tok = s->n_base;
     size_t nw = 0;
@@ -969,10 +628,10 @@ static bool chars_copy(const augmenter *a, scratch *s, dmi_rng *r, const char *t
         size_t bad = 0;
         k = dmi_utf8_decode((const uint8_t *)text + i, len - i, &cp, &bad);
         if (!k) k = 1, cp = 0x80000000u | (uint8_t)text[i];
-        if (!grow(&s->cps, &s->cps_cap, n + 1, sizeof *s->cps)) return false;
+        if (!dmi_grow(&s->cps, &s->cps_cap, n + 1, sizeof *s->cps)) return false;
         s->cps[n++] = cp;
     }
-    if (!grow(&s->letters, &s->letters_cap, n + 1, sizeof *s->letters)) return false;
+    if (!dmi_grow(&s->letters, &s->letters_cap, n + 1, sizeof *s->letters)) return false;
     size_t n_letters = 0;
     for (size_t i = 0; i < n; i++) n_letters += cp_is_letter(s->cps[i]);
     size_t changes = (size_t)llround(a->o.char_rate * (double)n_letters);
@@ -996,7 +655,7 @@ static bool chars_copy(const augmenter *a, scratch *s, dmi_rng *r, const char *t
         if (s->cps[i] & 0x80000000u) {
             char b = (char)(s->cps[i] & 0xFF);
             dmi_buf_append(&s->out, &b, 1);
-        } else put_cp(&s->out, s->cps[i]);
+        } else dmi_put_cp(&s->out, s->cps[i]);
     }
     dmi_buf_append(&s->out, "", 0);
     return !s->out.failed;
@@ -1119,13 +778,13 @@ static dm_status prepare(augmenter *a, const dm_dataset *ds, uint8_t *han)
     bool eda_lookups = (o->ops & DM_AUGMENT_EDA) && (o->alpha_sr > 0 || o->alpha_ri > 0);
     dm_status st = DM_OK;
     if (o->synonyms_path && o->synonyms_path[0] && eda_lookups) {
-        st = read_synonyms_file(&a->file, o->synonyms_path);
-        if (!st) st = th_finish(&a->file);
+        st = dmi_th_read_synonyms(&a->file, o->synonyms_path);
+        if (!st) st = dmi_th_finish(&a->file);
         a->has_file = !st;
     }
     const char *dir = o->wordnet_dir ? o->wordnet_dir : "/usr/share/wordnet";
     if (!st && eda_lookups && need_wordnet && dir[0]) {
-        st = read_wordnet(&a->wordnet, dir);
+        st = dmi_th_read_wordnet(&a->wordnet, dir);
         a->has_wordnet = !st;
     }
     return st;
@@ -1189,20 +848,27 @@ static dm_status run(augmenter *a, const dm_dataset *ds, const uint8_t *han, dm_
     dm_status st = rows && copies ? DM_OK : DM_ERR_NO_MEMORY;
     for (size_t first = 0; first < n && !st; first += chunk) {
         size_t m = n - first < chunk ? n - first : chunk;
-        int failed = 0;
-#pragma omp parallel reduction(| : failed)
+        dmi_job_error err;
+        dmi_job_error_init(&err);
+#pragma omp parallel
         {
             scratch s = {0};
 #pragma omp for schedule(dynamic, 16)
             for (size_t i = 0; i < m; i++) {
-                if (failed) continue;
-                size_t len;
-                const char *t = row_text(ds, first + i, &len);
-                if (!augment_row(a, &s, first + i, t, len, han[first + i], &rows[i], &copies[i * per])) failed = 1;
+                if (dmi_job_error_before(&err, i)) continue;
+                size_t len, row = first + i;
+                const char *t = row_text(ds, row, &len);
+                if (dmi_fault("augment", row)) dmi_job_error_set(&err, i, dmi_fault_fail("augment", row));
+                else if (!augment_row(a, &s, row, t, len, han[row], &rows[i], &copies[i * per]))
+                    dmi_job_error_set(&err, i, DM_ERR_NO_MEMORY); /* the message was set on this thread */
             }
             scratch_free(&s);
         }
-        if (failed) st = dmi_fail(DM_ERR_NO_MEMORY, "dm_dataset_augment: out of memory");
+        if (dmi_job_failed(&err)) {
+            size_t row = first + dmi_job_error_index(&err);
+            st = dmi_job_error_raise(&err, "dm_dataset_augment: row %zu (id %s)", row, dm_dataset_id(ds, row));
+        }
+        dmi_job_error_destroy(&err);
         if (!st) st = emit_rows(a, ds, d, first, m, rows, copies, counts, unchanged);
         if (!st && a->o.progress && a->o.progress(first + m, n, a->o.progress_user))
             st = dmi_fail(DM_ERR_CANCELLED,
@@ -1236,8 +902,8 @@ DM_API dm_status dm_dataset_augment(const dm_dataset *ds, const dm_augment_optio
     if (!st) st = run(&a, ds, han, d, counts, &unchanged);
     if (!st && report_json) st = report(ds, d, counts, unchanged, report_json);
     free(han);
-    th_free(&a.file);
-    th_free(&a.wordnet);
+    dmi_th_free(&a.file);
+    dmi_th_free(&a.wordnet);
     if (st) {
         dm_dataset_free(d);
         return st;

@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include "ops.h"
+#include "../core/jobs.h"
 #include "../core/utf8.h"
 
 #include <libxml/HTMLparser.h>
@@ -63,22 +64,13 @@ DM_API void dm_clean_options_default(dm_clean_options *opts)
 
 /* ------------------------------------------------------------ UTF-8 bits */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-/* Room for CAP bytes. Plain realloc: this runs on worker threads, where a
- * message set with dmi_fail would be lost; the caller reports the failure. */
-static bool sbuf_reserve(sbuf *b, size_t cap)
+/* Room for CAP bytes from the start of O, whatever it held before (the
+ * steps below overwrite a buffer from its start; its bytes are kept). Out of
+ * memory sets the message on this thread: clean_chunk carries it back. */
+static bool room(dmi_buf *o, size_t cap)
 {
-    if (cap <= b->cap) return true;
-    size_t c = b->cap ? b->cap : 256;
-    while (c < cap) c *= 2;
-    char *p = realloc(b->p, c);
-    if (!p) return false;
-    b->p = p, b->cap = c;
-    return true;
+    o->len = 0;
+    return dmi_buf_reserve(o, cap);
 }
 
 static bool all_ascii(const char *s, size_t n)
@@ -145,12 +137,12 @@ static inline bool take_space(const char *s, size_t n, size_t *i)
 /* Invalid UTF-8 (only possible in datasets built in memory by code that
  * bypassed the loaders' checks) is read as U+FFFD per maximal subpart, the
  * way the loaders' DM_UTF8_REPLACE does, before any step runs. */
-static bool replace_invalid(const char *s, size_t n, sbuf *o)
+static bool replace_invalid(const char *s, size_t n, dmi_buf *o)
 {
-    if (!sbuf_reserve(o, 3 * n + 1)) return false;
-    char *d = o->p;
+    if (!room(o, 3 * n + 1)) return false;
+    char *d = o->data;
     for (size_t i = 0; i < n;) d += dmi_utf8_encode(next_cp(s, n, &i), d);
-    o->len = (size_t)(d - o->p);
+    o->len = (size_t)(d - o->data);
     *d = '\0';
     return true;
 }
@@ -340,14 +332,14 @@ static bool parse_entity(const char *s, size_t n, size_t i, uint32_t *cp, size_t
 /* Returns 1 when the text changed (result in O), 0 when not, -1 out of
  * memory. The output is never longer than the input: markup shrinks to at
  * most one byte and every entity is longer than its UTF-8. */
-static int step_html(const char *s, size_t n, sbuf *o)
+static int step_html(const char *s, size_t n, dmi_buf *o)
 {
     const char *lt = memchr(s, '<', n), *amp = memchr(s, '&', n);
     if (!lt && !amp) return 0;
     size_t first = !lt ? (size_t)(amp - s) : !amp ? (size_t)(lt - s) : (size_t)((lt < amp ? lt : amp) - s);
-    if (!sbuf_reserve(o, n + 1)) return -1;
-    memcpy(o->p, s, first);
-    char *d = o->p + first;
+    if (!room(o, n + 1)) return -1;
+    memcpy(o->data, s, first);
+    char *d = o->data + first;
     html_scan h = {0};
     for (size_t i = first; i < n;) {
         char c = s[i];
@@ -370,9 +362,9 @@ static int step_html(const char *s, size_t n, sbuf *o)
         *d++ = c;
         i++;
     }
-    o->len = (size_t)(d - o->p);
+    o->len = (size_t)(d - o->data);
     *d = '\0';
-    return o->len != n || memcmp(o->p, s, n) != 0;
+    return o->len != n || memcmp(o->data, s, n) != 0;
 }
 
 /* ------------------------------------------------------------------ NFKC */
@@ -403,7 +395,7 @@ static inline const utf8proc_property_t *prop(uint32_t cp)
  * composition or reordering can happen and NFKC is the concatenation of the
  * decompositions. Returns 1 (changed, result in O), 0 (unchanged), -1 (out
  * of memory) or 2: some code point needs the full algorithm. */
-static int nfkc_simple(const char *s, size_t n, sbuf *o)
+static int nfkc_simple(const char *s, size_t n, dmi_buf *o)
 {
     size_t first = 0; /* up to the first code point that is not inert, nothing to write */
     while (first < n) {
@@ -417,9 +409,9 @@ static int nfkc_simple(const char *s, size_t n, sbuf *o)
         first = i;
     }
     if (first == n) return 0;
-    if (!sbuf_reserve(o, n + 1)) return -1;
-    memcpy(o->p, s, first);
-    char *d = o->p + first;
+    if (!room(o, n + 1)) return -1;
+    memcpy(o->data, s, first);
+    char *d = o->data + first;
     size_t cap = o->cap;
     bool changed = false;
     for (size_t i = first; i < n;) {
@@ -442,11 +434,11 @@ static int nfkc_simple(const char *s, size_t n, sbuf *o)
         int boundclass = UTF8PROC_BOUNDCLASS_START;
         utf8proc_ssize_t k = utf8proc_decompose_char((utf8proc_int32_t)cp, dec, 32, NFKC_OPTIONS, &boundclass);
         if (k <= 0 || k > 32) return 2;
-        size_t need = (size_t)(d - o->p) + 4 * (size_t)k + (n - i) + 1;
+        size_t need = (size_t)(d - o->data) + 4 * (size_t)k + (n - i) + 1;
         if (need > cap) {
-            size_t used = (size_t)(d - o->p);
-            if (!sbuf_reserve(o, need + n)) return -1;
-            cap = o->cap, d = o->p + used;
+            size_t used = (size_t)(d - o->data);
+            if (!room(o, need + n)) return -1;
+            cap = o->cap, d = o->data + used;
         }
         for (utf8proc_ssize_t j = 0; j < k; j++) {
             uint32_t c = (uint32_t)dec[j];
@@ -455,28 +447,28 @@ static int nfkc_simple(const char *s, size_t n, sbuf *o)
         }
         changed = true;
     }
-    o->len = (size_t)(d - o->p);
+    o->len = (size_t)(d - o->data);
     *d = '\0';
     return changed;
 }
 
 typedef struct worker {
-    sbuf buf[2];
+    dmi_buf buf[2];
     utf8proc_int32_t *cps;
     size_t cps_cap; /* entries, one more allocated for utf8proc_reencode's NUL */
 } worker;
 
 static void worker_free(worker *w)
 {
-    free(w->buf[0].p);
-    free(w->buf[1].p);
+    dmi_buf_free(&w->buf[0]);
+    dmi_buf_free(&w->buf[1]);
     free(w->cps);
 }
 
 /* NFKC: the simple way when it applies, else utf8proc_map without its
  * allocations: decompose into the thread's code point buffer, compose and
  * re-encode in place. */
-static int step_nfkc(worker *w, const char *s, size_t n, sbuf *o)
+static int step_nfkc(worker *w, const char *s, size_t n, dmi_buf *o)
 {
     int r = nfkc_simple(s, n, o);
     if (r != 2) return r;
@@ -484,20 +476,21 @@ static int step_nfkc(worker *w, const char *s, size_t n, sbuf *o)
     for (;;) {
         m = utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, w->cps,
                                (utf8proc_ssize_t)w->cps_cap, NFKC_OPTIONS);
-        if (m < 0) return -1; /* invalid UTF-8 was replaced before; cannot happen */
+        if (m < 0) /* invalid UTF-8 was replaced before; cannot happen */
+            return dmi_fail(DM_ERR_INTERNAL, "NFKC: %s", utf8proc_errmsg(m)), -1;
         if ((size_t)m <= w->cps_cap) break;
-        utf8proc_int32_t *c = realloc(w->cps, ((size_t)m + 1) * sizeof *c);
+        utf8proc_int32_t *c = dmi_realloc(w->cps, ((size_t)m + 1) * sizeof *c);
         if (!c) return -1;
         w->cps = c, w->cps_cap = (size_t)m;
     }
     if (!w->cps) return 0; /* empty input: nothing to do */
     utf8proc_ssize_t bytes = utf8proc_reencode(w->cps, m, NFKC_OPTIONS);
-    if (bytes < 0) return -1;
+    if (bytes < 0) return dmi_fail(DM_ERR_INTERNAL, "NFKC: %s", utf8proc_errmsg(bytes)), -1;
     if ((size_t)bytes == n && memcmp(w->cps, s, n) == 0) return 0;
-    if (!sbuf_reserve(o, (size_t)bytes + 1)) return -1;
-    memcpy(o->p, w->cps, (size_t)bytes);
+    if (!room(o, (size_t)bytes + 1)) return -1;
+    memcpy(o->data, w->cps, (size_t)bytes);
     o->len = (size_t)bytes;
-    o->p[o->len] = '\0';
+    o->data[o->len] = '\0';
     return 1;
 }
 
@@ -525,7 +518,7 @@ static inline int control_action(uint32_t cp)
     return utf8proc_category((utf8proc_int32_t)cp) == UTF8PROC_CATEGORY_CF ? CTRL_DROP : CTRL_KEEP;
 }
 
-static int step_control(const char *s, size_t n, bool ascii, sbuf *o)
+static int step_control(const char *s, size_t n, bool ascii, dmi_buf *o)
 {
     size_t i = 0, first = n;
     while (i < n) {
@@ -541,9 +534,9 @@ static int step_control(const char *s, size_t n, bool ascii, sbuf *o)
         }
     }
     if (first == n) return 0;
-    if (!sbuf_reserve(o, n + 1)) return -1;
-    memcpy(o->p, s, first);
-    char *d = o->p + first;
+    if (!room(o, n + 1)) return -1;
+    memcpy(o->data, s, first);
+    char *d = o->data + first;
     for (i = first; i < n;) {
         size_t at = i;
         uint32_t cp = (unsigned char)s[i] < 0x80 ? (uint32_t)s[i++] : next_cp(s, n, &i);
@@ -554,13 +547,13 @@ static int step_control(const char *s, size_t n, bool ascii, sbuf *o)
             d += i - at;
         }
     }
-    o->len = (size_t)(d - o->p);
+    o->len = (size_t)(d - o->data);
     *d = '\0';
     return 1;
 }
 
 /* Every run of whitespace becomes one ASCII space. */
-static int step_collapse(const char *s, size_t n, sbuf *o)
+static int step_collapse(const char *s, size_t n, dmi_buf *o)
 {
     size_t first = n;
     for (size_t i = 0; i < n;) {
@@ -574,21 +567,21 @@ static int step_collapse(const char *s, size_t n, sbuf *o)
         } else i++;
     }
     if (first == n) return 0;
-    if (!sbuf_reserve(o, n + 1)) return -1;
-    memcpy(o->p, s, first);
-    char *d = o->p + first;
+    if (!room(o, n + 1)) return -1;
+    memcpy(o->data, s, first);
+    char *d = o->data + first;
     for (size_t i = first; i < n;) {
         if (take_space(s, n, &i)) {
             while (i < n && take_space(s, n, &i)) {}
             *d++ = ' ';
         } else *d++ = s[i++];
     }
-    o->len = (size_t)(d - o->p);
+    o->len = (size_t)(d - o->data);
     *d = '\0';
     return 1;
 }
 
-static int step_trim(const char *s, size_t n, sbuf *o)
+static int step_trim(const char *s, size_t n, dmi_buf *o)
 {
     size_t a = 0;
     while (a < n && take_space(s, n, &a)) {}
@@ -601,10 +594,10 @@ static int step_trim(const char *s, size_t n, sbuf *o)
         b = p;
     }
     if (a == 0 && b == n) return 0;
-    if (!sbuf_reserve(o, b - a + 1)) return -1;
-    memcpy(o->p, s + a, b - a);
+    if (!room(o, b - a + 1)) return -1;
+    memcpy(o->data, s + a, b - a);
     o->len = b - a;
-    o->p[o->len] = '\0';
+    o->data[o->len] = '\0';
     return 1;
 }
 
@@ -622,11 +615,11 @@ static bool clean_text(worker *w, const bool on[N_STEPS], const char *s, size_t 
     bool ascii = all_ascii(s, n);
     if (!ascii && dmi_utf8_invalid_at(s, n) < n) {
         if (!replace_invalid(s, n, &w->buf[0])) return false;
-        cur = w->buf[0].p, len = w->buf[0].len, held = 0;
+        cur = w->buf[0].data, len = w->buf[0].len, held = 0;
     }
     for (int step = 0; step < N_STEPS; step++) {
         if (!on[step]) continue;
-        sbuf *o = &w->buf[held == 0 ? 1 : 0];
+        dmi_buf *o = &w->buf[held == 0 ? 1 : 0];
         int r;
         switch (step) {
         case STEP_HTML: r = step_html(cur, len, o); break;
@@ -638,7 +631,7 @@ static bool clean_text(worker *w, const bool on[N_STEPS], const char *s, size_t 
         if (r < 0) return false;
         if (r == 0) continue;
         *changed |= 1u << step;
-        cur = o->p, len = o->len, held = o == &w->buf[0] ? 0 : 1;
+        cur = o->data, len = o->len, held = o == &w->buf[0] ? 0 : 1;
         if (step == STEP_HTML) ascii = all_ascii(cur, len); /* entities may add non-ASCII */
     }
     *out = cur;
@@ -786,12 +779,7 @@ static void clean_row(const cleaner *c, worker *w, size_t row, row_result *r)
 
 static dm_status add_drop(cleaner *c, size_t row, int reason)
 {
-    if (c->n_drops == c->drops_cap) {
-        size_t cap = c->drops_cap ? 2 * c->drops_cap : 64;
-        struct drop *d = dmi_realloc(c->drops, cap * sizeof *d);
-        if (!d) return DM_ERR_NO_MEMORY;
-        c->drops = d, c->drops_cap = cap;
-    }
+    if (!dmi_grow(&c->drops, &c->drops_cap, c->n_drops + 1, sizeof *c->drops)) return DM_ERR_NO_MEMORY;
     c->drops[c->n_drops++] = (struct drop){row, reason};
     c->dropped[reason]++;
     return DM_OK;
@@ -808,11 +796,11 @@ typedef struct progress {
 
 /* Cleans rows START .. START+M-1 in parallel into RES, then appends the kept
  * ones to OUT in row order. A failure is reported for the first failing row,
- * whatever thread met it. */
+ * whatever thread met it, with the message set on that thread (jobs.h). */
 static dm_status clean_chunk(cleaner *c, size_t start, size_t m, row_result *res, dm_dataset *out, progress *pr)
 {
-    size_t err_row = SIZE_MAX;
-    char err_msg[512] = "";
+    dmi_job_error err;
+    dmi_job_error_init(&err);
     uint64_t done = 0;
 #pragma omp parallel if (m >= 256) /* small inputs: threads would cost more than they save */
     {
@@ -822,15 +810,10 @@ static dm_status clean_chunk(cleaner *c, size_t start, size_t m, row_result *res
             int stop;
 #pragma omp atomic read
             stop = pr->cancelled;
-            if (stop) continue;
-            clean_row(c, &w, start + k, &res[k]);
-            if (res[k].status) {
-#pragma omp critical /* unnamed: a named one exports a global symbol */
-                if (k < err_row) {
-                    err_row = k;
-                    snprintf(err_msg, sizeof err_msg, "%s", dm_last_error());
-                }
-            }
+            if (stop || dmi_job_error_before(&err, k)) continue;
+            if (dmi_fault("clean", start + k)) res[k] = (row_result){.status = dmi_fault_fail("clean", start + k)};
+            else clean_row(c, &w, start + k, &res[k]);
+            if (res[k].status) dmi_job_error_set(&err, k, res[k].status);
             uint64_t d;
 #pragma omp atomic capture
             d = ++done;
@@ -844,18 +827,15 @@ static dm_status clean_chunk(cleaner *c, size_t start, size_t m, row_result *res
         }
         worker_free(&w);
     }
-    if (pr->cancelled)
-        return dmi_fail(DM_ERR_CANCELLED, "dm_dataset_clean: cancelled by the progress callback (%zu rows in all)",
-                        (size_t)pr->total);
-    if (err_row != SIZE_MAX) {
-        size_t row = start + err_row;
-        dm_status st = res[err_row].status;
-        if (st == DM_ERR_NO_MEMORY)
-            return dmi_fail(st, "dm_dataset_clean: out of memory cleaning row %zu (id %s)", row,
-                            dm_dataset_id(c->ds, row));
-        return dmi_fail(st, "dm_dataset_clean: row %zu (id %s): %s", row, dm_dataset_id(c->ds, row), err_msg);
-    }
+    size_t bad = dmi_job_error_index(&err);
     dm_status st = DM_OK;
+    if (pr->cancelled)
+        st = dmi_fail(DM_ERR_CANCELLED, "dm_dataset_clean: cancelled by the progress callback (%zu rows in all)",
+                      (size_t)pr->total);
+    else if (bad != SIZE_MAX)
+        st = dmi_job_error_raise(&err, "dm_dataset_clean: row %zu (id %s)", start + bad,
+                                 dm_dataset_id(c->ds, start + bad));
+    dmi_job_error_destroy(&err);
     for (size_t k = 0; k < m && !st; k++) {
         row_result *r = &res[k];
         for (int s = 0; s < N_STEPS; s++) c->changed[s] += (r->changed >> s) & 1u;

@@ -24,6 +24,7 @@
 #include "datamodel.h"
 #include "pii_impl.h"
 #include "recognizers.h"
+#include "../core/buf.h"
 #include "../core/utf8.h"
 
 #include <math.h>
@@ -183,12 +184,7 @@ static dm_status compile(const char *fn, recognizer *r, const char *pattern, uin
 
 static dm_status push_recognizer(dmi_pii_detector *det, recognizer *r)
 {
-    if (det->n_recs == det->cap_recs) {
-        size_t cap = det->cap_recs ? det->cap_recs * 2 : 16;
-        recognizer *g = dmi_realloc(det->recs, cap * sizeof *g);
-        if (!g) return DM_ERR_NO_MEMORY;
-        det->recs = g, det->cap_recs = cap;
-    }
+    if (!dmi_grow(&det->recs, &det->cap_recs, det->n_recs + 1, sizeof *det->recs)) return DM_ERR_NO_MEMORY;
     uint32_t pairs;
     pcre2_pattern_info(r->code, PCRE2_INFO_CAPTURECOUNT, &pairs);
     if (pairs + 1 > det->max_pairs) det->max_pairs = pairs + 1;
@@ -567,12 +563,7 @@ typedef struct cands {
 
 static dm_status push_cand(cands *c, cand x)
 {
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        cand *g = dmi_realloc(c->v, cap * sizeof *g);
-        if (!g) return DM_ERR_NO_MEMORY;
-        c->v = g, c->cap = cap;
-    }
+    if (!dmi_grow(&c->v, &c->cap, c->n + 1, sizeof *c->v)) return DM_ERR_NO_MEMORY;
     c->v[c->n++] = x;
     return DM_OK;
 }
@@ -791,7 +782,7 @@ static char *repaired_copy(const char *t, size_t len, size_t bad)
     return c;
 }
 
-static dm_status detect(const dm_pii *pii, const char *text, size_t len, dm_pii_entity **entities, size_t *n)
+dm_status dmi_pii_detect(const dm_pii *pii, const char *text, size_t len, dm_pii_entity **entities, size_t *n)
 {
     const char *fn = "dm_pii_detect";
     if (!pii || !pii->det) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "%s: pii is NULL", fn);
@@ -865,7 +856,7 @@ DM_API dm_status dm_pii_detect(const dm_pii *pii, const char *text, size_t len, 
 {
     if (!pii || !pii->det) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_detect: pii is NULL");
     dmi_pii_use_begin(pii);
-    dm_status st = detect(pii, text, len, entities, n);
+    dm_status st = dmi_pii_detect(pii, text, len, entities, n);
     dmi_pii_use_end(pii);
     return st;
 }

@@ -43,6 +43,8 @@ void dmi_pii_configure_end(dm_pii *pii);
 bool dmi_pii_knows_type(const dm_pii *pii, const char *type);
 /* Whether TYPE is a well-formed type name: [A-Z0-9_]+, at most 64 bytes. */
 bool dmi_pii_valid_type_name(const char *type);
+/* dm_pii_detect without the handle's lock: the caller holds it. */
+dm_status dmi_pii_detect(const dm_pii *pii, const char *text, size_t len, dm_pii_entity **entities, size_t *n);
 
 /* ---- pii_ops.c */
 

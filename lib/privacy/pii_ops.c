@@ -11,6 +11,7 @@
  */
 #include "pii_ops.h"
 #include "../core/utf8.h"
+#include "../core/jobs.h"
 #include "../data/ops.h"
 
 #include <errno.h>
@@ -129,12 +130,7 @@ static dm_status set_type_operator(dmi_pii_ops *ops, const char *type, const dm_
             ops->types[i].cfg = *c;
             return DM_OK;
         }
-    if (ops->n_types == ops->cap) {
-        size_t cap = ops->cap ? 2 * ops->cap : 8;
-        type_operator *t = dmi_realloc(ops->types, cap * sizeof *t);
-        if (!t) return DM_ERR_NO_MEMORY;
-        ops->types = t, ops->cap = cap;
-    }
+    if (!dmi_grow(&ops->types, &ops->cap, ops->n_types + 1, sizeof *ops->types)) return DM_ERR_NO_MEMORY;
     type_operator *t = &ops->types[ops->n_types++];
     snprintf(t->type, sizeof t->type, "%s", type);
     t->cfg = *c;
@@ -294,10 +290,12 @@ static dm_status load_key_file(dm_pii *pii, const char *path)
 
 /* ---------------------------------------------------------------- operators */
 
+bool dmi_pii_has_key(const dm_pii *pii) { return pii->ops->has_key; }
+
 /* Fails when an operator that needs the key is configured and none is set:
  * checked before any text is touched, so that a run never fails halfway
  * through for want of a key. */
-static dm_status check_key(const dm_pii *pii, const char *fn)
+dm_status dmi_pii_check_key(const dm_pii *pii, const char *fn)
 {
     const dmi_pii_ops *ops = pii->ops;
     if (ops->has_key) return DM_OK;
@@ -457,13 +455,13 @@ dm_status dmi_pii_apply(const dm_pii *pii, const char *text, size_t len, const d
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dmi_pii_apply: NULL argument");
     *out = NULL;
     if (out_len) *out_len = 0;
-    dm_status st = check_key(pii, "dmi_pii_apply");
+    dm_status st = dmi_pii_check_key(pii, "dmi_pii_apply");
     if (!st) st = apply(pii, text ? text : "", len, ents, n, out, out_len);
     return st ? dmi_fail_prefix(st, "dmi_pii_apply") : DM_OK;
 }
 
-static dm_status anonymize(const dm_pii *pii, const char *text, size_t len, char **out, size_t *out_len,
-                                  dm_pii_entity **entities, size_t *n)
+dm_status dmi_pii_anonymize(const dm_pii *pii, const char *text, size_t len, char **out, size_t *out_len,
+                            dm_pii_entity **entities, size_t *n)
 {
     if (entities) *entities = NULL;
     if (n) *n = 0;
@@ -472,7 +470,7 @@ static dm_status anonymize(const dm_pii *pii, const char *text, size_t len, char
     if (!pii || !pii->ops || (!text && len) || !out)
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_anonymize: NULL argument");
     if (!text) text = "";
-    dm_status st = check_key(pii, "dm_pii_anonymize");
+    dm_status st = dmi_pii_check_key(pii, "dm_pii_anonymize");
     if (st) return st;
     dm_pii_entity *ents = NULL;
     size_t ne = 0;
@@ -558,7 +556,7 @@ static dm_status decrypt_token(dmi_buf *b, const dmi_pii_ops *ops, const char *t
     return st;
 }
 
-static dm_status decrypt(const dm_pii *pii, const char *text, size_t len, char **out, size_t *out_len)
+dm_status dmi_pii_decrypt(const dm_pii *pii, const char *text, size_t len, char **out, size_t *out_len)
 {
     if (out) *out = NULL;
     if (out_len) *out_len = 0;
@@ -667,12 +665,7 @@ static dm_status count_type(run *r, const char *type)
             r->counts[i].count++;
             return DM_OK;
         }
-    if (r->n_counts == r->counts_cap) {
-        size_t cap = r->counts_cap ? 2 * r->counts_cap : 16;
-        type_count *c = dmi_realloc(r->counts, cap * sizeof *c);
-        if (!c) return DM_ERR_NO_MEMORY;
-        r->counts = c, r->counts_cap = cap;
-    }
+    if (!dmi_grow(&r->counts, &r->counts_cap, r->n_counts + 1, sizeof *r->counts)) return DM_ERR_NO_MEMORY;
     r->counts[r->n_counts++] = (type_count){type, 1};
     return DM_OK;
 }
@@ -706,24 +699,22 @@ static dm_status record_row(run *r, size_t row, const row_result *res)
 
 static dm_status process_chunk(run *r, size_t start, size_t m, row_result *res, int threads, dm_dataset *out)
 {
-    size_t err_k = SIZE_MAX;
-    char err_msg[512] = "";
+    dmi_job_error err;
+    dmi_job_error_init(&err);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 16) if (m >= 64 && threads > 1)
     for (size_t k = 0; k < m; k++) {
-        anonymize_row(r->ds, r->pii, r->has_pair, start + k, &res[k]);
-        if (res[k].status) {
-#pragma omp critical /* unnamed: a named one exports a global symbol */
-            if (k < err_k) {
-                err_k = k;
-                snprintf(err_msg, sizeof err_msg, "%s", dm_last_error());
-            }
-        }
+        if (dmi_job_error_before(&err, k)) continue; /* an earlier row failed: the call fails with it */
+        if (dmi_fault("pii.dataset", start + k)) res[k].status = dmi_fault_fail("pii.dataset", start + k);
+        else anonymize_row(r->ds, r->pii, r->has_pair, start + k, &res[k]);
+        if (res[k].status) dmi_job_error_set(&err, k, res[k].status);
     }
-    if (err_k != SIZE_MAX) {
-        size_t row = start + err_k;
-        return dmi_fail(res[err_k].status, "dm_dataset_anonymize: row %zu (id %s), column \"%s\": %s", row,
-                        dm_dataset_id(r->ds, row), r->col_name[res[err_k].bad_col], err_msg);
-    }
+    size_t bad = dmi_job_error_index(&err);
+    dm_status st = DM_OK;
+    if (bad != SIZE_MAX)
+        st = dmi_job_error_raise(&err, "dm_dataset_anonymize: row %zu (id %s), column \"%s\"", start + bad,
+                                 dm_dataset_id(r->ds, start + bad), r->col_name[res[bad].bad_col]);
+    dmi_job_error_destroy(&err);
+    if (st) return st;
     for (size_t k = 0; k < m; k++) {
         row_result *x = &res[k];
         size_t row = start + k;
@@ -849,7 +840,7 @@ static dm_status dataset_anonymize(const dm_dataset *ds, const dm_pii *pii, cons
     if (out) *out = NULL;
     if (report_json) *report_json = NULL;
     if (!ds || !pii || !pii->ops || !out) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_dataset_anonymize: NULL argument");
-    dm_status st = check_key(pii, "dm_dataset_anonymize");
+    dm_status st = dmi_pii_check_key(pii, "dm_dataset_anonymize");
     if (!st && audit_path) st = check_audit_path(audit_path);
     if (st) return st;
     run r = {.ds = ds, .pii = pii, .want_audit = audit_path != NULL};
@@ -921,7 +912,7 @@ DM_API dm_status dm_pii_anonymize(const dm_pii *pii, const char *text, size_t le
 {
     if (!pii || !pii->ops) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_anonymize: NULL handle");
     dmi_pii_use_begin(pii);
-    dm_status st = anonymize(pii, text, len, out, out_len, entities, n);
+    dm_status st = dmi_pii_anonymize(pii, text, len, out, out_len, entities, n);
     dmi_pii_use_end(pii);
     return st;
 }
@@ -933,7 +924,7 @@ DM_API dm_status dm_pii_decrypt(const dm_pii *pii, const char *text, size_t len,
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_decrypt: NULL handle");
     }
     dmi_pii_use_begin(pii);
-    dm_status st = decrypt(pii, text, len, out, out_len);
+    dm_status st = dmi_pii_decrypt(pii, text, len, out, out_len);
     dmi_pii_use_end(pii);
     return st;
 }
