@@ -811,6 +811,43 @@ DM_API dm_status dm_pii_anonymize(const dm_pii *pii, const char *text, size_t le
  * its byte offset and type: nothing is ever returned half-decrypted. No key:
  * DM_ERR_INVALID_ARGUMENT. */
 DM_API dm_status dm_pii_decrypt(const dm_pii *pii, const char *text, size_t len, char **out, size_t *out_len);
+
+/* Options of the batch calls below. */
+typedef struct dm_pii_batch_options {
+    size_t struct_size;
+    int threads;             /* default 0: all cores; the results never depend on it */
+    dm_progress_fn progress; /* done/total in texts, from the calling thread; may be
+                                NULL; non-zero (true) cancels: DM_ERR_CANCELLED */
+    void *progress_user;
+} dm_pii_batch_options;
+DM_API void dm_pii_batch_options_default(dm_pii_batch_options *opts);
+/* dm_pii_anonymize over the N TEXTS (LENS[i] bytes each; LENS NULL: each text
+ * is NUL-terminated) on opts->threads threads (OPTS NULL: defaults). Each
+ * result is exactly what dm_pii_anonymize gives for that text alone, whatever
+ * the thread count (encrypt tokens excepted: their nonces are random).
+ * *OUTS and *OUT_LENS get N anonymised texts (each NUL-terminated) and their
+ * lengths; ENTITIES and N_ENTITIES (both NULL, or both not) get each text's
+ * entities as dm_pii_anonymize reports them (NULL when none). The texts and
+ * entity arrays share a few blocks: release it all with one
+ * dm_pii_batch_free, never one text at a time. The key check comes before
+ * any text. When a text fails, the call fails, nothing is returned, and the
+ * message starts with "text K: " (K counted from 0; the first failing text,
+ * whatever the thread count). */
+DM_API dm_status dm_pii_anonymize_batch(const dm_pii *pii, size_t n, const char *const *texts, const size_t *lens,
+                                        const dm_pii_batch_options *opts, char ***outs, size_t **out_lens,
+                                        dm_pii_entity ***entities, size_t **n_entities);
+/* dm_pii_detect over N texts, as dm_pii_anonymize_batch: *ENTITIES and
+ * *N_ENTITIES get each text's entities. */
+DM_API dm_status dm_pii_detect_batch(const dm_pii *pii, size_t n, const char *const *texts, const size_t *lens,
+                                     const dm_pii_batch_options *opts, dm_pii_entity ***entities,
+                                     size_t **n_entities);
+/* dm_pii_decrypt over N texts, as dm_pii_anonymize_batch (no entities). */
+DM_API dm_status dm_pii_decrypt_batch(const dm_pii *pii, size_t n, const char *const *texts, const size_t *lens,
+                                      const dm_pii_batch_options *opts, char ***outs, size_t **out_lens);
+/* Releases what a batch call of N texts returned (any pointer may be NULL). */
+DM_API void dm_pii_batch_free(size_t n, char **outs, size_t *out_lens, dm_pii_entity **entities,
+                              size_t *n_entities);
+
 /* Anonymises the text (and pair) column of DS into *OUT. Report keys: rows,
  * rows_changed, entities ({TYPE: count}), operators ({TYPE: operator name}).
  * AUDIT_PATH (may be NULL) gets one JSON line per entity: {"id", "column",

@@ -412,6 +412,14 @@ func takeEntities(ents *C.dm_pii_entity, n C.size_t, text string) []Entity {
 		return []Entity{}
 	}
 	defer C.dm_free(unsafe.Pointer(ents))
+	return copyEntities(ents, n, text)
+}
+
+// copyEntities copies n C entities found in text into Go values.
+func copyEntities(ents *C.dm_pii_entity, n C.size_t, text string) []Entity {
+	if ents == nil {
+		return []Entity{}
+	}
 	cs := unsafe.Slice(ents, int(n))
 	out := make([]Entity, len(cs))
 	for i, e := range cs {

@@ -9,6 +9,8 @@ Imported by datamodel/__init__.py; use `import datamodel`.
     pii.load_key_file("key.hex")                           # `openssl rand -hex 32 > key.hex`
     pii.detect("mail a@b.com")      # [Entity(type='EMAIL_ADDRESS', start=5, end=12, score=1.0, text='a@b.com')]
     text, entities = pii.anonymize("mail a@b.com")
+    results = pii.anonymize_batch(lines, threads=0)   # [(text, entities), ...] on all cores
+    found = pii.detect_batch(lines)                   # [[Entity, ...], ...]
     clean, report = dataset.anonymize(pii, audit_path="audit.jsonl")
 
 Offsets: for str input, start and end index the str (code points), so
@@ -22,7 +24,7 @@ import collections
 import ctypes
 import os
 
-from . import _INVALID_UTF8, Error, _bytes, _c_size, _check, _choice, _cint_value, _lib, _Owned, _sig
+from . import _INVALID_UTF8, _PROGRESS, Error, _bytes, _c_size, _check, _choice, _cint_value, _lib, _Owned, _Progress, _sig
 from ._data import Dataset
 from ._dataops import take_json
 
@@ -51,9 +53,14 @@ class _Entity(ctypes.Structure):
     _fields_ = [("type", ctypes.c_char_p), ("start", _c_size), ("end", _c_size), ("score", ctypes.c_double)]
 
 
+class _BatchOptions(ctypes.Structure):
+    _fields_ = [("struct_size", _c_size), ("threads", ctypes.c_int), ("progress", _PROGRESS),
+                ("progress_user", ctypes.c_void_p)]
+
+
 # The option structs with their C names (for tests that compare layouts with the C compiler's).
 OPTION_STRUCTS = {"dm_pii_options": _PiiOptions, "dm_pii_operator_config": _OperatorConfig,
-                  "dm_pii_entity": _Entity}
+                  "dm_pii_entity": _Entity, "dm_pii_batch_options": _BatchOptions}
 
 _VALIDATOR = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, _c_size, ctypes.c_void_p)
 _EntityP = ctypes.POINTER(_Entity)
@@ -72,6 +79,15 @@ _sig("dm_pii_detect", _status, _Pii, ctypes.c_char_p, _c_size, ctypes.POINTER(_E
 _sig("dm_pii_anonymize", _status, _Pii, ctypes.c_char_p, _c_size, _voidpp, _sizep, ctypes.POINTER(_EntityP), _sizep)
 _sig("dm_pii_decrypt", _status, _Pii, ctypes.c_char_p, _c_size, _voidpp, _sizep)
 _sig("dm_dataset_anonymize", _status, _Ds, _Pii, ctypes.c_char_p, ctypes.POINTER(_Ds), _voidpp)
+_sig("dm_pii_batch_options_default", None, ctypes.POINTER(_BatchOptions))
+_sig("dm_pii_anonymize_batch", _status, _Pii, _c_size, _charpp, _sizep, ctypes.POINTER(_BatchOptions),
+     ctypes.POINTER(_voidpp), ctypes.POINTER(_sizep), ctypes.POINTER(ctypes.POINTER(_EntityP)),
+     ctypes.POINTER(_sizep))
+_sig("dm_pii_detect_batch", _status, _Pii, _c_size, _charpp, _sizep, ctypes.POINTER(_BatchOptions),
+     ctypes.POINTER(ctypes.POINTER(_EntityP)), ctypes.POINTER(_sizep))
+_sig("dm_pii_decrypt_batch", _status, _Pii, _c_size, _charpp, _sizep, ctypes.POINTER(_BatchOptions),
+     ctypes.POINTER(_voidpp), ctypes.POINTER(_sizep))
+_sig("dm_pii_batch_free", None, _c_size, _voidpp, _sizep, ctypes.POINTER(_EntityP), _sizep)
 
 OPERATORS = {"replace": 0, "redact": 1, "mask": 2, "hash": 3, "encrypt": 4, "keep": 5}
 
@@ -88,13 +104,15 @@ def _c_strings(items, what):
     return (ctypes.c_char_p * max(len(data), 1))(*data), data
 
 
-def _entities(ptr, n, data, as_str):
+def _entities(ptr, n, data, as_str, owned=True):
     """The N C entities at PTR (found in DATA, the UTF-8 bytes) as Entity
-    tuples, then frees them. AS_STR: offsets become code point indexes."""
+    tuples, then frees them (OWNED; a batch's are freed with the batch).
+    AS_STR: offsets become code point indexes."""
     try:
         raw = [(ptr[i].type.decode(), ptr[i].start, ptr[i].end, ptr[i].score) for i in range(n)]
     finally:
-        _lib.dm_free(ptr)
+        if owned:
+            _lib.dm_free(ptr)
     out = []
     # Byte -> code point offsets: count the characters of the text between
     # consecutive offsets, once (entities come in order, yet may nest after
@@ -111,6 +129,26 @@ def _entities(ptr, n, data, as_str):
             s, e = chars[s], chars[e]
         out.append(Entity(type_, s, e, score, value))
     return out
+
+
+class _Batch:
+    """TEXTS (a list of str or bytes) laid out for a batch call, and its
+    options: threads, and progress(done, total) in texts (truthy cancels)."""
+
+    def __init__(self, texts, threads, progress):
+        if isinstance(texts, (str, bytes)):
+            raise TypeError("texts must be a list of texts, not a single string")
+        self.texts = texts if isinstance(texts, (list, tuple)) else list(texts)
+        self.data = [_bytes(t, f"texts[{i}]") for i, t in enumerate(self.texts)]
+        n = len(self.data)
+        self.ptrs = (ctypes.c_char_p * max(n, 1))(*self.data)
+        self.lens = (_c_size * max(n, 1))(*map(len, self.data))
+        self.cb = _Progress(progress)
+        self.o = _BatchOptions()
+        _lib.dm_pii_batch_options_default(ctypes.byref(self.o))
+        self.o.threads = _cint_value(threads, "threads", "int")
+        if progress is not None:
+            self.o.progress = self.cb.c
 
 
 def _take_text(ptr, n, as_str):
@@ -283,6 +321,63 @@ class Pii(_Owned):
         out_len = _c_size()
         _check(_lib.dm_pii_decrypt(self._handle(), data, len(data), ctypes.byref(out), ctypes.byref(out_len)))
         return _take_text(out, out_len.value, isinstance(text, str))
+
+    # ---- many texts at once
+    def anonymize_batch(self, texts, threads=0, progress=None):
+        """anonymize() over TEXTS (a list of str or bytes) on THREADS threads
+        (0: all cores), in one C call (dm_pii_anonymize_batch): a list of
+        (anonymised text, entities), each what anonymize(text) returns,
+        whatever the thread count. progress(done, total) in texts: a truthy
+        return cancels with Error DM_ERR_CANCELLED. A text that fails raises
+        Error whose message starts "text K: " (K its index; the first failing
+        text)."""
+        b = _Batch(texts, threads, progress)
+        outs, lens, ents, n_ents = _voidpp(), _sizep(), ctypes.POINTER(_EntityP)(), _sizep()
+        st = _lib.dm_pii_anonymize_batch(self._handle(), len(b.data), b.ptrs, b.lens, ctypes.byref(b.o),
+                                         ctypes.byref(outs), ctypes.byref(lens), ctypes.byref(ents),
+                                         ctypes.byref(n_ents))
+        b.cb.reraise()
+        self._after(st)
+        try:
+            result = []
+            for i, (text, data) in enumerate(zip(b.texts, b.data)):
+                as_str = isinstance(text, str)
+                out = ctypes.string_at(outs[i], lens[i])
+                entities = _entities(ents[i], n_ents[i], data, as_str, owned=False)
+                result.append((out.decode("utf-8", "surrogatepass") if as_str else out, entities))
+            return result
+        finally:
+            _lib.dm_pii_batch_free(len(b.data), outs, lens, ents, n_ents)
+
+    def detect_batch(self, texts, threads=0, progress=None):
+        """detect() over TEXTS on THREADS threads (dm_pii_detect_batch): a list
+        of entity lists, in order; failures and progress as anonymize_batch."""
+        b = _Batch(texts, threads, progress)
+        ents, n_ents = ctypes.POINTER(_EntityP)(), _sizep()
+        st = _lib.dm_pii_detect_batch(self._handle(), len(b.data), b.ptrs, b.lens, ctypes.byref(b.o),
+                                      ctypes.byref(ents), ctypes.byref(n_ents))
+        b.cb.reraise()
+        self._after(st)
+        try:
+            return [_entities(ents[i], n_ents[i], data, isinstance(text, str), owned=False)
+                    for i, (text, data) in enumerate(zip(b.texts, b.data))]
+        finally:
+            _lib.dm_pii_batch_free(len(b.data), None, None, ents, n_ents)
+
+    def decrypt_batch(self, texts, threads=0, progress=None):
+        """decrypt() over TEXTS on THREADS threads (dm_pii_decrypt_batch): the
+        restored texts, in order; failures and progress as anonymize_batch."""
+        b = _Batch(texts, threads, progress)
+        outs, lens = _voidpp(), _sizep()
+        st = _lib.dm_pii_decrypt_batch(self._handle(), len(b.data), b.ptrs, b.lens, ctypes.byref(b.o),
+                                       ctypes.byref(outs), ctypes.byref(lens))
+        b.cb.reraise()
+        _check(st)
+        try:
+            return [ctypes.string_at(outs[i], lens[i]).decode("utf-8", "surrogatepass") if isinstance(t, str)
+                    else ctypes.string_at(outs[i], lens[i]) for i, t in enumerate(b.texts)]
+        finally:
+            _lib.dm_pii_batch_free(len(b.data), outs, lens, None, None)
 
 
 # ---------------------------------------------------------------------------- Dataset.anonymize

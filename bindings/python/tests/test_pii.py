@@ -1,6 +1,7 @@
 """Tests of the Python binding of the PII API (datamodel.h, "Privacy: detecting and anonymising
-personal data"): datamodel.Pii (detect, anonymize, decrypt, add_pattern with a Python validator,
-add_deny_list, set_operator, set_key, load_key_file), Entity offsets for str and bytes, and
+personal data"): datamodel.Pii (detect, anonymize, decrypt, their _batch forms,
+add_pattern with a Python validator, add_deny_list, set_operator, set_key, load_key_file), Entity
+offsets for str and bytes, and
 Dataset.anonymize with its audit log. Crafted texts: emails, phones, a Luhn-valid card and a
 Luhn-failing one, a CN resident ID built from the MOD 11-2 rule, an IBAN. Run from the repo root:
     DATAMODEL_LIB=$PWD/build/lib/libdatamodel.so python3 -m pytest bindings/python/tests/test_pii.py
@@ -327,6 +328,78 @@ def test_threads_share_a_pii(pii, key):
     for t in ts:
         t.join()
     assert results == [want] * 200
+
+
+# ---------------------------------------------------------------------------- many texts at once
+
+
+def batch_texts(n=600):
+    """Texts with and without personal data, str and bytes, of varied lengths."""
+    pieces = [f"mail {EMAIL}", f"call {PHONE}", f"card {CARD} / {BAD_CARD}", "nothing here", f"身份证 {CN_ID}",
+              f"IBAN {IBAN}", "", TEXT]
+    out = [f"{i}: {pieces[i % 8]} {pieces[(i * 5 + 1) % 8]}" for i in range(n)]
+    out[3] = out[3].encode()  # bytes in, bytes out
+    return out
+
+
+def test_anonymize_batch_equals_anonymize(pii, key):
+    ni(pii.set_operator, "hash", type="EMAIL_ADDRESS")
+    ni(pii.set_operator, "mask", type="PHONE_NUMBER", keep_last=3)
+    pii.set_key(key)
+    texts = batch_texts()
+    want = [pii.anonymize(t) for t in texts]
+    assert pii.anonymize_batch(texts) == want
+    assert isinstance(pii.anonymize_batch(texts)[3][0], bytes)
+    assert pii.anonymize_batch(texts, threads=1) == want
+    assert pii.anonymize_batch(texts, threads=5) == want
+    assert pii.anonymize_batch(iter(texts[:10]), threads=2) == want[:10]
+    assert pii.anonymize_batch([]) == []
+    with pytest.raises(TypeError):
+        pii.anonymize_batch("one string")
+    assert pii.detect_batch(texts, threads=3) == [pii.detect(t) for t in texts]
+    assert pii.detect_batch([]) == []
+
+
+def test_decrypt_batch_restores(pii, key):
+    ni(pii.set_operator, "encrypt")
+    pii.set_key(key)
+    texts = batch_texts(200)
+    enc = [t for t, _ in pii.anonymize_batch(texts, threads=3)]
+    assert enc != texts
+    assert pii.decrypt_batch(enc, threads=3) == texts
+    assert pii.decrypt_batch(enc, threads=1) == [pii.decrypt(t) for t in enc]
+    tampered = list(enc)
+    tampered[7] = tampered[7].replace(">", "A>", 1)
+    e = raises("DM_ERR_AUTH", pii.decrypt_batch, tampered)
+    assert e.message.startswith("text 7: ")
+
+
+def test_anonymize_batch_progress_and_cancel(pii):
+    texts = batch_texts(2000)
+    seen = []
+    pii.anonymize_batch(texts, threads=4, progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1] == (2000, 2000) and all(t == 2000 for _, t in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    raises("DM_ERR_CANCELLED", pii.anonymize_batch, texts, threads=4, progress=lambda done, total: True)
+
+    def boom(done, total):
+        raise KeyError("from the callback")
+
+    with pytest.raises(KeyError):
+        pii.anonymize_batch(texts, progress=boom)
+
+
+def test_anonymize_batch_bad_text_names_its_index(pii):
+    texts = batch_texts(1000)
+    texts[612] = b"bad \xff byte"
+    texts[900] = b"also \xc3 bad"
+    for threads in (1, 2, 8):
+        e = raises("DM_ERR_UTF8", pii.anonymize_batch, texts, threads=threads)
+        assert e.message.startswith("text 612: ") and "byte offset 4" in e.message
+    with pytest.raises(TypeError):
+        pii.anonymize_batch(["ok", 5])
+    e = raises("DM_ERR_INVALID_ARGUMENT", pii.anonymize_batch, ["ok"], threads=-1)
+    assert "threads must be >= 0" in e.message
 
 
 def test_closed(pii):
