@@ -29,7 +29,7 @@ DM_API void dm_train_options_default(dm_train_options *o)
     o->seed = 42;
     o->dropout = -1.0;
     o->shuffle = 1;
-    o->group_by_length = DM_LENGTHS_SORTED;
+    o->group_by_length = DM_LENGTHS_BUCKETS;
     o->world_size = 1;
     o->keep_best = 1;
     o->checkpoint_limit = 2;

@@ -122,7 +122,7 @@ type FineTuneOptions struct {
 type LengthGrouping int
 
 const (
-	LengthsDefault LengthGrouping = iota // the library's default
+	LengthsDefault LengthGrouping = iota // the library's default (LengthsBuckets)
 	LengthsMixed                         // batches in the shuffled order
 	LengthsSorted                        // megabatches of 50 batches sorted longest first (Hugging Face's LengthGroupedSampler)
 	LengthsBuckets                       // the same batches, each megabatch's in a random order

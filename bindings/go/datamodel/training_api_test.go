@@ -442,6 +442,9 @@ func TestTrainLengthGroupingAndWorkers(t *testing.T) {
 		_, raw := savedTensors(t, m)
 		weights[g] = raw
 	}
+	if !bytes.Equal(weights[LengthsDefault], weights[LengthsBuckets]) {
+		t.Error("the default grouping is not LengthsBuckets")
+	}
 	if bytes.Equal(weights[LengthsMixed], weights[LengthsSorted]) {
 		t.Error("mixed and sorted batches trained the same weights")
 	}

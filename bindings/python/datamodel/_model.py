@@ -928,7 +928,7 @@ def train(model, train, val=None, **options):
     paths or None; freeze_embeddings=True leaves the embedding tables and
     their LayerNorm untrained, freeze_layers=N the bottom N encoder layers
     (for the run only: the model's own trainable set is back afterwards).
-    group_by_length is True (the library's default grouping), False (batches
+    group_by_length is True (the library's default grouping, "buckets"), False (batches
     in the shuffled order: "mixed"), "sorted" (Hugging Face's
     LengthGroupedSampler) or "buckets" (its batches in a random order). rank
     and world_size place this worker among data-parallel ones (world_size

@@ -387,6 +387,7 @@ def test_train_length_grouping_and_workers(train_ds, tmp_path):
         assert datamodel.train(m, train_ds, group_by_length=grouping, **QUICK)["steps"] == 6
         got.setdefault(grouping, []).append(saved_bytes(m, tmp_path, f"g{len(got)}{grouping}"))
     assert got[False] == got["mixed"]
+    assert got[True] == got["buckets"][:1]  # the default grouping
     assert got["buckets"][0] == got["buckets"][1]  # seeded
     assert got["mixed"] != got["sorted"]
     with load() as m:
