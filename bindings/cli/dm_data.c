@@ -13,11 +13,11 @@
  * Each command loads the input with dm_dataset_load, runs one library
  * operation, writes its dataset with dm_dataset_write (the format from the
  * output's extension), its JSON report to --report, and a short summary on
- * standard error. The conventions are dm.c's: "dm: message" on stderr, exit 1
+ * standard error. The conventions are toolkit.h's: "dm: message" on stderr, exit 1
  * on failure, 2 on usage errors, 130 when Ctrl-C cancelled the work (through
- * the library's progress callbacks).
+ * the library's progress callbacks). Shared helpers are toolkit.c's.
  */
-#include "cli.h"
+#include "commands.h"
 
 #include <jansson.h>
 
@@ -60,7 +60,7 @@
     "                            whitespace collapsed)\n"                                              \
     "  -j, --threads N           threads (default: all cores; results do not depend on it)\n"
 
-static const char *const help_profile =
+const char help_profile[] =
     "usage: dm profile --in FILE [--html OUT] [--json OUT] [options]\n"
     "\n"
     "Describes a data set: rows, columns, labels and class balance, text lengths (characters and,\n"
@@ -78,7 +78,7 @@ static const char *const help_profile =
     "      --clean-report R      dm clean's --report, drawn as the cleaning funnel\n"
     HELP_DEDUP_KNOBS;
 
-static const char *const help_clean =
+const char help_clean[] =
     "usage: dm clean --in FILE --out FILE [options]\n"
     "\n"
     "Normalises the text (and pair) of every row and drops rows that fail a filter; prints rows\n"
@@ -101,7 +101,7 @@ static const char *const help_clean =
     "                            label column)\n"
     "      --labels a,b,...      drop rows whose label is not one of these\n";
 
-static const char *const help_dedup =
+const char help_dedup[] =
     "usage: dm dedup --in FILE --out FILE [options]\n"
     "\n"
     "Removes exact duplicates, then near duplicates (MinHash LSH over character n-grams, each\n"
@@ -123,7 +123,7 @@ static const char *const help_dedup =
     "      --seed S              seed of the MinHash permutations (default 1)\n"
     "      --clusters FILE       the clusters as JSONL, one per line: {kept, members, texts}\n";
 
-static const char *const help_conflicts =
+const char help_conflicts[] =
     "usage: dm conflicts --in FILE [--out FILE --policy P] [--report FILE]\n"
     "\n"
     "Finds texts (equal after NFKC, case folding and whitespace collapsing; text pairs included)\n"
@@ -137,7 +137,7 @@ static const char *const help_conflicts =
     "                            seen first) or first (the rows with the first row's label)\n"
     HELP_REPORT;
 
-static const char *const help_split =
+const char help_split[] =
     "usage: dm split --in FILE --out-dir DIR [options]\n"
     "\n"
     "Splits the rows into DIR/train, DIR/val and DIR/test (or DIR/fold0 .. fold<K-1> with\n"
@@ -158,7 +158,7 @@ static const char *const help_split =
     "  near duplicates (--group-near-dups, --leakage):\n"
     HELP_DEDUP_KNOBS;
 
-static const char *const help_resample =
+const char help_resample[] =
     "usage: dm resample --in FILE --out FILE --strategy over|under [--target a=0.5,b=0.5] [options]\n"
     "\n"
     "Balances the classes: over repeats random rows of the smaller classes (every row is kept),\n"
@@ -173,7 +173,7 @@ static const char *const help_resample =
     "                            positive scale, one for every label; default: uniform)\n"
     "      --seed S              (default 42)\n";
 
-static const char *const help_class_weights =
+const char help_class_weights[] =
     "usage: dm class-weights --in FILE [--json] [options]\n"
     "\n"
     "Prints the class weights of scikit-learn's compute_class_weight(\"balanced\"):\n"
@@ -183,7 +183,7 @@ static const char *const help_class_weights =
     HELP_DATA_IN
     "      --json                JSON instead of lines\n";
 
-static const char *const help_augment =
+const char help_augment[] =
     "usage: dm augment --in FILE --out FILE [--ops eda,chars] [options]\n"
     "\n"
     "Makes new rows from each row's text, its label kept: EDA (synonym replacement from WordNet or\n"
@@ -205,28 +205,7 @@ static const char *const help_augment =
     "      --no-original         leave the source rows out of the output\n"
     "      --seed S              (default 42)\n";
 
-const char *data_help(const char *topic)
-{
-    static const struct {
-        const char *name, *text;
-    } topics[] = {{"profile", help_profile},     {"clean", help_clean},
-                  {"dedup", help_dedup},         {"conflicts", help_conflicts},
-                  {"split", help_split},         {"resample", help_resample},
-                  {"class-weights", help_class_weights}, {"augment", help_augment}};
-    for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
-        if (strcmp(topic, topics[i].name) == 0) return topics[i].text;
-    return NULL;
-}
-
 /* ------------------------------------------------------------------ shared state and options */
-
-#define OPT_NOT_MINE (-1)
-#define HELP_SHOWN (-2)
-
-#define NEED_VALUE_P(var, name)                                                                    \
-    do {                                                                                           \
-        if (!((var) = opt_value(a, name))) return usage_error("%s needs a value", name);           \
-    } while (0)
 
 /* The options a command takes beyond the input ones. */
 enum { TAKES_OUT = 1, NEEDS_OUT = 2, TAKES_REPORT = 4, TAKES_GROUP = 8 };
@@ -252,17 +231,6 @@ static void data_cmd_init(data_cmd *c, const char *name, unsigned takes)
     c->takes = takes;
     dm_dataset_options_default(&c->dso);
     c->progress = isatty(STDERR_FILENO);
-}
-
-static bool parse_double(const char *s, double *out)
-{
-    if (!s || !*s) return false;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (*end || errno || !isfinite(v)) return false;
-    *out = v;
-    return true;
 }
 
 /* A number in [LO, HI] (LO excluded when OPEN_LO). */
@@ -491,12 +459,6 @@ static json_t *parse_report(const char *json)
 {
     json_t *r = json ? json_loads(json, 0, NULL) : NULL;
     return r ? r : json_object();
-}
-
-static int out_of_memory(void)
-{
-    fputs("dm: out of memory\n", stderr);
-    return 1;
 }
 
 static int load_tokenizer(const char *path, dm_tokenizer **tok)

@@ -6,26 +6,26 @@
  *   dm redact --decrypt --key-file K [FILE...]    encrypted tokens restored
  *   dm redact --in F --out G [--audit A]          a data set's text column
  *
- * Stream mode reads blocks of lines with the shared line reader and cuts each
- * block into chunks that OpenMP threads process at once (dm_pii is safe to
- * use from several threads once configured); every chunk formats its output
- * into its own buffer, and the buffers are written in order, so the output
- * does not depend on the thread count. Data set mode is one call to
- * dm_dataset_anonymize. Conventions are dm.c's: "dm: message" on stderr, exit
- * 1 on failure, 2 on usage errors, 130 on Ctrl-C.
+ * Stream mode runs on the block stream (toolkit.h): each block of lines is
+ * one call to dm_pii_anonymize_batch (dm_pii_detect_batch with
+ * --detect-only, dm_pii_decrypt_batch with --decrypt), which works on all
+ * cores and gives every line's result in its place; the lines out are then
+ * formatted in parallel chunks written in order, so the output does not
+ * depend on the thread count. Data set mode is one call to
+ * dm_dataset_anonymize. Conventions are toolkit.h's: "dm: message" on stderr,
+ * exit 1 on failure, 2 on usage errors, 130 on Ctrl-C.
  */
-#include "cli.h"
+#include "commands.h"
 
 #include <jansson.h>
 
 #include <errno.h>
 #include <math.h>
-#include <omp.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------ help */
 
-static const char *const help_redact =
+const char help_redact[] =
     "usage: dm redact [options] [FILE...]                       one line out per line in\n"
     "       dm redact --decrypt --key-file K [FILE...]          restore encrypted values\n"
     "       dm redact --in FILE --out FILE [--audit A] [options]  a data set's text column\n"
@@ -93,15 +93,7 @@ static const char *const help_redact =
     "\n"
     "  -j, --threads N           threads (default: all cores; the output does not depend on it)\n";
 
-const char *redact_help(void) { return help_redact; }
-
 /* ------------------------------------------------------------------ options */
-
-/* NEED_VALUE for a function that holds a pointer A to the arguments. */
-#define NEED_VALUE_P(var, name)                                                                    \
-    do {                                                                                           \
-        if (!((var) = opt_value(a, name))) return usage_error("%s needs a value", name);           \
-    } while (0)
 
 typedef struct {
     bool detect_only, decrypt, json, data_opt_given, data_format_given;
@@ -152,17 +144,6 @@ static bool parse_one_char(const char *s, uint32_t *cp)
     static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
     if (c < min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff) || c == 0) return false;
     *cp = c;
-    return true;
-}
-
-static bool parse_double_strict(const char *s, double *out)
-{
-    if (!s || !*s) return false;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (*end || errno || !isfinite(v)) return false;
-    *out = v;
     return true;
 }
 
@@ -218,7 +199,7 @@ static int redact_option(args_t *a, const char *arg, redact_args *r)
         NEED_VALUE_P(r->types, arg);
     } else if (is_opt(arg, NULL, "--min-score")) {
         NEED_VALUE_P(v, arg);
-        if (!parse_double_strict(v, &r->po.min_score) || r->po.min_score < 0 || r->po.min_score > 1)
+        if (!parse_double(v, &r->po.min_score) || r->po.min_score < 0 || r->po.min_score > 1)
             return usage_error("--min-score: '%s' is not a number in [0, 1]", v);
     } else if (is_opt(arg, NULL, "--mask-char")) {
         NEED_VALUE_P(v, arg);
@@ -364,7 +345,7 @@ static int pattern_head(const char *spec, char *type, size_t cap, double *score)
     char *colon = strchr(type, ':');
     if (colon) {
         *colon = '\0';
-        if (!parse_double_strict(colon + 1, score) || *score <= 0 || *score > 1)
+        if (!parse_double(colon + 1, score) || *score <= 0 || *score > 1)
             return usage_error("--pattern: score '%s' is not a number in (0, 1]", colon + 1);
     }
     return 0;
@@ -449,55 +430,15 @@ static int make_pii(redact_args *r, dm_pii **out)
     return rc;
 }
 
-/* ------------------------------------------------------------------ chunk output */
+/* ------------------------------------------------------------------ output of a line */
 
-/* A growable byte buffer in memory: one per chunk of lines. */
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-} membuf;
+static void out_str(outbuf *o, const char *s) { out_bytes(o, s, strlen(s)); }
 
-static bool mb_reserve(membuf *m, size_t n)
-{
-    if (m->failed) return false;
-    if (m->len + n <= m->cap) return true;
-    size_t cap = m->cap ? m->cap : 4096;
-    while (cap < m->len + n) cap *= 2;
-    char *b = realloc(m->buf, cap);
-    if (!b) return !(m->failed = true);
-    m->buf = b;
-    m->cap = cap;
-    return true;
-}
-
-static void mb_bytes(membuf *m, const char *s, size_t n)
-{
-    if (n && mb_reserve(m, n)) memcpy(m->buf + m->len, s, n), m->len += n;
-}
-
-static void mb_str(membuf *m, const char *s) { mb_bytes(m, s, strlen(s)); }
-
-static void mb_char(membuf *m, char c)
-{
-    if (mb_reserve(m, 1)) m->buf[m->len++] = c;
-}
-
-static void mb_u64(membuf *m, uint64_t v)
-{
-    char tmp[24];
-    int n = 0;
-    do tmp[n++] = (char)('0' + v % 10), v /= 10;
-    while (v);
-    if (!mb_reserve(m, (size_t)n)) return;
-    while (n) m->buf[m->len++] = tmp[--n];
-}
-
-static void mb_score(membuf *m, double s)
+static void out_score(outbuf *o, double s)
 {
     char tmp[32];
     int n = snprintf(tmp, sizeof tmp, "%.6g", isfinite(s) ? s : 0.0);
-    mb_bytes(m, tmp, (size_t)n);
+    out_bytes(o, tmp, (size_t)n);
 }
 
 /* The length of the valid UTF-8 sequence at S (N bytes left), or 0. */
@@ -515,10 +456,10 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 
 /* S (N bytes) as a JSON string; bytes that are not UTF-8 become U+FFFD, so
  * the output is always valid JSON. */
-static void mb_json(membuf *m, const char *s, size_t n)
+static void out_json_utf8(outbuf *o, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
-    mb_char(m, '"');
+    out_char(o, '"');
     size_t i = 0, run = 0; /* bytes [run, i) copied as they are */
     while (i < n) {
         unsigned char c = u[i];
@@ -531,258 +472,182 @@ static void mb_json(membuf *m, const char *s, size_t n)
             i += k;
             continue;
         }
-        mb_bytes(m, s + run, i - run);
+        out_bytes(o, s + run, i - run);
         if (c == '"' || c == '\\') {
-            mb_char(m, '\\');
-            mb_char(m, (char)c);
+            out_char(o, '\\');
+            out_char(o, (char)c);
         } else if (c < 0x20) {
             char esc[8];
             snprintf(esc, sizeof esc, "\\u%04x", c);
-            mb_bytes(m, esc, 6);
+            out_bytes(o, esc, 6);
         } else {
-            mb_str(m, "\\ufffd");
+            out_str(o, "\\ufffd");
         }
         run = ++i;
     }
-    mb_bytes(m, s + run, n - run);
-    mb_char(m, '"');
+    out_bytes(o, s + run, n - run);
+    out_char(o, '"');
 }
 
-static void write_entities(membuf *m, const char *line, const dm_pii_entity *e, size_t n, bool with_text)
+static void write_entities(outbuf *o, const char *line, const dm_pii_entity *e, size_t n, bool with_text)
 {
-    mb_str(m, "\"entities\":[");
+    out_str(o, "\"entities\":[");
     for (size_t k = 0; k < n; k++) {
-        if (k) mb_char(m, ',');
-        mb_str(m, "{\"type\":");
-        mb_json(m, e[k].type, strlen(e[k].type));
-        mb_str(m, ",\"start\":");
-        mb_u64(m, e[k].start);
-        mb_str(m, ",\"end\":");
-        mb_u64(m, e[k].end);
+        if (k) out_char(o, ',');
+        out_str(o, "{\"type\":");
+        out_json_utf8(o, e[k].type, strlen(e[k].type));
+        out_str(o, ",\"start\":");
+        out_u64(o, e[k].start);
+        out_str(o, ",\"end\":");
+        out_u64(o, e[k].end);
         if (with_text) {
-            mb_str(m, ",\"text\":");
-            mb_json(m, line + e[k].start, e[k].end - e[k].start);
+            out_str(o, ",\"text\":");
+            out_json_utf8(o, line + e[k].start, e[k].end - e[k].start);
         }
-        mb_str(m, ",\"score\":");
-        mb_score(m, e[k].score);
-        mb_char(m, '}');
+        out_str(o, ",\"score\":");
+        out_score(o, e[k].score);
+        out_char(o, '}');
     }
-    mb_char(m, ']');
+    out_char(o, ']');
 }
 
 /* ------------------------------------------------------------------ stream mode */
 
+/* A block's results, from dm_pii_anonymize_batch (or _decrypt_batch). */
 typedef struct {
-    const dm_pii *pii;
     const redact_args *r;
-    const char **lines;
-    const size_t *lens;
-    const line_reader *rd;
-    const bad_line *skip; /* the block's lines to skip (--invalid-utf8 skip), in order */
-    size_t n_skip;
-} stream_ctx;
+    const dm_pii *pii;
+    dm_pii_batch_options bo;
+    const char **lines; /* the block's kept lines */
+    size_t n;
+    char **outs;
+    size_t *out_lens;
+    dm_pii_entity **ents;
+    size_t *n_ents;
+} block_results;
 
-/* Lines [LO, HI) of a block, and what became of them. */
-typedef struct {
-    size_t lo, hi;
-    membuf out;
-    size_t bad;     /* the first line that failed (HI when none) */
-    dm_status status;
-    char *message;  /* dm_last_error() of that line, copied on its thread */
-} chunk;
-
-static dm_status process_line(const stream_ctx *x, const char *line, size_t len, membuf *m)
+/* The line out for kept line K: the entities (--detect-only), the restored
+ * text (--decrypt) or the anonymised text, as text or JSON. */
+static void write_line(outbuf *o, size_t k, void *ctx)
 {
+    const block_results *x = ctx;
     const redact_args *r = x->r;
-    dm_pii_entity *ents = NULL;
-    size_t n = 0;
-    char *text = NULL;
-    size_t tl = 0;
-    dm_status st;
-    if (r->detect_only) {
-        st = dm_pii_detect(x->pii, line, len, &ents, &n);
-        if (st) return st;
-        if (r->json) {
-            mb_char(m, '{');
-            write_entities(m, line, ents, n, true);
-            mb_char(m, '}');
-        } else {
-            for (size_t k = 0; k < n; k++) {
-                if (k) mb_char(m, ' ');
-                mb_str(m, ents[k].type);
-                mb_char(m, ':');
-                mb_u64(m, ents[k].start);
-                mb_char(m, ':');
-                mb_u64(m, ents[k].end);
-            }
+    const dm_pii_entity *e = x->ents ? x->ents[k] : NULL;
+    size_t n = x->n_ents ? x->n_ents[k] : 0;
+    if (r->detect_only && r->json) {
+        out_char(o, '{');
+        write_entities(o, x->lines[k], e, n, true);
+        out_char(o, '}');
+    } else if (r->detect_only) {
+        for (size_t j = 0; j < n; j++) {
+            if (j) out_char(o, ' ');
+            out_str(o, e[j].type);
+            out_char(o, ':');
+            out_u64(o, e[j].start);
+            out_char(o, ':');
+            out_u64(o, e[j].end);
         }
-    } else if (r->decrypt) {
-        st = dm_pii_decrypt(x->pii, line, len, &text, &tl);
-        if (st) return st;
-        if (r->json) {
-            mb_str(m, "{\"text\":");
-            mb_json(m, text, tl);
-            mb_char(m, '}');
-        } else {
-            mb_bytes(m, text, tl);
+    } else if (r->json) {
+        out_str(o, "{\"text\":");
+        out_json_utf8(o, x->outs[k], x->out_lens[k]);
+        if (!r->decrypt) {
+            out_char(o, ',');
+            write_entities(o, x->lines[k], e, n, false);
         }
+        out_char(o, '}');
     } else {
-        st = dm_pii_anonymize(x->pii, line, len, &text, &tl, r->json ? &ents : NULL, r->json ? &n : NULL);
-        if (st) return st;
-        if (r->json) {
-            mb_str(m, "{\"text\":");
-            mb_json(m, text, tl);
-            mb_char(m, ',');
-            write_entities(m, line, ents, n, false);
-            mb_char(m, '}');
-        } else {
-            mb_bytes(m, text, tl);
-        }
+        out_bytes(o, x->outs[k], x->out_lens[k]);
     }
-    mb_char(m, '\n');
-    dm_free(ents);
-    dm_free(text);
-    return m->failed ? DM_ERR_NO_MEMORY : DM_OK;
+    out_char(o, '\n');
 }
 
 /* What takes the place of a skipped line: {"line":N,"file":F,"skipped":WHY}
- * or an empty line. */
-static void skipped_line(const stream_ctx *x, const bad_line *b, membuf *m)
+ * (strings as write_line writes them) or an empty line. */
+static void write_skipped(outbuf *o, const line_reader *rd, const bad_line *b, void *ctx)
 {
-    if (x->r->json) {
+    if (((const block_results *)ctx)->r->json) {
         const char *name;
         uint64_t line;
         char why[64];
-        reader_where(x->rd, b->i, &name, &line);
+        reader_where(rd, b->i, &name, &line);
         utf8_reason(b, why, sizeof why);
-        mb_str(m, "{\"line\":");
-        mb_u64(m, line);
-        mb_str(m, ",\"file\":");
-        mb_json(m, name, strlen(name));
-        mb_str(m, ",\"skipped\":");
-        mb_json(m, why, strlen(why));
-        mb_char(m, '}');
+        out_str(o, "{\"line\":");
+        out_u64(o, line);
+        out_str(o, ",\"file\":");
+        out_json_utf8(o, name, strlen(name));
+        out_str(o, ",\"skipped\":");
+        out_json_utf8(o, why, strlen(why));
+        out_char(o, '}');
     }
-    mb_char(m, '\n');
+    out_char(o, '\n');
 }
 
-static void run_chunk(const stream_ctx *x, chunk *c)
+/* The block's lines before block index LIMIT, each result or skipped line in
+ * its place, formatted on the threads of --threads (JSON is much of the work). */
+static void write_block(stream_block *b, block_results *x, size_t limit)
 {
-    c->out.len = 0;
-    c->bad = c->hi;
-    size_t s = 0; /* the first line to skip from LO on */
-    while (s < x->n_skip && x->skip[s].i < c->lo) s++;
-    for (size_t i = c->lo; i < c->hi; i++) {
-        if (s < x->n_skip && x->skip[s].i == i) {
-            skipped_line(x, &x->skip[s++], &c->out);
-            continue;
-        }
-        dm_status st = process_line(x, x->lines[i], x->lens[i], &c->out);
-        if (st) {
-            c->bad = i;
-            c->status = st;
-            c->message = strdup(st == DM_ERR_NO_MEMORY && c->out.failed ? "out of memory" : dm_last_error());
-            return;
-        }
-    }
+    int threads = x->r->threads ? x->r->threads : -1; /* -1: all cores */
+    stream_writer w = {.line = write_line, .skipped = write_skipped, .ctx = x, .threads = threads};
+    stream_write(b, limit, &w);
 }
 
-static int threads_to_use(int asked)
+/* The library on the first N kept lines of the block. */
+static dm_status run_batch(block_results *x, const stream_block *b, size_t n)
 {
-    if (asked > 0) return asked;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
+    const redact_args *r = x->r;
+    x->lines = b->lines, x->n = n;
+    if (r->decrypt) return dm_pii_decrypt_batch(x->pii, n, b->lines, b->lens, &x->bo, &x->outs, &x->out_lens);
+    if (r->detect_only) return dm_pii_detect_batch(x->pii, n, b->lines, b->lens, &x->bo, &x->ents, &x->n_ents);
+    return dm_pii_anonymize_batch(x->pii, n, b->lines, b->lens, &x->bo, &x->outs, &x->out_lens,
+                                  r->json ? &x->ents : NULL, r->json ? &x->n_ents : NULL);
+}
+
+static void free_results(block_results *x)
+{
+    dm_pii_batch_free(x->n, x->outs, x->out_lens, x->ents, x->n_ents);
+    x->outs = NULL, x->out_lens = NULL, x->ents = NULL, x->n_ents = NULL;
+}
+
+/* A text of the block failed (the library's message names it, "text K:"):
+ * the lines before it are written, as they would have been had it not
+ * failed, then the error names its line. */
+static int block_failed(block_results *x, stream_block *b)
+{
+    char *msg = strdup(dm_last_error());
+    if (!msg) return out_of_memory();
+    size_t k;
+    if (batch_error_index(msg, &k) && k < b->kept && run_batch(x, b, k) == DM_OK) {
+        write_block(b, x, utf8_kept_index(b->guard, k));
+        free_results(x);
+    }
+    report_block_message(b->r, b->guard, b->kept, msg);
+    free(msg);
+    return 1;
+}
+
+/* Anonymises (or restores) the kept lines of a block on all cores and writes
+ * one line out per line in. */
+static int redact_block(stream_block *b, void *ctx)
+{
+    block_results *x = ctx;
+    dm_status st = run_batch(x, b, b->kept);
+    if (st == DM_ERR_CANCELLED) return EXIT_INTERRUPTED;
+    if (st) return block_failed(x, b);
+    write_block(b, x, SIZE_MAX);
+    free_results(x);
+    return 0;
 }
 
 static int run_stream(redact_args *r, const dm_pii *pii)
 {
-    FILE *of = open_output(r->output);
-    if (!of) return 1;
-    size_t block = r->block;
-    const char **lines = malloc(block * sizeof *lines);
-    size_t *lens = malloc(block * sizeof *lens);
-    int nt = threads_to_use(r->threads);
-    /* Several chunks per thread so that uneven lines even out (dynamic schedule). */
-    size_t max_chunks = (size_t)nt * 8;
-    chunk *chunks = calloc(max_chunks, sizeof *chunks);
-    outbuf o = {of, malloc(1u << 20), 0, 1u << 20, false};
-    line_reader rd;
-    reader_init(&rd, r->files, r->n_files);
-    progress_bar bar = {r->progress != 0, now_s(), 0, "bytes"};
-    int rc = 0;
-    if (!lines || !lens || !chunks || !o.buf) {
-        fputs("dm: out of memory\n", stderr);
-        rc = 1;
-    }
-    stream_ctx x = {pii, r, lines, lens, &rd, NULL, 0};
-    utf8_guard guard = {.policy = r->utf8};
-    while (!rc) {
-        long n = reader_block(&rd, lines, lens, block);
-        if (n < 0) rc = 1;
-        if (n <= 0) break;
-        if (interrupted) {
-            rc = EXIT_INTERRUPTED;
-            break;
-        }
-        /* Lines that are not UTF-8: under fail only the TODO lines before the
-         * first are processed; under skip each gets a record in its place. */
-        size_t todo;
-        if (utf8_check_block(&guard, &rd, lines, lens, (size_t)n, false, &todo)) {
-            rc = 1;
-            break;
-        }
-        x.skip = guard.bad;
-        x.n_skip = guard.policy == UTF8_SKIP ? guard.n_bad : 0;
-        size_t per = (todo + max_chunks - 1) / max_chunks, n_chunks = 0;
-        if (per < 16) per = 16;
-        for (size_t lo = 0; lo < todo; lo += per, n_chunks++) {
-            chunks[n_chunks].lo = lo;
-            chunks[n_chunks].hi = lo + per < todo ? lo + per : todo;
-        }
-        int team = n_chunks < (size_t)nt ? (int)n_chunks : nt;
-        if (team < 1) team = 1; /* no lines before a bad first line */
-#pragma omp parallel for schedule(dynamic, 1) num_threads(team)
-        for (size_t k = 0; k < n_chunks; k++) run_chunk(&x, &chunks[k]);
-        /* In order: the output of every line before the first failure. */
-        for (size_t k = 0; k < n_chunks && !rc; k++) {
-            chunk *c = &chunks[k];
-            if (c->out.len) out_bytes(&o, c->out.buf, c->out.len);
-            if (c->bad < c->hi) {
-                line_error(&rd, c->bad, "%s", c->message ? c->message : "failed");
-                rc = 1;
-            }
-        }
-        if (!rc && utf8_block_failed(&guard, &rd)) rc = 1;
-        for (size_t k = 0; k < n_chunks; k++) {
-            free(chunks[k].message);
-            chunks[k].message = NULL;
-            /* Large buffers are given back, small ones kept for the next block. */
-            if (chunks[k].out.cap > (16u << 20)) {
-                free(chunks[k].out.buf);
-                chunks[k].out = (membuf){0};
-            }
-        }
-        if (o.failed) rc = 1;
-        bar_draw(&bar, rd.bytes_read, rd.bytes_total, false);
-    }
-    if (!rc) bar_draw(&bar, rd.bytes_read, rd.bytes_total, true);
-    else if (bar.on) fputc('\n', stderr);
-    utf8_summary(&guard);
-    utf8_guard_free(&guard);
-    if (rc == EXIT_INTERRUPTED) fputs("dm: interrupted\n", stderr);
-    if (of) {
-        if (o.buf) {
-            if (finish_output_rc(&o, of, r->output, rc) && !rc) rc = 1;
-        } else if (of != stdout) {
-            fclose(of);
-        }
-    }
-    for (size_t k = 0; chunks && k < max_chunks; k++) free(chunks[k].out.buf);
-    free(chunks);
-    reader_free(&rd);
-    free(lines);
-    free(lens);
-    return rc;
+    block_results x = {.r = r, .pii = pii};
+    dm_pii_batch_options_default(&x.bo);
+    x.bo.threads = r->threads;
+    x.bo.progress = cancel_on_ctrl_c; /* the bar counts input bytes, drawn per block */
+    stream_opts s = {.files = r->files, .n_files = r->n_files, .out_path = r->output, .block = r->block,
+                     .out_cap = 1u << 20, .check_utf8 = true, .policy = r->utf8, .compact = true,
+                     .progress = r->progress != 0};
+    return stream_lines(&s, redact_block, &x);
 }
 
 /* ------------------------------------------------------------------ data set mode */

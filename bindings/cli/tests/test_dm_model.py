@@ -139,7 +139,7 @@ def test_help_texts():
         assert dm(topic, "--help").stdout.decode() == text
     train = dm("help", "train").stdout.decode()
     for opt in ("--schedule", "--warmup-steps", "--max-steps", "--max-grad-norm", "--class-weights", "--eval-steps",
-                "--early-stopping", "--checkpoint-steps", "--no-group-by-length", "--device", "--resume",
+                "--early-stopping", "--checkpoint-steps", "--no-group-by-length", "--grouping", "--device", "--resume",
                 "--log-json", "--grad-accum", "--text-column", "--pair-column", "--label-column", "--id-column"):
         assert opt in train, opt
     assert dm("model", "info", "--help").stdout.decode().startswith("usage: dm model")
@@ -255,6 +255,19 @@ def test_train_options_and_columns(tmp_path):
        "--class-weights", "1,2,0.5", "--schedule", "constant", "--warmup-ratio", "0.5", "--no-progress")
     ev = json.loads(dm("eval", "--model", tmp_path / "o2", "--data", path, *cols, "--json").stdout)
     assert ev["n_examples"] == 20
+
+
+def test_grouping_options(data, tmp_path):
+    """--grouping picks the batches: the default is buckets, --no-group-by-length is mixed."""
+    def losses(name, *extra):
+        log = tmp_path / f"{name}.jsonl"
+        dm(*train_args(data, tmp_path / name, "--log-json", log, "--no-progress", "--dropout", "0", *extra))
+        return [r["loss"] for r in read_log(log) if "loss" in r]
+    got = {g: losses(g, "--grouping", g) for g in ("buckets", "sorted", "mixed")}
+    assert losses("default") == got["buckets"]
+    assert losses("group", "--group-by-length") == got["buckets"]
+    assert losses("nogroup", "--no-group-by-length") == got["mixed"]
+    assert got["sorted"] != got["mixed"] and got["sorted"] != got["buckets"]
 
 
 def test_resume_gives_the_same_losses(trained, data, tmp_path):
@@ -521,6 +534,7 @@ def test_bad_option_values(data, tmp_path):
                           (["--batch-size", "0"], "--batch-size"), (["--warmup-ratio", "2"], "--warmup-ratio"),
                           (["--max-length", "1"], "--max-length"), (["--grad-accum", "-2"], "--grad-accum"),
                           (["--schedule", "step"], "unknown schedule 'step'"),
+                          (["--grouping", "longest"], "unknown grouping 'longest' (buckets, sorted, mixed)"),
                           (["--device", "tpu"], "unknown device 'tpu'"),
                           (["--class-weights", "1,x,2"], "--class-weights: 'x'"),
                           (["--class-weights", "1,2"], "2 weights, the model has 3 labels"),

@@ -1,10 +1,17 @@
 /*
- * cli.h — what the files of the dm tool share: error reporting, argument
- * helpers, the output buffer, the line reader, the progress bar and the
- * Ctrl-C flag. Defined in dm.c; the model commands live in dm_model.c.
+ * toolkit.h — what the commands of the dm tool share: error reporting and
+ * Ctrl-C, argument helpers, the output buffer and output files, the line
+ * reader (which knows each line's file and line number), the check of lines
+ * for invalid UTF-8, the progress bar, and the block stream that every
+ * command reading lines of text runs on (stream_lines). All of it is in
+ * toolkit.c; the commands themselves are listed in commands.h.
+ *
+ * Conventions of every command: errors on stderr as "dm: message", exit 1 on
+ * failure, 2 on usage errors, 130 when Ctrl-C cancelled the work (through the
+ * library's progress callbacks), progress on stderr.
  */
-#ifndef DM_CLI_H
-#define DM_CLI_H
+#ifndef DM_CLI_TOOLKIT_H
+#define DM_CLI_TOOLKIT_H
 
 #include "datamodel.h"
 
@@ -36,8 +43,20 @@ void on_sigint(int sig);
  * names it already); returns 1. */
 int fail_lib(const char *what);
 
+/* fail_lib for a data file PATH: the library's option names
+ * ("dm_dataset_options.text_column") become this tool's (--text-column), or
+ * AS when it is not NULL. */
+int fail_data_as(const char *path, const char *as);
+
 /* "dm: <message> (see dm help)" on stderr; returns EXIT_USAGE. */
 int usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+/* "dm: out of memory" on stderr; returns 1. */
+int out_of_memory(void);
+
+/* A progress callback for the library that draws nothing and cancels on
+ * Ctrl-C (the commands that stream lines draw their bar per block). */
+int cancel_on_ctrl_c(uint64_t done, uint64_t total, void *user);
 
 /* ------------------------------------------------------------------ arguments */
 
@@ -51,8 +70,23 @@ bool is_opt(const char *arg, const char *short_name, const char *long_name);
 const char *opt_value(args_t *a, const char *name);
 /* A non-negative decimal count. */
 bool parse_size(const char *s, size_t *out);
+bool parse_u64(const char *s, uint64_t *out);
+/* A finite number (strtod), nothing after it. */
+bool parse_double(const char *s, double *out);
+/* A count in [LO, HI] for an int field, or a usage error naming option NAME. */
+int parse_int_opt(const char *name, const char *v, long lo, long hi, int *out);
 /* --NAME sets *VALUE to 1, --no-NAME to 0; returns whether ARG was either. */
 int parse_bool_pair(const char *arg, const char *name, int *value);
+/* Splits V, the value of option OPT, on commas into *NAMES (pointers into
+ * *COPY; the caller frees both, also on failure); TRIM drops surrounding ASCII
+ * whitespace. An empty name is a usage error. */
+int split_names(const char *opt, const char *v, bool trim, char **copy, const char ***names, size_t *n);
+
+/* What an option parser helper returns for an option that is not its own
+ * (else 0, or an exit code). */
+#define OPT_NOT_MINE (-1)
+/* What an option parser returns when it printed the help: exit 0. */
+#define HELP_SHOWN (-2)
 
 /* In a function with an args_t named `a`: VAR = the option's value, or return
  * a usage error. */
@@ -61,8 +95,16 @@ int parse_bool_pair(const char *arg, const char *name, int *value);
         if (!((var) = opt_value(&a, name))) return usage_error("%s needs a value", name); \
     } while (0)
 
+/* NEED_VALUE for helpers that get the args_t by pointer, named `a`. */
+#define NEED_VALUE_P(var, name)                                                                    \
+    do {                                                                                           \
+        if (!((var) = opt_value(a, name))) return usage_error("%s needs a value", name);           \
+    } while (0)
+
 /* ------------------------------------------------------------------ output buffer */
 
+/* Output through one large buffer: flushed to F when full, or, with F NULL,
+ * grown (output formatted in memory, to be written later). */
 typedef struct {
     FILE *f;
     char *buf;
@@ -71,6 +113,8 @@ typedef struct {
 } outbuf;
 
 void out_flush(outbuf *o);
+/* Room for NEED bytes in all (FAILED set when out of memory). */
+void out_grow(outbuf *o, size_t need);
 void out_json_string(outbuf *o, const char *s);
 /* PATH, or standard output for NULL or "-"; NULL (with a message) on
  * failure. A regular file is written to a hidden sibling and put in place by
@@ -89,18 +133,9 @@ int read_whole_file(const char *path, const char *what, char **out, size_t *len)
 
 static inline void out_reserve(outbuf *o, size_t n)
 {
-    if (o->len + n > o->cap) {
-        out_flush(o);
-        if (n > o->cap) {
-            char *b = realloc(o->buf, n);
-            if (!b) {
-                o->failed = true;
-                return;
-            }
-            o->buf = b;
-            o->cap = n;
-        }
-    }
+    if (o->len + n <= o->cap) return;
+    if (o->f) out_flush(o);
+    if (o->len + n > o->cap) out_grow(o, o->len + n); /* in memory, or an item larger than the buffer */
 }
 
 static inline void out_bytes(outbuf *o, const char *s, size_t n)
@@ -289,6 +324,11 @@ int split_pair_lines(const line_reader *r, const utf8_guard *g, const char **lin
  * the batch) becomes "dm: FILE: line N: ..."; any other names the block's
  * lines ("dm: FILE: lines A-B: ..."). */
 void report_block_error(const line_reader *r, const utf8_guard *g, size_t n_texts);
+/* report_block_error for the message MSG (a copy of an earlier one). */
+void report_block_message(const line_reader *r, const utf8_guard *g, size_t n_texts, const char *msg);
+/* When MSG starts "text K: " (the library's rule for an error in a batch):
+ * the rest of the message, and K in *K; else NULL. */
+const char *batch_error_index(const char *msg, size_t *k);
 
 /* ------------------------------------------------------------------ progress bar */
 
@@ -304,46 +344,61 @@ double now_s(void);
  * the line). */
 void bar_draw(progress_bar *p, uint64_t done, uint64_t total, bool final);
 
-/* ------------------------------------------------------------------ the model commands (dm_model.c) */
+/* ------------------------------------------------------------------ the block stream */
 
-int cmd_init(int argc, char **argv);
-int cmd_train(int argc, char **argv);
-int cmd_eval(int argc, char **argv);
-int cmd_predict(int argc, char **argv);
-int cmd_embed(int argc, char **argv);
-int cmd_model(int argc, char **argv);
-int cmd_metrics(int argc, char **argv);
-int cmd_forward(int argc, char **argv);
-/* The help text of a model command (init, train, eval, predict, embed,
- * model, metrics, forward), or NULL. */
-const char *model_help(const char *topic);
+/* One block of lines as stream_lines hands it to a command. */
+typedef struct {
+    const line_reader *r;
+    utf8_guard *guard;  /* the block's invalid lines, under the stream's policy */
+    const char **lines; /* LINES/LENS: the lines to process, KEPT of them (the */
+    size_t *lens;       /* invalid ones removed under skip when COMPACT) */
+    size_t n;           /* lines read in the block */
+    size_t kept;        /* lines to process: all N, N less the skipped ones, or
+                           under fail those before the first invalid one */
+    outbuf *o;          /* where results go, in order */
+} stream_block;
 
-/* fail_lib for a data file PATH: the library's option names
- * ("dm_dataset_options.text_column") become this tool's (--text-column), or
- * AS when it is not NULL. In dm_model.c. */
-int fail_data_as(const char *path, const char *as);
-/* Splits V, the value of option OPT, on commas into *NAMES (pointers into
- * *COPY; the caller frees both, also on failure); TRIM drops surrounding ASCII
- * whitespace. An empty name is a usage error. In dm_model.c. */
-int split_names(const char *opt, const char *v, bool trim, char **copy, const char ***names, size_t *n);
+/* Processes a block: 0, or an exit code (with its message written; 130
+ * when Ctrl-C cancelled the library). */
+typedef int (*stream_block_fn)(stream_block *b, void *ctx);
 
-/* ------------------------------------------------------------------ the data commands (dm_data.c) */
+typedef struct {
+    char **files; /* the inputs (none: standard input) */
+    int n_files;
+    const char *out_path; /* NULL or "-": standard output */
+    size_t block;         /* lines per block */
+    size_t out_cap;       /* bytes of the output buffer */
+    bool check_utf8;      /* check each block under POLICY (utf8_check_block) */
+    utf8_policy policy;
+    bool compact;         /* under skip, remove the invalid lines from LINES */
+    bool progress;        /* the bar on stderr, over input bytes */
+} stream_opts;
 
-int cmd_profile(int argc, char **argv);
-int cmd_clean(int argc, char **argv);
-int cmd_dedup(int argc, char **argv);
-int cmd_conflicts(int argc, char **argv);
-int cmd_split(int argc, char **argv);
-int cmd_resample(int argc, char **argv);
-int cmd_class_weights(int argc, char **argv);
-int cmd_augment(int argc, char **argv);
-/* The help text of a data command (profile, clean, dedup, conflicts, split,
- * resample, class-weights, augment), or NULL. */
-const char *data_help(const char *topic);
+/* The loop of every command that reads lines of text: reads the inputs in
+ * blocks, checks each for invalid UTF-8 (when asked), hands it to FN, draws
+ * the bar, and after the last block prints the invalid-UTF-8 summary, "dm:
+ * interrupted" on Ctrl-C, and puts the output in place (only when everything
+ * succeeded). Under fail, FN sees the lines before the invalid one and the
+ * stream then stops naming it. Returns 0 or an exit code. */
+int stream_lines(const stream_opts *s, stream_block_fn fn, void *ctx);
 
-/* ------------------------------------------------------------------ personal data (dm_redact.c) */
+/* How a command writes a block's results. */
+typedef struct {
+    void (*line)(outbuf *o, size_t k, void *ctx); /* the result of the K-th processed line */
+    /* What takes a skipped line's place: NULL for out_skipped (a JSON record
+     * with SEP when JSON, else an empty line). */
+    void (*skipped)(outbuf *o, const line_reader *r, const bad_line *b, void *ctx);
+    bool json;
+    const char *sep;
+    void *ctx;
+    /* 0 (the default) or 1: on the calling thread; N > 1, or -1 for all
+     * cores: a large block is cut into chunks formatted in memory on N
+     * threads (LINE and SKIPPED must then only read CTX), written in order. */
+    int threads;
+} stream_writer;
 
-int cmd_redact(int argc, char **argv);
-const char *redact_help(void);
+/* Writes the block's results in order, under skip a record in each skipped
+ * line's place; only the lines before block index LIMIT (SIZE_MAX: all). */
+void stream_write(stream_block *b, size_t limit, const stream_writer *w);
 
-#endif /* DM_CLI_H */
+#endif /* DM_CLI_TOOLKIT_H */
