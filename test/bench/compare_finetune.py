@@ -22,6 +22,13 @@ Data sets:
                 the same way on the PyTorch side.
 The split files are written to a temporary folder, never into the repository.
 
+Paired mode (--paired): both sides start from the same weights (PyTorch's
+freshly initialised head, saved as a model folder that dm train loads) and
+take the same batches (the training file shuffled once by the seed, read in
+that order by both, grouped the same way); with --dropout 0 nothing random
+is left, so the two runs differ only by floating-point rounding, and their
+per-step losses are compared.
+
 Usage: python3 test/bench/compare_finetune.py --data ../shared/data --dataset sst2 --rows 0 --epochs 1
 """
 import argparse
@@ -69,6 +76,8 @@ def prepare(args, tmp):
             train = train[:args.rows]
         test = read_rows(os.path.join(args.data, "sst2", "dev.tsv"), "sentence", "label")
         val = None
+        if args.paired:
+            random.Random(args.seed).shuffle(train)
     else:
         import numpy as np
         rows = read_rows(os.path.join(args.data, "chnsenticorp_htl", "ChnSentiCorp_htl_all.csv"), "review", "label")
@@ -85,14 +94,43 @@ def prepare(args, tmp):
     return paths, {"train": len(train), "val": len(val) if val else 0, "test": len(test)}
 
 
+def paired_start(args, paths, tmp):
+    """The model both sides start from: MiniLM with PyTorch's seeded new head,
+    labels named as in the data."""
+    import shutil
+    import torch
+    from transformers import AutoModelForSequenceClassification
+    labels = data_labels(paths)
+    torch.manual_seed(args.seed)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        minilm_dir(), num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={l: i for i, l in enumerate(labels)})
+    out = os.path.join(tmp, "start")
+    model.save_pretrained(out, safe_serialization=True)
+    for f in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if os.path.exists(os.path.join(minilm_dir(), f)):
+            shutil.copy(os.path.join(minilm_dir(), f), out)
+    return out
+
+
+def data_labels(paths):
+    train = read_rows(paths["train"], "sentence", "label")
+    return sorted({l for _, l in train}, key=lambda x: (0, int(x)) if x.lstrip("-").isdigit() else (1, x))
+
+
 def run_dm(args, paths, tmp):
     dm = os.path.join(ROOT, args.build, "bindings", "cli", "dm")
     out = os.path.join(tmp, "dm-model")
-    cmd = [dm, "train", "--model", minilm_dir(), "--train", paths["train"], "--out", out,
+    log = os.path.join(tmp, "dm-log.jsonl")
+    cmd = [dm, "train", "--model", args.start or minilm_dir(), "--train", paths["train"], "--out", out,
            "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
            "--warmup-ratio", str(args.warmup_ratio), "--weight-decay", str(args.weight_decay),
            "--max-length", str(args.max_length), "--seed", str(args.seed), "--threads", str(args.threads),
-           "--no-progress"] + list(args.dm_arg)
+           "--no-progress", "--log-json", log] + list(args.dm_arg)
+    if args.paired:
+        cmd.append("--no-shuffle")
+    if args.dropout is not None:
+        cmd += ["--dropout", str(args.dropout)]
     if "val" in paths:
         cmd += ["--val", paths["val"]]
     t0 = time.perf_counter()
@@ -105,8 +143,10 @@ def run_dm(args, paths, tmp):
     if ev.returncode:
         raise SystemExit(f"dm eval failed: {ev.stderr[-2000:]}")
     rep = json.loads(ev.stdout)
+    with open(log, encoding="utf-8") as f:
+        losses = [r["loss"] for r in map(json.loads, f) if "loss" in r]
     return {"train_seconds": train_s, "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
-            "loss": rep.get("loss")}
+            "loss": rep.get("loss"), "step_losses": losses}
 
 
 def run_torch(args, paths):
@@ -117,9 +157,12 @@ def run_torch(args, paths):
     random.seed(args.seed)
     tok = AutoTokenizer.from_pretrained(minilm_dir())
     train = read_rows(paths["train"], "sentence", "label")
-    labels = sorted({l for _, l in train}, key=lambda x: (0, int(x)) if x.lstrip("-").isdigit() else (1, x))
+    labels = data_labels(paths)
     lid = {l: i for i, l in enumerate(labels)}
-    model = AutoModelForSequenceClassification.from_pretrained(minilm_dir(), num_labels=len(labels))
+    rates = {} if args.dropout is None else dict(hidden_dropout_prob=args.dropout, classifier_dropout=args.dropout,
+                                                  attention_probs_dropout_prob=args.dropout)
+    model = AutoModelForSequenceClassification.from_pretrained(args.start or minilm_dir(), num_labels=len(labels),
+                                                               **rates)
     enc = tok([t for t, _ in train], truncation=True, max_length=args.max_length)["input_ids"]
     y = [lid[l] for _, l in train]
     B = args.batch_size
@@ -175,12 +218,15 @@ def run_torch(args, paths):
     t0 = time.perf_counter()
     best, best_state = -1.0, None
     model.train()
+    losses = []
     for epoch in range(args.epochs):
         order = list(range(len(train)))
-        random.shuffle(order)
+        if not args.paired:
+            random.shuffle(order)
         for idx in batches(order):
             ids, mask = pad(idx)
             out = model(input_ids=ids, attention_mask=mask, labels=torch.tensor([y[i] for i in idx]))
+            losses.append(float(out.loss))
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
@@ -193,7 +239,7 @@ def run_torch(args, paths):
     if best_state is not None:
         model.load_state_dict(best_state)
     train_s = time.perf_counter() - t0
-    return {"train_seconds": train_s, "accuracy": evaluate(paths["test"])}
+    return {"train_seconds": train_s, "accuracy": evaluate(paths["test"]), "step_losses": losses}
 
 
 def main():
@@ -216,6 +262,9 @@ def main():
     ap.add_argument("--torch-grouping", choices=["megabatch", "bucketed", "none"], default="megabatch",
                     help="PyTorch batches: sorted megabatches of 50 batches (as LengthGroupedSampler), the same "
                          "with the batches of each megabatch shuffled, or plain shuffled batches")
+    ap.add_argument("--paired", action="store_true",
+                    help="the same starting weights and batches on both sides (see the module's doc)")
+    ap.add_argument("--dropout", type=float, default=None, help="every dropout rate (default: config.json's)")
     ap.add_argument("--skip-torch", action="store_true")
     ap.add_argument("--skip-dm", action="store_true")
     args = ap.parse_args()
@@ -246,6 +295,7 @@ def summarize(runs):
 def run_once(args):
     with tempfile.TemporaryDirectory(prefix="dm_finetune_", dir="/tmp") as tmp:
         paths, sizes = prepare(args, tmp)
+        args.start = paired_start(args, paths, tmp) if args.paired else None
         print(f"{args.dataset}: train {sizes['train']}, val {sizes['val']}, test {sizes['test']}; recipe: "
               f"{args.epochs} epoch(s), batch {args.batch_size}, lr {args.lr}, warmup {args.warmup_ratio}, "
               f"weight decay {args.weight_decay}, max length {args.max_length}, seed {args.seed}, "
@@ -260,9 +310,16 @@ def run_once(args):
             print(f"PyTorch: accuracy {results['torch']['accuracy']:.4f}  training "
                   f"{results['torch']['train_seconds']:.0f} s", flush=True)
         if "dm" in results and "torch" in results:
+            a, b = results["dm"]["step_losses"], results["torch"]["step_losses"]
+            if len(a) == len(b) and a:
+                diffs = [abs(x - y) for x, y in zip(a, b)]
+                for lo, hi in ((0, 10), (0, len(a) // 4), (0, len(a))):
+                    print(f"step losses, steps {lo + 1}-{hi}: max |dm - PyTorch| {max(diffs[lo:hi]):.3g}, "
+                          f"mean {sum(diffs[lo:hi]) / (hi - lo):.3g} (mean loss {sum(b[lo:hi]) / (hi - lo):.3f})")
             print(f"speed dm/PyTorch (training wall time): "
                   f"{results['torch']['train_seconds'] / results['dm']['train_seconds']:.2f}x")
-        print(json.dumps({"args": vars(args), "sizes": sizes, "results": results}), flush=True)
+        brief = {who: {k: v for k, v in r.items() if k != "step_losses"} for who, r in results.items()}
+        print(json.dumps({"args": vars(args), "sizes": sizes, "results": brief}), flush=True)
         return results
 
 
