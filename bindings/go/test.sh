@@ -43,5 +43,11 @@ GOFLAGS=${GOFLAGS:--mod=mod}
 export CGO_CFLAGS LD_LIBRARY_PATH GOPROXY GOFLAGS
 
 cd "$here"
+# gofmt's layout, checked (gofmt ships with go).
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+    echo "$0: not gofmt-formatted (run gofmt -w):" $unformatted >&2
+    exit 1
+fi
 set +e
 go test -count=1 "$@" ./...

@@ -322,7 +322,9 @@ func (p *Pii) AddDenyList(typ string, words []string, score float64) error {
 			return err
 		}
 	}
-	err = call(func() C.dm_status { return C.dm_pii_add_deny_list(p.p, ctype, cw, C.size_t(len(words)), C.double(score)) })
+	err = call(func() C.dm_status {
+		return C.dm_pii_add_deny_list(p.p, ctype, cw, C.size_t(len(words)), C.double(score))
+	})
 	runtime.KeepAlive(p)
 	return err
 }

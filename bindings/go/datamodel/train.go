@@ -79,7 +79,7 @@ type FineTuneOptions struct {
 	Seed        *uint64 // nil: 42 (shuffling and dropout)
 	// Dropout: nil keeps config.json's rates; else every dropout rate.
 	Dropout       *float64
-	Shuffle       Toggle // default on
+	Shuffle       Toggle         // default on
 	GroupByLength LengthGrouping // how rows become batches (LengthsDefault: the library's)
 	// ClassWeights: nil for none; else one weight per model label.
 	ClassWeights []float32
