@@ -186,6 +186,26 @@ static dm_status expect_int(json_t *j, const char *key, uint64_t want, const cha
 }
 
 /* As expect_int, with OLD as the value of checkpoints written before KEY existed. */
+/* As expect_int for the length grouping, with the groupings named: the
+ * default changed from sorted to buckets, so a checkpoint of an older run is
+ * resumed with --grouping sorted, and the message says so. Old checkpoints
+ * hold it as a boolean (true: sorted). */
+static dm_status expect_grouping(json_t *j, int want, const char *dir)
+{
+    static const char *const names[] = {"mixed", "sorted", "buckets"};
+    json_t *v = json_object_get(j, "group_by_length");
+    if (!json_is_integer(v) && !json_is_boolean(v))
+        return dmi_fail(DM_ERR_PARSE, "%s/trainer_state.json: field 'group_by_length' is missing", dir);
+    json_int_t got = json_is_boolean(v) ? json_is_true(v) : json_integer_value(v);
+    if (got == want) return DM_OK;
+    if (got < DM_LENGTHS_MIXED || got > DM_LENGTHS_BUCKETS)
+        return dmi_fail(DM_ERR_PARSE, "%s/trainer_state.json: group_by_length %lld is not a length grouping", dir,
+                        (long long)got);
+    return dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: it was trained with length grouping '%s', this run "
+                    "has '%s' (an exact resume needs the same; dm train --grouping %s, group_by_length = %lld)", dir,
+                    names[got], names[want], names[got], (long long)got);
+}
+
 static dm_status expect_int_or(json_t *j, const char *key, uint64_t old, uint64_t want, const char *dir)
 {
     if (!json_object_get(j, key) && old == want) return DM_OK;
@@ -212,7 +232,7 @@ static dm_status check_state(const dm_trainer *t, json_t *j, const char *dir)
     if (!s) s = expect_int(j, "max_length", t->o.max_length, dir);
     if (!s) s = expect_int(j, "seed", t->o.seed, dir);
     if (!s) s = expect_int(j, "shuffle", (uint64_t)(t->o.shuffle != 0), dir);
-    if (!s) s = expect_int(j, "group_by_length", (uint64_t)t->o.group_by_length, dir);
+    if (!s) s = expect_grouping(j, t->o.group_by_length, dir);
     /* checkpoints from before data parallelism: one worker */
     if (!s) s = expect_int_or(j, "rank", 0, t->rank, dir);
     if (!s) s = expect_int_or(j, "world_size", 1, t->world, dir);

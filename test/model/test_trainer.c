@@ -219,6 +219,10 @@ static void test_resume_is_exact(const dm_dataset *train)
     dm_model *other = load_tiny(NULL);
     CHECK_FAILS(dm_train(other, train, NULL, &o, NULL), DM_ERR_INVALID_ARGUMENT, "batch_size = 8");
     o.batch_size = 8;
+    o.group_by_length = DM_LENGTHS_SORTED; /* the checkpoint's is the default, buckets */
+    CHECK_FAILS(dm_train(other, train, NULL, &o, NULL), DM_ERR_INVALID_ARGUMENT,
+                "trained with length grouping 'buckets', this run has 'sorted'");
+    o.group_by_length = DM_LENGTHS_BUCKETS;
     o.resume_from = tmp_dir; /* not a checkpoint */
     CHECK_FAILS(dm_train(other, train, NULL, &o, NULL), DM_ERR_NOT_FOUND, "not a checkpoint");
     dm_model_free(other);
