@@ -257,26 +257,35 @@ static dm_status labels_from_id2label(const char *file, json_t *id2label, char *
 /* label2id must not contradict id2label: a name of both must have the same
  * id in each (else which id predicts it?). Its other names are ignored:
  * files in the wild often keep transformers' LABEL_i there after renaming
- * id2label, and label2id is rebuilt from the labels when saving. */
+ * id2label, and label2id is rebuilt from the labels when saving. The names
+ * are looked up in a hash (a jansson object of name -> first id): a config
+ * may carry 65536 labels in both maps, and a scan per name was quadratic. */
 static dm_status check_label2id(const char *file, json_t *label2id, char *const *labels, size_t n)
 {
+    json_t *first_id = json_object();
+    if (!first_id) return DM_ERR_NO_MEMORY;
+    dm_status st = DM_OK;
+    for (size_t i = 0; i < n && !st; i++)
+        if (!json_object_get(first_id, labels[i]) && json_object_set_new(first_id, labels[i], json_integer((json_int_t)i)))
+            st = DM_ERR_NO_MEMORY;
     const char *name;
     json_t *v;
     json_object_foreach(label2id, name, v) {
-        size_t first = n;
-        for (size_t i = 0; i < n && first == n; i++)
-            if (strcmp(labels[i], name) == 0) first = i;
-        if (first == n) continue;
+        if (st) break;
+        json_t *first = json_object_get(first_id, name);
+        if (!first) continue;
         /* A repeated name (transformers allows them) may map to any of its ids. */
         json_int_t id = json_is_integer(v) ? json_integer_value(v) : -1;
         if (id >= 0 && (size_t)id < n && strcmp(labels[id], name) == 0) continue;
         char found[64];
         if (json_is_integer(v)) snprintf(found, sizeof found, "%lld", (long long)id);
         else snprintf(found, sizeof found, "a %s", json_is_string(v) ? "string" : "non-integer");
-        return dmi_fail(DM_ERR_PARSE, "%s: label2id[\"%s\"] is %s but id2label gives \"%s\" the id %zu: "
-                        "the two maps disagree on which output is '%s'", file, name, found, name, first, name);
+        st = dmi_fail(DM_ERR_PARSE, "%s: label2id[\"%s\"] is %s but id2label gives \"%s\" the id %lld: "
+                      "the two maps disagree on which output is '%s'", file, name, found, name,
+                      (long long)json_integer_value(first), name);
     }
-    return DM_OK;
+    json_decref(first_id);
+    return st;
 }
 
 /* id2label wins; else num_labels names LABEL_i; else no labels. label2id is
