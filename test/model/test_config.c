@@ -372,6 +372,19 @@ static void test_save_round_trip(void)
     CHECK(strcmp(json_string_value(json_object_get(back.raw, "problem_type")), "single_label_classification") == 0);
     dmi_bert_config_free(&back);
 
+    /* The most labels there may be: saved with both maps (65536 entries
+     * each) and read back. label2id was once checked against id2label by a
+     * scan per name (2^32 comparisons: 10 s, a fuzzing timeout in CI). */
+    dmi_bert_config big;
+    CHECK(parse_text("{" MINIMAL_FIELDS ", \"num_labels\": 65536}", &big) == DM_OK);
+    CHECK(big.n_labels == 65536);
+    const char *big_path = tmp_path("config_big.json");
+    CHECK(dmi_bert_config_save(&big, big_path) == DM_OK);
+    CHECK(dmi_bert_config_load(big_path, &back) == DM_OK);
+    CHECK(back.n_labels == 65536 && strcmp(back.labels[65535], "LABEL_65535") == 0);
+    dmi_bert_config_free(&back);
+    dmi_bert_config_free(&big);
+
     /* The text: HF's layout (sorted keys, indent 2, ASCII, final newline),
      * reals in their short form. */
     const char *text = slurp(path);
