@@ -12,7 +12,9 @@ static const char *const names[] = {
 #if DM_HAVE_ONEDNN
     "cpu-onednn",
 #endif
-#if DM_HAVE_CUDA_BACKEND
+#if DM_HAVE_CUDA_BACKEND && DM_CUDA_EMU
+    "cuda-emu",
+#elif DM_HAVE_CUDA_BACKEND
     "cuda",
 #endif
     NULL};
@@ -40,7 +42,7 @@ dm_status dmb_create_named(const char *name, int threads, dmb_backend **out)
     if (strcmp(name, "cpu-onednn") == 0) return checked(dmb_cpu_create(threads, out), out);
 #endif
 #if DM_HAVE_CUDA_BACKEND
-    if (strcmp(name, "cuda") == 0) return checked(dmb_cuda_create(threads, out), out);
+    if (strcmp(name, DM_CUDA_EMU ? "cuda-emu" : "cuda") == 0) return checked(dmb_cuda_create(threads, out), out);
 #endif
     return dmi_fail(DM_ERR_UNSUPPORTED, "backend '%s' is not built into this library", name);
 }
@@ -61,26 +63,42 @@ static dm_status create_cpu(int threads, dmb_backend **out)
 #endif
 }
 
+/* DM_DEVICE_CUDA: the GPU, or the emulated one in a -Demulate_cuda build when
+ * DM_BACKEND=cuda-emu asks for it (a test then runs the model's GPU paths on
+ * the CPU); AUTO never picks the emulation. */
+static dm_status create_cuda(int threads, dmb_backend **out)
+{
+#if DM_HAVE_CUDA_BACKEND && DM_CUDA_EMU
+    const char *want = getenv("DM_BACKEND");
+    if (want && strcmp(want, "cuda-emu") == 0) return dmb_create_named("cuda-emu", threads, out);
+    (void)threads;
+    return dmi_fail(DM_ERR_UNSUPPORTED, "device CUDA: this build of libdatamodel has only the CUDA emulation "
+                                        "(set DM_BACKEND=cuda-emu to use it; the CPU backend is DM_DEVICE_CPU)");
+#elif DM_HAVE_CUDA_BACKEND
+    return dmb_create_named("cuda", threads, out);
+#else
+    (void)threads;
+    return dmi_fail(DM_ERR_UNSUPPORTED, "device CUDA: this build of libdatamodel has no CUDA backend "
+                                        "(the CPU backend is available as DM_DEVICE_CPU)");
+#endif
+}
+
 dm_status dmb_create(dm_device device, int threads, dmb_backend **out)
 {
     *out = NULL;
     if (threads < 0) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "threads must be >= 0 (0 = all cores), got %d", threads);
     switch (device) {
     case DM_DEVICE_AUTO:
-#if DM_HAVE_CUDA_BACKEND
+#if DM_HAVE_CUDA_BACKEND && !DM_CUDA_EMU
         if (dmb_create_named("cuda", threads, out) == DM_OK) return DM_OK;
+#elif DM_HAVE_CUDA_BACKEND
+        if (getenv("DM_BACKEND") && strcmp(getenv("DM_BACKEND"), "cuda-emu") == 0) return create_cuda(threads, out);
 #endif
         return create_cpu(threads, out);
     case DM_DEVICE_CPU:
         return create_cpu(threads, out);
     case DM_DEVICE_CUDA:
-#if DM_HAVE_CUDA_BACKEND
-        return dmb_create_named("cuda", threads, out);
-#else
-        return dmi_fail(DM_ERR_UNSUPPORTED,
-                        "device CUDA: this build of libdatamodel has no CUDA backend "
-                        "(the CPU backend is available as DM_DEVICE_CPU)");
-#endif
+        return create_cuda(threads, out);
     }
     return dmi_fail(DM_ERR_INVALID_ARGUMENT, "device %d is not a dm_device", (int)device);
 }
