@@ -61,6 +61,22 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 meson test -C build-tsan --
   --timeout-multiplier 4 threads tokenizer
 echo "ThreadSanitizer: clean"
 
+step "CUDA kernels on the CPU (backend cuda-emu) and compiled by nvcc for sm_80 and sm_90a"
+# Every kernel of kernels/ as host C++ against the emulation layer: its own
+# self-test, the op suite against cpu-ref (twice: the emulator's thread order
+# is randomised per seed, which shakes out missing barriers) and the model's
+# training on it against cpu-ref. Then nvcc: no kernel may spill registers,
+# and the library links with the real backend (which refuses, with the
+# reason, to run on this machine without a GPU).
+[ -d build-emu ] || meson setup build-emu --buildtype=release -Demulate_cuda=true
+ninja -C build-emu test/cuda_emu/test_emu test/backend/test_ops test/model/test_device
+meson test -C build-emu --no-rebuild --print-errorlogs cuda-emu-self backend-ops device-parity
+DMK_EMU_SEED=2 DM_OPS_SKIP_SELF=1 build-emu/test/backend/test_ops | grep -E "cuda-emu against|OVER|DIFFER|FAIL|passed|failed"
+scripts/check-cuda-build.sh build-nvcc
+[ -d build-cuda ] || meson setup build-cuda --buildtype=release -Dcuda=enabled
+ninja -C build-cuda test/backend/test_ops test/model/test_device
+meson test -C build-cuda --no-rebuild --print-errorlogs backend-ops device-parity
+
 step "valgrind"
 VG=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1)
 DM_BIG_LINE_MB=2 "${VG[@]}" build/test/unit/test_tokenizer > /dev/null
