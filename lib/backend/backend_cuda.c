@@ -105,7 +105,10 @@ static void *cuda_alloc(dmb_backend *be, size_t bytes)
         }
         c->blocks = b, c->cap_blocks = cap;
     }
-    void *p = rounded ? dmk_rt_alloc(rounded) : NULL;
+    /* Exactly BYTES: in the emulation under AddressSanitizer a kernel
+     * touching memory past a buffer's end is then caught (the count below
+     * is what the device's allocator would use). */
+    void *p = rounded ? dmk_rt_alloc(bytes ? bytes : 1) : NULL;
     if (!p) {
         dmi_fail(DM_ERR_NO_MEMORY, "%s: out of device memory allocating %zu bytes (%zu in use)", CUDA_NAME, bytes,
                  be->mem_used);

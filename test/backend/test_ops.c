@@ -3,7 +3,7 @@
  * on many shapes, against cpu-ref (the oracle: lib/backend/backend_ref.c)
  * on the same seeded inputs.
  *
- * For each backend other than cpu-ref (cpu-onednn, later cuda):
+ * For each backend other than cpu-ref (cpu-onednn, cuda or cuda-emu):
  *  - the interface: every op pointer set, version, caps, memory accounting;
  *  - every op on every shape below, downloaded and compared element by
  *    element with |got - ref| <= atol + rtol * |ref| (the table below);
@@ -20,7 +20,9 @@
  *
  * Run: meson test -C BUILD backend-ops (or BUILD/test/backend/test_ops for
  * the table on stdout). DM_OPS_SKIP_SELF=1 skips cpu-ref's run against
- * itself (the slow half under a sanitizer).
+ * itself (the slow half under a sanitizer); DM_OPS_ONLY=NAME runs one
+ * subject (e.g. cuda-emu again with another DMK_EMU_SEED, the emulator's
+ * thread order).
  */
 #include "backend/backend.h"
 #include "core/rng.h"
@@ -1638,10 +1640,13 @@ int main(void)
     dmi_rng_init(&rng, 7, 0);
     check_reference();
     const char *const *names = dmb_names();
+    const char *only = getenv("DM_OPS_ONLY");
     for (size_t i = 0; names[i]; i++)
-        if (strcmp(names[i], "cpu-ref") != 0) test_subject(names[i]);
+        if (strcmp(names[i], "cpu-ref") != 0 && (!only || !*only || strcmp(only, names[i]) == 0))
+            test_subject(names[i]);
     const char *skip_self = getenv("DM_OPS_SKIP_SELF");
-    if (!skip_self || !*skip_self) test_subject("cpu-ref"); /* deterministic: a second cpu-ref agrees bit for bit */
+    if ((!skip_self || !*skip_self) && (!only || !*only || strcmp(only, "cpu-ref") == 0))
+        test_subject("cpu-ref"); /* deterministic: a second cpu-ref agrees bit for bit */
     dmb_destroy(S.ref);
     printf("op suite: %.1f s\n", seconds() - t0);
     return check_summary();
