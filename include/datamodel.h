@@ -1302,6 +1302,13 @@ typedef struct dm_train_options {
                                   gradients are the batch's. W > 1 needs the gradient
                                   exchange of distributed training, not built yet:
                                   DM_ERR_UNSUPPORTED. */
+    dm_precision precision;    /* default DM_PRECISION_FP32. DM_PRECISION_BF16: mixed
+                                  precision as PyTorch's autocast: the encoder's matrix
+                                  products (forward and backward) take bfloat16 copies of
+                                  their inputs and accumulate in float32; weights, AdamW
+                                  moments, LayerNorm, softmax, the head and the loss stay
+                                  float32. DM_ERR_UNSUPPORTED on a backend without
+                                  bfloat16 products. Part of a checkpoint's recipe. */
 } dm_train_options;
 
 DM_API void dm_train_options_default(dm_train_options *opts);

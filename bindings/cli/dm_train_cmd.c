@@ -82,6 +82,9 @@ const char help_train[] =
     "                            and options (--model defaults to DIR)\n"
     "      --log-json FILE       one JSON object per step and evaluation (appended with --resume)\n"
     HELP_DEVICE
+    "                            In training, bf16 is mixed precision (as PyTorch's autocast):\n"
+    "                            the encoder's products forward and backward in bfloat16,\n"
+    "                            weights, optimizer and the rest in float32\n"
     "      --progress / --no-progress   a progress bar on standard error (default: when it is a\n"
     "                            terminal; otherwise a line every 10% of the steps and at\n"
     "                            every evaluation)\n";
@@ -533,8 +536,10 @@ int cmd_train(int argc, char **argv)
             info.num_labels, join_names(names, sizeof names, model_label, m, info.num_labels),
             info.new_head ? ", new head" : "");
     if (val) fprintf(stderr, ", validating on %zu examples of %s", dm_dataset_size(val), t.val_path);
-    fprintf(stderr, ", %s backend\n", info.backend_name ? info.backend_name : device_name(info.device));
+    fprintf(stderr, ", %s backend%s\n", info.backend_name ? info.backend_name : device_name(info.device),
+            t.mo.precision == DM_PRECISION_BF16 ? ", bf16 mixed precision" : "");
 
+    t.to.precision = t.mo.precision; /* --precision: of training too */
     train_view view = {.bar = t.progress != 0, .last_decile = -1, .val_accuracy = NAN};
     t.to.callback = on_train_progress;
     t.to.callback_user = &view;

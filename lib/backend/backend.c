@@ -77,7 +77,7 @@ static dm_status create_cuda(int threads, dmb_backend **out)
 #elif DM_HAVE_CUDA_BACKEND
     return dmb_create_named("cuda", threads, out);
 #else
-    (void)threads;
+    (void)threads, (void)out;
     return dmi_fail(DM_ERR_UNSUPPORTED, "device CUDA: this build of libdatamodel has no CUDA backend "
                                         "(the CPU backend is available as DM_DEVICE_CPU)");
 #endif

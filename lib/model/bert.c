@@ -247,9 +247,17 @@ static void acts_layout(carver *c, dmb_backend *be, const dmi_bert_dims *d, size
 {
     size_t BT = B * T, C = d->C, I = d->I;
     size_t wide = 3 * C > I ? 3 * C : I;
-    dmb_attention shape = {.B = B, .T = T, .H = d->H, .D = d->D};
+    /* What attention keeps and needs may depend on the precision (the CUDA
+     * backward pass recomputes a bfloat16 forward's output in float32 into
+     * its scratch): sized for both, so one layout serves either. */
+    dmb_attention shape = {.B = B, .T = T, .H = d->H, .D = d->D}, shape16 = shape;
+    shape16.bf16 = 1;
     size_t state = floats_for(be->ops->attention_state_bytes(be, &shape));
     size_t scratch = floats_for(be->ops->attention_scratch_bytes(be, &shape));
+    size_t state16 = floats_for(be->ops->attention_state_bytes(be, &shape16));
+    size_t scratch16 = floats_for(be->ops->attention_scratch_bytes(be, &shape16));
+    if (state16 > state) state = state16;
+    if (scratch16 > scratch) scratch = scratch16;
     a->ids = (int32_t *)carve(c, BT);
     a->types = (int32_t *)carve(c, BT);
     a->labels = (int32_t *)carve(c, B);
@@ -372,20 +380,33 @@ static dm_status linear_fwd(dmb_backend *be, const dmi_linear *l, const dmi_bert
 
 /* dW += dout^T inp; db += column sums of dout (each skipped when the site
  * is frozen: no weight-gradient product); dinp = dout W (+= when
- * ACCUMULATE; skipped when dinp is NULL). */
-static dm_status linear_bwd(dmb_backend *be, const dmi_linear *l, float *dinp, const float *dout, const float *inp,
-                            size_t rows, bool accumulate)
+ * ACCUMULATE; skipped when dinp is NULL). In mixed-precision training
+ * (LOWP with scratch2, and the site has its twin) both products take
+ * bfloat16 copies of their inputs (dout, inp, W) and accumulate in float32;
+ * the bias gradient stays a float32 column sum. */
+static dm_status linear_bwd(dmb_backend *be, const dmi_linear *l, const dmi_bert_lowp *lowp, float *dinp,
+                            const float *dout, const float *inp, size_t rows, bool accumulate)
 {
     dm_status st = DM_OK;
+    bool low = lowp && lowp->scratch2 && l->w16;
+    const void *dout_x = dout, *inp_x = inp, *w_x = l->w;
+    if (low) {
+        st = be->ops->to_bf16(be, lowp->scratch2, dout, rows * l->n_out);
+        if (!st && l->dw) st = be->ops->to_bf16(be, lowp->scratch, inp, rows * l->n_in);
+        if (st) return st;
+        dout_x = lowp->scratch2, inp_x = lowp->scratch, w_x = l->w16;
+    }
     if (l->dw) {
-        dmb_gemm gw = {.trans_a = 1, .m = l->n_out, .n = l->n_in, .k = rows, .a = dout, .lda = l->n_out, .b = inp,
-                       .ldb = l->n_in, .c = l->dw, .ldc = l->n_in, .batch = 1, .alpha = 1.0f, .beta = 1.0f};
+        dmb_gemm gw = {.trans_a = 1, .m = l->n_out, .n = l->n_in, .k = rows, .a = dout_x, .lda = l->n_out,
+                       .b = inp_x, .ldb = l->n_in, .c = l->dw, .ldc = l->n_in, .batch = 1, .alpha = 1.0f,
+                       .beta = 1.0f, .bf16 = low};
         st = be->ops->gemm(be, &gw);
     }
     if (!st && l->db) st = be->ops->bias_bwd(be, l->db, dout, rows, l->n_out);
     if (st || !dinp) return st;
-    dmb_gemm gx = {.m = rows, .n = l->n_in, .k = l->n_out, .a = dout, .lda = l->n_out, .b = l->w, .ldb = l->n_in,
-                   .c = dinp, .ldc = l->n_in, .batch = 1, .alpha = 1.0f, .beta = accumulate ? 1.0f : 0.0f};
+    dmb_gemm gx = {.m = rows, .n = l->n_in, .k = l->n_out, .a = dout_x, .lda = l->n_out, .b = w_x, .ldb = l->n_in,
+                   .c = dinp, .ldc = l->n_in, .batch = 1, .alpha = 1.0f, .beta = accumulate ? 1.0f : 0.0f,
+                   .bf16 = low};
     return be->ops->gemm(be, &gx);
 }
 
@@ -508,10 +529,10 @@ static dm_status layer_backward(dmb_backend *be, const dmi_bert_dims *d, const d
     /* FFN: ln2_in = h + dropout(fc2(gelu(fc1(h)))) */
     dmb_dropout dr = dropout_at(dropout, SITE_FFN_OUT, l);
     if ((st = o->dropout_bwd(be, a->d_a, d_ln2_in, BT * C, &dr))) return st;
-    if ((st = linear_bwd(be, &w->ffn_out, a->d_wide, a->d_a, la->gelu, BT, false))) return st;
+    if ((st = linear_bwd(be, &w->ffn_out, a->lowp, a->d_wide, a->d_a, la->gelu, BT, false))) return st;
     if ((st = o->gelu_bwd(be, a->d_wide2, la->fc1, a->d_wide, BT * I))) return st;
     /* dh = d_fc1 W_1 + d_ln2_in (the residual), accumulated in place */
-    if ((st = linear_bwd(be, &w->ffn_in, d_ln2_in, a->d_wide2, la->h, BT, true))) return st;
+    if ((st = linear_bwd(be, &w->ffn_in, a->lowp, d_ln2_in, a->d_wide2, la->h, BT, true))) return st;
     float *d_ln1_in = dx_out; /* free again: reuse it */
     st = o->layernorm_bwd(be, d_ln1_in, w->ln1.dw, w->ln1.db, d_ln2_in, la->ln1_in, w->ln1.w, la->ln1_mean,
                           la->ln1_rstd, BT, C);
@@ -519,11 +540,12 @@ static dm_status layer_backward(dmb_backend *be, const dmi_bert_dims *d, const d
     /* Attention block: ln1_in = x + dropout(dense(attention(qkv(x)))) */
     dr = dropout_at(dropout, SITE_ATTN_OUT, l);
     if ((st = o->dropout_bwd(be, a->d_a, d_ln1_in, BT * C, &dr))) return st;
-    if ((st = linear_bwd(be, &w->attn_out, a->d_b, a->d_a, la->atty, BT, false))) return st;
+    if ((st = linear_bwd(be, &w->attn_out, a->lowp, a->d_b, a->d_a, la->atty, BT, false))) return st;
+    /* as the forward pass: its scores saw bfloat16 q and k in mixed precision */
     dmb_attention att = {.B = B, .T = T, .H = d->H, .D = d->D, .key_mask = a->key_mask,
-                         .dropout = dropout_at(dropout, SITE_ATTENTION, l)};
+                         .dropout = dropout_at(dropout, SITE_ATTENTION, l), .bf16 = a->lowp != NULL};
     st = o->attention_bwd(be, a->d_wide, a->d_att, a->d_b, la->qkv, la->atty, la->att_state, &att);
-    if (!st) st = linear_bwd(be, &w->qkv, dx_in ? d_ln1_in : NULL, a->d_wide, la->x_in, BT, true);
+    if (!st) st = linear_bwd(be, &w->qkv, a->lowp, dx_in ? d_ln1_in : NULL, a->d_wide, la->x_in, BT, true);
     if (st) return st;
     if (dx_in) *dx_in = d_ln1_in;
     return DM_OK;
@@ -534,12 +556,12 @@ static dm_status head_backward(dmb_backend *be, const dmi_bert_dims *d, const dm
 {
     const struct dmb_ops *o = be->ops;
     size_t C = d->C;
-    dm_status st = linear_bwd(be, &net->classifier, a->d_pool, a->dlogits, a->pooled_drop, B, false);
+    dm_status st = linear_bwd(be, &net->classifier, NULL, a->d_pool, a->dlogits, a->pooled_drop, B, false);
     if (st) return st;
     dmb_dropout dr = dropout_at(dropout, SITE_CLASSIFIER, 0);
     if ((st = o->dropout_bwd(be, a->d_pool, a->d_pool, B * C, &dr))) return st;
     if ((st = o->tanh_bwd(be, a->d_pool, a->pooled, a->d_pool, B * C))) return st;
-    if ((st = linear_bwd(be, &net->pooler, a->d_cls, a->d_pool, a->cls, B, false))) return st;
+    if ((st = linear_bwd(be, &net->pooler, NULL, a->d_cls, a->d_pool, a->cls, B, false))) return st;
     if ((st = o->zero(be, a->d_res, B * T * C * sizeof(float)))) return st;
     return o->pool_bwd(be, a->d_res, a->d_cls, a->key_mask, B, T, C, DMB_POOL_FIRST);
 }

@@ -102,16 +102,20 @@ typedef struct dmi_bert_layer_acts {
     float *ln2_in, *ln2_mean, *ln2_rstd;
 } dmi_bert_layer_acts;
 
-/* Inference with bfloat16 matrix products (the weights' twins are in each
- * dmi_linear's w16): a scratch buffer for the activations' bfloat16 copies. */
+/* bfloat16 matrix products (the weights' twins are in each dmi_linear's
+ * w16): scratch buffers for the activations' bfloat16 copies. Inference uses
+ * SCRATCH; mixed-precision training (float32 master weights, moments and
+ * element-wise work, bfloat16 inputs to every encoder product, forward and
+ * backward, as PyTorch's autocast) also SCRATCH2 for the output gradient. */
 typedef struct dmi_bert_lowp {
     uint16_t *scratch;        /* max_B * max_T * max(3C, I) entries */
+    uint16_t *scratch2;       /* training: as many; NULL in inference */
 } dmi_bert_lowp;
 
 typedef struct dmi_bert_acts {
     size_t max_B, max_T;
     bool training;            /* every layer's activations kept; else one set reused */
-    const dmi_bert_lowp *lowp;    /* inference only: NULL (float32) or bfloat16 products */
+    const dmi_bert_lowp *lowp;    /* NULL (float32) or bfloat16 products (training: with scratch2) */
     float *block;             /* one allocation for everything below */
     /* The batch's inputs, adjacent in this order so that one upload of
      * in_bytes from a host image (host_in, laid out alike: see

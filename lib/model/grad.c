@@ -29,6 +29,10 @@ void dmi_model_free_grads(dm_model *m)
     m->grads = NULL;
     if (m->net.layers) dmi_bert_drop_grads(&m->net, &m->dims);
     if (m->train.block) dmi_bert_acts_free(m->be, &m->train);
+    if (m->train_lowp.scratch) m->be->ops->free(m->be, m->train_lowp.scratch);
+    if (m->train_lowp.scratch2) m->be->ops->free(m->be, m->train_lowp.scratch2);
+    memset(&m->train_lowp, 0, sizeof m->train_lowp);
+    m->train_lowp_elems = 0;
     if (m->fb_stats) m->be->ops->free(m->be, m->fb_stats);
     m->fb_stats = NULL;
 }
@@ -66,6 +70,53 @@ dm_status dmi_model_train_acts(dm_model *m, size_t B, size_t T)
     size_t nb = B > a->max_B ? B : a->max_B, nt = T > a->max_T ? T : a->max_T;
     dmi_bert_acts_free(m->be, a);
     return dmi_bert_acts_alloc(m->be, &m->dims, nb, nt, true, a);
+}
+
+/* The bfloat16 copies of the weights, made again when the float32 ones
+ * changed (after each optimizer step), and the twins pointed at them. */
+static dm_status fresh_params16(dm_model *m)
+{
+    dmb_backend *be = m->be;
+    if (!m->params16 && !(m->params16 = be->ops->alloc(be, m->n_params * sizeof(uint16_t))))
+        return DM_ERR_NO_MEMORY;
+    if (m->params16_stale) {
+        dm_status s = be->ops->to_bf16(be, m->params16, m->params, m->n_params);
+        if (s) return s;
+        m->params16_stale = false;
+    }
+    dmi_bert_set_bf16(&m->net, &m->dims, m->params, m->params16);
+    return DM_OK;
+}
+
+dm_status dmi_model_train_precision(dm_model *m, dm_precision precision)
+{
+    if (precision != DM_PRECISION_BF16) {
+        m->train.lowp = NULL;
+        return DM_OK;
+    }
+    dmb_backend *be = m->be;
+    if (!m->train_lowp.scratch) {
+        dmb_caps caps;
+        dm_status s = be->ops->caps(be, &caps);
+        if (s) return s;
+        if (!caps.bf16)
+            return dmi_fail(DM_ERR_UNSUPPORTED, "the %s backend has no bfloat16 matrix products on this machine: "
+                            "train with float32 precision", be->ops->name);
+    }
+    size_t C = m->dims.C, wide = 3 * C > m->dims.I ? 3 * C : m->dims.I;
+    size_t elems = m->train.max_B * m->train.max_T * (wide > C ? wide : C);
+    if (elems > m->train_lowp_elems) {
+        if (m->train_lowp.scratch) be->ops->free(be, m->train_lowp.scratch);
+        if (m->train_lowp.scratch2) be->ops->free(be, m->train_lowp.scratch2);
+        m->train_lowp.scratch = be->ops->alloc(be, elems * sizeof(uint16_t));
+        m->train_lowp.scratch2 = m->train_lowp.scratch ? be->ops->alloc(be, elems * sizeof(uint16_t)) : NULL;
+        m->train_lowp_elems = m->train_lowp.scratch2 ? elems : 0;
+        if (!m->train_lowp.scratch2) return DM_ERR_NO_MEMORY;
+    }
+    dm_status s = fresh_params16(m);
+    if (s) return s;
+    m->train.lowp = &m->train_lowp;
+    return DM_OK;
 }
 
 /* ------------------------------------------------------------------ trainable tensors */
@@ -237,6 +288,7 @@ static dm_status forward_backward(dm_model *m, const dm_batch *b, const dm_backw
     size_t B = b->batch, T = b->seq_len;
     dm_status s = dmi_model_grads(m);
     if (!s) s = dmi_model_train_acts(m, B, T);
+    if (!s) s = dmi_model_train_precision(m, DM_PRECISION_FP32); /* dm_train's may have been mixed */
     if (!s && !m->fb_stats && !(m->fb_stats = m->be->ops->alloc(m->be, sizeof(double)))) s = DM_ERR_NO_MEMORY;
     if (!s) s = fill_public_batch(m, b);
     if (!s) s = dmb_set_threads(m->be, m->threads);

@@ -48,6 +48,8 @@ struct dm_model {
     size_t n_grads;        /* floats of the trainable tensors (when grads exists) */
     float *grads;          /* backend memory, NULL until a backward pass needs it */
     dmi_bert_acts train;       /* training activations, grown on demand */
+    dmi_bert_lowp train_lowp;  /* mixed-precision training's bfloat16 scratch (train.lowp points here) */
+    size_t train_lowp_elems;   /* entries of each train_lowp buffer */
     double *fb_stats;      /* backend memory: dm_model_forward_backward's loss readback */
     int n_optimizers;      /* optimizers of this model alive: the trainable set is fixed */
     /* Concurrency: every call holds LOCK (recursive: public calls nest, e.g.
@@ -94,6 +96,13 @@ dm_status dmi_check_logits(const float *logits, size_t B, size_t L, const uint32
 dm_status dmi_model_init_trainable(dm_model *m);
 dm_status dmi_model_grads(dm_model *m);
 dm_status dmi_model_train_acts(dm_model *m, size_t B, size_t T);
+/* The training activations' product precision for the next step: float32,
+ * or mixed (DM_PRECISION_BF16: bfloat16 inputs to the encoder's products,
+ * float32 master weights and everything else), which needs bfloat16
+ * products of the backend (DM_ERR_UNSUPPORTED otherwise) and refreshes the
+ * weights' bfloat16 copies when they are stale. Call after
+ * dmi_model_train_acts, before each step's forward pass. */
+dm_status dmi_model_train_precision(dm_model *m, dm_precision precision);
 void dmi_model_free_grads(dm_model *m);
 size_t dmi_model_trainable_floats(const dm_model *m);
 /* The dropout of a training pass: RATE < 0 takes config.json's rates; the

@@ -112,6 +112,7 @@ static json_t *state_json(const dm_trainer *t)
     json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
     json_object_set_new(j, "shuffle", json_boolean(o->shuffle));
     json_object_set_new(j, "group_by_length", json_integer(o->group_by_length));
+    json_object_set_new(j, "precision", json_string(o->precision == DM_PRECISION_BF16 ? "bf16" : "fp32"));
     json_object_set_new(j, "rank", json_integer((json_int_t)t->rank));
     json_object_set_new(j, "world_size", json_integer((json_int_t)t->world));
     json_object_set_new(j, "learning_rate", json_real(o->learning_rate));
@@ -206,6 +207,20 @@ static dm_status expect_grouping(json_t *j, int want, const char *dir)
                     names[got], names[want], names[got], (long long)got);
 }
 
+/* The training precision, named (checkpoints from before it existed are
+ * float32's). */
+static dm_status expect_precision(json_t *j, dm_precision want, const char *dir)
+{
+    const char *want_name = want == DM_PRECISION_BF16 ? "bf16" : "fp32";
+    json_t *v = json_object_get(j, "precision");
+    const char *got = v ? json_string_value(v) : "fp32";
+    if (!got || (strcmp(got, "fp32") != 0 && strcmp(got, "bf16") != 0))
+        return dmi_fail(DM_ERR_PARSE, "%s/trainer_state.json: field 'precision' must be \"fp32\" or \"bf16\"", dir);
+    if (strcmp(got, want_name) == 0) return DM_OK;
+    return dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: it was trained with precision %s, this run has %s "
+                    "(an exact resume needs the same; dm train --precision %s)", dir, got, want_name, got);
+}
+
 static dm_status expect_int_or(json_t *j, const char *key, uint64_t old, uint64_t want, const char *dir)
 {
     if (!json_object_get(j, key) && old == want) return DM_OK;
@@ -233,6 +248,7 @@ static dm_status check_state(const dm_trainer *t, json_t *j, const char *dir)
     if (!s) s = expect_int(j, "seed", t->o.seed, dir);
     if (!s) s = expect_int(j, "shuffle", (uint64_t)(t->o.shuffle != 0), dir);
     if (!s) s = expect_grouping(j, t->o.group_by_length, dir);
+    if (!s) s = expect_precision(j, t->o.precision, dir);
     /* checkpoints from before data parallelism: one worker */
     if (!s) s = expect_int_or(j, "rank", 0, t->rank, dir);
     if (!s) s = expect_int_or(j, "world_size", 1, t->world, dir);

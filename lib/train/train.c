@@ -75,6 +75,9 @@ dm_status dmi_train_check_options(const dm_train_options *o, const dm_model *m)
     if (o->group_by_length < DM_LENGTHS_MIXED || o->group_by_length > DM_LENGTHS_BUCKETS)
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "group_by_length %d is not a dm_length_grouping (0 none, 1 sorted, "
                         "2 buckets)", o->group_by_length);
+    if (o->precision != DM_PRECISION_FP32 && o->precision != DM_PRECISION_BF16)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "precision %d is not a dm_precision (0 fp32, 1 bf16)",
+                        (int)o->precision);
     if (o->early_stopping_patience < 0) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "early_stopping_patience must be >= 0");
     if (o->freeze_layers < 0 || (size_t)o->freeze_layers > m->dims.layers)
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "freeze_layers must be in [0, %zu] (the model's layers), got %d",

@@ -451,6 +451,8 @@ dm_status dmi_trainer_gradients(dm_trainer *t, size_t *group, size_t *examples)
                                                                  : (size_t)t->o.grad_accum;
     dm_model *m = t->m;
     dm_status s = t->be->ops->zero(t->be, m->grads, m->n_grads * sizeof(float));
+    /* mixed precision: the weights' bfloat16 copies, fresh after the last update */
+    if (!s) s = dmi_model_train_precision(m, t->o.precision);
     *examples = 0;
     for (size_t k = 0; !s && k < *group; k++) {
         const uint32_t *idx = NULL;

@@ -218,6 +218,25 @@ def test_train_progress_bar(data, tmp_path):
     assert "epoch " in err and "loss " in err
 
 
+def test_train_mixed_precision(data, tmp_path, monkeypatch):
+    """--precision bf16 trains in mixed precision (cpu-ref: bfloat16 products on any CPU); a checkpoint
+    records it and resumes only with it."""
+    monkeypatch.setenv("DM_BACKEND", "cpu-ref")
+    p = dm(*train_args(data, tmp_path / "out", "--max-steps", "4", "--checkpoint-steps", "2", "--precision",
+                       "bf16", "--no-progress"))
+    assert b"cpu-ref backend, bf16 mixed precision" in p.stderr and b"trained 4 steps" in p.stdout
+    state = json.loads((tmp_path / "out" / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["precision"] == "bf16"
+    p = dm("train", "--resume", tmp_path / "out" / "checkpoint-2", "--train", data["train"], "--out",
+           tmp_path / "again", "--epochs", EPOCHS, "--batch-size", BATCH, "--lr", "1e-3", "--seed", "7",
+           "--max-steps", "4", "--no-progress", check=False)
+    assert p.returncode != 0 and b"trained with precision bf16, this run has fp32" in p.stderr
+    p = dm("train", "--resume", tmp_path / "out" / "checkpoint-2", "--train", data["train"], "--out",
+           tmp_path / "again", "--epochs", EPOCHS, "--batch-size", BATCH, "--lr", "1e-3", "--seed", "7",
+           "--max-steps", "4", "--no-progress", "--precision", "bf16")
+    assert b"trained 4 steps" in p.stdout
+
+
 def test_train_new_head_for_other_labels(tmp_path):
     rows = [{"id": str(i), "text": t, "label": lab} for i, (t, lab) in
             enumerate([("good", "pos"), ("bad", "neg"), ("fine", "pos"), ("awful", "neg")] * 3)]

@@ -89,7 +89,7 @@ const (
 	PrecisionFP32 Precision = C.DM_PRECISION_FP32
 	// PrecisionBF16 runs the matrix products on bfloat16 inputs with float32
 	// accumulation: about twice as fast on CPUs with AVX512-BF16, results
-	// within ~1e-2 of float32. Training always computes in float32.
+	// within ~1e-2 of float32. For training see FineTuneOptions.Precision.
 	PrecisionBF16 Precision = C.DM_PRECISION_BF16
 )
 

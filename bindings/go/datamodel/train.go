@@ -115,6 +115,11 @@ type FineTuneOptions struct {
 	// 0 or 1: one worker). WorldSize above 1 fails with StatusUnsupported
 	// until the gradient exchange of distributed training exists.
 	Rank, WorldSize int
+	// Precision PrecisionBF16 trains in mixed precision (as PyTorch's
+	// autocast): the encoder's matrix products, forward and backward, on
+	// bfloat16 inputs; weights, AdamW and the rest in float32. Part of a
+	// checkpoint's recipe. Zero: float32.
+	Precision Precision
 }
 
 // LengthGrouping is how an epoch's shuffled rows become batches
@@ -327,6 +332,10 @@ func (o *FineTuneOptions) toC(numLabels int) (c *C.dm_train_options, free func()
 	if o.WorldSize > 0 {
 		c.world_size = C.int(o.WorldSize)
 	}
+	if o.Precision != PrecisionFP32 && o.Precision != PrecisionBF16 {
+		return bad("Precision %d is not a Precision", int(o.Precision))
+	}
+	c.precision = C.dm_precision(o.Precision)
 	return c, free, nil
 }
 

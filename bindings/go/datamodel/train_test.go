@@ -72,6 +72,36 @@ func TestTrainShortRun(t *testing.T) {
 	}
 }
 
+// Mixed precision (cpu-ref has bfloat16 products on every CPU): losses near
+// float32's; a Precision that is none is refused.
+func TestTrainMixedPrecision(t *testing.T) {
+	t.Setenv("DM_BACKEND", "cpu-ref")
+	ds := trainSet(t)
+	losses := map[Precision][]float64{}
+	noDropout := 0.0
+	for _, p := range []Precision{PrecisionFP32, PrecisionBF16} {
+		m := loadTiny(t, nil)
+		if _, err := Train(m, ds, nil, &FineTuneOptions{MaxSteps: 4, BatchSize: 4, LearningRate: 1e-3, Dropout: &noDropout,
+			Precision: p, Callback: func(pr *TrainProgress) bool {
+				losses[p] = append(losses[p], pr.Loss)
+				return false
+			}}); err != nil {
+			t.Fatalf("%v: %v", p, err)
+		}
+	}
+	if len(losses[PrecisionBF16]) != 4 {
+		t.Fatalf("bf16 losses %v", losses[PrecisionBF16])
+	}
+	for i, a := range losses[PrecisionFP32] {
+		if b := losses[PrecisionBF16][i]; math.Abs(a-b) > 0.02*a {
+			t.Errorf("step %d: fp32 loss %v, bf16 %v", i+1, a, b)
+		}
+	}
+	m := loadTiny(t, nil)
+	_, err := Train(m, ds, nil, &FineTuneOptions{MaxSteps: 1, Precision: Precision(5)})
+	wantTrainStatus(t, "Precision 5", err, StatusInvalidArgument, "Precision 5")
+}
+
 func TestTrainWithValidation(t *testing.T) {
 	m := loadTiny(t, nil)
 	ds := trainSet(t)

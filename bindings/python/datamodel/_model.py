@@ -68,7 +68,8 @@ class _FitOptions(ctypes.Structure):  # dm_train_options (_TrainOptions is the t
                 ("checkpoint_limit", ctypes.c_int), ("resume_from", ctypes.c_char_p),
                 ("log_jsonl", ctypes.c_char_p), ("threads", ctypes.c_int), ("callback", _TRAIN_FN),
                 ("callback_user", ctypes.c_void_p), ("freeze_embeddings", ctypes.c_int),
-                ("freeze_layers", ctypes.c_int), ("rank", ctypes.c_int), ("world_size", ctypes.c_int)]
+                ("freeze_layers", ctypes.c_int), ("rank", ctypes.c_int), ("world_size", ctypes.c_int),
+                ("precision", ctypes.c_int)]
 
 
 class _TrainResult(ctypes.Structure):
@@ -812,7 +813,7 @@ class _Fit:
                  output_dir=None, checkpoint_steps=_TD.checkpoint_steps, checkpoint_limit=_TD.checkpoint_limit,
                  resume_from=None, log_jsonl=None, threads=_TD.threads, callback=None,
                  freeze_embeddings=bool(_TD.freeze_embeddings), freeze_layers=_TD.freeze_layers, rank=_TD.rank,
-                 world_size=_TD.world_size):
+                 world_size=_TD.world_size, precision="fp32"):
         o = _FitOptions()
         _lib.dm_train_options_default(ctypes.byref(o))
         o.epochs = _cint(epochs, "epochs")
@@ -866,6 +867,7 @@ class _Fit:
         o.freeze_layers = _cint(freeze_layers, "freeze_layers")
         o.rank = _cint(rank, "rank")
         o.world_size = _cint(world_size, "world_size")
+        o.precision = _choice(_PRECISION, precision, "precision")
         self.cb = None
         if callback is not None:
             self.cb = _TrainCallback(callback)
@@ -933,6 +935,9 @@ def train(model, train, val=None, **options):
     LengthGroupedSampler) or "buckets" (its batches in a random order). rank
     and world_size place this worker among data-parallel ones (world_size
     above 1 raises DM_ERR_UNSUPPORTED until the gradient exchange exists).
+    precision is "fp32" (default) or "bf16": mixed precision (the encoder's
+    matrix products forward and backward in bfloat16, weights, AdamW and the
+    rest in float32; part of a checkpoint's recipe).
 
     callback(progress) is called after every optimizer step and every
     evaluation with a dict (step, total_steps, epoch, epochs, loss,

@@ -394,6 +394,25 @@ def test_train_short_run(model, train_ds):
     assert not close(model.predict(SINGLES).logits, before, 1e-6)  # the weights moved
 
 
+def test_train_mixed_precision(train_ds, monkeypatch):
+    """precision="bf16": bfloat16 products with float32 weights (cpu-ref has them on every CPU), close to
+    float32's losses; an unknown precision is refused by name."""
+    monkeypatch.setenv("DM_BACKEND", "cpu-ref")
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        seen = []
+        with datamodel.Model.load(TINY, threads=2) as m:
+            datamodel.train(m, train_ds, max_steps=4, batch_size=4, learning_rate=1e-3, dropout=0.0,
+                            precision=precision, callback=seen.append)
+        losses[precision] = [p["loss"] for p in seen]
+    assert len(losses["bf16"]) == 4
+    for a, b in zip(losses["fp32"], losses["bf16"]):
+        assert abs(a - b) <= 0.02 * a  # bfloat16 keeps 8 bits; a wrong gradient would be far off
+    with datamodel.Model.load(TINY, threads=2) as m:
+        with pytest.raises(ValueError, match="precision"):
+            datamodel.train(m, train_ds, max_steps=1, precision="fp16")
+
+
 def test_train_with_validation(model, train_ds):
     seen = []
     res = datamodel.train(model, train_ds, train_ds, epochs=2, batch_size=6, learning_rate=1e-3, warmup_ratio=0.1,
