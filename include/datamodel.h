@@ -1010,6 +1010,9 @@ typedef struct dm_model_info {
     const char *backend_name;  /* e.g. "cpu-onednn" */
     dm_precision precision;    /* of inference */
     size_t num_trainable_parameters; /* floats of the trainable tensors (dm_model_set_trainable) */
+    size_t memory_bytes;       /* the backend's memory held now (GPU memory on CUDA): weights,
+                                  activations, gradients, optimizer state */
+    size_t memory_peak_bytes;  /* the most it has held since the model was loaded */
 } dm_model_info;
 
 DM_API dm_status dm_model_get_info(const dm_model *model, dm_model_info *info);

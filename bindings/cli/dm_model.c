@@ -306,6 +306,7 @@ static int cmd_model_info(int argc, char **argv)
     printf("max_position_embeddings\t%zu\n", info.max_position_embeddings);
     printf("type_vocab_size\t%zu\n", info.type_vocab_size);
     printf("parameters\t%zu\n", info.num_parameters);
+    printf("memory_bytes\t%zu\n", info.memory_bytes);
     if (fflush(stdout) != 0) rc = 1;
     dm_model_free(m);
     return rc;

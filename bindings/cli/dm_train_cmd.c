@@ -462,11 +462,17 @@ static int train_model(train_args *t, const dm_dataset *train, dm_model **out, d
     return 0;
 }
 
-static void print_train_summary(const train_args *t, const dm_train_result *res, const train_view *v)
+static void print_train_summary(const train_args *t, const dm_train_result *res, const train_view *v,
+                                const dm_model *m)
 {
     printf("trained %llu steps (%.2f epochs) in %.1fs, %.1f examples/s, final loss %.6f\n",
            (unsigned long long)res->steps, res->epochs, res->seconds, v->any ? v->last.examples_per_sec : 0.0,
            res->final_loss);
+    dm_model_info info = {.struct_size = sizeof info};
+    if (dm_model_get_info(m, &info) == DM_OK)
+        printf("peak %s memory %.1f MiB (%s backend: weights, activations, gradients, optimizer)\n",
+               info.device == DM_DEVICE_CUDA ? "GPU" : "backend", (double)info.memory_peak_bytes / 1048576.0,
+               info.backend_name);
     if (t->val_path && !isnan(res->best_val_metric))
         printf("best validation accuracy %.6f at step %llu%s%s\n", res->best_val_metric,
                (unsigned long long)res->best_step, res->stopped_early ? " (stopped early)" : "",
@@ -569,7 +575,7 @@ int cmd_train(int argc, char **argv)
                                                                 : "train");
         goto done;
     }
-    print_train_summary(&t, &res, &view);
+    print_train_summary(&t, &res, &view, m);
     if (val) {
         dm_eval_report *r;
         if (dm_model_evaluate(m, val, NULL, &r)) {

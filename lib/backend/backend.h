@@ -231,6 +231,7 @@ struct dmb_backend {
     const struct dmb_ops *ops;
     int threads;       /* CPU backends: threads per operation (dmb_set_threads) */
     size_t mem_used;   /* bytes allocated and not freed (caps.memory_used) */
+    size_t mem_peak;   /* the most mem_used has been (dmb_note_alloc) */
     dmb_stats stats;
 };
 
@@ -240,6 +241,13 @@ struct dmb_backend {
  * the reference backend for the CPU (for checking a result). */
 dm_status dmb_create(dm_device device, int threads, dmb_backend **out);
 void dmb_destroy(dmb_backend *be);
+
+/* A backend's alloc adds BYTES to mem_used through this, which keeps the peak. */
+static inline void dmb_note_alloc(dmb_backend *be, size_t bytes)
+{
+    be->mem_used += bytes;
+    if (be->mem_used > be->mem_peak) be->mem_peak = be->mem_used;
+}
 
 /* Threads for a CPU backend's operations (0 = all cores); ignored by others. */
 dm_status dmb_set_threads(dmb_backend *be, int threads);

@@ -112,7 +112,7 @@ static void *cpu_alloc(dmb_backend *be, size_t bytes)
         return NULL;
     }
     memcpy(p, &rounded, sizeof rounded);
-    be->mem_used += rounded;
+    dmb_note_alloc(be, rounded);
     return p + 64;
 }
 

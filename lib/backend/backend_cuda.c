@@ -115,7 +115,7 @@ static void *cuda_alloc(dmb_backend *be, size_t bytes)
         return NULL;
     }
     c->blocks[c->n_blocks++] = (cuda_block){p, rounded};
-    be->mem_used += rounded;
+    dmb_note_alloc(be, rounded);
     return p;
 }
 

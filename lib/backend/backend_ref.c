@@ -44,7 +44,7 @@ static void *ref_alloc(dmb_backend *be, size_t bytes)
         return NULL;
     }
     memcpy(p, &rounded, sizeof rounded);
-    be->mem_used += rounded;
+    dmb_note_alloc(be, rounded);
     return p + 64;
 }
 

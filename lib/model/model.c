@@ -769,6 +769,8 @@ DM_API dm_status dm_model_get_info(const dm_model *m, dm_model_info *info)
     pthread_mutex_lock(&((dm_model *)m)->lock); /* precision may be changing on another thread */
     full.precision = (int)m->precision;
     full.num_trainable_parameters = dmi_model_trainable_floats(m);
+    full.memory_bytes = m->be->mem_used;
+    full.memory_peak_bytes = m->be->mem_peak;
     pthread_mutex_unlock(&((dm_model *)m)->lock);
     size_t n = info->struct_size < sizeof full ? info->struct_size : sizeof full;
     memcpy(info, &full, n);

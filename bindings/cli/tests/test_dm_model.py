@@ -154,6 +154,7 @@ def test_model_info_of_fixture():
     assert info["hidden_size"] == "48" and info["num_layers"] == "2" and info["num_heads"] == "4"
     assert info["vocab_size"] == "315" and info["max_position_embeddings"] == "64"
     assert int(info["parameters"]) > 0 and info["backend"] and info["device"] in ("cpu", "cuda")
+    assert int(info["memory_bytes"]) >= 4 * int(info["parameters"])  # at least the float32 weights
 
 
 def test_init_then_info(tmp_path):
@@ -225,6 +226,7 @@ def test_train_mixed_precision(data, tmp_path, monkeypatch):
     p = dm(*train_args(data, tmp_path / "out", "--max-steps", "4", "--checkpoint-steps", "2", "--precision",
                        "bf16", "--no-progress"))
     assert b"cpu-ref backend, bf16 mixed precision" in p.stderr and b"trained 4 steps" in p.stdout
+    assert b"peak backend memory " in p.stdout and b"MiB (cpu-ref backend" in p.stdout
     state = json.loads((tmp_path / "out" / "checkpoint-2" / "trainer_state.json").read_text())
     assert state["precision"] == "bf16"
     p = dm("train", "--resume", tmp_path / "out" / "checkpoint-2", "--train", data["train"], "--out",

@@ -301,6 +301,9 @@ type ModelInfo struct {
 	// NumTrainableParameters counts the floats of the trainable tensors
 	// (SetTrainable); NumParameters at load.
 	NumTrainableParameters int
+	// MemoryBytes is the backend's memory held now (GPU memory on CUDA),
+	// MemoryPeakBytes the most it has held since the model was loaded.
+	MemoryBytes, MemoryPeakBytes int
 }
 
 func (m *Model) info(p *C.dm_model) (ModelInfo, error) {
@@ -325,6 +328,8 @@ func (m *Model) info(p *C.dm_model) (ModelInfo, error) {
 		Precision:             Precision(c.precision),
 
 		NumTrainableParameters: int(c.num_trainable_parameters),
+		MemoryBytes:            int(c.memory_bytes),
+		MemoryPeakBytes:        int(c.memory_peak_bytes),
 	}, nil
 }
 

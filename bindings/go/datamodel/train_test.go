@@ -98,6 +98,14 @@ func TestTrainMixedPrecision(t *testing.T) {
 		}
 	}
 	m := loadTiny(t, nil)
+	before, _ := m.Info()
+	if _, err := Train(m, ds, nil, &FineTuneOptions{MaxSteps: 1, BatchSize: 4}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := m.Info()
+	if before.MemoryBytes < 4*before.NumParameters || after.MemoryPeakBytes <= before.MemoryPeakBytes {
+		t.Errorf("memory: before %+v, after %+v", before, after)
+	}
 	_, err := Train(m, ds, nil, &FineTuneOptions{MaxSteps: 1, Precision: Precision(5)})
 	wantTrainStatus(t, "Precision 5", err, StatusInvalidArgument, "Precision 5")
 }

@@ -33,7 +33,8 @@ class _ModelInfo(ctypes.Structure):
                 ("max_position_embeddings", _c_size), ("type_vocab_size", _c_size), ("num_labels", _c_size),
                 ("num_parameters", _c_size), ("new_head", ctypes.c_int), ("device", ctypes.c_int),
                 ("backend_name", ctypes.c_char_p), ("precision", ctypes.c_int),
-                ("num_trainable_parameters", _c_size)]
+                ("num_trainable_parameters", _c_size), ("memory_bytes", _c_size),
+                ("memory_peak_bytes", _c_size)]
 
 
 class _InferOptions(ctypes.Structure):
@@ -482,7 +483,8 @@ class Model:
         num_labels, num_parameters, new_head (bool), device ("cpu" or
         "cuda"), backend_name, precision ("fp32" or "bf16"),
         num_trainable_parameters (floats of the trainable tensors, see
-        set_trainable)."""
+        set_trainable), memory_bytes and memory_peak_bytes (the backend's
+        memory held now and at most since loading: GPU memory on CUDA)."""
         i = _ModelInfo()
         i.struct_size = ctypes.sizeof(i)
         with self._use() as h:

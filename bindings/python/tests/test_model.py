@@ -406,6 +406,13 @@ def test_train_mixed_precision(train_ds, monkeypatch):
                             precision=precision, callback=seen.append)
         losses[precision] = [p["loss"] for p in seen]
     assert len(losses["bf16"]) == 4
+    with datamodel.Model.load(TINY, threads=2) as m:
+        before = m.info
+        datamodel.train(m, train_ds, max_steps=1, batch_size=4)
+        after = m.info
+    # the weights at least; training adds gradients, moments and activations to the peak
+    assert before["memory_bytes"] >= 4 * before["num_parameters"]
+    assert after["memory_peak_bytes"] > before["memory_peak_bytes"] >= before["memory_bytes"]
     for a, b in zip(losses["fp32"], losses["bf16"]):
         assert abs(a - b) <= 0.02 * a  # bfloat16 keeps 8 bits; a wrong gradient would be far off
     with datamodel.Model.load(TINY, threads=2) as m:
