@@ -29,14 +29,6 @@
 #  pragma GCC optimize("fp-contract=off")
 #endif
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
-    !defined(__SANITIZE_THREAD__) /* sanitizers instrument the ifunc resolver, which runs before them */
-/* One copy of each hot loop per instruction set, picked at load time. */
-#  define DMI_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#  define DMI_VECTOR_CLONES
-#endif
-
 #define ROW_BLOCK 64 /* rows per block in deterministic column reductions */
 
 /* ------------------------------------------------------------------ state */

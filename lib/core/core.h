@@ -12,6 +12,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One copy of a hot loop per instruction set (AVX-512, AVX2, baseline),
+ * picked at load time: put before a function. gcc on x86-64 only, and not
+ * under a sanitizer, which instruments the ifunc resolver that runs before
+ * it is set up. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
+#  define DMI_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#  define DMI_VECTOR_CLONES
+#endif
+
 #if defined(__GNUC__)
 #  define DMI_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #  define DMI_LIKELY(x) __builtin_expect(!!(x), 1)

@@ -56,14 +56,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
-    !defined(__SANITIZE_THREAD__) /* sanitizers instrument the ifunc resolver, which runs before them */
-/* One copy of the MinHash loop per instruction set, picked at load time. */
-#  define DMI_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#  define DMI_VECTOR_CLONES
-#endif
-
 #define BUCKET_ALL_PAIRS 128 /* larger LSH buckets give star + chain pairs */
 #define ROW_CHUNK 4096       /* rows between two progress calls */
 
