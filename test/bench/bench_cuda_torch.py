@@ -7,8 +7,10 @@ scripts/gpu-check.sh's results table:
   attention: torch.nn.functional.scaled_dot_product_attention forward and
              forward + backward, q/k/v laid out as ours (views of one
              B x T x 3C tensor, as Hugging Face's BERT), no mask, no dropout:
-             bf16 with the flash backend, fp32 with the efficient and the
-             math backends.
+             bf16 with the flash backend and with cuDNN's fused attention
+             (PyTorch's binding of cuDNN's SDPA graph: the issue's cuDNN
+             peer, until our own runtime switch to it exists), fp32 with the
+             efficient and the math backends.
 
 Times are medians of 15 samples of 10 calls each after 5 warm-up calls,
 timed with CUDA events (as bench_cuda). A backend that cannot run a case is
@@ -69,7 +71,7 @@ def sdpa_backend(name):
     from torch.nn.attention import SDPBackend
 
     return {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
-            "math": SDPBackend.MATH}[name]
+            "math": SDPBackend.MATH, "cudnn": SDPBackend.CUDNN_ATTENTION}[name]
 
 
 def bench_attention_case(out, B, H, T, D, dtype, backend):
@@ -123,6 +125,7 @@ def main():
     bench_gemm(out)
     for B, H, T, D in ATT_SHAPES:
         bench_attention_case(out, B, H, T, D, torch.bfloat16, "flash")
+        bench_attention_case(out, B, H, T, D, torch.bfloat16, "cudnn")
         bench_attention_case(out, B, H, T, D, torch.float32, "efficient")
         bench_attention_case(out, B, H, T, D, torch.float32, "math")
     return 0
