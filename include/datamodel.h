@@ -856,6 +856,34 @@ DM_API dm_status dm_dataset_anonymize(const dm_dataset *ds, const dm_pii *pii, c
                                       dm_dataset **out, char **report_json);
 
 /* ------------------------------------------------------------------------ */
+/* Privacy: differential privacy accounting (DP-SGD)                         */
+/* ------------------------------------------------------------------------ */
+
+/* The (epsilon, delta) spent by STEPS steps of DP-SGD (the subsampled
+ * Gaussian mechanism): each step samples every row with probability
+ * SAMPLE_RATE (Poisson sampling: the expected batch over the rows), clips
+ * each example's gradient to norm C and adds Gaussian noise of standard
+ * deviation NOISE_MULTIPLIER x C. The Rényi-DP accountant computed as
+ * Opacus' RDPAccountant does (its orders 1.1 ... 10.9, 12 ... 63, the
+ * conversion of Balle et al. 2020): the same epsilon to 1e-9. *ORDER (may be
+ * NULL) gets the Rényi order that gave it. Nothing released (STEPS 0 or
+ * SAMPLE_RATE 0) spends epsilon 0; NOISE_MULTIPLIER 0 is infinite epsilon.
+ * DM_ERR_INVALID_ARGUMENT: SAMPLE_RATE outside [0, 1], DELTA outside (0, 1),
+ * a negative or infinite NOISE_MULTIPLIER. */
+DM_API dm_status dm_dp_epsilon(double noise_multiplier, double sample_rate, uint64_t steps, double delta,
+                               double *epsilon, double *order);
+
+/* The noise multiplier that keeps STEPS steps at SAMPLE_RATE within
+ * (EPSILON, DELTA), as Opacus' get_noise_multiplier finds it: doubled from 10
+ * until the budget holds, then bisected until the epsilon spent is within
+ * TOLERANCE (0: Opacus' 0.01) below EPSILON; the result never spends more
+ * than EPSILON. DM_ERR_RANGE when even a multiplier of 1e6 spends more (the
+ * budget is too small); DM_ERR_INVALID_ARGUMENT for EPSILON <= 0 and as
+ * dm_dp_epsilon. */
+DM_API dm_status dm_dp_noise_multiplier(double epsilon, double delta, double sample_rate, uint64_t steps,
+                                        double tolerance, double *noise_multiplier);
+
+/* ------------------------------------------------------------------------ */
 /* Evaluation metrics                                                        */
 /* ------------------------------------------------------------------------ */
 
