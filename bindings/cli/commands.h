@@ -51,4 +51,8 @@ extern const char help_profile[], help_clean[], help_dedup[], help_conflicts[], 
 int cmd_redact(int argc, char **argv);
 extern const char help_redact[];
 
+/* dm_dp.c: dp epsilon|noise */
+int cmd_dp(int argc, char **argv);
+extern const char help_dp[];
+
 #endif /* DM_CLI_COMMANDS_H */

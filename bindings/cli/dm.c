@@ -9,6 +9,7 @@
  *   dm profile, clean, dedup, conflicts, split,             (dm_data.c)
  *      resample, class-weights, augment
  *   dm redact                                               (dm_redact.c)
+ *   dm dp epsilon|noise                                     (dm_dp.c)
  *   dm help [COMMAND], dm --version
  *
  * Every command is one row of the table below: its name, its function, its
@@ -72,6 +73,9 @@ static const command commands[] = {
     {"redact", cmd_redact, help_redact,
      {{NULL, "find personal data (emails, phones, cards, IDs, ...) and redact, mask,\n"
              "hash or encrypt it, in lines or a data set"}}},
+    {"dp", cmd_dp, help_dp,
+     {{"dp epsilon", "the (epsilon, delta) that DP-SGD training spends (Opacus' RDP accountant)"},
+      {"dp noise", "the noise multiplier that keeps DP-SGD training within a privacy budget"}}},
     {"help", cmd_help, NULL, {{"help [COMMAND]", "this text, or a command's"}}},
 };
 

@@ -50,6 +50,9 @@ ValueError too.
     text, entities = pii.anonymize("card 4111 1111 1111 1111, mail a@b.com")
     safe, pii_report = raw.anonymize(pii, audit_path="audit.jsonl")
 
+    eps, order = datamodel.dp_epsilon(1.5, 0.04, 2250, 1e-5)  # DP-SGD: 7.33 (Opacus' accountant)
+    sigma = datamodel.dp_noise_multiplier(8.0, 1e-5, 0.04, 2250)  # the noise for a budget: 1.416
+
 numpy is never required. Where an API documents it, numpy arrays are accepted
 as input and, on request (return_numpy=True, or numpy input to
 Model.forward), returned as output; Encodings' arrays are numpy arrays when
@@ -80,7 +83,7 @@ except ImportError:  # pragma: no cover - depends on the machine
 
 __all__ = ["Error", "Encoding", "Encodings", "Tokenizer", "version", "version_number", "library_path", "Dataset", "Row",
            "Report", "metrics", "Model", "Prediction", "ForwardOutput", "train", "Optimizer", "Trainer", "profile_html",
-           "Pii", "Entity"]
+           "Pii", "Entity", "dp_epsilon", "dp_noise_multiplier"]
 
 # ---------------------------------------------------------------------------- loading
 
@@ -259,11 +262,12 @@ assert array.array("i").itemsize == 4 and array.array("I").itemsize == 4 and arr
 _SIZE_CODE = "Q" if ctypes.sizeof(_c_size) == 8 else "I"
 _C_INT["size_t"] = _C_INT[_SIZE_CODE]
 _C_INT["int"] = _C_INT["i"]
+_C_INT["uint64"] = ("uint64", 0, 2**64 - 1)
 
 
 def _cint_value(value, what, code="size_t"):
     """VALUE as a Python int that fits the C type CODE ('i' int32, 'I'
-    uint32, 'B' uint8, 'Q' or 'size_t', 'int'); else _OutOfRange (or
+    uint32, 'B' uint8, 'Q' or 'size_t', 'int', 'uint64'); else _OutOfRange (or
     TypeError for a value that is not an integer) naming WHAT."""
     try:
         v = operator.index(value)
@@ -894,3 +898,4 @@ from ._data import Dataset, Report, Row, metrics  # noqa: E402
 from ._dataops import profile_html  # noqa: E402
 from ._model import ForwardOutput, Model, Optimizer, Prediction, Trainer, train  # noqa: E402
 from ._pii import Entity, Pii  # noqa: E402  (also adds Dataset.anonymize)
+from ._dp import dp_epsilon, dp_noise_multiplier  # noqa: E402
