@@ -179,7 +179,9 @@ func TestModelInfoAndLabels(t *testing.T) {
 		MaxPositionEmbeddings: 64, TypeVocabSize: 2, NumLabels: 3}
 	got := info
 	got.NumParameters, got.NumTrainableParameters, got.Device, got.BackendName = 0, 0, 0, ""
-	if got != want || info.NumParameters <= 0 || info.NewHead || info.BackendName == "" {
+	got.MemoryBytes, got.MemoryPeakBytes = 0, 0
+	if got != want || info.NumParameters <= 0 || info.NewHead || info.BackendName == "" ||
+		info.MemoryBytes < 4*info.NumParameters || info.MemoryPeakBytes < info.MemoryBytes {
 		t.Errorf("Info = %+v", info)
 	}
 	if info.Device != DeviceCPU && info.Device != DeviceCUDA {
