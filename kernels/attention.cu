@@ -203,22 +203,6 @@ ATT_UNROLL
 
 DMK_DEV bool att_real_key(const att_dims &a, int b, int j) { return j < a.T && a.mask[(size_t)b * a.T + j] != 0.0f; }
 
-/* Philox4x32-10 block CTR of stream (key, ctr_hi): the four words that
- * dmk_philox_word gives for w = 4 CTR .. 4 CTR + 3, in one computation. */
-DMK_DEV void att_philox4(uint64_t key, uint64_t ctr_hi, uint64_t ctr, uint32_t out[4])
-{
-    uint32_t c0 = (uint32_t)ctr, c1 = (uint32_t)(ctr >> 32), c2 = (uint32_t)ctr_hi, c3 = (uint32_t)(ctr_hi >> 32);
-    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-ATT_UNROLL
-    for (int r = 0; r < 10; r++) {
-        uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
-        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-        c0 = n0, c1 = (uint32_t)p1, c2 = n2, c3 = (uint32_t)p0;
-        k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
-    }
-    out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
-}
-
 /* Dropout's keep decisions (dmk_dropout_keeps) for the N consecutive
  * elements IDX0 .. IDX0 + N - 1 of the B x H x T x T probabilities (a
  * thread's keys of one row). Consecutive elements read consecutive Philox
@@ -231,7 +215,7 @@ ATT_UNROLL
     for (int c = 0; c < N; c++) {
         uint64_t idx = idx0 + c, i = idx % 8192, word_no = idx / 8192 * 4096 + i % 4096;
         if (word_no / 4 != have) {
-            att_philox4(a.seed, a.stream, word_no / 4, w);
+            dmk_philox4(a.seed, a.stream, word_no / 4, w);
             have = word_no / 4;
         }
         unsigned k = (unsigned)(word_no % 4); /* selects, not an indexed array: registers */

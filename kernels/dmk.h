@@ -143,11 +143,11 @@ DMK_HD uint16_t dmk_float_to_bf16(float f)
 }
 DMK_HD uint32_t dmk_pack_bf16(uint16_t lo, uint16_t hi) { return (uint32_t)lo | ((uint32_t)hi << 16); }
 
-/* Philox4x32-10, as lib/core/rng.h (dmi_philox): word W of the stream
- * (key, ctr_hi) is word W % 4 of counter (ctr_hi, W / 4). */
-DMK_HD uint32_t dmk_philox_word(uint64_t key, uint64_t ctr_hi, uint64_t w)
+/* Philox4x32-10, as lib/core/rng.h (dmi_philox): the four words of
+ * counter (ctr_lo, ctr_hi) under KEY. Kernels that need consecutive words
+ * take all four at once; dmk_philox_word picks one. */
+DMK_HD void dmk_philox4(uint64_t key, uint64_t ctr_hi, uint64_t ctr_lo, uint32_t out[4])
 {
-    uint64_t ctr_lo = w / 4;
     uint32_t c0 = (uint32_t)ctr_lo, c1 = (uint32_t)(ctr_lo >> 32);
     uint32_t c2 = (uint32_t)ctr_hi, c3 = (uint32_t)(ctr_hi >> 32);
     uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
@@ -160,12 +160,15 @@ DMK_HD uint32_t dmk_philox_word(uint64_t key, uint64_t ctr_hi, uint64_t w)
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    switch (w % 4) {
-    case 0: return c0;
-    case 1: return c1;
-    case 2: return c2;
-    default: return c3;
-    }
+    out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
+}
+
+/* Word W of the stream (key, ctr_hi): word W % 4 of counter (ctr_hi, W / 4). */
+DMK_HD uint32_t dmk_philox_word(uint64_t key, uint64_t ctr_hi, uint64_t w)
+{
+    uint32_t out[4];
+    dmk_philox4(key, ctr_hi, w / 4, out);
+    return out[w % 4];
 }
 
 /* Dropout's keep decision for element J of a call, exactly as backend.h

@@ -108,25 +108,6 @@ extern "C" int dmk_tanh_bwd(const dmk_env *env, float *dinp, const float *out, c
 
 /* ------------------------------------------------------------------ dropout */
 
-/* All four words of Philox4x32-10 counter (ctr_lo, ctr_hi) under KEY: the
- * rounds of dmk_philox_word, which picks one of them. */
-DMK_DEV void ops_philox4(uint64_t key, uint64_t ctr_hi, uint64_t ctr_lo, uint32_t out[4])
-{
-    uint32_t c0 = (uint32_t)ctr_lo, c1 = (uint32_t)(ctr_lo >> 32);
-    uint32_t c2 = (uint32_t)ctr_hi, c3 = (uint32_t)(ctr_hi >> 32);
-    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-    for (int r = 0; r < 10; r++) {
-        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
-        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
-        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
-        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-        c0 = n0, c1 = (uint32_t)p1, c2 = n2, c3 = (uint32_t)p0;
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
-    }
-    out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
-}
-
 /* Dropout's element J: kept (times SCALE, one float product) when its 16
  * bits / 2^16 >= p (exact in float: bits < 2^16). */
 DMK_DEV void ops_dropout_one(float *out, const float *inp, size_t j, size_t n, uint32_t bits, float p, float scale)
@@ -145,7 +126,7 @@ DMK_GLOBAL void ops_dropout_kernel(float *out, const float *inp, size_t n, float
     size_t groups = (n + 8191) / 8192 * 1024;
     for (size_t g = ops_first(); g < groups; g += ops_stride()) {
         uint32_t w[4];
-        ops_philox4(seed, stream, g, w);
+        dmk_philox4(seed, stream, g, w);
         size_t base = g / 1024 * 8192 + g % 1024 * 4;
         for (int k = 0; k < 4; k++) {
             ops_dropout_one(out, inp, base + k, n, w[k] & 0xFFFFu, p, scale);

@@ -1605,6 +1605,32 @@ static void report_subject(double secs)
     }
 }
 
+/* The CUDA backends' own argument checks (the glue's, before any launch):
+ * each refusal with its status and message. No memory is touched, so no
+ * buffers are needed. */
+static void check_cuda_arguments(dmb_backend *be)
+{
+    const struct dmb_ops *o = be->ops;
+    dmb_gemm g = {.m = 2, .n = 2, .k = 2, .batch = 1, .alpha = 1.0f, .beta = 0.5f};
+    CHECK_FAILS(o->gemm(be, &g), DM_ERR_INVALID_ARGUMENT, "beta must be 0 or 1");
+    g.beta = 1.0f, g.act = DMB_ACT_GELU;
+    CHECK_FAILS(o->gemm(be, &g), DM_ERR_INVALID_ARGUMENT, "activation needs beta == 0");
+    g.beta = 0.0f, g.act = (dmb_act)7;
+    CHECK_FAILS(o->gemm(be, &g), DM_ERR_INVALID_ARGUMENT, "act 7 is not a dmb_act");
+    dmb_dropout d = {.p = 1.0f};
+    CHECK_FAILS(o->dropout_fwd(be, NULL, NULL, 4, &d), DM_ERR_INVALID_ARGUMENT, "p must be in [0, 1)");
+    dmb_attention a = {.B = 1, .T = 4, .H = 1, .D = 129};
+    CHECK_FAILS(o->attention_fwd(be, NULL, NULL, NULL, &a), DM_ERR_UNSUPPORTED, "heads of at most 128");
+    a.D = 64, a.dropout.p = -0.5f;
+    CHECK_FAILS(o->attention_bwd(be, NULL, NULL, NULL, NULL, NULL, NULL, &a), DM_ERR_INVALID_ARGUMENT,
+                "dropout p must be in [0, 1)");
+    CHECK_FAILS(o->pool_fwd(be, NULL, NULL, NULL, 1, 1, 1, (dmb_pool)9), DM_ERR_INVALID_ARGUMENT,
+                "mode 9 is not a dmb_pool");
+    CHECK_FAILS(o->reduce(be, NULL, NULL, 1, (dmb_reduce)9, 0), DM_ERR_INVALID_ARGUMENT, "kind 9 is not a dmb_reduce");
+    CHECK_FAILS(o->adamw(be, NULL, NULL, NULL, NULL, 1, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 0, 1.0f),
+                DM_ERR_INVALID_ARGUMENT, "step counts from 1");
+}
+
 static void test_subject(const char *name)
 {
     double t0 = seconds();
@@ -1621,6 +1647,7 @@ static void test_subject(const char *name)
     CHECK(S.be->ops->caps(S.be, &caps) == DM_OK);
     S.bf16 = caps.bf16;
     if (!S.bf16) printf("%s: no bfloat16 products on this machine: bf16 cases skipped\n", name);
+    if (strncmp(name, "cuda", 4) == 0) check_cuda_arguments(S.be);
     memset(seen_by, 0, sizeof seen_by);
     dmi_rng_init(&rng, 20240611, 0); /* every subject sees the same inputs */
     run_every_op();
