@@ -291,6 +291,17 @@ static void test_mixed_precision(const dm_dataset *train, const dm_dataset *val)
     o.precision = DM_PRECISION_BF16;
     CHECK(dm_train(again, train, NULL, &o, NULL) == DM_OK);
     CHECK(same_params(b16, again));
+    /* A trainer state naming no precision we know is a parse error, not a guess. */
+    char state[4300];
+    snprintf(state, sizeof state, "%s/trainer_state.json", ckpt);
+    json_t *j = json_load_file(state, 0, NULL);
+    CHECK(j != NULL);
+    if (j) {
+        json_object_set_new(j, "precision", json_string("fp16"));
+        CHECK(json_dump_file(j, state, 0) == 0);
+        json_decref(j);
+        CHECK_FAILS(dm_train(again, train, NULL, &o, NULL), DM_ERR_PARSE, "field 'precision' must be \"fp32\" or");
+    }
     o.resume_from = NULL;
     o.precision = (dm_precision)7;
     CHECK_FAILS(dm_train(again, train, NULL, &o, NULL), DM_ERR_INVALID_ARGUMENT, "precision 7");
