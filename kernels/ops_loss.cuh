@@ -27,6 +27,13 @@ DMK_GLOBAL void ops_xent_kernel(float *losses, float *dlogits, const float *logi
             for (size_t j = threadIdx.x; j < L; j += blockDim.x) dz[j] = 0.0f;
         return;
     }
+    if ((size_t)y >= L) { /* not a class: NaN, which the caller's finite-loss check reports (the
+                             labels live on the device, so the glue cannot check them first) */
+        if (threadIdx.x == 0) losses[b] = NAN;
+        if (dz)
+            for (size_t j = threadIdx.x; j < L; j += blockDim.x) dz[j] = NAN;
+        return;
+    }
     double w = weights ? (double)weights[b] : 1.0;
     float mx = -INFINITY;
     for (size_t j = threadIdx.x; j < L; j += blockDim.x) mx = fmaxf(mx, z[j]);

@@ -1606,8 +1606,8 @@ static void report_subject(double secs)
 }
 
 /* The CUDA backends' own argument checks (the glue's, before any launch):
- * each refusal with its status and message. No memory is touched, so no
- * buffers are needed. */
+ * each refusal with its status and message (no memory is touched, so no
+ * buffers are needed); and what the kernels do with a label out of range. */
 static void check_cuda_arguments(dmb_backend *be)
 {
     const struct dmb_ops *o = be->ops;
@@ -1629,6 +1629,19 @@ static void check_cuda_arguments(dmb_backend *be)
     CHECK_FAILS(o->reduce(be, NULL, NULL, 1, (dmb_reduce)9, 0), DM_ERR_INVALID_ARGUMENT, "kind 9 is not a dmb_reduce");
     CHECK_FAILS(o->adamw(be, NULL, NULL, NULL, NULL, 1, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 0, 1.0f),
                 DM_ERR_INVALID_ARGUMENT, "step counts from 1");
+    /* A label not below L (on the device: the glue cannot see it) is never
+     * a loss: that row's loss and gradient are NaN, the others as usual. */
+    float logits[6] = {0.5f, -1.0f, 2.0f, 0.0f, 1.0f, -2.0f}, loss[2], dl[6];
+    int32_t labels[2] = {1, 3};
+    float *dz = dput(be, logits, sizeof logits), *dlo = dput(be, NULL, sizeof loss), *ddl = dput(be, NULL, sizeof dl);
+    int32_t *dy = dput(be, labels, sizeof labels);
+    ok(be, o->xent_fwd_bwd(be, dlo, ddl, dz, dy, NULL, 2, 3, 1.0f), "xent_fwd_bwd");
+    dget(be, loss, dlo, sizeof loss);
+    dget(be, dl, ddl, sizeof dl);
+    CHECK(isfinite(loss[0]) && loss[0] > 0 && isnan(loss[1]));
+    CHECK(isfinite(dl[0]) && isnan(dl[3]) && isnan(dl[5]));
+    void *bufs[] = {dz, dlo, ddl, dy};
+    for (size_t i = 0; i < 4; i++) o->free(be, bufs[i]);
 }
 
 static void test_subject(const char *name)
