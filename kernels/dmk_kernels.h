@@ -1,6 +1,6 @@
 /*
  * dmk_kernels.h — the host-side launchers of the CUDA kernels, one per
- * operation of the backend interface (lib/backend/backend.h, version 2),
+ * operation of the backend interface (lib/backend/backend.h, version 3),
  * with the same arguments and the same meaning. C linkage: the backend glue
  * (lib/backend/backend_cuda.c) is C.
  *
@@ -86,6 +86,16 @@ int dmk_xent_fwd_bwd(const dmk_env *env, float *losses, float *dlogits, const fl
 int dmk_reduce(const dmk_env *env, double *dst, const float *x, size_t n, int kind, int accumulate);
 int dmk_adamw(const dmk_env *env, float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
               float beta2, float eps, float wd, uint64_t step, float grad_scale);
+/* Per-example squared gradient norms (kernels/ops_dp.cuh): each adds to
+ * sq[b] (B floats) as backend.h's example_sqnorm_* (interface version 3). */
+int dmk_example_sqnorm_linear(const dmk_env *env, float *sq, const float *dout, const float *inp, size_t B, size_t T,
+                              size_t n_in, size_t n_out, int weight, int bias);
+int dmk_example_sqnorm_layernorm(const dmk_env *env, float *sq, const float *dout, const float *inp,
+                                 const float *mean, const float *rstd, size_t B, size_t T, size_t C, int weight,
+                                 int bias);
+int dmk_example_sqnorm_embed(const dmk_env *env, float *sq, const float *dout, const int32_t *ids,
+                             const int32_t *types, size_t B, size_t T, size_t C, int words, int positions,
+                             int types_table);
 
 /* --- attention (kernels/attention.cu): FlashAttention-2 style --- */
 typedef struct dmk_attention_args {

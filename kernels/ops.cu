@@ -12,6 +12,7 @@
  *   ops_norm.cuh        bias_bwd, LayerNorm forward and backward
  *   ops_embed.cuh       embeddings forward and backward, pooling
  *   ops_loss.cuh        cross-entropy, reductions
+ *   ops_dp.cuh          per-example squared gradient norms (DP-SGD clipping)
  *
  * Determinism (backend.h): no float atomics anywhere; every sum runs in an
  * order fixed by the shape alone (warp butterflies, per-chunk partial sums
@@ -24,3 +25,4 @@
 #include "ops_norm.cuh"
 #include "ops_embed.cuh"
 #include "ops_loss.cuh"
+#include "ops_dp.cuh"

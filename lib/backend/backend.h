@@ -1,5 +1,5 @@
 /*
- * backend.h — the compute backend interface, version 2 (a vtable, as ggml's
+ * backend.h — the compute backend interface, version 3 (a vtable, as ggml's
  * backends).
  *
  * The transformer (lib/model) is written once against these operations.
@@ -33,7 +33,7 @@
 #include "../core/core.h"
 #include "dm_config.h"
 
-#define DMB_INTERFACE_VERSION 2
+#define DMB_INTERFACE_VERSION 3
 
 typedef struct dmb_backend dmb_backend;
 
@@ -217,6 +217,35 @@ struct dmb_ops {
      * grad_scale first (clipping). */
     dm_status (*adamw)(dmb_backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
                        float beta1, float beta2, float eps, float wd, uint64_t step, float grad_scale);
+
+    /* Per-example squared gradient norms for DP-SGD's clipping (added in
+     * version 3). Each ADDS to sq[b] (B floats, backend memory), for every
+     * example b < B, the squared norm of one parameter site's gradient from
+     * example b alone; example b owns the T consecutive rows b*T ... b*T+T-1
+     * of the row-major inputs. Sums are taken in double; no per-example
+     * gradient need exist in memory.
+     *
+     * A linear site y = x W^T + bias with dout [B*T, n_out] and inp
+     * [B*T, n_in]: WEIGHT adds ||sum_t dout_bt^T inp_bt||_F^2 (the ghost
+     * norm sum_{t,s} (inp_bt . inp_bs)(dout_bt . dout_bs) is one way), BIAS
+     * adds ||sum_t dout_bt||^2. */
+    dm_status (*example_sqnorm_linear)(dmb_backend *be, float *sq, const float *dout, const float *inp, size_t B,
+                                       size_t T, size_t n_in, size_t n_out, int weight, int bias);
+    /* A LayerNorm over C with INP, MEAN and RSTD as its forward pass kept
+     * (xhat = (inp - mean) * rstd): WEIGHT adds ||sum_t dout_bt * xhat_bt||^2
+     * (element-wise product), BIAS adds ||sum_t dout_bt||^2. */
+    dm_status (*example_sqnorm_layernorm)(dmb_backend *be, float *sq, const float *dout, const float *inp,
+                                          const float *mean, const float *rstd, size_t B, size_t T, size_t C,
+                                          int weight, int bias);
+    /* The embedding tables, from dout [B*T, C] (the gradient of word +
+     * position + type embeddings) and the ids and type ids [B*T]: WORDS
+     * adds sum over distinct ids v of example b of ||sum_{t: ids_bt = v}
+     * dout_bt||^2 (the word table's rows it touches), POSITIONS adds
+     * sum_t ||dout_bt||^2 (position t's row is touched once), TYPES adds the
+     * words' sum over type ids. */
+    dm_status (*example_sqnorm_embed)(dmb_backend *be, float *sq, const float *dout, const int32_t *ids,
+                                      const int32_t *types, size_t B, size_t T, size_t C, int words,
+                                      int positions, int types_table);
 };
 
 /* Counters a backend keeps for benchmarks: time spent in and floating-point

@@ -410,6 +410,32 @@ static dm_status cuda_adamw(dmb_backend *be, float *p, const float *g, float *m,
     LAUNCH("adamw", !n, dmk_adamw(env, p, g, m, v, n, lr, beta1, beta2, eps, wd, step, grad_scale));
 }
 
+/* Per-example squared gradient norms (kernels/ops_dp.cuh). Nothing to add
+ * without examples or without a table asked for; ids are only compared,
+ * never used as rows, so any value is valid. */
+static dm_status cuda_example_sqnorm_linear(dmb_backend *be, float *sq, const float *dout, const float *inp, size_t B,
+                                            size_t T, size_t n_in, size_t n_out, int weight, int bias)
+{
+    LAUNCH("example_sqnorm_linear", !B || (!weight && !bias),
+           dmk_example_sqnorm_linear(env, sq, dout, inp, B, T, n_in, n_out, weight, bias));
+}
+
+static dm_status cuda_example_sqnorm_layernorm(dmb_backend *be, float *sq, const float *dout, const float *inp,
+                                               const float *mean, const float *rstd, size_t B, size_t T, size_t C,
+                                               int weight, int bias)
+{
+    LAUNCH("example_sqnorm_layernorm", !B || (!weight && !bias),
+           dmk_example_sqnorm_layernorm(env, sq, dout, inp, mean, rstd, B, T, C, weight, bias));
+}
+
+static dm_status cuda_example_sqnorm_embed(dmb_backend *be, float *sq, const float *dout, const int32_t *ids,
+                                           const int32_t *types, size_t B, size_t T, size_t C, int words,
+                                           int positions, int types_table)
+{
+    LAUNCH("example_sqnorm_embed", !B || (!words && !positions && !types_table),
+           dmk_example_sqnorm_embed(env, sq, dout, ids, types, B, T, C, words, positions, types_table));
+}
+
 static const struct dmb_ops cuda_ops = {
     .version = DMB_INTERFACE_VERSION,
     .name = CUDA_NAME,
@@ -445,6 +471,9 @@ static const struct dmb_ops cuda_ops = {
     .xent_fwd_bwd = cuda_xent_fwd_bwd,
     .reduce = cuda_reduce,
     .adamw = cuda_adamw,
+    .example_sqnorm_linear = cuda_example_sqnorm_linear,
+    .example_sqnorm_layernorm = cuda_example_sqnorm_layernorm,
+    .example_sqnorm_embed = cuda_example_sqnorm_embed,
 };
 
 dm_status dmb_cuda_create(int threads, dmb_backend **out)

@@ -749,6 +749,107 @@ static dm_status ref_adamw(dmb_backend *be, float *p, const float *g, float *m, 
     return DM_OK;
 }
 
+/* ------------------------------------------------------------------ per-example squared gradient norms */
+
+/* DP-SGD's per-example norms, written from their definitions: each example's
+ * gradient entries summed over its T tokens in double, in token order,
+ * squared and summed in double, then added to sq[b] with one rounding.
+ * The weight of a linear site is the direct per-example gradient, entry by
+ * entry (never the ghost identity the fast backends may use), so that the
+ * op suite compares two different formulas. */
+
+/* ||sum_t dout_bt||^2 over the N channels of example B's T rows. */
+static double column_sum_sq(const float *dout, size_t b, size_t T, size_t N)
+{
+    double total = 0.0;
+    for (size_t o = 0; o < N; o++) {
+        double s = 0.0;
+        for (size_t t = 0; t < T; t++) s += dout[(b * T + t) * N + o];
+        total += s * s;
+    }
+    return total;
+}
+
+static dm_status ref_example_sqnorm_linear(dmb_backend *be, float *sq, const float *dout, const float *inp, size_t B,
+                                           size_t T, size_t n_in, size_t n_out, int weight, int bias)
+{
+    (void)be;
+    for (size_t b = 0; b < B; b++) {
+        double total = 0.0;
+        if (weight)
+            for (size_t o = 0; o < n_out; o++)
+                for (size_t i = 0; i < n_in; i++) {
+                    /* dW[o][i] of example b */
+                    double s = 0.0;
+                    for (size_t t = 0; t < T; t++)
+                        s += (double)dout[(b * T + t) * n_out + o] * (double)inp[(b * T + t) * n_in + i];
+                    total += s * s;
+                }
+        if (bias) total += column_sum_sq(dout, b, T, n_out);
+        sq[b] = (float)((double)sq[b] + total);
+    }
+    return DM_OK;
+}
+
+static dm_status ref_example_sqnorm_layernorm(dmb_backend *be, float *sq, const float *dout, const float *inp,
+                                              const float *mean, const float *rstd, size_t B, size_t T, size_t C,
+                                              int weight, int bias)
+{
+    (void)be;
+    for (size_t b = 0; b < B; b++) {
+        double total = 0.0;
+        if (weight)
+            for (size_t i = 0; i < C; i++) {
+                double s = 0.0;
+                for (size_t t = 0; t < T; t++)
+                    s += (double)dout[(b * T + t) * C + i] * layernorm_xhat(inp, mean, rstd, C, b * T + t, i);
+                total += s * s;
+            }
+        if (bias) total += column_sum_sq(dout, b, T, C);
+        sq[b] = (float)((double)sq[b] + total);
+    }
+    return DM_OK;
+}
+
+/* Example B's sum over the distinct values v of INDEX (its T entries) of
+ * ||sum_{t: index_bt = v} dout_bt||^2: each group summed when its first
+ * token is met, its tokens in order. SUM is C doubles. */
+static double grouped_sum_sq(const float *dout, const int32_t *index, size_t b, size_t T, size_t C, double *sum)
+{
+    double total = 0.0;
+    const int32_t *id = index + b * T;
+    for (size_t t = 0; t < T; t++) {
+        int seen = 0;
+        for (size_t prev = 0; prev < t && !seen; prev++) seen = id[prev] == id[t];
+        if (seen) continue;
+        for (size_t i = 0; i < C; i++) sum[i] = 0.0;
+        for (size_t u = t; u < T; u++)
+            if (id[u] == id[t])
+                for (size_t i = 0; i < C; i++) sum[i] += dout[(b * T + u) * C + i];
+        for (size_t i = 0; i < C; i++) total += sum[i] * sum[i];
+    }
+    return total;
+}
+
+static dm_status ref_example_sqnorm_embed(dmb_backend *be, float *sq, const float *dout, const int32_t *ids,
+                                          const int32_t *types, size_t B, size_t T, size_t C, int words,
+                                          int positions, int types_table)
+{
+    (void)be;
+    double *sum = dmi_malloc((C ? C : 1) * sizeof *sum);
+    if (!sum) return DM_ERR_NO_MEMORY;
+    for (size_t b = 0; b < B; b++) {
+        double total = 0.0;
+        if (words) total += grouped_sum_sq(dout, ids, b, T, C, sum);
+        if (positions) /* every position once: the rows' own squared norms */
+            for (size_t k = 0; k < T * C; k++) total += (double)dout[b * T * C + k] * dout[b * T * C + k];
+        if (types_table) total += grouped_sum_sq(dout, types, b, T, C, sum);
+        sq[b] = (float)((double)sq[b] + total);
+    }
+    free(sum);
+    return DM_OK;
+}
+
 /* ------------------------------------------------------------------ life cycle */
 
 static void ref_destroy(dmb_backend *be) { free(be); }
@@ -788,6 +889,9 @@ static const struct dmb_ops ref_ops = {
     .xent_fwd_bwd = ref_xent_fwd_bwd,
     .reduce = ref_reduce,
     .adamw = ref_adamw,
+    .example_sqnorm_linear = ref_example_sqnorm_linear,
+    .example_sqnorm_layernorm = ref_example_sqnorm_layernorm,
+    .example_sqnorm_embed = ref_example_sqnorm_embed,
 };
 
 dm_status dmb_ref_create(int threads, dmb_backend **out)

@@ -64,7 +64,9 @@ typedef enum tol_id {
     T_XENT_GRAD,
     T_REDUCE,
     T_ADAMW,
+    T_SQNORM,
     T_GRADCHECK,
+    T_SQNORM_BRUTE,
     N_TOL
 } tol_id;
 
@@ -145,8 +147,17 @@ static const tolerance tol[N_TOL] = {
     [T_ADAMW] = {"adamw", 0, 0, FIXED,
                  "element-wise float operations in the order the interface gives: exact (measured exact where "
                  "no multiply-add is fused; a fused one is 1 to 19 ulp off: a bug of the backend)"},
+    [T_SQNORM] = {"example_sqnorm_*", 1e-12, 2.4e-7, FIXED,
+                  "sums of squares in double (ghost norm, direct gradient or grouped rows: different formulas, "
+                  "each within ~1e-15 relative of the exact value at these sizes, ghost cancellation included), "
+                  "added to the float sq[b] and rounded once: within 2 ulp of each other"},
     [T_GRADCHECK] = {"cpu-ref gradients vs finite differences", 2e-3, 2e-3, FIXED,
                      "central differences of the float forward pass, h = 1e-2: O(h^2) and rounding / h"},
+    [T_SQNORM_BRUTE] = {"cpu-ref example_sqnorm_* vs brute force", 1e-12, 1.2e-7, FIXED,
+                        "the per-example gradient materialised in double (dW_b = sum_t dout_bt^T inp_bt, the "
+                        "LayerNorm's sum_t dout * xhat, the embedding tables' per-example scatter-add) and its "
+                        "squared norm plus the old sq[b], in double, vs cpu-ref's float sq[b]: its one rounding "
+                        "(half an ulp) and double errors ~1e-15"},
 };
 
 /* ------------------------------------------------------------------ the subject */
@@ -1218,6 +1229,124 @@ static void test_adamw(void)
         }
 }
 
+/* ------------------------------------------------------------------ per-example squared norms (DP-SGD) */
+
+typedef enum sqn_kind { SQN_LINEAR, SQN_LAYERNORM, SQN_EMBED } sqn_kind;
+
+static const char *const sqn_names[] = {"example_sqnorm_linear", "example_sqnorm_layernorm", "example_sqnorm_embed"};
+
+typedef struct sqn_case {
+    sqn_kind kind;
+    size_t B, T, n_in, n_out; /* LayerNorm and embeddings: C = n_out */
+    size_t V, NT;             /* embeddings: ids below V, types below NT */
+    int f0, f1, f2;           /* weight, bias (linear, LayerNorm); words, positions, types (embeddings) */
+    const float *sq0;         /* sq's values before: the ops add */
+    const float *dout, *inp, *mean, *rstd;
+    const int32_t *ids, *types;
+} sqn_case;
+
+/* sq after the op, from SQ0. */
+static void run_sqnorm(dmb_backend *be, const void *cv, result *r)
+{
+    const sqn_case *c = cv;
+    size_t BT = c->B * c->T, C = c->n_out;
+    float *sq = dput(be, c->sq0, c->B * 4), *dout = dput(be, c->dout, BT * C * 4);
+    void *bufs[6] = {sq, dout};
+    dm_status st;
+    if (c->kind == SQN_LINEAR) {
+        float *inp = bufs[2] = dput(be, c->inp, BT * c->n_in * 4);
+        st = be->ops->example_sqnorm_linear(be, sq, dout, inp, c->B, c->T, c->n_in, C, c->f0, c->f1);
+    } else if (c->kind == SQN_LAYERNORM) {
+        float *inp = bufs[2] = dput(be, c->inp, BT * C * 4);
+        float *mean = bufs[3] = dput(be, c->mean, BT * 4), *rstd = bufs[4] = dput(be, c->rstd, BT * 4);
+        st = be->ops->example_sqnorm_layernorm(be, sq, dout, inp, mean, rstd, c->B, c->T, C, c->f0, c->f1);
+    } else {
+        int32_t *ids = bufs[2] = dput(be, c->ids, BT * 4), *types = bufs[3] = dput(be, c->types, BT * 4);
+        st = be->ops->example_sqnorm_embed(be, sq, dout, ids, types, c->B, c->T, C, c->f0, c->f1, c->f2);
+    }
+    ok(be, st, sqn_names[c->kind]);
+    dget(be, result_slot(r, 0, "sq", c->B), sq, c->B * 4);
+    for (size_t i = 0; i < 6; i++) be->ops->free(be, bufs[i]);
+}
+
+/* Random inputs for C (sq0 in [0.5, 2]: the ops must add to it). Ids and
+ * types below V and NT, so that small V repeats ids within an example
+ * (SAME_ID: every id equal, as padding). */
+static void sqn_fill(sqn_case *c, int same_id)
+{
+    size_t BT = c->B * c->T, C = c->n_out;
+    c->sq0 = rand_floats(c->B, 0.5f, 2.0f);
+    c->dout = rand_floats(BT * C, -1, 1);
+    c->inp = c->mean = c->rstd = NULL;
+    c->ids = c->types = NULL;
+    if (c->kind == SQN_LINEAR) c->inp = rand_floats(BT * c->n_in, -1, 1);
+    if (c->kind == SQN_LAYERNORM) {
+        c->inp = rand_floats(BT * C, 1, 5);
+        c->mean = rand_floats(BT, 2, 4);
+        c->rstd = rand_floats(BT, 0.5f, 2.0f);
+    }
+    if (c->kind == SQN_EMBED) {
+        int32_t *ids = malloc((BT ? BT : 1) * 4), *types = malloc((BT ? BT : 1) * 4);
+        if (!ids || !types) abort();
+        for (size_t i = 0; i < BT; i++) {
+            ids[i] = same_id ? (int32_t)(c->V - 1) : (int32_t)dmi_rng_below(&rng, c->V);
+            types[i] = (int32_t)dmi_rng_below(&rng, c->NT);
+        }
+        c->ids = ids, c->types = types;
+    }
+}
+
+static void sqn_free(sqn_case *c)
+{
+    free((void *)c->sq0), free((void *)c->dout), free((void *)c->inp), free((void *)c->mean);
+    free((void *)c->rstd), free((void *)c->ids), free((void *)c->types);
+}
+
+/* Every combination of the flags (none included: sq unchanged). */
+static void sqn_case_run(sqn_kind kind, size_t B, size_t T, size_t n_in, size_t n_out, size_t V, size_t NT,
+                         int same_id)
+{
+    sqn_case c = {.kind = kind, .B = B, .T = T, .n_in = n_in, .n_out = n_out, .V = V, .NT = NT};
+    sqn_fill(&c, same_id);
+    int combos = kind == SQN_EMBED ? 8 : 4;
+    for (int f = 0; f < combos; f++) {
+        c.f0 = f & 1, c.f1 = (f >> 1) & 1, c.f2 = (f >> 2) & 1;
+        if (kind == SQN_EMBED)
+            snprintf(S.shape, sizeof S.shape, "%s B=%zu T=%zu C=%zu V=%zu types=%zu%s words=%d positions=%d types=%d",
+                     sqn_names[kind], B, T, n_out, V, NT, same_id ? " every id the same" : "", c.f0, c.f1, c.f2);
+        else
+            snprintf(S.shape, sizeof S.shape, "%s B=%zu T=%zu n_in=%zu n_out=%zu weight=%d bias=%d", sqn_names[kind],
+                     B, T, kind == SQN_LINEAR ? n_in : n_out, n_out, c.f0, c.f1);
+        tol_id t = T_SQNORM;
+        size_t len = 1;
+        check_and_free(run_sqnorm, &c, &t, &len);
+    }
+    sqn_free(&c);
+}
+
+static void test_sqnorm(void)
+{
+    /* linear: T = 1 (head, pooler), T not a multiple of 32, channels with
+     * ragged tails; {2, 40, 8, 12} and {3, 70, 20, 9} are narrow and long,
+     * where cpu-onednn takes the direct gradient instead of the ghost norm;
+     * T = 0 adds nothing */
+    static const size_t lin[][4] = {{1, 1, 1, 1},    {3, 1, 7, 5},    {5, 1, 384, 2}, {2, 5, 33, 17},
+                                    {4, 37, 48, 40}, {2, 3, 130, 70}, {2, 40, 8, 12}, {3, 70, 20, 9},
+                                    {2, 0, 5, 3}};
+    for (size_t i = 0; i < sizeof lin / sizeof *lin; i++)
+        sqn_case_run(SQN_LINEAR, lin[i][0], lin[i][1], lin[i][2], lin[i][3], 0, 0, 0);
+    static const size_t ln[][3] = {{1, 1, 1}, {3, 1, 7}, {2, 37, 48}, {4, 5, 300}, {2, 33, 384}};
+    for (size_t i = 0; i < sizeof ln / sizeof *ln; i++) sqn_case_run(SQN_LAYERNORM, ln[i][0], ln[i][1], 0, ln[i][2], 0, 0, 0);
+    /* embeddings: ids repeated within an example (V small against T) */
+    sqn_case_run(SQN_EMBED, 1, 1, 0, 1, 3, 1, 0);
+    sqn_case_run(SQN_EMBED, 2, 5, 0, 7, 3, 2, 0);
+    sqn_case_run(SQN_EMBED, 3, 37, 0, 48, 10, 2, 0);
+    sqn_case_run(SQN_EMBED, 2, 70, 0, 24, 4, 3, 0);
+    sqn_case_run(SQN_EMBED, 4, 33, 0, 16, 1, 1, 1);
+    sqn_case_run(SQN_EMBED, 2, 16, 0, 300, 1000, 2, 0);
+    sqn_case_run(SQN_EMBED, 2, 0, 0, 5, 3, 2, 0); /* no tokens: sq unchanged */
+}
+
 /* ------------------------------------------------------------------ the interface */
 
 /* Every op of struct dmb_ops; the assertion below fails to compile when an
@@ -1227,7 +1356,7 @@ static void test_adamw(void)
     X(to_bf16) X(add) X(layernorm_fwd) X(layernorm_bwd) X(gelu_fwd) X(gelu_bwd) X(tanh_fwd) X(tanh_bwd)     \
     X(dropout_fwd) X(dropout_bwd) X(embed_fwd) X(embed_bwd) X(attention_state_bytes)                       \
     X(attention_scratch_bytes) X(attention_fwd) X(attention_bwd) X(pool_fwd) X(pool_bwd) X(xent_fwd_bwd)   \
-    X(reduce) X(adamw)
+    X(reduce) X(adamw) X(example_sqnorm_linear) X(example_sqnorm_layernorm) X(example_sqnorm_embed)
 #define COUNT_OP(op) +1
 _Static_assert(offsetof(struct dmb_ops, destroy) + (0 DMB_EVERY_OP(COUNT_OP)) * sizeof(void (*)(void)) ==
                    sizeof(struct dmb_ops),
@@ -1544,6 +1673,95 @@ static void ref_gradcheck_pool(void)
     free(inp), free(dinp), free(c.R), free(c.out);
 }
 
+/* The per-example norms against each example's gradient materialised in
+ * double from the definitions (cpu-ref itself sums the same entries in
+ * another order, and never forms a table): the weight dW_b[o][i] = sum_t
+ * dout_bt[o] inp_bt[i], the bias sum_t dout_bt, the LayerNorm's sum_t dout
+ * * xhat, the embedding tables' rows after a scatter-add of example b's
+ * tokens alone. */
+static void sqn_brute(const sqn_case *c, double *want)
+{
+    size_t T = c->T, C = c->n_out, n_in = c->n_in;
+    for (size_t b = 0; b < c->B; b++) {
+        double total = 0.0;
+        if (c->kind == SQN_LINEAR) {
+            double *dW = calloc(C * n_in + 1, sizeof *dW), *db = calloc(C + 1, sizeof *db);
+            if (!dW || !db) abort();
+            for (size_t t = 0; t < T; t++) {
+                const float *g = c->dout + (b * T + t) * C, *x = c->inp + (b * T + t) * n_in;
+                for (size_t o = 0; o < C; o++) {
+                    db[o] += g[o];
+                    for (size_t i = 0; i < n_in; i++) dW[o * n_in + i] += (double)g[o] * x[i];
+                }
+            }
+            for (size_t k = 0; c->f0 && k < C * n_in; k++) total += dW[k] * dW[k];
+            for (size_t o = 0; c->f1 && o < C; o++) total += db[o] * db[o];
+            free(dW), free(db);
+        } else if (c->kind == SQN_LAYERNORM) {
+            double *dw = calloc(C + 1, sizeof *dw), *db = calloc(C + 1, sizeof *db);
+            if (!dw || !db) abort();
+            for (size_t t = 0; t < T; t++) {
+                size_t r = b * T + t;
+                for (size_t i = 0; i < C; i++) {
+                    double xhat = ((double)c->inp[r * C + i] - c->mean[r]) * c->rstd[r];
+                    dw[i] += c->dout[r * C + i] * xhat;
+                    db[i] += c->dout[r * C + i];
+                }
+            }
+            for (size_t i = 0; i < C; i++) total += (c->f0 ? dw[i] * dw[i] : 0.0) + (c->f1 ? db[i] * db[i] : 0.0);
+            free(dw), free(db);
+        } else {
+            /* the three tables of example b alone: V x C, T x C, NT x C */
+            double *wte = calloc(c->V * C + 1, sizeof *wte), *wpe = calloc(T * C + 1, sizeof *wpe);
+            double *wtt = calloc(c->NT * C + 1, sizeof *wtt);
+            if (!wte || !wpe || !wtt) abort();
+            for (size_t t = 0; t < T; t++) {
+                size_t r = b * T + t;
+                for (size_t i = 0; i < C; i++) {
+                    double g = c->dout[r * C + i];
+                    wte[(size_t)c->ids[r] * C + i] += g;
+                    wpe[t * C + i] += g;
+                    wtt[(size_t)c->types[r] * C + i] += g;
+                }
+            }
+            for (size_t k = 0; c->f0 && k < c->V * C; k++) total += wte[k] * wte[k];
+            for (size_t k = 0; c->f1 && k < T * C; k++) total += wpe[k] * wpe[k];
+            for (size_t k = 0; c->f2 && k < c->NT * C; k++) total += wtt[k] * wtt[k];
+            free(wte), free(wpe), free(wtt);
+        }
+        want[b] = (double)c->sq0[b] + total;
+    }
+}
+
+static void ref_sqnorm_brute(void)
+{
+    static const struct { sqn_kind kind; size_t B, T, n_in, n_out, V, NT; int same; } cases[] = {
+        {SQN_LINEAR, 3, 37, 20, 13, 0, 0, 0}, {SQN_LINEAR, 2, 1, 9, 4, 0, 0, 0},   {SQN_LINEAR, 2, 40, 8, 12, 0, 0, 0},
+        {SQN_LAYERNORM, 3, 37, 0, 30, 0, 0, 0}, {SQN_LAYERNORM, 2, 1, 0, 5, 0, 0, 0},
+        {SQN_EMBED, 3, 37, 0, 12, 6, 2, 0},   {SQN_EMBED, 2, 9, 0, 5, 1, 1, 1},    {SQN_EMBED, 2, 1, 0, 3, 4, 2, 0}};
+    double *want = malloc(8 * sizeof *want), *got = malloc(8 * sizeof *got);
+    if (!want || !got) abort();
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        sqn_case c = {.kind = cases[k].kind, .B = cases[k].B, .T = cases[k].T, .n_in = cases[k].n_in,
+                      .n_out = cases[k].n_out, .V = cases[k].V, .NT = cases[k].NT};
+        sqn_fill(&c, cases[k].same);
+        int combos = c.kind == SQN_EMBED ? 8 : 4;
+        for (int f = 1; f < combos; f++) {
+            c.f0 = f & 1, c.f1 = (f >> 1) & 1, c.f2 = (f >> 2) & 1;
+            snprintf(S.shape, sizeof S.shape, "%s B=%zu T=%zu n_in=%zu C=%zu V=%zu types=%zu flags %d%d%d",
+                     sqn_names[c.kind], c.B, c.T, c.n_in, c.n_out, c.V, c.NT, c.f0, c.f1, c.f2);
+            result r = {0};
+            run_sqnorm(S.ref, &c, &r);
+            for (size_t b = 0; b < c.B; b++) got[b] = r.out[0][b];
+            sqn_brute(&c, want);
+            compare_values(T_SQNORM_BRUTE, "sq", got, want, c.B, 1, 1);
+            result_free(&r);
+        }
+        sqn_free(&c);
+    }
+    free(want), free(got);
+}
+
 static void check_reference(void)
 {
     memset(&seen_by[T_GRADCHECK], 0, sizeof seen_by[T_GRADCHECK]);
@@ -1555,8 +1773,13 @@ static void check_reference(void)
     ref_gradcheck_attention();
     ref_gradcheck_xent();
     ref_gradcheck_pool();
+    memset(&seen_by[T_SQNORM_BRUTE], 0, sizeof seen_by[T_SQNORM_BRUTE]);
+    ref_sqnorm_brute();
     printf("cpu-ref on its own: hand-worked gemm, bfloat16 rounding, dropout rate; %s: worst %.3g of tolerance "
            "(%s)\n", tol[T_GRADCHECK].op, seen_by[T_GRADCHECK].worst, seen_by[T_GRADCHECK].worst_at);
+    printf("cpu-ref on its own: %s: worst %.3g of tolerance (%s)%s\n", tol[T_SQNORM_BRUTE].op,
+           seen_by[T_SQNORM_BRUTE].worst, seen_by[T_SQNORM_BRUTE].worst_at,
+           seen_by[T_SQNORM_BRUTE].over ? "; OVER tolerance" : "");
 }
 
 /* ------------------------------------------------------------------ driver */
@@ -1571,7 +1794,7 @@ static void run_every_op(void)
                   {"add", test_add},         {"layernorm", test_layernorm}, {"gelu/tanh", test_activations},
                   {"dropout", test_dropout}, {"embed", test_embed},         {"attention", test_attention},
                   {"pool", test_pool},       {"xent", test_xent},           {"reduce", test_reduce},
-                  {"adamw", test_adamw}};
+                  {"adamw", test_adamw},     {"example_sqnorm", test_sqnorm}};
     printf("%s: seconds per op:", S.name);
     for (size_t i = 0; i < sizeof groups / sizeof *groups; i++) {
         double t0 = seconds();
@@ -1593,7 +1816,7 @@ static void report_subject(double secs)
     for (int i = 0; i < N_TOL; i++) {
         const tolerance *t = &tol[i];
         const seen *s = &seen_by[i];
-        if (i == T_GRADCHECK) continue;
+        if (i == T_GRADCHECK || i == T_SQNORM_BRUTE) continue;
         printf("  %-24s atol %-7.2g%s rtol %-7.2g worst %-9.3g %s\n", t->op, t->atol,
                t->scaling == SQRT_LEN ? "*sqrt(len)" : "           ", t->rtol, s->worst, s->worst_at);
         if (s->over)
