@@ -9,7 +9,8 @@
  *   dm profile, clean, dedup, conflicts, split,             (dm_data.c)
  *      resample, class-weights, augment
  *   dm redact                                               (dm_redact.c)
- *   dm dp epsilon|noise                                     (dm_dp.c)
+ *   dm dp epsilon|noise|audit                               (dm_dp.c)
+ *   dm encrypt, decrypt, keygen                             (dm_crypt.c)
  *   dm help [COMMAND], dm --version
  *
  * Every command is one row of the table below: its name, its function, its
@@ -75,7 +76,12 @@ static const command commands[] = {
              "hash or encrypt it, in lines or a data set"}}},
     {"dp", cmd_dp, help_dp,
      {{"dp epsilon", "the (epsilon, delta) that DP-SGD training spends (Opacus' RDP accountant)"},
-      {"dp noise", "the noise multiplier that keeps DP-SGD training within a privacy budget"}}},
+      {"dp noise", "the noise multiplier that keeps DP-SGD training within a privacy budget"},
+      {"dp audit", "the epsilon a one-run canary audit certifies (Steinke, Nasr and Jagielski)"}}},
+    {"encrypt", cmd_encrypt, help_encrypt,
+     {{NULL, "encrypt a dataset or model file with a key file (XChaCha20-Poly1305 secretstream)"}}},
+    {"decrypt", cmd_decrypt, help_decrypt, {{NULL, "decrypt a file written by dm encrypt, refusing tampered ones"}}},
+    {"keygen", cmd_keygen, help_keygen, {{NULL, "write a new random key file (mode 0600)"}}},
     {"help", cmd_help, NULL, {{"help [COMMAND]", "this text, or a command's"}}},
 };
 

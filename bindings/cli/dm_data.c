@@ -37,6 +37,8 @@
     "      --label-column NAME   the label column (default: label when present; \"\" for none)\n"      \
     "      --id-column NAME      the row id column (default: id when present, else row numbers,\n"    \
     "                            which outputs then carry as an \"id\" column)\n"                     \
+    "      --key FILE            FILE is encrypted (dm encrypt): its key file; decrypted in memory,\n" \
+    "                            the format from the extension before .enc (DATA.csv.enc: CSV)\n"   \
     "      --skip-bad-rows       skip rows with a wrong number of fields (default: fail)\n"            \
     "      --invalid-utf8 P      fail (default; also 'error': stop, naming line and column),\n"        \
     "                            replace (U+FFFD) or skip (the row)\n"                                 \
@@ -294,6 +296,8 @@ static int common_data_option(args_t *a, const char *arg, data_cmd *c)
         else if (strcmp(v, "tsv") == 0) c->dso.format = DM_FORMAT_TSV;
         else if (strcmp(v, "jsonl") == 0) c->dso.format = DM_FORMAT_JSONL;
         else return usage_error("--format: unknown format '%s' (csv, tsv, jsonl)", v);
+    } else if (is_opt(arg, NULL, "--key")) {
+        return key_option(a, arg, &c->dso);
     } else if (is_opt(arg, NULL, "--skip-bad-rows")) {
         c->dso.bad_rows = DM_BAD_ROWS_SKIP;
     } else if (is_opt(arg, NULL, "--invalid-utf8")) {

@@ -18,9 +18,12 @@
 
 /* ------------------------------------------------------------------ option helpers */
 
-/* --text-column, --pair-column, --label-column, --id-column. */
+/* --text-column, --pair-column, --label-column, --id-column; --key FILE
+ * (an encrypted data file: dm_crypt.c). */
 int data_option(args_t *a, const char *arg, dm_dataset_options *o)
 {
+    int krc = key_option(a, arg, o);
+    if (krc != OPT_NOT_MINE) return krc;
     const char **field = is_opt(arg, NULL, "--text-column")    ? &o->text_column
                          : is_opt(arg, NULL, "--pair-column")  ? &o->pair_column
                          : is_opt(arg, NULL, "--label-column") ? &o->label_column

@@ -15,7 +15,9 @@
     "      --text-column NAME    the text column (default: the first of sentence, text, review)\n"      \
     "      --pair-column NAME    a second text column, for sentence pairs (default: none)\n"          \
     "      --label-column NAME   the label column (default: label)\n"                                  \
-    "      --id-column NAME      the row id column, used in messages (default: id when present)\n"
+    "      --id-column NAME      the row id column, used in messages (default: id when present)\n"      \
+    "      --key FILE            the data file is encrypted (dm encrypt): its key file; it is\n"      \
+    "                            decrypted in memory (DATA.csv.enc is read as CSV)\n"
 
 #define HELP_DEVICE                                                                                     \
     "      --device D            cpu, cuda or auto (default: auto = CUDA when available)\n"            \

@@ -73,6 +73,7 @@ int cancel_on_ctrl_c(uint64_t done, uint64_t total, void *user)
 int fail_data_as(const char *path, const char *as)
 {
     const char *msg = dm_last_error(), *key = "dm_dataset_options.", *req = " (require_labels is set)";
+    const char *keyopt = "(dm_dataset_options.key, read with dm_read_key_file)";
     char buf[2048];
     size_t used = 0;
     while (*msg && used + 1 < sizeof buf) {
@@ -87,6 +88,11 @@ int fail_data_as(const char *path, const char *as)
             msg = col + strlen("_column");
         } else if (as && strncmp(msg, req, strlen(req)) == 0) {
             msg += strlen(req);
+        } else if (strncmp(msg, keyopt, strlen(keyopt)) == 0) { /* an encrypted file loaded without a key */
+            int k = snprintf(buf + used, sizeof buf - used, "(--key FILE)");
+            if (k < 0 || (size_t)k >= sizeof buf - used) break;
+            used += (size_t)k;
+            msg += strlen(keyopt);
         } else {
             buf[used++] = *msg++;
         }

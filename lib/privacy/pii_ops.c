@@ -10,6 +10,7 @@
  * its own buffers.
  */
 #include "pii_ops.h"
+#include "encrypt.h"
 #include "../core/utf8.h"
 #include "../core/jobs.h"
 #include "../data/ops.h"
@@ -221,9 +222,8 @@ static void describe_char(unsigned char c, char *out, size_t cap)
 
 /* Says why the LEN bytes of BUF, of which BODY before any final newline, are
  * not a key file. */
-static dm_status key_file_error(const char *path, const char *buf, size_t len, size_t body)
+static dm_status key_file_error(const char *fn, const char *path, const char *buf, size_t len, size_t body)
 {
-    const char *fn = "dm_pii_load_key_file";
     size_t bin = binary_at(buf, len);
     if (bin < len)
         return dmi_fail(DM_ERR_PARSE,
@@ -250,40 +250,53 @@ static dm_status key_file_error(const char *path, const char *buf, size_t len, s
 }
 
 /* Checks the LEN bytes of a key file and decodes them into KEY. */
-static dm_status parse_key_file(const char *path, const char *buf, size_t len, uint8_t key[KEY_BYTES])
+static dm_status parse_key_file(const char *fn, const char *path, const char *buf, size_t len,
+                                uint8_t key[KEY_BYTES])
 {
-    if (len == 0) return dmi_fail(DM_ERR_PARSE, "dm_pii_load_key_file: %s: the file is empty; " KEY_EXPECT, path);
+    if (len == 0) return dmi_fail(DM_ERR_PARSE, "%s: %s: the file is empty; " KEY_EXPECT, fn, path);
     if (len > KEY_FILE_MAX)
-        return dmi_fail(DM_ERR_PARSE, "dm_pii_load_key_file: %s: the file is larger than %d bytes; " KEY_EXPECT,
-                        path, KEY_FILE_MAX);
+        return dmi_fail(DM_ERR_PARSE, "%s: %s: the file is larger than %d bytes; " KEY_EXPECT, fn, path,
+                        KEY_FILE_MAX);
     size_t body = len;
     if (body >= 2 && buf[body - 2] == '\r' && buf[body - 1] == '\n') body -= 2;
     else if (buf[body - 1] == '\n') body -= 1;
     bool hex = body == 2 * KEY_BYTES;
     for (size_t i = 0; i < body && hex; i++) hex = is_hex((unsigned char)buf[i]);
-    if (!hex) return key_file_error(path, buf, len, body);
+    if (!hex) return key_file_error(fn, path, buf, len, body);
     size_t bin_len = 0;
     if (sodium_hex2bin(key, KEY_BYTES, buf, body, NULL, &bin_len, NULL) != 0 || bin_len != KEY_BYTES)
-        return dmi_fail(DM_ERR_INTERNAL, "dm_pii_load_key_file: %s: hex decoding failed", path);
+        return dmi_fail(DM_ERR_INTERNAL, "%s: %s: hex decoding failed", fn, path);
     return DM_OK;
 }
 
-static dm_status load_key_file(dm_pii *pii, const char *path)
+/* The key file parser that dm_pii_load_key_file and dm_read_key_file share
+ * (lib/privacy/encrypt.h): FN names the public call in messages. */
+dm_status dmi_read_key_file(const char *fn, const char *path, uint8_t key[32])
 {
-    if (!pii || !pii->ops || !path) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_load_key_file: NULL argument");
+    if (!path || !key) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "%s: NULL argument", fn);
     FILE *f = fopen(path, "rb");
-    if (!f) return dmi_fail(DM_ERR_IO, "dm_pii_load_key_file: %s: %s", path, strerror(errno));
+    if (!f) return dmi_fail(DM_ERR_IO, "%s: %s: %s", fn, path, strerror(errno));
     char buf[KEY_FILE_MAX + 1];
     errno = 0;
     size_t len = fread(buf, 1, sizeof buf, f);
     int err = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
     dm_status st = DM_OK;
-    uint8_t key[KEY_BYTES];
-    if (err) st = dmi_fail(DM_ERR_IO, "dm_pii_load_key_file: %s: %s", path, strerror(err));
-    else st = parse_key_file(path, buf, len, key);
-    if (!st) st = set_key(pii, key, KEY_BYTES);
+    uint8_t k[KEY_BYTES];
+    if (err) st = dmi_fail(DM_ERR_IO, "%s: %s: %s", fn, path, strerror(err));
+    else st = parse_key_file(fn, path, buf, len, k);
+    if (!st) memcpy(key, k, KEY_BYTES);
     sodium_memzero(buf, sizeof buf);
+    sodium_memzero(k, sizeof k);
+    return st;
+}
+
+static dm_status load_key_file(dm_pii *pii, const char *path)
+{
+    if (!pii || !pii->ops || !path) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_pii_load_key_file: NULL argument");
+    uint8_t key[KEY_BYTES];
+    dm_status st = dmi_read_key_file("dm_pii_load_key_file", path, key);
+    if (!st) st = set_key(pii, key, KEY_BYTES);
     sodium_memzero(key, sizeof key);
     return st;
 }

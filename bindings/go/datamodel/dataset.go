@@ -73,6 +73,12 @@ type DatasetOptions struct {
 	// GroupColumn: "" for none; else a column (a group or annotator id)
 	// whose rows group-aware splits keep together (Dataset.Group).
 	GroupColumn string
+	// Key: nil for a plain file; else KeySize bytes (ReadKeyFile): the file
+	// is dm-encrypted (EncryptFile) and LoadDataset decrypts it in memory,
+	// never on disk, taking the format from the extension before ".enc"
+	// (data.csv.enc is CSV). An encrypted file loaded without a key is
+	// StatusInvalidArgument saying it needs one; a wrong key StatusAuth.
+	Key []byte
 }
 
 // UTF8SkipRow (datasets only) skips a row holding invalid UTF-8 and records
@@ -84,6 +90,7 @@ type cOptions struct {
 	c     *C.dm_dataset_options
 	block *cStringBlock
 	cols  []*C.char
+	key   *C.uint8_t
 }
 
 func (o *cOptions) free() {
@@ -94,6 +101,7 @@ func (o *cOptions) free() {
 		C.free(unsafe.Pointer(s))
 	}
 	o.block.free()
+	freeKey(o.key)
 	C.free(unsafe.Pointer(o.c))
 }
 
@@ -153,6 +161,14 @@ func (o *DatasetOptions) toC() (*cOptions, error) {
 	}
 	if o.RequireLabels {
 		co.c.require_labels = 1
+	}
+	if o.Key != nil {
+		k, err := cKey("DatasetOptions.Key", o.Key)
+		if err != nil {
+			return fail(err)
+		}
+		co.key = k
+		co.c.key = k
 	}
 	// Enum values out of range are passed on: the library names the field
 	// (but not values cgo would wrap into range).

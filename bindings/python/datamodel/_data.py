@@ -21,7 +21,8 @@ class _DatasetOptions(ctypes.Structure):
                 ("pair_column", ctypes.c_char_p), ("label_column", ctypes.c_char_p),
                 ("id_column", ctypes.c_char_p), ("require_labels", ctypes.c_int),
                 ("labels", ctypes.POINTER(ctypes.c_char_p)), ("n_labels", _c_size),
-                ("invalid_utf8", ctypes.c_int), ("bad_rows", ctypes.c_int), ("group_column", ctypes.c_char_p)]
+                ("invalid_utf8", ctypes.c_int), ("bad_rows", ctypes.c_int), ("group_column", ctypes.c_char_p),
+                ("key", ctypes.POINTER(ctypes.c_uint8))]
 
 
 class _ClassMetrics(ctypes.Structure):
@@ -119,7 +120,8 @@ class Dataset(_Owned):
 
     @staticmethod
     def _options(format="auto", text_column=None, pair_column=None, label_column=None, id_column=None,
-                 labels=None, require_labels=False, invalid_utf8="error", bad_rows="fail", group_column=None):
+                 labels=None, require_labels=False, invalid_utf8="error", bad_rows="fail", group_column=None,
+                 key=None):
         o = _DatasetOptions()
         _lib.dm_dataset_options_default(ctypes.byref(o))
         keep = []
@@ -143,11 +145,17 @@ class Dataset(_Owned):
         o.require_labels = int(bool(require_labels))
         o.invalid_utf8 = _choice(_DATASET_INVALID_UTF8, invalid_utf8, "invalid_utf8")
         o.bad_rows = _choice(_BAD_ROWS, bad_rows, "bad_rows")
+        if key is not None:
+            from ._crypt import _key
+            k = _key(key)
+            keep.append(k)
+            o.key = ctypes.cast(k, ctypes.POINTER(ctypes.c_uint8))
         return o, keep
 
     @classmethod
     def load(cls, path, text_column=None, pair_column=None, label_column=None, id_column=None, format=None,
-             labels=None, require_labels=False, invalid_utf8="error", bad_rows="fail", group_column=None):
+             labels=None, require_labels=False, invalid_utf8="error", bad_rows="fail", group_column=None,
+             key=None):
         """Reads a CSV, TSV or JSONL file (dm_dataset_load).
 
         text_column: None picks the first of "sentence", "text", "review".
@@ -160,9 +168,15 @@ class Dataset(_Owned):
         row is skipped and recorded). bad_rows: "fail" or "skip" (rows with a
         wrong field count). Skipped rows: .skipped and .skipped_rows().
         group_column: None for none, else a column (a group or annotator id)
-        whose rows group-aware splits keep together (see .group(i))."""
+        whose rows group-aware splits keep together (see .group(i)).
+        key: None for a plain file; else 32 bytes (datamodel.read_key_file):
+        the file is dm-encrypted and is decrypted in memory, never on disk,
+        its format taken from the extension before ".enc" (data.csv.enc is
+        CSV). An encrypted file without a key raises Error
+        DM_ERR_INVALID_ARGUMENT saying it needs one; a wrong key or a
+        tampered file DM_ERR_AUTH."""
         o, keep = cls._options(format, text_column, pair_column, label_column, id_column, labels, require_labels,
-                               invalid_utf8, bad_rows, group_column)
+                               invalid_utf8, bad_rows, group_column, key)
         h = _Ds()
         _check(_lib.dm_dataset_load(os.fsencode(path), ctypes.byref(o), ctypes.byref(h)))
         del keep
