@@ -380,6 +380,9 @@ typedef struct dm_dataset_options {
     dm_bad_rows bad_rows;     /* default DM_BAD_ROWS_FAIL */
     const char *group_column; /* NULL or "": none; else a column (a group or annotator
                                  id) whose rows group-aware splits keep together */
+    const uint8_t *key;       /* NULL: a plain file; else 32 bytes: the file is
+                                 dm-encrypted (dm_encrypt_file) and is decrypted in
+                                 memory, never on disk (dm_dataset_load) */
 } dm_dataset_options;
 
 DM_API void dm_dataset_options_default(dm_dataset_options *opts);
@@ -389,7 +392,13 @@ DM_API void dm_dataset_options_default(dm_dataset_options *opts);
  * column that does not exist, listing those that do), DM_ERR_UTF8, DM_ERR_RANGE
  * (an empty file or no data rows), DM_ERR_INVALID_ARGUMENT (a label outside a
  * fixed label set, a row without a label under require_labels, a name whose
- * extension gives no format under DM_FORMAT_AUTO). */
+ * extension gives no format under DM_FORMAT_AUTO).
+ * Encrypted files: with opts->key the file is decrypted in memory first
+ * (dm_decrypt_to_memory: DM_ERR_AUTH for a wrong key, a tampered or a plain
+ * file) and the plaintext parsed as usual; under DM_FORMAT_AUTO a name
+ * ending ".enc" takes its format from the extension before it (data.csv.enc
+ * is CSV), any other name from its own extension. A dm-encrypted file loaded
+ * without a key is DM_ERR_INVALID_ARGUMENT saying that it needs one. */
 DM_API dm_status dm_dataset_load(const char *path, const dm_dataset_options *opts,
                                  dm_dataset **out);
 
@@ -856,6 +865,51 @@ DM_API dm_status dm_dataset_anonymize(const dm_dataset *ds, const dm_pii *pii, c
                                       dm_dataset **out, char **report_json);
 
 /* ------------------------------------------------------------------------ */
+/* Privacy: encrypted files (data at rest)                                   */
+/* ------------------------------------------------------------------------ */
+/* Dataset and model files encrypted with libsodium's
+ * crypto_secretstream_xchacha20poly1305 under a 32-byte key (a key file as
+ * dm_pii_load_key_file reads it; `dm keygen FILE` writes one). The format,
+ * version 1 (docs/privacy.md, "Encrypted files"):
+ *
+ *   bytes 0-7    "DMENC1" and two zero bytes (magic, version, reserved)
+ *   bytes 8-31   the secretstream header (24 bytes)
+ *   then chunks  each 64 KiB of plaintext (the last 0 .. 64 KiB) encrypted
+ *                with 17 bytes added (tag and MAC) and bytes 0-7 as
+ *                associated data; the last chunk, and only it, is tagged
+ *                TAG_FINAL (an empty file is one empty final chunk).
+ *
+ * Reading refuses, with DM_ERR_AUTH and a message naming the file and the
+ * chunk or byte offset: a file that does not start with "DMENC1" (not
+ * encrypted, another version, a damaged header), a chunk that does not
+ * authenticate (a wrong key, a changed byte, a cut inside a chunk, bytes
+ * appended), and a file that ends without its TAG_FINAL chunk (cut at a
+ * chunk boundary) or goes on after it. Outputs are written to a hidden
+ * sibling and renamed into place only once complete: a refused file never
+ * leaves an output behind. */
+
+/* Encrypts the file IN_PATH into OUT_PATH (which may be IN_PATH) with KEY
+ * (32 bytes) and a fresh random stream header. DM_ERR_IO names an unreadable
+ * input or an output that cannot be written. */
+DM_API dm_status dm_encrypt_file(const char *in_path, const char *out_path, const uint8_t key[32]);
+/* Decrypts the dm-encrypted IN_PATH into OUT_PATH (created with mode 0600),
+ * authenticating every chunk; DM_ERR_AUTH as above. */
+DM_API dm_status dm_decrypt_file(const char *in_path, const char *out_path, const uint8_t key[32]);
+/* Decrypts PATH in memory: *OUT (NUL-terminated, not counted in *LEN;
+ * release with dm_free) gets the whole plaintext, only once every chunk
+ * authenticated. Nothing is written to disk. Errors as dm_decrypt_file. */
+DM_API dm_status dm_decrypt_to_memory(const char *path, const uint8_t key[32], uint8_t **out, size_t *len);
+/* Reads a key file into KEY (32 bytes) with the parser of
+ * dm_pii_load_key_file: 64 hex characters, optionally followed by a newline.
+ * DM_ERR_IO for an unreadable file, DM_ERR_PARSE for a malformed one (the
+ * message never echoes the key). */
+DM_API dm_status dm_read_key_file(const char *path, uint8_t key[32]);
+/* 1 when PATH starts with the magic "DMENC1" (a dm-encrypted file; nothing
+ * is authenticated yet), 0 when it does not (an empty file included), -1
+ * when it cannot be read (a missing file, a folder; dm_last_error says why). */
+DM_API int dm_is_encrypted_file(const char *path);
+
+/* ------------------------------------------------------------------------ */
 /* Privacy: differential privacy accounting (DP-SGD)                         */
 /* ------------------------------------------------------------------------ */
 
@@ -873,6 +927,24 @@ DM_API dm_status dm_dataset_anonymize(const dm_dataset *ds, const dm_pii *pii, c
 DM_API dm_status dm_dp_epsilon(double noise_multiplier, double sample_rate, uint64_t steps, double delta,
                                double *epsilon, double *order);
 
+/* The same epsilon by the PRV accountant (Gopi, Lee and Wutschitz 2021),
+ * computed as Opacus' PRVAccountant does: the privacy random variable of one
+ * step truncated to a domain the RDP accountant bounds, discretised on a mesh
+ * of EPS_ERROR / sqrt(STEPS log(12 / delta_error) / 2) (delta_error = DELTA /
+ * 1000), composed STEPS times by FFT; *EPSILON gets Opacus' upper
+ * bound (its estimate at DELTA - delta_error, plus EPS_ERROR), tighter than
+ * dm_dp_epsilon's for many steps. EPS_ERROR 0 is Opacus' 0.01. Opacus'
+ * values to 4e-10 typically, 2e-7 x max(epsilon, 1) at worst: the answer is
+ * that sensitive to rounding (test_dp_accountant.c). Time and memory grow
+ * with the domain: about 4e5 points (0.2 s) for sigma 1.5, rate 0.04, 2250
+ * steps. Nothing released is epsilon 0, NOISE_MULTIPLIER 0 infinite.
+ * DM_ERR_INVALID_ARGUMENT as dm_dp_epsilon, and a negative, NaN or infinite
+ * EPS_ERROR; DM_ERR_RANGE where the domain would need over 2^26 points (use
+ * dm_dp_epsilon or a larger EPS_ERROR), DELTA is too small for the domain's
+ * rounding, or epsilon falls outside the domain. */
+DM_API dm_status dm_dp_epsilon_prv(double noise_multiplier, double sample_rate, uint64_t steps, double delta,
+                                   double eps_error, double *epsilon);
+
 /* The noise multiplier that keeps STEPS steps at SAMPLE_RATE within
  * (EPSILON, DELTA), as Opacus' get_noise_multiplier finds it: doubled from 10
  * until the budget holds, then bisected until the epsilon spent is within
@@ -882,6 +954,36 @@ DM_API dm_status dm_dp_epsilon(double noise_multiplier, double sample_rate, uint
  * dm_dp_epsilon. */
 DM_API dm_status dm_dp_noise_multiplier(double epsilon, double delta, double sample_rate, uint64_t steps,
                                         double tolerance, double *noise_multiplier);
+
+/* The one-run privacy audit (Steinke, Nasr and Jagielski, "Privacy Auditing
+ * with One (1) Training Run", NeurIPS 2023): M canaries, each put in the
+ * training set independently with probability 1/2; after training the
+ * auditor guesses "in" or "out" for R of them (abstaining on the rest), V
+ * guesses right. *EPSILON_LB gets the largest epsilon that the result
+ * certifies at confidence 1 - BETA: a training run that were (epsilon,
+ * DELTA)-DP for a smaller epsilon would make V or more right guesses with
+ * probability below BETA. The bound is the closed form the paper gives for
+ * (epsilon, delta)-DP (Corollary 5.4 in arXiv 2305.08846v1) and computes in
+ * its Appendix D code: with W ~ Binomial(R, e^eps / (e^eps + 1)),
+ *   p(eps) = P[W >= V] + 2 M DELTA max_{i=1..V} P[V > W >= V - i] / i
+ * (DELTA 0: the binomial tail alone), and epsilon_lb the largest eps with
+ * p(eps) < BETA, bisected to 1e-9 (the low end: certified). 0 when nothing
+ * is certified (p(0) >= BETA: no better than chance, or too few guesses).
+ * It reproduces the paper's 0.673 for M 1000, R 100, V 75, DELTA 1e-4,
+ * BETA 0.05. DM_ERR_INVALID_ARGUMENT: R > M, V > R, DELTA outside [0, 1),
+ * BETA outside (0, 1), EPSILON_LB NULL. */
+DM_API dm_status dm_dp_audit_epsilon(uint64_t m, uint64_t r, uint64_t v, double delta, double beta,
+                                     double *epsilon_lb);
+
+/* The guesses of that audit from M canaries' membership SCORES (higher: more
+ * likely in) and INCLUDED (1: the canary was in the training set, 0: out):
+ * "in" for the K_PLUS highest scores, "out" for the K_MINUS lowest, the rest
+ * abstained; ties ranked by position (the earlier canary counts as higher).
+ * *R = K_PLUS + K_MINUS guesses, *V of them right. DM_ERR_INVALID_ARGUMENT:
+ * K_PLUS + K_MINUS > M, a NaN score, an INCLUDED value other than 0 or 1, a
+ * NULL pointer. */
+DM_API dm_status dm_dp_audit_guesses(size_t m, const double *scores, const uint8_t *included, size_t k_plus,
+                                     size_t k_minus, uint64_t *r, uint64_t *v);
 
 /* ------------------------------------------------------------------------ */
 /* Evaluation metrics                                                        */
@@ -1250,6 +1352,74 @@ DM_API uint64_t dm_optimizer_steps(const dm_optimizer *opt);
 DM_API dm_status dm_optimizer_save(const dm_optimizer *opt, const char *path);
 DM_API dm_status dm_optimizer_load(dm_optimizer *opt, const char *path);
 
+/* DP-SGD on a model (Abadi et al. 2016, as Opacus): each example's gradient
+ * clipped to norm max_grad_norm C over every trainable tensor, the clipped
+ * gradients summed, Gaussian noise of standard deviation noise_multiplier x
+ * C added to the sum. The per-example norms come from one extra backward
+ * pass without weight-gradient products ("ghost clipping": the norm of a
+ * linear layer's per-example gradient from its inputs and output gradients,
+ * sum_{t,s} (a_t . a_s)(g_t . g_s), exact norms for LayerNorm, embeddings and
+ * biases; no per-example gradient is ever stored), then the clipped sum is
+ * one ordinary backward pass with each loss weighted by its clipping factor
+ * min(1, C / (norm + 1e-6)). The noise comes from libsodium's ChaCha20
+ * (randombytes_buf_deterministic) keyed from the OS (randombytes_buf), or
+ * from NOISE_SEED in tests. The passes use float32 products whatever the
+ * model's inference precision (dm_train refuses DP with bfloat16 mixed
+ * precision: its products would not be the gradients whose norm was bounded). */
+typedef struct dm_dp dm_dp;
+
+typedef struct dm_dp_options {
+    size_t struct_size;
+    double max_grad_norm;    /* C, default 1.0 (> 0) */
+    double noise_multiplier; /* sigma; default 0: chosen from target_epsilon */
+    double target_epsilon;   /* default 0: none (noise_multiplier given) */
+    double delta;            /* default 1e-5, in (0, 1) */
+    double sample_rate;      /* q in (0, 1]: each row's probability to be in a batch */
+    uint64_t steps;          /* the planned steps (to choose sigma for target_epsilon) */
+    uint64_t noise_seed;     /* default 0: keyed from the OS; else a fixed stream (tests) */
+} dm_dp_options;
+
+DM_API void dm_dp_options_default(dm_dp_options *opts);
+
+/* A DP-SGD transform from OPTS: with target_epsilon > 0 the noise multiplier
+ * is dm_dp_noise_multiplier(target_epsilon, delta, sample_rate, steps);
+ * else noise_multiplier must be > 0. DM_ERR_INVALID_ARGUMENT names the bad
+ * option (epsilon <= 0, delta outside (0, 1), q outside (0, 1], C <= 0, no
+ * noise), DM_ERR_RANGE a budget too small for the planned steps. */
+DM_API dm_status dm_dp_create(const dm_dp_options *opts, dm_dp **out);
+DM_API void dm_dp_free(dm_dp *dp);
+
+typedef struct dm_dp_info {
+    size_t struct_size;
+    double noise_multiplier, max_grad_norm, sample_rate, delta;
+    uint64_t steps;          /* noisy steps taken (dm_dp_add_noise calls) */
+    double epsilon;          /* spent so far (RDP accountant, as Opacus) */
+    uint64_t clipped;        /* examples whose gradient was clipped so far */
+    uint64_t examples;       /* examples seen so far */
+} dm_dp_info;
+
+DM_API dm_status dm_dp_get_info(const dm_dp *dp, dm_dp_info *info);
+
+/* Each example's gradient norm: NORMS[i] = || d(w_i loss_i) / d(trainable
+ * tensors) || for example i of BATCH (its weight w_i, 1 without weights; 0
+ * for a row without a label), with the dropout OPTS says (NULL: defaults;
+ * grad_scale is ignored). The model's gradients are not changed. */
+DM_API dm_status dm_dp_example_norms(dm_model *model, const dm_batch *batch, const dm_backward_options *opts,
+                                     float *norms);
+
+/* As dm_model_forward_backward, but what is ADDED to the model's gradients
+ * is grad_scale x sum_i clip_i grad(w_i loss_i), clip_i = min(1, C / (norm_i
+ * + 1e-6)). NORMS (may be NULL) gets the per-example norms before clipping. */
+DM_API dm_status dm_dp_forward_backward(dm_dp *dp, dm_model *model, const dm_batch *batch,
+                                        const dm_backward_options *opts, double *loss_sum, float *norms);
+
+/* Adds Gaussian noise of standard deviation GRAD_SCALE x sigma x C to every
+ * trainable gradient of MODEL and counts one step for the accountant: call
+ * it once per optimizer step, after the step's dm_dp_forward_backward calls
+ * and before dm_optimizer_step (whose max_grad_norm should be 0). With the
+ * mean over an expected batch L = q N, GRAD_SCALE is 1 / L in both calls. */
+DM_API dm_status dm_dp_add_noise(dm_dp *dp, dm_model *model, double grad_scale);
+
 
 /* What a training callback sees. Fields may be added at the end. */
 typedef struct dm_train_progress {
@@ -1264,6 +1434,7 @@ typedef struct dm_train_progress {
     double elapsed_sec, eta_sec;
     int evaluated;              /* 1 when this call reports an evaluation */
     double val_loss, val_accuracy, val_macro_f1; /* NaN when none */
+    double dp_epsilon;          /* DP-SGD: epsilon spent so far; NaN without DP */
 } dm_train_progress;
 
 /* Called after every optimizer step and after every evaluation; return
@@ -1340,6 +1511,24 @@ typedef struct dm_train_options {
                                   moments, LayerNorm, softmax, the head and the loss stay
                                   float32. DM_ERR_UNSUPPORTED on a backend without
                                   bfloat16 products. Part of a checkpoint's recipe. */
+    /* DP-SGD (see dm_dp): on when dp_epsilon > 0 or dp_noise > 0. Each step
+     * is a Poisson sample of the rows with rate q = L / N, L = batch_size x
+     * grad_accum the expected batch (micro-batches of batch_size until the
+     * sample is used up), each example's gradient clipped to
+     * dp_max_grad_norm, Gaussian noise added, the sum divided by L (not by
+     * the sample's size, which would leak it); an epoch is floor(N / L)
+     * steps. max_grad_norm (global clipping) is not applied. The run stops
+     * when the next step would spend more than dp_epsilon. The epsilon spent
+     * is in the log, the progress and privacy.json of every saved folder.
+     * float32 and one worker only; resuming needs a checkpoint of a run with
+     * the same DP settings. */
+    double dp_epsilon;         /* default 0: no budget (then dp_noise must be set for DP) */
+    double dp_delta;           /* default 1e-5, in (0, 1) */
+    double dp_max_grad_norm;   /* default 1.0: the per-example clipping norm C */
+    double dp_noise;           /* default 0: chosen so that the planned steps spend
+                                  dp_epsilon; else this noise multiplier */
+    uint64_t dp_noise_seed;    /* default 0: noise keyed from the OS; else a fixed stream
+                                  (tests: then a resume is exact bit for bit) */
 } dm_train_options;
 
 DM_API void dm_train_options_default(dm_train_options *opts);

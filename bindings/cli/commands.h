@@ -51,9 +51,11 @@ extern const char help_profile[], help_clean[], help_dedup[], help_conflicts[], 
 int cmd_redact(int argc, char **argv);
 extern const char help_redact[];
 
-/* dm_dp.c: dp epsilon|noise */
+/* dm_dp.c: dp epsilon|noise|audit; dm_dp_norms.c: dp norms */
 int cmd_dp(int argc, char **argv);
 extern const char help_dp[];
+int cmd_dp_norms(int argc, char **argv);
+extern const char help_dp_norms[];
 
 /* dm_crypt.c: encrypt, decrypt, keygen; and the --key FILE option of the
  * commands that load datasets: key_option reads the key file into O->key

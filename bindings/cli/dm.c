@@ -9,7 +9,7 @@
  *   dm profile, clean, dedup, conflicts, split,             (dm_data.c)
  *      resample, class-weights, augment
  *   dm redact                                               (dm_redact.c)
- *   dm dp epsilon|noise|audit                               (dm_dp.c)
+ *   dm dp epsilon|noise|audit|norms                         (dm_dp.c, dm_dp_norms.c)
  *   dm encrypt, decrypt, keygen                             (dm_crypt.c)
  *   dm help [COMMAND], dm --version
  *
@@ -77,7 +77,8 @@ static const command commands[] = {
     {"dp", cmd_dp, help_dp,
      {{"dp epsilon", "the (epsilon, delta) that DP-SGD training spends (Opacus' RDP accountant)"},
       {"dp noise", "the noise multiplier that keeps DP-SGD training within a privacy budget"},
-      {"dp audit", "the epsilon a one-run canary audit certifies (Steinke, Nasr and Jagielski)"}}},
+      {"dp audit", "the epsilon a one-run canary audit certifies (Steinke, Nasr and Jagielski)"},
+      {"dp norms", "each example's gradient norm under a model: choosing DP-SGD's clipping norm"}}},
     {"encrypt", cmd_encrypt, help_encrypt,
      {{NULL, "encrypt a dataset or model file with a key file (XChaCha20-Poly1305 secretstream)"}}},
     {"decrypt", cmd_decrypt, help_decrypt, {{NULL, "decrypt a file written by dm encrypt, refusing tampered ones"}}},

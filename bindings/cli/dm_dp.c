@@ -2,10 +2,14 @@
  * dm_dp.c — differential privacy accounting for DP-SGD:
  *
  *   dm dp epsilon --noise SIGMA --sample-rate Q --steps N --delta D    the epsilon spent
+ *                 [--accountant rdp|prv [--eps-error E]]
  *   dm dp noise --epsilon E --delta D --sample-rate Q --steps N        the noise for a budget
+ *   dm dp audit --canaries M --guesses R --correct V [--delta D] [--beta B]
+ *                                                      the epsilon a one-run audit certifies
+ *   dm dp norms ...                                    per-example gradient norms (dm_dp_norms.c)
  *
  * Thin over dm_dp_epsilon and dm_dp_noise_multiplier (Opacus' RDP
- * accountant). The tool only turns the training's terms (epochs, batch size
+ * accountant), dm_dp_epsilon_prv (Opacus' PRV accountant) and dm_dp_audit_epsilon (Steinke, Nasr and Jagielski 2023). The tool only turns the training's terms (epochs, batch size
  * and rows) into the accountant's (steps, sampling rate); the library checks
  * the values and names what is wrong.
  */
@@ -16,14 +20,17 @@
 /* ------------------------------------------------------------------ help */
 
 const char help_dp[] =
-    "usage: dm dp epsilon --noise SIGMA --sample-rate Q (--steps N | --epochs E) --delta D [--json]\n"
+    "usage: dm dp epsilon --noise SIGMA --sample-rate Q (--steps N | --epochs E) --delta D\n"
+    "                     [--accountant rdp|prv] [--eps-error E] [--json]\n"
     "       dm dp noise --epsilon E --delta D --sample-rate Q (--steps N | --epochs E)\n"
     "                   [--tolerance T] [--json]\n"
+    "       dm dp audit --canaries M --guesses R --correct V [--delta D] [--beta B] [--json]\n"
+    "       dm dp norms --model DIR --data FILE [--batch-size B] [--max-length L] [--json]\n"
     "\n"
     "The privacy of DP-SGD training (Poisson sampling of rows, per-example clipping, Gaussian\n"
     "noise), by the Renyi-DP accountant computed as Opacus' RDPAccountant (the same epsilon to\n"
     "1e-9). dp epsilon prints the (epsilon, delta) that N steps spend and the Renyi order that gave\n"
-    "it; dp noise prints the smallest noise multiplier found (as Opacus' get_noise_multiplier)\n"
+    "it (--accountant prv: Opacus' PRV accountant instead, tighter for many steps); dp noise prints the smallest noise multiplier found (as Opacus' get_noise_multiplier)\n"
     "whose epsilon stays within E, and the epsilon it spends.\n"
     "\n"
     "  --noise SIGMA             the noise multiplier: noise std / clipping norm (dp epsilon;\n"
@@ -35,21 +42,44 @@ const char help_dp[] =
     "  --batch-size B --rows N   instead of --sample-rate: Q = B / N\n"
     "  --steps N                 the training steps\n"
     "  --epochs E                instead of --steps: floor(E / Q) steps, as Opacus counts them\n"
+    "  --accountant A            dp epsilon: rdp (default) or prv (Opacus' PRVAccountant: its\n"
+    "                            upper bound, from FFT composition of the privacy loss)\n"
+    "  --eps-error E             dp epsilon --accountant prv: the accuracy of epsilon, >= 0\n"
+    "                            (default, and 0: 0.01, Opacus'); a smaller E costs time, memory\n"
     "  --tolerance T             dp noise: the search stops when the epsilon spent is within T\n"
     "                            below E (default, and 0: 0.01, Opacus')\n"
     "  --json                    one JSON object instead: epsilon, order, delta, steps,\n"
-    "                            noise_multiplier, sample_rate (dp noise: also target_epsilon);\n"
+    "                            noise_multiplier, sample_rate (dp epsilon: also accountant, and\n"
+    "                            for prv eps_error, with order null; dp noise: also target_epsilon);\n"
     "                            an infinite epsilon or an undefined order is null\n"
     "\n"
-    "Nothing released (0 steps, or Q 0) spends epsilon 0 and needs no noise. Errors: exit 1 with\n"
-    "the library's message for values out of range, or a budget that even a noise multiplier of\n"
-    "1e6 does not meet; exit 2 for missing or conflicting options.\n";
+    "Nothing released (0 steps, or Q 0) spends epsilon 0 and needs no noise.\n"
+    "\n"
+    "dp audit prints the lower bound on epsilon that a one-run privacy audit certifies (Steinke,\n"
+    "Nasr and Jagielski, \"Privacy Auditing with One (1) Training Run\", NeurIPS 2023, Corollary\n"
+    "5.4): M canaries, each put in the training set with probability 1/2, R membership guesses\n"
+    "(the rest abstained), V of them right. A run that were (epsilon, D)-DP for any smaller epsilon\n"
+    "would get V or more right with probability below B. 0 when nothing is certified.\n"
+    "\n"
+    "  --canaries M              the canaries (each in or out of training by a fair coin)\n"
+    "  --guesses R               the guesses made, at most M\n"
+    "  --correct V               the right guesses, at most R\n"
+    "  --delta D                 the delta of the (epsilon, delta)-DP tested, in [0, 1) (default 0)\n"
+    "  --beta B                  1 - the confidence, in (0, 1) (default 0.05: 95%)\n"
+    "  --json                    one JSON object instead: epsilon_lb, canaries, guesses, correct,\n"
+    "                            delta, beta\n"
+    "\n"
+    "dp norms prints the quantiles of each example's gradient norm under a model, what the\n"
+    "clipping of dm train --dp-max-grad-norm C sees (dm dp norms --help).\n"
+    "\n"
+    "Errors: exit 1 with the library's message for values out of range, or a budget that even a\n"
+    "noise multiplier of 1e6 does not meet; exit 2 for missing or conflicting options.\n";
 
 /* ------------------------------------------------------------------ options */
 
 typedef struct {
     bool noise_cmd;                     /* dp noise, else dp epsilon */
-    const char *noise, *epsilon, *delta, *rate, *steps, *epochs, *batch, *rows, *tolerance;
+    const char *noise, *epsilon, *delta, *rate, *steps, *epochs, *batch, *rows, *tolerance, *accountant, *eps_error;
     bool json;
 } dp_args;
 
@@ -64,6 +94,8 @@ static int dp_options(int argc, char **argv, dp_args *d)
             field = &d->noise;
         else if (d->noise_cmd && is_opt(arg, NULL, "--epsilon")) field = &d->epsilon;
         else if (d->noise_cmd && is_opt(arg, NULL, "--tolerance")) field = &d->tolerance;
+        else if (!d->noise_cmd && is_opt(arg, NULL, "--accountant")) field = &d->accountant;
+        else if (!d->noise_cmd && is_opt(arg, NULL, "--eps-error")) field = &d->eps_error;
         else if (is_opt(arg, NULL, "--delta")) field = &d->delta;
         else if (is_opt(arg, NULL, "--sample-rate")) field = &d->rate;
         else if (is_opt(arg, NULL, "--steps")) field = &d->steps;
@@ -83,6 +115,10 @@ static int dp_options(int argc, char **argv, dp_args *d)
         return usage_error("%s needs --sample-rate Q (or --batch-size B and --rows N)", cmd);
     if (d->steps && d->epochs) return usage_error("%s: give --steps or --epochs, not both", cmd);
     if (!d->steps && !d->epochs) return usage_error("%s needs --steps N or --epochs E", cmd);
+    if (d->accountant && strcmp(d->accountant, "rdp") != 0 && strcmp(d->accountant, "prv") != 0)
+        return usage_error("%s: --accountant is rdp or prv, not '%s'", cmd, d->accountant);
+    if (d->eps_error && !(d->accountant && strcmp(d->accountant, "prv") == 0))
+        return usage_error("%s: --eps-error is for --accountant prv", cmd);
     return 0;
 }
 
@@ -145,10 +181,14 @@ static const char *order_note(double eps, double order, char *buf, size_t cap)
     return buf;
 }
 
-/* The JSON object of both commands; TARGET (dp noise) is left out when NaN. */
-static int print_json(double eps, double order, double delta, uint64_t steps, double sigma, double q, double target)
+/* The JSON object of both commands; TARGET (dp noise) is left out when NaN,
+ * ACCOUNTANT (dp epsilon) when NULL, EPS_ERROR when NaN. */
+static int print_json(double eps, double order, double delta, uint64_t steps, double sigma, double q, double target,
+                      const char *accountant, double eps_error)
 {
     fputc('{', stdout);
+    if (accountant) printf("\"accountant\": \"%s\", ", accountant);
+    if (!isnan(eps_error)) json_number("eps_error", eps_error, ", ");
     json_number("epsilon", eps, ", ");
     json_number("order", isinf(eps) ? NAN : order, ", "); /* no order gives a finite epsilon */
     json_number("delta", delta, ", ");
@@ -165,15 +205,24 @@ static int print_json(double eps, double order, double delta, uint64_t steps, do
 static int cmd_dp_epsilon(int argc, char **argv)
 {
     dp_args d = {0};
-    double sigma, delta, q, eps, order;
+    double sigma, delta, q, eps, order = NAN, eps_error = 0.0;
     uint64_t steps;
     int rc = dp_options(argc, argv, &d);
     if (!rc) rc = number_opt("--noise", d.noise, &sigma);
     if (!rc) rc = number_opt("--delta", d.delta, &delta);
+    if (!rc && d.eps_error) rc = number_opt("--eps-error", d.eps_error, &eps_error);
     if (!rc) rc = rate_and_steps(&d, &q, &steps);
     if (rc) return rc;
+    if (d.accountant && strcmp(d.accountant, "prv") == 0) {
+        if (dm_dp_epsilon_prv(sigma, q, steps, delta, eps_error, &eps)) return fail_lib("dp epsilon");
+        if (eps_error == 0.0) eps_error = 0.01; /* the library's default */
+        if (d.json) return print_json(eps, NAN, delta, steps, sigma, q, NAN, "prv", eps_error);
+        printf("epsilon %f at delta %g (PRV accountant, eps_error %g) after %llu steps\n", eps, delta, eps_error,
+               (unsigned long long)steps);
+        return fflush(stdout) != 0;
+    }
     if (dm_dp_epsilon(sigma, q, steps, delta, &eps, &order)) return fail_lib("dp epsilon");
-    if (d.json) return print_json(eps, order, delta, steps, sigma, q, NAN);
+    if (d.json) return print_json(eps, order, delta, steps, sigma, q, NAN, "rdp", NAN);
     char note[64];
     printf("epsilon %f at delta %g%s after %llu steps\n", eps, delta, order_note(eps, order, note, sizeof note),
            (unsigned long long)steps);
@@ -194,10 +243,56 @@ static int cmd_dp_noise(int argc, char **argv)
     if (dm_dp_noise_multiplier(target, delta, q, steps, tolerance, &sigma)) return fail_lib("dp noise");
     /* What the answer spends: the search's last epsilon, recomputed with its order. */
     if (dm_dp_epsilon(sigma, q, steps, delta, &eps, &order)) return fail_lib("dp noise");
-    if (d.json) return print_json(eps, order, delta, steps, sigma, q, target);
+    if (d.json) return print_json(eps, order, delta, steps, sigma, q, target, NULL, NAN);
     char note[64];
     printf("noise multiplier %f spends epsilon %f of %g at delta %g%s after %llu steps\n", sigma, eps, target, delta,
            order_note(eps, order, note, sizeof note), (unsigned long long)steps);
+    return fflush(stdout) != 0;
+}
+
+/* dm dp audit: its own options (counts, and delta 0 allowed). */
+static int cmd_dp_audit(int argc, char **argv)
+{
+    const char *canaries = NULL, *guesses = NULL, *correct = NULL, *delta_s = NULL, *beta_s = NULL;
+    bool json = false;
+    args_t a = {argc, 0, argv};
+    for (a.i = 1; a.i < argc; a.i++) {
+        const char *arg = argv[a.i], **field = NULL;
+        if (is_opt(arg, NULL, "--json")) json = true;
+        else if (is_opt(arg, NULL, "--canaries")) field = &canaries;
+        else if (is_opt(arg, NULL, "--guesses")) field = &guesses;
+        else if (is_opt(arg, NULL, "--correct")) field = &correct;
+        else if (is_opt(arg, NULL, "--delta")) field = &delta_s;
+        else if (is_opt(arg, NULL, "--beta")) field = &beta_s;
+        else if (arg[0] == '-' && arg[1]) return usage_error("dp audit: unknown option '%s'", arg);
+        else return usage_error("dp audit: unexpected argument '%s'", arg);
+        if (field) NEED_VALUE(*field, arg);
+    }
+    if (!canaries) return usage_error("dp audit needs --canaries M");
+    if (!guesses) return usage_error("dp audit needs --guesses R");
+    if (!correct) return usage_error("dp audit needs --correct V");
+    uint64_t m, r, v;
+    double delta = 0.0, beta = 0.05, eps;
+    if (!parse_u64(canaries, &m)) return usage_error("--canaries: '%s' is not a count", canaries);
+    if (!parse_u64(guesses, &r)) return usage_error("--guesses: '%s' is not a count", guesses);
+    if (!parse_u64(correct, &v)) return usage_error("--correct: '%s' is not a count", correct);
+    int rc = 0;
+    if (delta_s) rc = number_opt("--delta", delta_s, &delta);
+    if (!rc && beta_s) rc = number_opt("--beta", beta_s, &beta);
+    if (rc) return rc;
+    if (dm_dp_audit_epsilon(m, r, v, delta, beta, &eps)) return fail_lib("dp audit");
+    if (json) {
+        fputc('{', stdout);
+        json_number("epsilon_lb", eps, ", ");
+        printf("\"canaries\": %llu, \"guesses\": %llu, \"correct\": %llu, ", (unsigned long long)m,
+               (unsigned long long)r, (unsigned long long)v);
+        json_number("delta", delta, ", ");
+        json_number("beta", beta, "");
+        fputs("}\n", stdout);
+        return fflush(stdout) != 0;
+    }
+    printf("epsilon >= %f at delta %g with confidence %g (%llu of %llu guesses right, %llu canaries)\n", eps, delta,
+           1.0 - beta, (unsigned long long)v, (unsigned long long)r, (unsigned long long)m);
     return fflush(stdout) != 0;
 }
 
@@ -209,10 +304,12 @@ int cmd_dp(int argc, char **argv)
     }
     for (int i = 2; i < argc; i++)
         if (is_opt(argv[i], "-h", "--help")) {
-            fputs(help_dp, stdout);
+            fputs(strcmp(argv[1], "norms") == 0 ? help_dp_norms : help_dp, stdout);
             return 0;
         }
     if (strcmp(argv[1], "epsilon") == 0) return cmd_dp_epsilon(argc - 1, argv + 1);
     if (strcmp(argv[1], "noise") == 0) return cmd_dp_noise(argc - 1, argv + 1);
-    return usage_error("unknown dp command '%s' (epsilon, noise)", argv[1]);
+    if (strcmp(argv[1], "audit") == 0) return cmd_dp_audit(argc - 1, argv + 1);
+    if (strcmp(argv[1], "norms") == 0) return cmd_dp_norms(argc - 1, argv + 1);
+    return usage_error("unknown dp command '%s' (epsilon, noise, audit, norms)", argv[1]);
 }

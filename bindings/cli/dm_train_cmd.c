@@ -81,6 +81,15 @@ const char help_train[] =
     "      --resume DIR          continue exactly from a checkpoint folder, with the same data\n"
     "                            and options (--model defaults to DIR)\n"
     "      --log-json FILE       one JSON object per step and evaluation (appended with --resume)\n"
+    "  Differential privacy (DP-SGD; float32 only; docs/privacy.md):\n"
+    "      --dp-epsilon E        train with DP-SGD within (E, --dp-delta): the noise is chosen so\n"
+    "                            that the planned steps spend E, and the run stops at the budget.\n"
+    "                            Each step is a Poisson sample of batch-size x grad-accum rows\n"
+    "                            expected; --max-grad-norm does not apply\n"
+    "      --dp-delta D          delta, in (0, 1) (default 1e-5)\n"
+    "      --dp-max-grad-norm C  clip each example's gradient to norm C (default 1.0)\n"
+    "      --dp-noise S          this noise multiplier (with --dp-epsilon: a budget to stop at)\n"
+    "      --dp-noise-seed N     reproducible noise, for tests only (default: keyed from the OS)\n"
     HELP_DEVICE
     "                            In training, bf16 is mixed precision (as PyTorch's autocast):\n"
     "                            the encoder's products forward and backward in bfloat16,\n"
@@ -215,6 +224,8 @@ static void draw_train_bar(const train_view *v, const dm_train_progress *p, bool
     bool done = final && p->step >= p->total_steps;
     fmt_duration(eta, sizeof eta, done ? p->elapsed_sec : p->eta_sec);
     if (!isnan(v->val_accuracy)) snprintf(acc, sizeof acc, " | val acc %.4f", v->val_accuracy);
+    if (!isnan(p->dp_epsilon))
+        snprintf(acc + strlen(acc), sizeof acc - strlen(acc), " | eps %.3f", p->dp_epsilon);
     fprintf(stderr, "\r[%.*s%*s] step %llu/%llu | epoch %.2f/%d | loss %.4f | %.1f ex/s | %s %s%s\033[K", fill,
             "====================", w - fill, "", (unsigned long long)p->step, (unsigned long long)p->total_steps,
             p->epoch, p->epochs, p->loss, p->examples_per_sec, done ? "took" : "ETA", eta, acc);
@@ -238,6 +249,10 @@ static int on_train_progress(const dm_train_progress *p, void *user)
         }
     } else {
         int decile = p->total_steps ? (int)(p->step * 10 / p->total_steps) : 0;
+        bool epoch_end = p->epoch > 0 && fabs(p->epoch - round(p->epoch)) < 1e-9;
+        if (!isnan(p->dp_epsilon) && epoch_end && !p->evaluated)
+            fprintf(stderr, "epoch %.0f done at step %llu: DP-SGD epsilon spent %.4f\n", p->epoch,
+                    (unsigned long long)p->step, p->dp_epsilon);
         if (decile > v->last_decile) {
             v->last_decile = decile;
             fprintf(stderr, "step %llu/%llu  epoch %.2f  loss %.6f  lr %.4g  %.1f examples/s  elapsed %.1fs\n",
@@ -250,6 +265,24 @@ static int on_train_progress(const dm_train_progress *p, void *user)
         fflush(stderr);
     }
     return interrupted;
+}
+
+/* What DP-SGD will do: the sample rate, the noise and the epsilon of the
+ * planned steps (the library chooses the same). */
+static void print_dp_plan(const dm_train_options *o, size_t n)
+{
+    size_t L = o->batch_size * (size_t)o->grad_accum;
+    double q = n ? (double)L / (double)n : 0.0;
+    uint64_t per_epoch = n / L ? n / L : 1;
+    uint64_t steps = o->max_steps ? o->max_steps : (uint64_t)o->epochs * per_epoch;
+    double sigma = o->dp_noise, eps = NAN;
+    if (q <= 0 || q > 1) return; /* the library says why */
+    if (sigma <= 0 && dm_dp_noise_multiplier(o->dp_epsilon, o->dp_delta, q, steps, 0, &sigma)) return;
+    if (dm_dp_epsilon(sigma, q, steps, o->dp_delta, &eps, NULL)) return;
+    fprintf(stderr, "dm: DP-SGD: expected batch %zu (sample rate %.6g), %llu steps, clipping norm %g, noise "
+            "multiplier %.6g: epsilon %.4f at delta %g for the planned steps%s\n", L, q, (unsigned long long)steps,
+            o->dp_max_grad_norm, sigma, eps, o->dp_delta,
+            o->dp_epsilon > 0 && eps > o->dp_epsilon ? " (the run stops earlier, at the budget)" : "");
 }
 
 /* --class-weights w1,w2,...: the numbers (count checked once the model is known). */
@@ -345,6 +378,21 @@ static int train_option(args_t *a, const char *arg, train_args *t)
         if (!parse_double(v, &x)) return usage_error("--max-grad-norm: '%s' is not a number", v);
         if (x < 0) return usage_error("--max-grad-norm: '%s' must be >= 0 (0 = no clipping)", v);
         to->max_grad_norm = x;
+    } else if (is_opt(arg, NULL, "--dp-epsilon") || is_opt(arg, NULL, "--dp-delta") ||
+               is_opt(arg, NULL, "--dp-max-grad-norm") || is_opt(arg, NULL, "--dp-noise")) {
+        NEED_VALUE_P(v, arg);
+        if (!parse_double(v, &x)) return usage_error("%s: '%s' is not a number", arg, v);
+        double *dst = is_opt(arg, NULL, "--dp-epsilon")         ? &to->dp_epsilon
+                      : is_opt(arg, NULL, "--dp-delta")         ? &to->dp_delta
+                      : is_opt(arg, NULL, "--dp-max-grad-norm") ? &to->dp_max_grad_norm
+                                                                : &to->dp_noise;
+        if (dst == &to->dp_delta ? !(x > 0 && x < 1) : !(x > 0))
+            return usage_error("%s: '%s' must be %s", arg, v, dst == &to->dp_delta ? "in (0, 1)" : "> 0");
+        *dst = x;
+    } else if (is_opt(arg, NULL, "--dp-noise-seed")) {
+        NEED_VALUE_P(v, arg);
+        if (!parse_u64(v, &to->dp_noise_seed) || !to->dp_noise_seed)
+            return usage_error("--dp-noise-seed: '%s' is not a count > 0", v);
     } else if (is_opt(arg, NULL, "--dropout")) {
         NEED_VALUE_P(v, arg);
         if (!parse_double(v, &x)) return usage_error("--dropout: '%s' is not a number", v);
@@ -477,6 +525,9 @@ static void print_train_summary(const train_args *t, const dm_train_result *res,
         printf("best validation accuracy %.6f at step %llu%s%s\n", res->best_val_metric,
                (unsigned long long)res->best_step, res->stopped_early ? " (stopped early)" : "",
                t->to.keep_best && res->best_step != res->steps ? ": the saved model is that step's" : "");
+    if (v->any && !isnan(v->last.dp_epsilon))
+        printf("DP-SGD: epsilon %.4f at delta %g spent (written to %s/privacy.json)\n", v->last.dp_epsilon,
+               t->to.dp_delta, t->out_dir);
     printf("saved the model to %s\n", t->out_dir);
 }
 
@@ -544,6 +595,8 @@ int cmd_train(int argc, char **argv)
     if (val) fprintf(stderr, ", validating on %zu examples of %s", dm_dataset_size(val), t.val_path);
     fprintf(stderr, ", %s backend%s\n", info.backend_name ? info.backend_name : device_name(info.device),
             t.mo.precision == DM_PRECISION_BF16 ? ", bf16 mixed precision" : "");
+    if (t.to.dp_epsilon > 0 || t.to.dp_noise > 0)
+        print_dp_plan(&t.to, dm_dataset_size(train));
 
     t.to.precision = t.mo.precision; /* --precision: of training too */
     train_view view = {.bar = t.progress != 0, .last_decile = -1, .val_accuracy = NAN};

@@ -379,15 +379,27 @@ static dm_status linear_fwd(dmb_backend *be, const dmi_linear *l, const dmi_bert
 }
 
 /* dW += dout^T inp; db += column sums of dout (each skipped when the site
- * is frozen: no weight-gradient product); dinp = dout W (+= when
+ * is frozen: no weight-gradient product; with SQ, DP-SGD's norm pass, each
+ * example's squared gradient norm is added to SQ instead, an example being T
+ * rows); dinp = dout W (+= when
  * ACCUMULATE; skipped when dinp is NULL). In mixed-precision training
  * (LOWP with scratch2, and the site has its twin) both products take
  * bfloat16 copies of their inputs (dout, inp, W) and accumulate in float32;
  * the bias gradient stays a float32 column sum. */
-static dm_status linear_bwd(dmb_backend *be, const dmi_linear *l, const dmi_bert_lowp *lowp, float *dinp,
-                            const float *dout, const float *inp, size_t rows, bool accumulate)
+static dm_status linear_bwd(dmb_backend *be, const dmi_linear *l, const dmi_bert_lowp *lowp, float *sq, size_t T,
+                            float *dinp, const float *dout, const float *inp, size_t rows, bool accumulate)
 {
     dm_status st = DM_OK;
+    if (sq) { /* DP-SGD's norm pass: each example's squared norm instead of the weight gradients */
+        if (l->dw || l->db)
+            st = be->ops->example_sqnorm_linear(be, sq, dout, inp, rows / T, T, l->n_in, l->n_out, l->dw != NULL,
+                                                l->db != NULL);
+        if (st || !dinp) return st;
+        dmb_gemm gx = {.m = rows, .n = l->n_in, .k = l->n_out, .a = dout, .lda = l->n_out, .b = l->w,
+                       .ldb = l->n_in, .c = dinp, .ldc = l->n_in, .batch = 1, .alpha = 1.0f,
+                       .beta = accumulate ? 1.0f : 0.0f};
+        return be->ops->gemm(be, &gx);
+    }
     bool low = lowp && lowp->scratch2 && l->w16;
     const void *dout_x = dout, *inp_x = inp, *w_x = l->w;
     if (low) {
@@ -513,6 +525,21 @@ dm_status dmi_bert_forward(dmb_backend *be, const dmi_bert_dims *d, const dmi_be
 
 /* ------------------------------------------------------------------ backward */
 
+/* A LayerNorm's backward pass: its weight and bias gradients (when trained)
+ * or, in DP-SGD's norm pass, each example's squared norm of them. */
+static dm_status norm_bwd(dmb_backend *be, const dmi_bert_acts *a, const dmi_norm *n, float *dinp, const float *dout,
+                          const float *inp, const float *mean, const float *rstd, size_t B, size_t T, size_t C)
+{
+    bool norms = a->example_sq != NULL;
+    if (norms && (n->dw || n->db)) {
+        dm_status st = be->ops->example_sqnorm_layernorm(be, a->example_sq, dout, inp, mean, rstd, B, T, C,
+                                                         n->dw != NULL, n->db != NULL);
+        if (st) return st;
+    }
+    return be->ops->layernorm_bwd(be, dinp, norms ? NULL : n->dw, norms ? NULL : n->db, dout, inp, n->w, mean, rstd,
+                                  B * T, C);
+}
+
 /* dx_out: gradient of the layer's output (consumed). On return *dx_in points
  * to the gradient of the layer's input (one of the scratch buffers); DX_IN
  * NULL: nothing below needs it. */
@@ -523,29 +550,27 @@ static dm_status layer_backward(dmb_backend *be, const dmi_bert_dims *d, const d
     const struct dmb_ops *o = be->ops;
     size_t BT = B * T, C = d->C, I = d->I;
     float *d_ln2_in = dx_out == a->d_res ? a->d_res2 : a->d_res; /* the other residual buffer */
-    dm_status st = o->layernorm_bwd(be, d_ln2_in, w->ln2.dw, w->ln2.db, dx_out, la->ln2_in, w->ln2.w, la->ln2_mean,
-                                    la->ln2_rstd, BT, C);
+    dm_status st = norm_bwd(be, a, &w->ln2, d_ln2_in, dx_out, la->ln2_in, la->ln2_mean, la->ln2_rstd, B, T, C);
     if (st) return st;
     /* FFN: ln2_in = h + dropout(fc2(gelu(fc1(h)))) */
     dmb_dropout dr = dropout_at(dropout, SITE_FFN_OUT, l);
     if ((st = o->dropout_bwd(be, a->d_a, d_ln2_in, BT * C, &dr))) return st;
-    if ((st = linear_bwd(be, &w->ffn_out, a->lowp, a->d_wide, a->d_a, la->gelu, BT, false))) return st;
+    if ((st = linear_bwd(be, &w->ffn_out, a->lowp, a->example_sq, T, a->d_wide, a->d_a, la->gelu, BT, false))) return st;
     if ((st = o->gelu_bwd(be, a->d_wide2, la->fc1, a->d_wide, BT * I))) return st;
     /* dh = d_fc1 W_1 + d_ln2_in (the residual), accumulated in place */
-    if ((st = linear_bwd(be, &w->ffn_in, a->lowp, d_ln2_in, a->d_wide2, la->h, BT, true))) return st;
+    if ((st = linear_bwd(be, &w->ffn_in, a->lowp, a->example_sq, T, d_ln2_in, a->d_wide2, la->h, BT, true))) return st;
     float *d_ln1_in = dx_out; /* free again: reuse it */
-    st = o->layernorm_bwd(be, d_ln1_in, w->ln1.dw, w->ln1.db, d_ln2_in, la->ln1_in, w->ln1.w, la->ln1_mean,
-                          la->ln1_rstd, BT, C);
+    st = norm_bwd(be, a, &w->ln1, d_ln1_in, d_ln2_in, la->ln1_in, la->ln1_mean, la->ln1_rstd, B, T, C);
     if (st) return st;
     /* Attention block: ln1_in = x + dropout(dense(attention(qkv(x)))) */
     dr = dropout_at(dropout, SITE_ATTN_OUT, l);
     if ((st = o->dropout_bwd(be, a->d_a, d_ln1_in, BT * C, &dr))) return st;
-    if ((st = linear_bwd(be, &w->attn_out, a->lowp, a->d_b, a->d_a, la->atty, BT, false))) return st;
+    if ((st = linear_bwd(be, &w->attn_out, a->lowp, a->example_sq, T, a->d_b, a->d_a, la->atty, BT, false))) return st;
     /* as the forward pass: its scores saw bfloat16 q and k in mixed precision */
     dmb_attention att = {.B = B, .T = T, .H = d->H, .D = d->D, .key_mask = a->key_mask,
                          .dropout = dropout_at(dropout, SITE_ATTENTION, l), .bf16 = a->lowp != NULL};
     st = o->attention_bwd(be, a->d_wide, a->d_att, a->d_b, la->qkv, la->atty, la->att_state, &att);
-    if (!st) st = linear_bwd(be, &w->qkv, a->lowp, dx_in ? d_ln1_in : NULL, a->d_wide, la->x_in, BT, true);
+    if (!st) st = linear_bwd(be, &w->qkv, a->lowp, a->example_sq, T, dx_in ? d_ln1_in : NULL, a->d_wide, la->x_in, BT, true);
     if (st) return st;
     if (dx_in) *dx_in = d_ln1_in;
     return DM_OK;
@@ -556,12 +581,12 @@ static dm_status head_backward(dmb_backend *be, const dmi_bert_dims *d, const dm
 {
     const struct dmb_ops *o = be->ops;
     size_t C = d->C;
-    dm_status st = linear_bwd(be, &net->classifier, NULL, a->d_pool, a->dlogits, a->pooled_drop, B, false);
+    dm_status st = linear_bwd(be, &net->classifier, NULL, a->example_sq, 1, a->d_pool, a->dlogits, a->pooled_drop, B, false);
     if (st) return st;
     dmb_dropout dr = dropout_at(dropout, SITE_CLASSIFIER, 0);
     if ((st = o->dropout_bwd(be, a->d_pool, a->d_pool, B * C, &dr))) return st;
     if ((st = o->tanh_bwd(be, a->d_pool, a->pooled, a->d_pool, B * C))) return st;
-    if ((st = linear_bwd(be, &net->pooler, NULL, a->d_cls, a->d_pool, a->cls, B, false))) return st;
+    if ((st = linear_bwd(be, &net->pooler, NULL, a->example_sq, 1, a->d_cls, a->d_pool, a->cls, B, false))) return st;
     if ((st = o->zero(be, a->d_res, B * T * C * sizeof(float)))) return st;
     return o->pool_bwd(be, a->d_res, a->d_cls, a->key_mask, B, T, C, DMB_POOL_FIRST);
 }
@@ -610,8 +635,10 @@ dm_status dmi_bert_backward(dmb_backend *be, const dmi_bert_dims *d, const dmi_b
     dmb_dropout dr = dropout_at(dropout, SITE_EMBED, 0);
     if ((st = o->dropout_bwd(be, dx, dx, BT * C, &dr))) return st;
     float *d_sum = dx == a->d_res ? a->d_res2 : a->d_res;
-    st = o->layernorm_bwd(be, d_sum, net->emb_ln.dw, net->emb_ln.db, dx, a->emb_sum, net->emb_ln.w, a->emb_mean,
-                          a->emb_rstd, BT, C);
+    st = norm_bwd(be, a, &net->emb_ln, d_sum, dx, a->emb_sum, a->emb_mean, a->emb_rstd, B, T, C);
     if (st) return st;
+    if (a->example_sq)
+        return o->example_sqnorm_embed(be, a->example_sq, d_sum, a->ids, a->types, B, T, C, net->dwte != NULL,
+                                       net->dwpe != NULL, net->dwtt != NULL);
     return o->embed_bwd(be, net->dwte, net->dwpe, net->dwtt, d_sum, a->ids, a->types, B, T, C);
 }

@@ -133,6 +133,10 @@ typedef struct dmi_bert_acts {
     /* backward scratch */
     float *d_res, *d_res2, *d_a, *d_b, *d_wide, *d_wide2, *d_att;
     float *d_cls, *d_pool;
+    /* DP-SGD's norm pass: when set (B floats, backend memory), the backward
+     * pass adds each example's squared gradient norm over the trainable
+     * tensors here and computes no weight gradient. */
+    float *example_sq;
 } dmi_bert_acts;
 
 dm_status dmi_bert_acts_alloc(dmb_backend *be, const dmi_bert_dims *d, size_t max_B, size_t max_T,

@@ -35,6 +35,9 @@ void dmi_model_free_grads(dm_model *m)
     m->train_lowp_elems = 0;
     if (m->fb_stats) m->be->ops->free(m->be, m->fb_stats);
     m->fb_stats = NULL;
+    if (m->example_sq) m->be->ops->free(m->be, m->example_sq);
+    m->example_sq = NULL;
+    m->example_sq_n = 0;
 }
 
 size_t dmi_model_trainable_floats(const dm_model *m)
@@ -282,55 +285,75 @@ static dm_status fill_public_batch(dm_model *m, const dm_batch *b)
     return dmi_bert_inputs_upload(m->be, &m->train);
 }
 
-static dm_status forward_backward(dm_model *m, const dm_batch *b, const dm_backward_options *o, double *loss_sum,
-                                  float *logits)
+dm_status dmi_model_stage_batch(dm_model *m, const dm_batch *b)
 {
-    size_t B = b->batch, T = b->seq_len;
     dm_status s = dmi_model_grads(m);
-    if (!s) s = dmi_model_train_acts(m, B, T);
+    if (!s) s = dmi_model_train_acts(m, b->batch, b->seq_len);
     if (!s) s = dmi_model_train_precision(m, DM_PRECISION_FP32); /* dm_train's may have been mixed */
     if (!s && !m->fb_stats && !(m->fb_stats = m->be->ops->alloc(m->be, sizeof(double)))) s = DM_ERR_NO_MEMORY;
     if (!s) s = fill_public_batch(m, b);
     if (!s) s = dmb_set_threads(m->be, m->threads);
+    if (!s) m->params16_stale = true; /* the caller updates the weights after this */
+    return s;
+}
+
+dm_status dmi_model_read_loss(dm_model *m, double *sum)
+{
+    dm_status s = m->be->ops->download(m->be, sum, m->fb_stats, sizeof *sum);
+    if (!s && !isfinite(*sum))
+        s = dmi_fail(DM_ERR_NUMERIC, "the batch's loss is %s: no gradient was added", isnan(*sum) ? "NaN" : "infinite");
+    return s;
+}
+
+static dm_status forward_backward(dm_model *m, const dm_batch *b, const dm_backward_options *o, double *loss_sum,
+                                  float *logits)
+{
+    size_t B = b->batch, T = b->seq_len;
+    dm_status s = dmi_model_stage_batch(m, b);
     if (s) return s;
-    m->params16_stale = true; /* the caller updates the weights after this */
     dmi_bert_acts *a = &m->train;
     dmi_bert_dropout d = dmi_model_dropout(m, o->dropout, o->seed, o->stream);
     s = dmi_bert_forward(m->be, &m->dims, &m->net, a, B, T, &d, a->weights, (float)o->grad_scale);
     double sum = 0.0;
     if (!s) s = m->be->ops->reduce(m->be, m->fb_stats, a->losses, B, DMB_SUM, 0);
-    if (!s) s = m->be->ops->download(m->be, &sum, m->fb_stats, sizeof sum);
-    if (!s && !isfinite(sum))
-        s = dmi_fail(DM_ERR_NUMERIC, "the batch's loss is %s: no gradient was added", isnan(sum) ? "NaN" : "infinite");
+    if (!s) s = dmi_model_read_loss(m, &sum);
     if (!s && logits) s = m->be->ops->download(m->be, logits, a->logits, B * m->dims.L * sizeof(float));
     if (!s) s = dmi_bert_backward(m->be, &m->dims, &m->net, a, B, T, &d);
     if (!s && loss_sum) *loss_sum = sum;
     return s;
 }
 
+dm_status dmi_model_check_batch(const dm_model *m, const dm_batch *batch, const dm_backward_options *opts,
+                                dm_batch *b, dm_backward_options *o, const char *fn)
+{
+    if (!m || !batch || !batch->ids || !batch->labels)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "%s: NULL model, batch, ids or labels", fn);
+    if (batch->struct_size < sizeof(size_t) || batch->struct_size > sizeof *batch)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_batch: set struct_size to sizeof(dm_batch)");
+    memset(b, 0, sizeof *b);
+    memcpy(b, batch, batch->struct_size);
+    if (b->batch == 0 || b->seq_len == 0)
+        return dmi_fail(DM_ERR_RANGE, "%s: empty batch (%zu x %zu)", fn, b->batch, b->seq_len);
+    if (b->seq_len > m->dims.P)
+        return dmi_fail(DM_ERR_RANGE, "sequence length %zu exceeds max_position_embeddings %zu", b->seq_len, m->dims.P);
+    dm_backward_options_default(o);
+    if (opts && dmi_copy_options(o, sizeof *o, opts, "dm_backward_options")) return DM_ERR_INVALID_ARGUMENT;
+    if (!isfinite(o->grad_scale)) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "grad_scale must be finite");
+    if (o->stream >> 32)
+        return dmi_fail(DM_ERR_RANGE, "stream must be below 2^32 (got %llu): larger ones would name the same "
+                        "dropout masks as others", (unsigned long long)o->stream);
+    if (!(o->dropout < 1.0) || (o->dropout < 0.0 && o->dropout != -1.0))
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dropout must be in [0, 1), or -1 for config.json's (got %g)", o->dropout);
+    return DM_OK;
+}
+
 DM_API dm_status dm_model_forward_backward(dm_model *m, const dm_batch *batch, const dm_backward_options *opts,
                                            double *loss_sum, float *logits)
 {
-    if (!m || !batch || !batch->ids || !batch->labels)
-        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_model_forward_backward: NULL model, batch, ids or labels");
-    if (batch->struct_size < sizeof(size_t) || batch->struct_size > sizeof *batch)
-        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dm_batch: set struct_size to sizeof(dm_batch)");
-    dm_batch b = {0};
-    memcpy(&b, batch, batch->struct_size);
-    if (b.batch == 0 || b.seq_len == 0)
-        return dmi_fail(DM_ERR_RANGE, "dm_model_forward_backward: empty batch (%zu x %zu)", b.batch, b.seq_len);
-    if (b.seq_len > m->dims.P)
-        return dmi_fail(DM_ERR_RANGE, "sequence length %zu exceeds max_position_embeddings %zu", b.seq_len, m->dims.P);
+    dm_batch b;
     dm_backward_options o;
-    dm_backward_options_default(&o);
-    if (opts && dmi_copy_options(&o, sizeof o, opts, "dm_backward_options")) return DM_ERR_INVALID_ARGUMENT;
-    if (!isfinite(o.grad_scale)) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "grad_scale must be finite");
-    if (o.stream >> 32)
-        return dmi_fail(DM_ERR_RANGE, "stream must be below 2^32 (got %llu): larger ones would name the same "
-                        "dropout masks as others", (unsigned long long)o.stream);
-    if (!(o.dropout < 1.0) || (o.dropout < 0.0 && o.dropout != -1.0))
-        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dropout must be in [0, 1), or -1 for config.json's (got %g)", o.dropout);
-    dm_status s = dmi_model_enter(m, "dm_model_forward_backward");
+    dm_status s = dmi_model_check_batch(m, batch, opts, &b, &o, "dm_model_forward_backward");
+    if (!s) s = dmi_model_enter(m, "dm_model_forward_backward");
     if (s) return s;
     s = forward_backward(m, &b, &o, loss_sum, logits);
     dmi_model_leave(m);

@@ -18,6 +18,7 @@
 #define HEAD_INIT_STREAM 0x48454144ull /* "HEAD": the RNG stream of new heads */
 
 static dm_status read_tokenizer_files(dm_model *m, const char *dir);
+static dm_status read_privacy_file(dm_model *m, const char *dir);
 static void permute_rows(float *x, const uint32_t *perm, size_t R, size_t K);
 
 DM_API void dm_model_options_default(dm_model_options *opts)
@@ -547,6 +548,7 @@ static dm_status load_into(dm_model *m, const char *dir, const dm_model_options 
 
     if ((s = dm_tokenizer_load(model_dir, NULL, &m->tok))) return dmi_fail_prefix(s, "%s: tokenizer", model_dir);
     if ((s = read_tokenizer_files(m, model_dir))) return s;
+    if ((s = read_privacy_file(m, model_dir))) return s;
     if (dm_tokenizer_vocab_size(m->tok) > m->cfg.vocab_size)
         return dmi_fail(DM_ERR_RANGE, "%s: the tokenizer has %zu ids but config.json's vocab_size is %zu",
                         model_dir, dm_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
@@ -615,6 +617,7 @@ DM_API void dm_model_free(dm_model *m)
         for (size_t i = 0; i < m->dims.L; i++) free(m->labels[i]);
     free(m->labels);
     free(m->src_dir);
+    free(m->privacy_json);
     for (size_t i = 0; i < DMI_TOKENIZER_FILES; i++) free(m->tok_files[i]);
     dm_tokenizer_free(m->tok);
     dmi_bert_config_free(&m->cfg);
@@ -683,6 +686,17 @@ static dm_status read_tokenizer_files(dm_model *m, const char *dir)
     return DM_OK;
 }
 
+/* privacy.json (a DP-SGD run's parameters and epsilon) is kept as loaded and
+ * written again with the model: a copy of a private model stays labelled. */
+static dm_status read_privacy_file(dm_model *m, const char *dir)
+{
+    char path[4096];
+    size_t len;
+    dm_status s = dmi_path_join(path, sizeof path, dir, "privacy.json");
+    if (!s && dmi_is_file(path)) s = dmi_read_file(path, &m->privacy_json, &len);
+    return s;
+}
+
 /* The tokenizer files byte for byte as they came, or, when the source had
  * none of them, written from the loaded tokenizer. */
 static dm_status save_tokenizer(const dm_model *m, const char *dir)
@@ -708,7 +722,8 @@ static bool model_file(const char *name)
     static const char *const names[] = {"config.json", "model.safetensors", "model.safetensors.index.json",
                                         "pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5",
                                         "flax_model.msgpack", "tokenizer.json", "vocab.txt",
-                                        "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"};
+                                        "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                                        "privacy.json"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (strcmp(name, names[i]) == 0) return true;
     size_t n = strlen(name);
@@ -725,6 +740,8 @@ dm_status dmi_model_write_files(const dm_model *m, const char *dir)
     if (!s) s = save_tokenizer(m, dir);
     if (!s) s = dmi_path_join(path, sizeof path, dir, "config.json");
     if (!s) s = dmi_bert_config_save(&m->cfg, path);
+    if (!s && m->privacy_json) s = dmi_path_join(path, sizeof path, dir, "privacy.json");
+    if (!s && m->privacy_json) s = dmi_write_file_atomic(path, m->privacy_json, strlen(m->privacy_json));
     return s;
 }
 

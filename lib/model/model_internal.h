@@ -51,6 +51,9 @@ struct dm_model {
     dmi_bert_lowp train_lowp;  /* mixed-precision training's bfloat16 scratch (train.lowp points here) */
     size_t train_lowp_elems;   /* entries of each train_lowp buffer */
     double *fb_stats;      /* backend memory: dm_model_forward_backward's loss readback */
+    float *example_sq;     /* backend memory, example_sq_n floats: DP-SGD's per-example norms */
+    size_t example_sq_n;
+    char *privacy_json;    /* privacy.json of the folder (a DP-SGD run's accounting), or NULL */
     int n_optimizers;      /* optimizers of this model alive: the trainable set is fixed */
     /* Concurrency: every call holds LOCK (recursive: public calls nest, e.g.
      * dm_train's evaluations and checkpoints); dm_train holds it only to
@@ -108,6 +111,15 @@ size_t dmi_model_trainable_floats(const dm_model *m);
 /* The dropout of a training pass: RATE < 0 takes config.json's rates; the
  * masks are Philox streams of (SEED, STREAM). */
 dmi_bert_dropout dmi_model_dropout(const dm_model *m, double rate, uint64_t seed, uint64_t stream);
+
+/* The public batch API's checks (dm_batch and dm_backward_options copied
+ * into B and O, defaults filled; FN names the caller), and its staging:
+ * gradients and activations ready, float32 products, the batch uploaded. */
+dm_status dmi_model_check_batch(const dm_model *m, const dm_batch *batch, const dm_backward_options *opts,
+                                dm_batch *b, dm_backward_options *o, const char *fn);
+dm_status dmi_model_stage_batch(dm_model *m, const dm_batch *b);
+/* The loss sum reduced into m->fb_stats, read back (DM_ERR_NUMERIC when not finite). */
+dm_status dmi_model_read_loss(dm_model *m, double *sum);
 
 /* (Re)builds m->net's views: the parameters, the gradients when the
  * buffer exists (frozen tensors have none), the bfloat16 twins when set. */

@@ -123,6 +123,18 @@ static json_t *state_json(const dm_trainer *t)
     json_object_set_new(j, "epoch_loss_sum", json_real(t->epoch_loss_sum));
     json_object_set_new(j, "epoch_loss_steps", json_integer((json_int_t)t->epoch_loss_steps));
     json_object_set_new(j, "examples_seen", json_integer((json_int_t)t->examples_seen));
+    json_t *dp = json_null();
+    if (t->dp) {
+        dp = json_object();
+        json_object_set_new(dp, "noise_multiplier", json_real(t->dp->sigma));
+        json_object_set_new(dp, "max_grad_norm", json_real(t->dp->o.max_grad_norm));
+        json_object_set_new(dp, "sample_rate", json_real(t->dp->o.sample_rate));
+        json_object_set_new(dp, "delta", json_real(t->dp->o.delta));
+        json_object_set_new(dp, "steps", json_integer((json_int_t)t->dp->steps));
+        json_object_set_new(dp, "clipped", json_integer((json_int_t)t->dp->clipped));
+        json_object_set_new(dp, "examples", json_integer((json_int_t)t->dp->examples));
+    }
+    json_object_set_new(j, "dp", dp);
     json_t *labels = json_array();
     for (size_t i = 0; i < t->m->dims.L; i++) json_array_append_new(labels, json_string(t->m->labels[i]));
     json_object_set_new(j, "labels", labels);
@@ -227,12 +239,46 @@ static dm_status expect_int_or(json_t *j, const char *key, uint64_t old, uint64_
     return expect_int(j, key, want, dir);
 }
 
+/* DP-SGD's settings must be the same on both sides: resuming a private run
+ * without DP, or a run without DP with noise, would make the accounting
+ * wrong. */
+static dm_status expect_dp(const dm_trainer *t, json_t *j, const char *dir)
+{
+    json_t *dp = json_object_get(j, "dp");
+    bool had = json_is_object(dp);
+    if (!had && !t->dp) return DM_OK;
+    if (!had)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: it was trained without DP-SGD; this run adds "
+                        "noise, and its privacy accounting would leave out the steps taken without it: start the "
+                        "DP run from the model, not from this checkpoint", dir);
+    if (!t->dp)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: it was trained with DP-SGD; this run has no "
+                        "DP options (give the same --dp-* settings)", dir);
+    static const char *const keys[] = {"noise_multiplier", "max_grad_norm", "sample_rate", "delta"};
+    double want[] = {t->dp->sigma, t->dp->o.max_grad_norm, t->dp->o.sample_rate, t->dp->o.delta};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *v = json_object_get(dp, keys[i]);
+        if (!json_is_number(v))
+            return dmi_fail(DM_ERR_PARSE, "%s/trainer_state.json: dp.%s must be a number", dir, keys[i]);
+        if (json_number_value(v) != want[i])
+            return dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: its DP-SGD %s is %.17g, this run's %.17g "
+                            "(the same settings are needed)", dir, keys[i], json_number_value(v), want[i]);
+    }
+    json_t *steps = json_object_get(dp, "steps");
+    json_int_t step = json_integer_value(json_object_get(j, "step"));
+    if (!json_is_integer(steps) || json_integer_value(steps) != step)
+        return dmi_fail(DM_ERR_PARSE, "%s/trainer_state.json: dp.steps must equal the step (%lld)", dir,
+                        (long long)step);
+    return DM_OK;
+}
+
 static dm_status check_state(const dm_trainer *t, json_t *j, const char *dir)
 {
     const char *fmt = json_string_value(json_object_get(j, "format"));
     if (!fmt || strcmp(fmt, "libdatamodel-trainer-state-1") != 0)
         return dmi_fail(DM_ERR_PARSE, "%s/trainer_state.json: not a libdatamodel trainer state", dir);
-    dm_status s = expect_int(j, "n_examples", t->n, dir);
+    dm_status s = expect_dp(t, j, dir);
+    if (!s) s = expect_int(j, "n_examples", t->n, dir);
     /* Checkpoints written before fingerprints existed are taken on trust. */
     const char *fp = json_string_value(json_object_get(j, "data_fingerprint"));
     if (!s && fp && strcmp(fp, t->data_fingerprint) != 0)
@@ -321,6 +367,12 @@ dm_status dmi_checkpoint_load(dm_trainer *t, const char *dir)
         t->epoch_loss_sum = json_number_value(json_object_get(j, "epoch_loss_sum"));
         t->epoch_loss_steps = (uint64_t)json_integer_value(json_object_get(j, "epoch_loss_steps"));
         t->examples_seen = (uint64_t)json_integer_value(json_object_get(j, "examples_seen"));
+        if (t->dp) {
+            json_t *dp = json_object_get(j, "dp");
+            t->dp->steps = t->step;
+            t->dp->clipped = (uint64_t)json_integer_value(json_object_get(dp, "clipped"));
+            t->dp->examples = (uint64_t)json_integer_value(json_object_get(dp, "examples"));
+        }
         if (!s && t->opt->step == UINT64_MAX) t->opt->step = t->step; /* a state of an earlier version */
         if (!s && t->opt->step != t->step)
             s = dmi_fail(DM_ERR_INVALID_ARGUMENT, "resuming from %s: the optimizer state is at step %llu, the trainer's "

@@ -33,6 +33,8 @@ DM_API void dm_train_options_default(dm_train_options *o)
     o->world_size = 1;
     o->keep_best = 1;
     o->checkpoint_limit = 2;
+    o->dp_delta = 1e-5;
+    o->dp_max_grad_norm = 1.0;
 }
 
 double dmi_now(void)
@@ -43,6 +45,29 @@ double dmi_now(void)
 }
 
 /* ------------------------------------------------------------------ options */
+
+/* DP-SGD's options (the sample rate needs the data: checked at create). */
+static dm_status check_dp_options(const dm_train_options *o)
+{
+    if (o->dp_epsilon < 0.0 || !isfinite(o->dp_epsilon))
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dp_epsilon must be a finite number > 0 (got %g; 0: no budget)",
+                        o->dp_epsilon);
+    if (o->dp_noise < 0.0 || !isfinite(o->dp_noise))
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dp_noise must be a finite number > 0 (got %g; 0: from dp_epsilon)",
+                        o->dp_noise);
+    if (!dmi_train_dp(o)) return DM_OK;
+    if (!(o->dp_delta > 0.0 && o->dp_delta < 1.0))
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dp_delta must be in (0, 1) (got %g)", o->dp_delta);
+    if (!(o->dp_max_grad_norm > 0.0) || !isfinite(o->dp_max_grad_norm))
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "dp_max_grad_norm must be a finite number > 0 (got %g)",
+                        o->dp_max_grad_norm);
+    if (o->precision != DM_PRECISION_FP32)
+        return dmi_fail(DM_ERR_UNSUPPORTED, "DP-SGD trains in float32 only: the clipped gradients of bfloat16 "
+                        "products would not be the ones whose norms were bounded (dm train --precision fp32)");
+    if (o->max_steps >= (1u << 20) || (uint64_t)o->epochs >= (1u << 20))
+        return dmi_fail(DM_ERR_RANGE, "DP-SGD: at most 2^20 steps in one run");
+    return DM_OK;
+}
 
 dm_status dmi_train_check_options(const dm_train_options *o, const dm_model *m)
 {
@@ -92,7 +117,7 @@ dm_status dmi_train_check_options(const dm_train_options *o, const dm_model *m)
                         "the workers, which this build does not have yet (train with world_size 1)", world);
     if (o->checkpoint_steps && !o->output_dir)
         return dmi_fail(DM_ERR_INVALID_ARGUMENT, "checkpoint_steps needs an output_dir");
-    return DM_OK;
+    return check_dp_options(o);
 }
 
 /* ------------------------------------------------------------------ schedule */

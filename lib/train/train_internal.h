@@ -9,6 +9,7 @@
 #include "../model/model_internal.h"
 #include "loader.h"
 #include "optimizer.h"
+#include "../privacy/dp_sgd.h"
 
 #include <stdio.h>
 
@@ -54,6 +55,14 @@ struct dm_trainer {
     double epoch_loss_sum;    /* for the result: losses of the current epoch's steps */
     uint64_t epoch_loss_steps;
     double last_loss;
+    /* DP-SGD (dp_sgd.c): the transform, the expected batch, the steps the
+     * budget allows, each micro-batch's norms */
+    struct dm_dp *dp;
+    size_t dp_batch;
+    uint64_t dp_budget_steps;
+    float *dp_norms;
+    bool dp_budget_reached;
+    struct json_t *dp_previous; /* the model's privacy.json before this run, or NULL */
     /* reporting */
     FILE *log;
     double started;
@@ -71,6 +80,9 @@ double dmi_now(void);
  * weight divided by the whole micro-batch's sum and by GROUP. *EXAMPLES is
  * the step's rows over all workers. The step is not taken. */
 dm_status dmi_trainer_gradients(dm_trainer *t, size_t *group, size_t *examples);
+
+/* Whether the options ask for DP-SGD. */
+static inline bool dmi_train_dp(const dm_train_options *o) { return o->dp_epsilon > 0.0 || o->dp_noise > 0.0; }
 
 /* Checks the options of a run against MODEL (label count for class weights). */
 dm_status dmi_train_check_options(const dm_train_options *o, const dm_model *m);
@@ -98,6 +110,10 @@ dm_status dmi_checkpoint_write(dm_trainer *t, const char *dir);
 /* Restores weights, AdamW moments, step and best-model state from DIR after
  * checking that it was written by a run with the same data and options. */
 dm_status dmi_checkpoint_load(dm_trainer *t, const char *dir);
+
+/* Sets the model's privacy.json from the run's DP-SGD state (or drops it
+ * for a run without DP). */
+dm_status dmi_trainer_privacy_json(dm_trainer *t);
 
 /* Reads back the check of the last update's weights when it is pending
  * (before a checkpoint, an evaluation or the end). */

@@ -78,6 +78,10 @@ static dm_status plan_schedule(dm_trainer *t)
 {
     t->micro_per_epoch = (t->n + t->o.batch_size - 1) / t->o.batch_size;
     t->steps_per_epoch = (t->micro_per_epoch + (size_t)t->o.grad_accum - 1) / (size_t)t->o.grad_accum;
+    if (t->dp_batch) { /* DP-SGD: Poisson samples of L expected rows, N / L of them an epoch (as Opacus) */
+        t->steps_per_epoch = t->n / t->dp_batch ? t->n / t->dp_batch : 1;
+        t->micro_per_epoch = t->steps_per_epoch * (size_t)t->o.grad_accum;
+    }
     t->total_steps = t->o.max_steps ? t->o.max_steps : (uint64_t)t->o.epochs * t->steps_per_epoch;
     t->warmup_steps = t->o.warmup_steps ? t->o.warmup_steps
                                         : (uint64_t)ceil(t->o.warmup_ratio * (double)t->total_steps);
@@ -206,6 +210,51 @@ static dm_status own_option_strings(dm_trainer *t)
     return DM_OK;
 }
 
+/* DP-SGD: the transform (its noise chosen for the planned steps when only a
+ * budget is given), the steps the budget allows, no global clipping. */
+static dm_status setup_dp(dm_trainer *t)
+{
+    double q = (double)t->dp_batch / (double)t->n;
+    if (q > 1.0)
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "DP-SGD: the expected batch (batch_size x grad_accum = %zu) is "
+                        "larger than the training data (%zu rows): the sample rate would be %g > 1", t->dp_batch,
+                        t->n, q);
+    dm_dp_options o;
+    dm_dp_options_default(&o);
+    o.max_grad_norm = t->o.dp_max_grad_norm;
+    o.noise_multiplier = t->o.dp_noise;
+    o.target_epsilon = t->o.dp_epsilon;
+    o.delta = t->o.dp_delta;
+    o.sample_rate = q;
+    o.steps = t->total_steps;
+    o.noise_seed = t->o.dp_noise_seed;
+    dm_status s = dm_dp_create(&o, &t->dp);
+    if (s) return s;
+    t->dp_budget_steps = t->total_steps;
+    if (t->m->privacy_json) t->dp_previous = json_loads(t->m->privacy_json, 0, NULL);
+    if (t->o.dp_epsilon > 0.0) {
+        /* the most steps within the budget: epsilon grows with the steps */
+        uint64_t lo = 0, hi = t->total_steps;
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo + 1) / 2;
+            double eps;
+            if ((s = dmi_dp_epsilon_at(t->dp, mid, &eps))) return s;
+            if (eps <= t->o.dp_epsilon) lo = mid;
+            else hi = mid - 1;
+        }
+        if (lo == 0)
+            return dmi_fail(DM_ERR_RANGE, "DP-SGD: epsilon %g (delta %g) is too small a budget for even one step with "
+                            "noise multiplier %g at sample rate %g", t->o.dp_epsilon, t->o.dp_delta,
+                            t->dp->sigma, q);
+        t->dp_budget_steps = lo;
+        t->dp_budget_reached = lo < t->total_steps;
+        t->total_steps = lo;
+    }
+    t->o.max_grad_norm = 0.0; /* the per-example clipping is the clipping */
+    t->dp_norms = dmi_malloc(t->o.batch_size * sizeof *t->dp_norms);
+    return t->dp_norms ? DM_OK : DM_ERR_NO_MEMORY;
+}
+
 static dm_status create(dm_trainer *t, dm_model *m, dm_optimizer *opt, const dm_dataset *train,
                         const dm_dataset *val, const dm_train_options *opts)
 {
@@ -234,11 +283,14 @@ static dm_status create(dm_trainer *t, dm_model *m, dm_optimizer *opt, const dm_
     if ((s = dmb_set_threads(t->be, t->o.threads ? t->o.threads : m->threads))) return s;
     if ((s = load_data(t, train, val))) return s;
     if ((s = fingerprint_data(t, train))) return s;
+    if (dmi_train_dp(&t->o)) t->dp_batch = t->o.batch_size * (size_t)t->o.grad_accum;
     if ((s = plan_schedule(t))) return s;
+    if (t->dp_batch && (s = setup_dp(t))) return s;
     if ((s = setup_class_weights(t))) return s;
     if ((s = apply_freezing(t))) return s;
     if ((s = make_optimizer(t, opt))) return s;
     if ((s = dmi_model_grads(m))) return s;
+    if ((s = dmi_trainer_privacy_json(t))) return s;
     return alloc_state(t);
 }
 
@@ -282,6 +334,9 @@ DM_API void dm_trainer_free(dm_trainer *t)
 {
     if (!t) return;
     if (t->stats) t->be->ops->free(t->be, t->stats);
+    dm_dp_free(t->dp);
+    json_decref(t->dp_previous);
+    free(t->dp_norms);
     if (t->own_opt) dm_optimizer_free(t->opt);
     restore_trainable(t);
     free(t->saved_trainable);
@@ -316,6 +371,48 @@ static void log_json(dm_trainer *t, const char *fmt, ...)
 }
 
 static double json_num(double x) { return isfinite(x) ? x : 0.0; }
+
+/* privacy.json of the folders this run saves: a DP-SGD run's parameters and
+ * the epsilon spent so far (with the model's earlier record, when it had
+ * one, under "previous": privacy losses of runs on the same data add up). A
+ * run without DP drops the record: its weights are no longer the private
+ * ones. */
+dm_status dmi_trainer_privacy_json(dm_trainer *t)
+{
+    dm_model *m = t->m;
+    if (!t->dp) {
+        free(m->privacy_json);
+        m->privacy_json = NULL;
+        return DM_OK;
+    }
+    dm_dp_info info = {.struct_size = sizeof info};
+    dm_status s = dm_dp_get_info(t->dp, &info);
+    if (s) return s;
+    json_t *j = json_object();
+    json_object_set_new(j, "mechanism", json_string("DP-SGD (Poisson sampling, per-example clipping, Gaussian noise)"));
+    json_object_set_new(j, "accountant", json_string("rdp"));
+    json_object_set_new(j, "epsilon", json_real(info.epsilon));
+    json_object_set_new(j, "delta", json_real(info.delta));
+    json_object_set_new(j, "target_epsilon", t->o.dp_epsilon > 0.0 ? json_real(t->o.dp_epsilon) : json_null());
+    json_object_set_new(j, "noise_multiplier", json_real(info.noise_multiplier));
+    json_object_set_new(j, "max_grad_norm", json_real(info.max_grad_norm));
+    json_object_set_new(j, "sample_rate", json_real(info.sample_rate));
+    json_object_set_new(j, "expected_batch", json_integer((json_int_t)t->dp_batch));
+    json_object_set_new(j, "training_rows", json_integer((json_int_t)t->n));
+    json_object_set_new(j, "steps", json_integer((json_int_t)info.steps));
+    json_object_set_new(j, "epochs", json_real((double)info.steps / (double)t->steps_per_epoch));
+    json_object_set_new(j, "examples", json_integer((json_int_t)info.examples));
+    json_object_set_new(j, "clipped_examples", json_integer((json_int_t)info.clipped));
+    json_object_set_new(j, "noise_source", json_string(t->o.dp_noise_seed ? "seeded ChaCha20 (a test run: not private)"
+                                                                           : "ChaCha20 keyed from the OS"));
+    if (t->dp_previous) json_object_set(j, "previous", t->dp_previous);
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    json_decref(j);
+    if (!text) return DM_ERR_NO_MEMORY;
+    free(m->privacy_json);
+    m->privacy_json = text;
+    return DM_OK;
+}
 
 /* The log lines of steps up to STEP (a resumed run's checkpoint): a run
  * killed after its last checkpoint logged steps the resumed run repeats, and
@@ -465,12 +562,56 @@ dm_status dmi_trainer_gradients(dm_trainer *t, size_t *group, size_t *examples)
     return s;
 }
 
+/* DP-SGD's gradients of the next step: a Poisson sample of the rows in
+ * micro-batches of batch_size, each example clipped, the sum over the
+ * expected batch L, then the noise (also when the sample is empty: the
+ * mechanism's output must not reveal it). The loss sum goes to stats[0], the
+ * sample's weight sum to wsum[0]. */
+static dm_status dp_gradients(dm_trainer *t, size_t *examples)
+{
+    dm_model *m = t->m;
+    uint64_t epoch = t->step / t->steps_per_epoch, k = t->step % t->steps_per_epoch;
+    size_t count = 0;
+    dmi_loader_poisson(&t->train, t->dp->o.sample_rate, t->o.seed, epoch, k, t->order, &count);
+    t->order_epoch = UINT64_MAX; /* ORDER holds a sample, not an epoch's order */
+    /* Longest first, so that each micro-batch pads little (the sum over the
+     * sample does not depend on how it is cut). */
+    dm_status s = dmi_loader_sort_by_length(&t->train, t->order, count);
+    if (s) return s;
+    size_t chunks = (count + t->o.batch_size - 1) / t->o.batch_size;
+    if (chunks >= 4096)
+        return dmi_fail(DM_ERR_RANGE, "DP-SGD step %llu: a sample of %zu rows is more than 4095 micro-batches of %zu",
+                        (unsigned long long)t->step + 1, count, t->o.batch_size);
+    s = t->be->ops->zero(t->be, m->grads, m->n_grads * sizeof(float));
+    if (!s) s = t->be->ops->zero(t->be, t->stats, sizeof(double));
+    if (!s) s = dmi_model_train_precision(m, DM_PRECISION_FP32);
+    float scale = (float)(1.0 / (double)t->dp_batch);
+    double wsum = 0.0;
+    for (size_t c = 0; !s && c < chunks; c++) {
+        const uint32_t *idx = t->order + c * t->o.batch_size;
+        size_t B = count - c * t->o.batch_size < t->o.batch_size ? count - c * t->o.batch_size : t->o.batch_size;
+        for (size_t b = 0; b < B; b++) {
+            t->weights_host[b] = t->class_weights_host ? t->class_weights_host[t->train.labels[idx[b]]] : 1.0f;
+            wsum += t->weights_host[b];
+        }
+        size_t T = dmi_model_padded_length(m, dmi_loader_longest(&t->train, idx, B));
+        s = dmi_loader_fill(&t->train, t->be, &m->train, idx, B, T, t->weights_host);
+        /* dropout streams: the step in the high bits, the micro-batch in the low 12 */
+        dmi_bert_dropout d = dmi_model_dropout(m, t->o.dropout, t->o.seed, (t->step << 12) | c);
+        if (!s) s = dmi_dp_backward(t->dp, m, B, T, &d, scale, t->stats, 1, t->dp_norms);
+    }
+    t->wsum[0] = wsum > 0.0 ? wsum : 1.0;
+    if (!s) s = dmi_dp_noise(t->dp, m, (double)scale);
+    *examples = count;
+    return s;
+}
+
 /* One optimizer step: its micro-batches, one readback, clipping, AdamW. */
 static dm_status train_step(dm_trainer *t, double *loss, double *lr, double *norm, size_t *examples)
 {
     dm_model *m = t->m;
-    size_t group;
-    dm_status s = dmi_trainer_gradients(t, &group, examples);
+    size_t group = 1;
+    dm_status s = t->dp ? dp_gradients(t, examples) : dmi_trainer_gradients(t, &group, examples);
     /* With several workers, here their gradients and loss sums are summed
      * (each worker scaled its slice by the whole micro-batch's weights), so
      * that the norm, the clipping and the update are the whole batch's: the
@@ -503,6 +644,8 @@ static void fill_progress(const dm_trainer *t, dm_train_progress *p, double loss
     double remaining = (double)(t->total_steps - t->step);
     p->eta_sec = t->steps_this_run ? p->elapsed_sec / (double)t->steps_this_run * remaining : 0.0;
     p->val_loss = p->val_accuracy = p->val_macro_f1 = NAN;
+    p->dp_epsilon = NAN;
+    if (t->dp && dmi_dp_epsilon_at(t->dp, t->dp->steps, &p->dp_epsilon)) p->dp_epsilon = NAN;
 }
 
 static void copy_progress(dm_train_progress *out, const dm_train_progress *p)
@@ -531,10 +674,14 @@ static dm_status step_once(dm_trainer *t, dm_train_progress *p)
     t->epoch_loss_sum += loss;
     t->epoch_loss_steps++;
     fill_progress(t, p, loss, lr, norm);
+    char dp_fields[160] = "";
+    if (t->dp)
+        snprintf(dp_fields, sizeof dp_fields, ", \"dp_epsilon\": %.8g, \"dp_examples\": %zu, \"dp_clipped\": %llu",
+                 json_num(p->dp_epsilon), examples, (unsigned long long)t->dp->clipped);
     log_json(t, "{\"step\": %llu, \"epoch\": %.4f, \"loss\": %.8g, \"learning_rate\": %.8g, \"grad_norm\": %.8g, "
-                "\"examples_per_sec\": %.2f, \"elapsed_sec\": %.3f}",
-             (unsigned long long)t->step, p->epoch, loss, lr, norm, p->examples_per_sec, p->elapsed_sec);
-    return DM_OK;
+                "\"examples_per_sec\": %.2f, \"elapsed_sec\": %.3f%s}",
+             (unsigned long long)t->step, p->epoch, loss, lr, norm, p->examples_per_sec, p->elapsed_sec, dp_fields);
+    return dmi_trainer_privacy_json(t);
 }
 
 DM_API dm_status dm_trainer_step(dm_trainer *t, dm_train_progress *out)

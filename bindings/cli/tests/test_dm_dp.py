@@ -109,3 +109,35 @@ def test_help():
         text = dm(*args).stdout.decode()
         assert text.startswith("usage: dm dp epsilon") and "--batch-size B --rows N" in text
     assert "dp epsilon" in dm("help").stdout.decode()
+
+
+def test_epsilon_prv_accountant():
+    # Opacus' test_prv_accountant: steps int(90 // 0.04), which is 2249
+    r = dm_json(*EPS, "--sample-rate", "0.04", "--steps", "2249", "--accountant", "prv")
+    assert abs(r["epsilon"] - 6.777395712150674) <= 1e-6
+    assert r["accountant"] == "prv" and r["eps_error"] == 0.01 and r["order"] is None and r["steps"] == 2249
+    rdp = dm_json(*EPS, "--sample-rate", "0.04", "--steps", "2249")
+    assert rdp["accountant"] == "rdp" and "eps_error" not in rdp and r["epsilon"] < rdp["epsilon"]  # tighter
+    assert dm_json(*EPS, "--sample-rate", "0.04", "--steps", "2249", "--accountant", "rdp") == rdp  # the default
+    assert dm_json(*EPS, "--sample-rate", "0.04", "--steps", "2249", "--accountant", "prv", "--eps-error",
+                   "0.01") == r
+    coarse = dm_json(*EPS, "--sample-rate", "0.04", "--steps", "2249", "--accountant", "prv", "--eps-error", "0.1")
+    assert coarse["eps_error"] == 0.1 and abs(coarse["epsilon"] - r["epsilon"]) < 0.2
+    text = dm(*EPS, "--sample-rate", "0.04", "--steps", "2249", "--accountant", "prv").stdout.decode()
+    assert text.startswith("epsilon 6.7773") and "(PRV accountant, eps_error 0.01) after 2249 steps" in text
+    assert dm_json(*EPS, "--sample-rate", "0.04", "--steps", "0", "--accountant", "prv")["epsilon"] == 0
+
+
+def test_epsilon_prv_bad_input():
+    assert "--accountant is rdp or prv, not 'pld'" in fails(2, *EPS, "--sample-rate", "0.04", "--steps", "10",
+                                                            "--accountant", "pld")
+    assert "--eps-error is for --accountant prv" in fails(2, *EPS, "--sample-rate", "0.04", "--steps", "10",
+                                                          "--eps-error", "0.1")
+    assert "is not a number" in fails(2, *EPS, "--sample-rate", "0.04", "--steps", "10", "--accountant", "prv",
+                                      "--eps-error", "x")
+    assert "eps_error must be finite and >= 0" in fails(1, *EPS, "--sample-rate", "0.04", "--steps", "10",
+                                                        "--accountant", "prv", "--eps-error", "-1")
+    assert "delta must be in (0, 1)" in fails(1, "dp", "epsilon", "--noise", "1", "--delta", "2", "--sample-rate",
+                                              "0.04", "--steps", "10", "--accountant", "prv")
+    assert "unknown option '--accountant'" in fails(2, *NOISE, "--sample-rate", "0.04", "--steps", "10",
+                                                    "--accountant", "prv")

@@ -4,7 +4,7 @@ package datamodel
 // privacy accounting (DP-SGD)"): the privacy that DP-SGD training spends, and
 // the noise that keeps it within a budget, computed as Opacus'
 // RDPAccountant and get_noise_multiplier compute them (the same epsilon to
-// 1e-9).
+// 1e-9); DPEpsilonPRV as its PRVAccountant does.
 
 /*
 #include <datamodel.h>
@@ -32,6 +32,25 @@ func DPEpsilon(noiseMultiplier, sampleRate float64, steps uint64, delta float64)
 		return 0, 0, err
 	}
 	return float64(eps), float64(ord), nil
+}
+
+// DPEpsilonPRV returns the epsilon of DPEpsilon by the PRV accountant
+// (dm_dp_epsilon_prv), computed as Opacus' PRVAccountant does: its upper
+// bound at accuracy epsError (0: Opacus' 0.01), tighter than the RDP bound for
+// many steps. Nothing released spends 0; a noiseMultiplier of 0 spends an
+// infinite epsilon. StatusInvalidArgument as DPEpsilon and for a negative,
+// NaN or infinite epsError; StatusRange when the discretised domain would be
+// too large (use DPEpsilon or a larger epsError).
+func DPEpsilonPRV(noiseMultiplier, sampleRate float64, steps uint64, delta, epsError float64) (float64, error) {
+	var eps C.double
+	err := call(func() C.dm_status {
+		return C.dm_dp_epsilon_prv(C.double(noiseMultiplier), C.double(sampleRate), C.uint64_t(steps),
+			C.double(delta), C.double(epsError), &eps)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return float64(eps), nil
 }
 
 // DPNoiseMultiplier returns the noise multiplier that keeps steps steps at

@@ -1,7 +1,7 @@
 package datamodel
 
-// Tests of DPEpsilon and DPNoiseMultiplier (dm_dp_epsilon,
-// dm_dp_noise_multiplier): the vectors (Opacus' own tests), the
+// Tests of DPEpsilon, DPEpsilonPRV and DPNoiseMultiplier (dm_dp_epsilon,
+// dm_dp_epsilon_prv, dm_dp_noise_multiplier): the vectors (Opacus' own tests), the
 // edges and the error statuses.
 
 import (
@@ -69,9 +69,33 @@ func TestDPEdges(t *testing.T) {
 	}
 }
 
+// Opacus' test_prv_accountant: steps int(90 // 0.04), which is 2249.
+func TestDPEpsilonPRVOpacusVector(t *testing.T) {
+	eps, err := DPEpsilonPRV(1.5, 0.04, 2249, 1e-5, 0)
+	if err != nil || math.Abs(eps-6.777395712150674) > 1e-6 {
+		t.Fatalf("DPEpsilonPRV(1.5, 0.04, 2249, 1e-5, 0) = %.12g, %v; want 6.777395712150674", eps, err)
+	}
+	if rdp, _, _ := DPEpsilon(1.5, 0.04, 2249, 1e-5); !(eps < rdp) {
+		t.Errorf("PRV epsilon %g is not below RDP's %g", eps, rdp)
+	}
+	if same, err := DPEpsilonPRV(1.5, 0.04, 2249, 1e-5, 0.01); err != nil || same != eps {
+		t.Errorf("epsError 0.01 gives %g, 0 gave %g (0 is the default 0.01)", same, eps)
+	}
+	if eps, err := DPEpsilonPRV(1, 0.01, 0, 1e-5, 0); err != nil || eps != 0 {
+		t.Errorf("nothing released: %g, %v", eps, err)
+	}
+	if eps, err := DPEpsilonPRV(0, 0.01, 10, 1e-5, 0); err != nil || !math.IsInf(eps, 1) {
+		t.Errorf("no noise: %g, %v", eps, err)
+	}
+}
+
 func TestDPErrors(t *testing.T) {
 	epsErr := func(sigma, q float64, steps uint64, delta float64) error {
 		_, _, err := DPEpsilon(sigma, q, steps, delta)
+		return err
+	}
+	prvErr := func(sigma, q float64, steps uint64, delta, epsError float64) error {
+		_, err := DPEpsilonPRV(sigma, q, steps, delta, epsError)
 		return err
 	}
 	noiseErr := func(eps, delta, q float64, steps uint64, tol float64) error {
@@ -97,6 +121,12 @@ func TestDPErrors(t *testing.T) {
 		{noiseErr(1, 1e-5, 1.1, 10, 0), StatusInvalidArgument, "sample_rate"},
 		{noiseErr(1, 1e-5, 0.1, 10, -1), StatusInvalidArgument, "tolerance"},
 		{noiseErr(1e-4, 1e-5, 1, 1000000, 0), StatusRange, "budget is too small"},
+		{prvErr(1, 0.1, 10, 1e-5, -0.01), StatusInvalidArgument, "eps_error must be finite and >= 0"},
+		{prvErr(1, 0.1, 10, 1e-5, math.NaN()), StatusInvalidArgument, "eps_error"},
+		{prvErr(1, 1.5, 10, 1e-5, 0), StatusInvalidArgument, "sample_rate must be in [0, 1]"},
+		{prvErr(1, 0.1, 10, 0, 0), StatusInvalidArgument, "delta must be in (0, 1)"},
+		{prvErr(-1, 0.1, 10, 1e-5, 0), StatusInvalidArgument, "noise_multiplier"},
+		{prvErr(0.3, 0.5, 100000, 1e-5, 0.001), StatusRange, "use the RDP accountant"},
 	} {
 		e := wantStatus(t, c.err, c.status, c.text)
 		if !strings.Contains(e.Message, c.text) {

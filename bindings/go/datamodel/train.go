@@ -40,6 +40,8 @@ type TrainProgress struct {
 	Evaluated        bool // this call reports an evaluation
 	// ValLoss, ValAccuracy, ValMacroF1 are NaN when there is no evaluation.
 	ValLoss, ValAccuracy, ValMacroF1 float64
+	// DPEpsilon is the DP-SGD epsilon spent so far; NaN without DP-SGD.
+	DPEpsilon float64
 }
 
 // TrainCallback is called after every optimizer step (with the evaluation
@@ -120,6 +122,23 @@ type FineTuneOptions struct {
 	// bfloat16 inputs; weights, AdamW and the rest in float32. Part of a
 	// checkpoint's recipe. Zero: float32.
 	Precision Precision
+	// DP-SGD (see DP): on when DPEpsilon > 0 or DPNoise > 0. Each step is a
+	// Poisson sample of the rows at rate BatchSize * GradAccum / N, each
+	// example's gradient clipped to DPMaxGradNorm, Gaussian noise added;
+	// MaxGradNorm is not applied. float32 and one worker only. Every saved
+	// folder gets privacy.json. Negative values are passed on: the library
+	// names them.
+	DPEpsilon float64 // 0: no budget (then DPNoise must be set for DP)
+	DPDelta   float64 // 0: 1e-5; in (0, 1)
+	// DPMaxGradNorm is the per-example clipping norm C (0: 1.0).
+	DPMaxGradNorm float64
+	// DPNoise: 0 chooses the noise multiplier so that the planned steps
+	// spend DPEpsilon; else this noise multiplier (DPEpsilon, when set, is
+	// then a budget the run stops at).
+	DPNoise float64
+	// DPNoiseSeed: 0 keys the noise from the OS; else a fixed stream (tests
+	// only: then a resume is exact bit for bit).
+	DPNoiseSeed uint64
 }
 
 // LengthGrouping is how an epoch's shuffled rows become batches
@@ -189,6 +208,7 @@ func progressFromC(p *C.dm_train_progress) *TrainProgress {
 		ValLoss:        float64(p.val_loss),
 		ValAccuracy:    float64(p.val_accuracy),
 		ValMacroF1:     float64(p.val_macro_f1),
+		DPEpsilon:      float64(p.dp_epsilon),
 	}
 }
 
@@ -336,6 +356,15 @@ func (o *FineTuneOptions) toC(numLabels int) (c *C.dm_train_options, free func()
 		return bad("Precision %d is not a Precision", int(o.Precision))
 	}
 	c.precision = C.dm_precision(o.Precision)
+	c.dp_epsilon = C.double(o.DPEpsilon)
+	if o.DPDelta != 0 {
+		c.dp_delta = C.double(o.DPDelta)
+	}
+	if o.DPMaxGradNorm != 0 {
+		c.dp_max_grad_norm = C.double(o.DPMaxGradNorm)
+	}
+	c.dp_noise = C.double(o.DPNoise)
+	c.dp_noise_seed = C.uint64_t(o.DPNoiseSeed)
 	return c, free, nil
 }
 

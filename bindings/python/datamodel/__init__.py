@@ -52,6 +52,11 @@ ValueError too.
 
     eps, order = datamodel.dp_epsilon(1.5, 0.04, 2250, 1e-5)  # DP-SGD: 7.33 (Opacus' accountant)
     sigma = datamodel.dp_noise_multiplier(8.0, 1e-5, 0.04, 2250)  # the noise for a budget: 1.416
+    eps_lb = datamodel.dp_audit_epsilon(1000, 100, 75, delta=1e-4)  # one-run audit: 0.673
+    datamodel.train(model, train, dp_epsilon=8.0)           # DP-SGD training: privacy.json in output_dir
+    with datamodel.DP(target_epsilon=8, sample_rate=0.01, steps=1000) as dp:  # DP-SGD by hand
+        loss_sum, norms = dp.forward_backward(model, ids, labels, grad_scale=1 / 32)
+        dp.add_noise(model, 1 / 32)                          # then Optimizer(max_grad_norm=0).step()
 
 numpy is never required. Where an API documents it, numpy arrays are accepted
 as input and, on request (return_numpy=True, or numpy input to
@@ -83,7 +88,9 @@ except ImportError:  # pragma: no cover - depends on the machine
 
 __all__ = ["Error", "Encoding", "Encodings", "Tokenizer", "version", "version_number", "library_path", "Dataset", "Row",
            "Report", "metrics", "Model", "Prediction", "ForwardOutput", "train", "Optimizer", "Trainer", "profile_html",
-           "Pii", "Entity", "dp_epsilon", "dp_noise_multiplier"]
+           "Pii", "Entity", "dp_epsilon", "dp_noise_multiplier", "dp_audit_epsilon", "dp_audit_guesses",
+           "encrypt_file", "decrypt_file", "decrypt_to_memory", "read_key_file", "is_encrypted_file", "DP",
+           "example_norms"]
 
 # ---------------------------------------------------------------------------- loading
 
@@ -898,4 +905,6 @@ from ._data import Dataset, Report, Row, metrics  # noqa: E402
 from ._dataops import profile_html  # noqa: E402
 from ._model import ForwardOutput, Model, Optimizer, Prediction, Trainer, train  # noqa: E402
 from ._pii import Entity, Pii  # noqa: E402  (also adds Dataset.anonymize)
-from ._dp import dp_epsilon, dp_noise_multiplier  # noqa: E402
+from ._dp import dp_audit_epsilon, dp_audit_guesses, dp_epsilon, dp_noise_multiplier  # noqa: E402
+from ._crypt import decrypt_file, decrypt_to_memory, encrypt_file, is_encrypted_file, read_key_file  # noqa: E402
+from ._dp_sgd import DP, example_norms  # noqa: E402

@@ -49,7 +49,8 @@ class _TrainProgress(ctypes.Structure):
                 ("learning_rate", ctypes.c_double), ("grad_norm", ctypes.c_double),
                 ("examples_per_sec", ctypes.c_double), ("elapsed_sec", ctypes.c_double),
                 ("eta_sec", ctypes.c_double), ("evaluated", ctypes.c_int), ("val_loss", ctypes.c_double),
-                ("val_accuracy", ctypes.c_double), ("val_macro_f1", ctypes.c_double)]
+                ("val_accuracy", ctypes.c_double), ("val_macro_f1", ctypes.c_double),
+                ("dp_epsilon", ctypes.c_double)]
 
 
 _TRAIN_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(_TrainProgress), ctypes.c_void_p)
@@ -70,7 +71,9 @@ class _FitOptions(ctypes.Structure):  # dm_train_options (_TrainOptions is the t
                 ("log_jsonl", ctypes.c_char_p), ("threads", ctypes.c_int), ("callback", _TRAIN_FN),
                 ("callback_user", ctypes.c_void_p), ("freeze_embeddings", ctypes.c_int),
                 ("freeze_layers", ctypes.c_int), ("rank", ctypes.c_int), ("world_size", ctypes.c_int),
-                ("precision", ctypes.c_int)]
+                ("precision", ctypes.c_int), ("dp_epsilon", ctypes.c_double), ("dp_delta", ctypes.c_double),
+                ("dp_max_grad_norm", ctypes.c_double), ("dp_noise", ctypes.c_double),
+                ("dp_noise_seed", ctypes.c_uint64)]
 
 
 class _TrainResult(ctypes.Structure):
@@ -815,7 +818,8 @@ class _Fit:
                  output_dir=None, checkpoint_steps=_TD.checkpoint_steps, checkpoint_limit=_TD.checkpoint_limit,
                  resume_from=None, log_jsonl=None, threads=_TD.threads, callback=None,
                  freeze_embeddings=bool(_TD.freeze_embeddings), freeze_layers=_TD.freeze_layers, rank=_TD.rank,
-                 world_size=_TD.world_size, precision="fp32"):
+                 world_size=_TD.world_size, precision="fp32", dp_epsilon=_TD.dp_epsilon, dp_delta=_TD.dp_delta,
+                 dp_max_grad_norm=_TD.dp_max_grad_norm, dp_noise=_TD.dp_noise, dp_noise_seed=_TD.dp_noise_seed):
         o = _FitOptions()
         _lib.dm_train_options_default(ctypes.byref(o))
         o.epochs = _cint(epochs, "epochs")
@@ -870,6 +874,11 @@ class _Fit:
         o.rank = _cint(rank, "rank")
         o.world_size = _cint(world_size, "world_size")
         o.precision = _choice(_PRECISION, precision, "precision")
+        o.dp_epsilon = float(dp_epsilon)  # ranges are the library's: it names a bad one
+        o.dp_delta = float(dp_delta)
+        o.dp_max_grad_norm = float(dp_max_grad_norm)
+        o.dp_noise = float(dp_noise)
+        o.dp_noise_seed = _size(dp_noise_seed, "dp_noise_seed")
         self.cb = None
         if callback is not None:
             self.cb = _TrainCallback(callback)
@@ -941,10 +950,21 @@ def train(model, train, val=None, **options):
     matrix products forward and backward in bfloat16, weights, AdamW and the
     rest in float32; part of a checkpoint's recipe).
 
+    DP-SGD (see datamodel.DP): on when dp_epsilon > 0 or dp_noise > 0.
+    Each step is a Poisson sample of the rows at rate batch_size *
+    grad_accum / N, each example's gradient clipped to dp_max_grad_norm
+    (default 1.0), Gaussian noise added; dp_noise 0 (default) chooses the
+    noise multiplier so that the planned steps spend dp_epsilon at dp_delta
+    (default 1e-5), else it is the noise multiplier (and dp_epsilon, when
+    given, a budget the run stops at). dp_noise_seed: 0 keys the noise from
+    the OS, else a fixed stream (tests only). max_grad_norm is not applied;
+    float32 and one worker only. Every saved folder gets privacy.json.
+
     callback(progress) is called after every optimizer step and every
     evaluation with a dict (step, total_steps, epoch, epochs, loss,
     learning_rate, grad_norm, examples_per_sec, elapsed_sec, eta_sec,
-    evaluated, val_loss, val_accuracy, val_macro_f1; NaN when not known);
+    evaluated, val_loss, val_accuracy, val_macro_f1, dp_epsilon: the DP-SGD
+    epsilon spent so far; NaN when not known);
     returning True stops training with datamodel.Error DM_ERR_CANCELLED (the
     model keeps the last step's weights). An exception raised in the callback
     stops training and is re-raised.

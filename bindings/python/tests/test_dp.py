@@ -61,6 +61,11 @@ def test_edges():
     (lambda: datamodel.dp_noise_multiplier(1.0, 1e-5, 0.1, 10, tolerance=-1.0), "DM_ERR_INVALID_ARGUMENT",
      "tolerance"),
     (lambda: datamodel.dp_noise_multiplier(1e-4, 1e-5, 1.0, 1000000), "DM_ERR_RANGE", "budget is too small"),
+    (lambda: datamodel.dp_epsilon(1.0, 0.1, 10, 1e-5, accountant="prv", eps_error=-0.1), "DM_ERR_INVALID_ARGUMENT",
+     "eps_error must be finite and >= 0"),
+    (lambda: datamodel.dp_epsilon(1.0, 0.1, 10, 2.0, accountant="prv"), "DM_ERR_INVALID_ARGUMENT", "delta"),
+    (lambda: datamodel.dp_epsilon(0.3, 0.5, 100000, 1e-5, accountant="prv", eps_error=0.001), "DM_ERR_RANGE",
+     "use the RDP accountant"),
 ])
 def test_library_errors(call, status, text):
     with pytest.raises(datamodel.Error) as e:
@@ -85,3 +90,17 @@ def test_argument_checks():
 def test_exported():
     assert {"dp_epsilon", "dp_noise_multiplier"} <= set(datamodel.__all__)
     assert "Opacus" in datamodel.dp_epsilon.__doc__ or "DP-SGD" in datamodel.dp_epsilon.__doc__
+
+
+def test_epsilon_prv_accountant():
+    # Opacus' test_prv_accountant: steps int(90 // 0.04), which is 2249
+    eps, order = datamodel.dp_epsilon(1.5, 0.04, 2249, 1e-5, accountant="prv")
+    assert abs(eps - 6.777395712150674) <= 1e-6 and math.isnan(order)
+    assert eps < datamodel.dp_epsilon(1.5, 0.04, 2249, 1e-5)[0]  # tighter than RDP here
+    assert datamodel.dp_epsilon(1.5, 0.04, 2249, 1e-5, accountant="prv", eps_error=0)[0] == eps  # 0: 0.01
+    assert datamodel.dp_epsilon(1.0, 0.01, 0, 1e-5, accountant="prv")[0] == 0.0
+    assert math.isinf(datamodel.dp_epsilon(0.0, 0.01, 10, 1e-5, accountant="prv")[0])
+    with pytest.raises(ValueError, match="accountant must be 'rdp' or 'prv', not 'pld'"):
+        datamodel.dp_epsilon(1.0, 0.1, 10, 1e-5, accountant="pld")
+    with pytest.raises(TypeError, match="eps_error must be a real number"):
+        datamodel.dp_epsilon(1.0, 0.1, 10, 1e-5, accountant="prv", eps_error="0.01")
