@@ -18,8 +18,8 @@ import array
 import ctypes
 import threading
 
-from . import _array_address, _c_i32, _c_size, _check, _int_array, _lib, _sig
-from ._model import (_BD, _BackwardOptions, _Batch, _float_vector, _floatp, _int_matrix, _Mdl, _np, _size,
+from . import _array_address, _c_size, _check, _lib, _sig
+from ._model import (_BD, _BackwardOptions, _Batch, _backward_options, _batch, _floatp, _Mdl, _np, _size,
                      _want_numpy, Model)
 
 # ---------------------------------------------------------------------------- C declarations
@@ -58,51 +58,6 @@ _lib.dm_dp_options_default(ctypes.byref(_DD))
 def _check_model(model):
     if not isinstance(model, Model):
         raise TypeError(f"model must be a datamodel.Model, not {type(model).__name__}")
-
-
-def _batch(ids, labels, type_ids, attention_mask, weights):
-    """(dm_batch, keepalive, batch size, ids is numpy) as Model.forward_backward makes them."""
-    numpy = _np is not None and isinstance(ids, _np.ndarray)
-    pid, kid, batch, seq = _int_matrix(ids, "ids", _c_i32)
-    b = _Batch()
-    b.struct_size = ctypes.sizeof(b)
-    b.batch, b.seq_len, b.ids = batch, seq, pid
-    keep = [kid]
-    if type_ids is not None:
-        ptype, kt, nb, ns = _int_matrix(type_ids, "type_ids", _c_i32)
-        if (nb, ns) != (batch, seq):
-            raise ValueError(f"type_ids is {nb} x {ns} but ids is {batch} x {seq}")
-        b.type_ids = ptype
-        keep.append(kt)
-    if attention_mask is not None:
-        pmask, km, nb, ns = _int_matrix(attention_mask, "attention_mask", ctypes.c_uint8)
-        if (nb, ns) != (batch, seq):
-            raise ValueError(f"attention_mask is {nb} x {ns} but ids is {batch} x {seq}")
-        b.attention_mask = pmask
-        keep.append(km)
-    if isinstance(labels, (str, bytes)):
-        raise TypeError("labels must be a list of label ids")
-    y = _int_array(labels, "labels", "i")
-    if len(y) != batch:
-        raise ValueError(f"labels has {len(y)} values but ids has {batch} sequences")
-    if not len(y):
-        y.append(0)  # a valid pointer for an empty batch: the library names what is wrong
-    keep.append(y)
-    b.labels = ctypes.cast(_array_address(y), ctypes.POINTER(_c_i32))
-    if weights is not None:
-        b.weights, kw = _float_vector(weights, "weights", batch)
-        keep.append(kw)
-    return b, keep, batch, numpy
-
-
-def _backward_options(grad_scale, dropout, seed, stream):
-    o = _BackwardOptions()
-    _lib.dm_backward_options_default(ctypes.byref(o))
-    o.grad_scale = float(grad_scale)
-    o.dropout = -1.0 if dropout is None else float(dropout)
-    o.seed = _size(seed, "seed")
-    o.stream = _size(stream, "stream")
-    return o
 
 
 class _Norms:

@@ -394,6 +394,52 @@ class _ModelTokenizer(Tokenizer):
         self._owner = None
 
 
+def _batch(ids, labels, type_ids, attention_mask, weights):
+    """(dm_batch, keepalive, batch size, ids is numpy) from a batch's arguments (Model.forward_backward,
+    datamodel.DP.forward_backward, datamodel.example_norms)."""
+    numpy = _np is not None and isinstance(ids, _np.ndarray)
+    pid, kid, batch, seq = _int_matrix(ids, "ids", _c_i32)
+    b = _Batch()
+    b.struct_size = ctypes.sizeof(b)
+    b.batch, b.seq_len, b.ids = batch, seq, pid
+    keep = [kid]
+    if type_ids is not None:
+        ptype, kt, nb, ns = _int_matrix(type_ids, "type_ids", _c_i32)
+        if (nb, ns) != (batch, seq):
+            raise ValueError(f"type_ids is {nb} x {ns} but ids is {batch} x {seq}")
+        b.type_ids = ptype
+        keep.append(kt)
+    if attention_mask is not None:
+        pmask, km, nb, ns = _int_matrix(attention_mask, "attention_mask", ctypes.c_uint8)
+        if (nb, ns) != (batch, seq):
+            raise ValueError(f"attention_mask is {nb} x {ns} but ids is {batch} x {seq}")
+        b.attention_mask = pmask
+        keep.append(km)
+    if isinstance(labels, (str, bytes)):
+        raise TypeError("labels must be a list of label ids")
+    y = _int_array(labels, "labels", "i")
+    if len(y) != batch:
+        raise ValueError(f"labels has {len(y)} values but ids has {batch} sequences")
+    if not len(y):
+        y.append(0)  # a valid pointer for an empty batch: the library names what is wrong
+    keep.append(y)
+    b.labels = ctypes.cast(_array_address(y), ctypes.POINTER(_c_i32))
+    if weights is not None:
+        b.weights, kw = _float_vector(weights, "weights", batch)
+        keep.append(kw)
+    return b, keep, batch, numpy
+
+
+def _backward_options(grad_scale, dropout, seed, stream):
+    o = _BackwardOptions()
+    _lib.dm_backward_options_default(ctypes.byref(o))
+    o.grad_scale = float(grad_scale)
+    o.dropout = -1.0 if dropout is None else float(dropout)
+    o.seed = _size(seed, "seed")
+    o.stream = _size(stream, "stream")
+    return o
+
+
 class Model:
     """A BERT sequence classifier with its tokenizer and label names
     (dm_model). Load with Model.load; close() or a `with` block releases it
@@ -697,42 +743,8 @@ class Model:
         Returns loss_sum = sum_i w_i loss_i (a float), or (loss_sum, logits)
         with return_logits=True: batch x num_labels, a numpy float32 array
         when ids is a numpy array, else nested lists."""
-        numpy = _np is not None and isinstance(ids, _np.ndarray)
-        pid, kid, batch, seq = _int_matrix(ids, "ids", _c_i32)
-        b = _Batch()
-        b.struct_size = ctypes.sizeof(b)
-        b.batch, b.seq_len, b.ids = batch, seq, pid
-        keep = [kid]
-        if type_ids is not None:
-            ptype, kt, nb, ns = _int_matrix(type_ids, "type_ids", _c_i32)
-            if (nb, ns) != (batch, seq):
-                raise ValueError(f"type_ids is {nb} x {ns} but ids is {batch} x {seq}")
-            b.type_ids = ptype
-            keep.append(kt)
-        if attention_mask is not None:
-            pmask, km, nb, ns = _int_matrix(attention_mask, "attention_mask", ctypes.c_uint8)
-            if (nb, ns) != (batch, seq):
-                raise ValueError(f"attention_mask is {nb} x {ns} but ids is {batch} x {seq}")
-            b.attention_mask = pmask
-            keep.append(km)
-        if isinstance(labels, (str, bytes)):
-            raise TypeError("labels must be a list of label ids")
-        y = _int_array(labels, "labels", "i")
-        if len(y) != batch:
-            raise ValueError(f"labels has {len(y)} values but ids has {batch} sequences")
-        if not len(y):
-            y.append(0)  # a valid pointer for an empty batch: the library names what is wrong
-        keep.append(y)
-        b.labels = ctypes.cast(_array_address(y), ctypes.POINTER(_c_i32))
-        if weights is not None:
-            b.weights, kw = _float_vector(weights, "weights", batch)
-            keep.append(kw)
-        o = _BackwardOptions()
-        _lib.dm_backward_options_default(ctypes.byref(o))
-        o.grad_scale = float(grad_scale)
-        o.dropout = -1.0 if dropout is None else float(dropout)
-        o.seed = _size(seed, "seed")
-        o.stream = _size(stream, "stream")
+        b, keep, batch, numpy = _batch(ids, labels, type_ids, attention_mask, weights)
+        o = _backward_options(grad_scale, dropout, seed, stream)
         loss = ctypes.c_double()
         with self._use() as h:
             logits = _Out((batch, self.info["num_labels"]), numpy) if return_logits else None
