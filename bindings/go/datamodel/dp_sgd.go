@@ -152,7 +152,7 @@ func (d *DP) Info() (DPInfo, error) {
 	}, nil
 }
 
-// backwardOptions converts opts (nil: defaults) as Model.ForwardBackward does.
+// backwardOptions converts opts (nil: defaults) for Model.ForwardBackward and the DP calls.
 func backwardOptions(opts *BackwardOptions) C.dm_backward_options {
 	var co C.dm_backward_options
 	C.dm_backward_options_default(&co)

@@ -234,20 +234,7 @@ func (m *Model) ForwardBackward(b Batch, opts *BackwardOptions) (lossSum float64
 		return 0, nil, err
 	}
 	defer free()
-	var co C.dm_backward_options
-	C.dm_backward_options_default(&co)
-	if opts != nil {
-		if opts.GradScale != 0 {
-			co.grad_scale = C.double(opts.GradScale)
-		}
-		if opts.Dropout != nil {
-			co.dropout = C.double(*opts.Dropout)
-		}
-		if opts.Seed != nil {
-			co.seed = C.uint64_t(*opts.Seed)
-		}
-		co.stream = C.uint64_t(opts.Stream)
-	}
+	co := backwardOptions(opts)
 	p, unlock, err := m.lock()
 	if err != nil {
 		return 0, nil, err
