@@ -1365,7 +1365,9 @@ DM_API dm_status dm_optimizer_load(dm_optimizer *opt, const char *path);
  * (randombytes_buf_deterministic) keyed from the OS (randombytes_buf), or
  * from NOISE_SEED in tests. The passes use float32 products whatever the
  * model's inference precision (dm_train refuses DP with bfloat16 mixed
- * precision: its products would not be the gradients whose norm was bounded). */
+ * precision: its products would not be the gradients whose norm was bounded).
+ * A dm_dp is used by one thread at a time: its counters and its noise stream
+ * advance with each call. */
 typedef struct dm_dp dm_dp;
 
 typedef struct dm_dp_options {
