@@ -1359,9 +1359,11 @@ DM_API dm_status dm_optimizer_load(dm_optimizer *opt, const char *path);
  * pass without weight-gradient products ("ghost clipping": the norm of a
  * linear layer's per-example gradient from its inputs and output gradients,
  * sum_{t,s} (a_t . a_s)(g_t . g_s), exact norms for LayerNorm, embeddings and
- * biases; no per-example gradient is ever stored), then the clipped sum is
- * one ordinary backward pass with each loss weighted by its clipping factor
- * min(1, C / (norm + 1e-6)). The noise comes from libsodium's ChaCha20
+ * biases; no per-example gradient is ever stored), then the clipped sum
+ * from the output gradients the norm pass kept (book-keeping: each example's
+ * scaled by its clipping factor min(1, C / (norm + 1e-6)), then the weight-
+ * gradient products alone), or, when those buffers do not fit in memory,
+ * from one more backward pass with each loss weighted by its factor. The noise comes from libsodium's ChaCha20
  * (randombytes_buf_deterministic) keyed from the OS (randombytes_buf), or
  * from NOISE_SEED in tests. The passes use float32 products whatever the
  * model's inference precision (dm_train refuses DP with bfloat16 mixed

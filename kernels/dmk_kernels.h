@@ -59,6 +59,7 @@ int dmk_gemm(const dmk_env *env, const dmk_gemm_args *g);
 int dmk_bias_bwd(const dmk_env *env, float *dbias, const float *dout, size_t rows, size_t n);
 int dmk_to_bf16(const dmk_env *env, uint16_t *dst, const float *src, size_t n);
 int dmk_add(const dmk_env *env, float *out, const float *inp, const float *res, size_t n);
+int dmk_scale_examples(const dmk_env *env, float *x, const float *scale, size_t B, size_t n);
 int dmk_layernorm_fwd(const dmk_env *env, float *out, float *mean, float *rstd, const float *inp, const float *w,
                       const float *b, size_t N, size_t C, float eps);
 int dmk_layernorm_bwd(const dmk_env *env, float *dinp, float *dw, float *db, const float *dout, const float *inp,

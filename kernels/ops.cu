@@ -8,7 +8,7 @@
  * One translation unit (what the build and kernels/emu/ops_emu.cpp compile)
  * made of parts:
  *   ops_common.cuh      launch shapes, deterministic warp / block sums
- *   ops_elementwise.cuh to_bf16, add, GELU, tanh, dropout, AdamW
+ *   ops_elementwise.cuh to_bf16, add, scale_examples, GELU, tanh, dropout, AdamW
  *   ops_norm.cuh        bias_bwd, LayerNorm forward and backward
  *   ops_embed.cuh       embeddings forward and backward, pooling
  *   ops_loss.cuh        cross-entropy, reductions

@@ -1,10 +1,10 @@
 /*
- * ops_elementwise.cuh — the element-wise ops (part of ops.cu): to_bf16, add,
+ * ops_elementwise.cuh — the element-wise ops (part of ops.cu): to_bf16, add, scale_examples,
  * GELU, tanh, dropout, AdamW. One thread per element in grid-stride loops
  * (dropout: one per Philox call, 8 elements).
  *
  * Which must equal cpu-ref (lib/backend/backend_ref.c) bit for bit: to_bf16,
- * add, dropout and adamw: their products and sums go through DMK_FMUL /
+ * add, scale_examples, dropout and adamw: their products and sums go through DMK_FMUL /
  * DMK_FADD / DMK_FDIV / DMK_FSQRT (no fused multiply-add) in ref's order.
  * GELU is float (erff / erfcf) within the suite's 3e-7 + 2.4e-7 |x|; tanh
  * is computed in double as ref does (it only runs on the pooler's B x C).
@@ -23,6 +23,12 @@ DMK_GLOBAL void ops_add_kernel(float *out, const float *inp, const float *res, s
     for (size_t i = ops_first(); i < n; i += ops_stride()) out[i] = DMK_FADD(inp[i], res[i]);
 }
 
+/* Example b's n elements times scale[b] (DP-SGD's book-keeping). */
+DMK_GLOBAL void ops_scale_examples_kernel(float *x, const float *scale, size_t B, size_t n)
+{
+    for (size_t i = ops_first(); i < B * n; i += ops_stride()) x[i] = DMK_FMUL(x[i], scale[i / n]);
+}
+
 extern "C" int dmk_to_bf16(const dmk_env *env, uint16_t *dst, const float *src, size_t n)
 {
     DMK_LAUNCH(ops_to_bf16_kernel, ops_blocks(n, OPS_THREADS), OPS_THREADS, env->stream, dst, src, n);
@@ -32,6 +38,12 @@ extern "C" int dmk_to_bf16(const dmk_env *env, uint16_t *dst, const float *src, 
 extern "C" int dmk_add(const dmk_env *env, float *out, const float *inp, const float *res, size_t n)
 {
     DMK_LAUNCH(ops_add_kernel, ops_blocks(n, OPS_THREADS), OPS_THREADS, env->stream, out, inp, res, n);
+    return 0;
+}
+
+extern "C" int dmk_scale_examples(const dmk_env *env, float *x, const float *scale, size_t B, size_t n)
+{
+    DMK_LAUNCH(ops_scale_examples_kernel, ops_blocks(B * n, OPS_THREADS), OPS_THREADS, env->stream, x, scale, B, n);
     return 0;
 }
 

@@ -1,5 +1,5 @@
 /*
- * backend.h — the compute backend interface, version 3 (a vtable, as ggml's
+ * backend.h — the compute backend interface, version 4 (a vtable, as ggml's
  * backends).
  *
  * The transformer (lib/model) is written once against these operations.
@@ -33,7 +33,7 @@
 #include "../core/core.h"
 #include "dm_config.h"
 
-#define DMB_INTERFACE_VERSION 3
+#define DMB_INTERFACE_VERSION 4
 
 typedef struct dmb_backend dmb_backend;
 
@@ -246,6 +246,13 @@ struct dmb_ops {
     dm_status (*example_sqnorm_embed)(dmb_backend *be, float *sq, const float *dout, const int32_t *ids,
                                       const int32_t *types, size_t B, size_t T, size_t C, int words,
                                       int positions, int types_table);
+
+    /* Added in version 4, for DP-SGD's book-keeping (the clipped weight
+     * gradients from the norm pass's output gradients, each example's rows
+     * scaled by its clip factor): x[b * n + j] *= scale[b] for every b < B,
+     * j < n; SCALE is B floats in backend memory. One correctly rounded
+     * product per element: every backend agrees bit for bit. */
+    dm_status (*scale_examples)(dmb_backend *be, float *x, const float *scale, size_t B, size_t n);
 };
 
 /* Counters a backend keeps for benchmarks: time spent in and floating-point

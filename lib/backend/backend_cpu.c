@@ -475,6 +475,26 @@ static dm_status cpu_add(dmb_backend *be, float *out, const float *inp, const fl
     return DM_OK;
 }
 
+DMI_VECTOR_CLONES
+static void scale_range(float *x, float s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+}
+
+/* Parallel over (example, chunk of its row) pairs: an example's rows of a
+ * book-keeping buffer are T x width floats, often more than the batch. */
+static dm_status cpu_scale_examples(dmb_backend *be, float *x, const float *scale, size_t B, size_t n)
+{
+    const size_t chunk = 1 << 14;
+    size_t per = (n + chunk - 1) / chunk, jobs = B * per;
+#pragma omp parallel for num_threads(be->threads) schedule(static)
+    for (size_t i = 0; i < jobs; i++) {
+        size_t b = i / per, lo = (i % per) * chunk, hi = lo + chunk < n ? lo + chunk : n;
+        scale_range(x + b * n + lo, scale[b], hi - lo);
+    }
+    return DM_OK;
+}
+
 static dm_status cpu_tanh_fwd(dmb_backend *be, float *out, const float *inp, size_t n)
 {
     (void)be;
@@ -1338,6 +1358,7 @@ static const struct dmb_ops cpu_ops = {
     .bias_bwd = cpu_bias_bwd,
     .to_bf16 = cpu_to_bf16,
     .add = cpu_add,
+    .scale_examples = cpu_scale_examples,
     .layernorm_fwd = cpu_layernorm_fwd,
     .layernorm_bwd = cpu_layernorm_bwd,
     .gelu_fwd = cpu_gelu_fwd,

@@ -232,6 +232,11 @@ static dm_status cuda_add(dmb_backend *be, float *out, const float *inp, const f
     LAUNCH("add", !n, dmk_add(env, out, inp, res, n));
 }
 
+static dm_status cuda_scale_examples(dmb_backend *be, float *x, const float *scale, size_t B, size_t n)
+{
+    LAUNCH("scale_examples", !B || !n, dmk_scale_examples(env, x, scale, B, n));
+}
+
 static dm_status cuda_layernorm_fwd(dmb_backend *be, float *out, float *mean, float *rstd, const float *inp,
                                     const float *w, const float *b, size_t N, size_t C, float eps)
 {
@@ -452,6 +457,7 @@ static const struct dmb_ops cuda_ops = {
     .bias_bwd = cuda_bias_bwd,
     .to_bf16 = cuda_to_bf16,
     .add = cuda_add,
+    .scale_examples = cuda_scale_examples,
     .layernorm_fwd = cuda_layernorm_fwd,
     .layernorm_bwd = cuda_layernorm_bwd,
     .gelu_fwd = cuda_gelu_fwd,

@@ -286,6 +286,14 @@ static dm_status ref_add(dmb_backend *be, float *out, const float *inp, const fl
     return DM_OK;
 }
 
+static dm_status ref_scale_examples(dmb_backend *be, float *x, const float *scale, size_t B, size_t n)
+{
+    (void)be;
+    for (size_t b = 0; b < B; b++)
+        for (size_t j = 0; j < n; j++) x[b * n + j] *= scale[b];
+    return DM_OK;
+}
+
 static dm_status ref_tanh_fwd(dmb_backend *be, float *out, const float *inp, size_t n)
 {
     (void)be;
@@ -870,6 +878,7 @@ static const struct dmb_ops ref_ops = {
     .bias_bwd = ref_bias_bwd,
     .to_bf16 = ref_to_bf16,
     .add = ref_add,
+    .scale_examples = ref_scale_examples,
     .layernorm_fwd = ref_layernorm_fwd,
     .layernorm_bwd = ref_layernorm_bwd,
     .gelu_fwd = ref_gelu_fwd,

@@ -540,44 +540,68 @@ static dm_status norm_bwd(dmb_backend *be, const dmi_bert_acts *a, const dmi_nor
                                   B * T, C);
 }
 
-/* dx_out: gradient of the layer's output (consumed). On return *dx_in points
- * to the gradient of the layer's input (one of the scratch buffers); DX_IN
- * NULL: nothing below needs it. */
+/* Where one layer's backward pass leaves its output gradients: the shared
+ * scratch, or (book-keeping) the layer's own buffers, which outlive the pass
+ * for dmi_bert_bk_grads. D_IN, the gradient of the layer's input, is the
+ * next layer down's output gradient. */
+typedef struct layer_bufs {
+    float *d_ln1;                    /* ln1's dout: the gradient of ln2's input */
+    float *d_ffn_out, *d_ffn_in;     /* the FFN's two linear sites' douts */
+    float *d_attn_out, *d_qkv;       /* the attention block's */
+    float *d_in;                     /* ln1's dinp, then the input's gradient */
+} layer_bufs;
+
+static layer_bufs layer_bufs_for(const dmi_bert_acts *a, float *dx_out, size_t l, bool need_input)
+{
+    if (a->example_sq && a->bk) {
+        const dmi_bert_bk *bk = a->bk;
+        const dmi_bert_bk_layer *L = &bk->layers[l];
+        float *below = !need_input ? a->d_res : l > bk->lowest ? bk->layers[l - 1].d_out : bk->d_emb_ln;
+        return (layer_bufs){L->d_ln1, L->d_ffn_out, L->d_ffn_in, L->d_attn_out, L->d_qkv, below};
+    }
+    float *other = dx_out == a->d_res ? a->d_res2 : a->d_res; /* the other residual buffer */
+    return (layer_bufs){other, a->d_a, a->d_wide2, a->d_a, a->d_wide, dx_out /* consumed: reused */};
+}
+
+/* dx_out: gradient of the layer's output. On return *dx_in points to the
+ * gradient of the layer's input; DX_IN NULL: nothing below needs it. */
 static dm_status layer_backward(dmb_backend *be, const dmi_bert_dims *d, const dmi_bert_layer *w,
                                 const dmi_bert_layer_acts *la, dmi_bert_acts *a, float *dx_out, float **dx_in, size_t B,
                                 size_t T, size_t l, const dmi_bert_dropout *dropout)
 {
     const struct dmb_ops *o = be->ops;
     size_t BT = B * T, C = d->C, I = d->I;
-    float *d_ln2_in = dx_out == a->d_res ? a->d_res2 : a->d_res; /* the other residual buffer */
-    dm_status st = norm_bwd(be, a, &w->ln2, d_ln2_in, dx_out, la->ln2_in, la->ln2_mean, la->ln2_rstd, B, T, C);
+    layer_bufs b = layer_bufs_for(a, dx_out, l, dx_in != NULL);
+    dm_status st = norm_bwd(be, a, &w->ln2, b.d_ln1, dx_out, la->ln2_in, la->ln2_mean, la->ln2_rstd, B, T, C);
     if (st) return st;
     /* FFN: ln2_in = h + dropout(fc2(gelu(fc1(h)))) */
     dmb_dropout dr = dropout_at(dropout, SITE_FFN_OUT, l);
-    if ((st = o->dropout_bwd(be, a->d_a, d_ln2_in, BT * C, &dr))) return st;
-    if ((st = linear_bwd(be, &w->ffn_out, a->lowp, a->example_sq, T, a->d_wide, a->d_a, la->gelu, BT, false))) return st;
-    if ((st = o->gelu_bwd(be, a->d_wide2, la->fc1, a->d_wide, BT * I))) return st;
+    if ((st = o->dropout_bwd(be, b.d_ffn_out, b.d_ln1, BT * C, &dr))) return st;
+    if ((st = linear_bwd(be, &w->ffn_out, a->lowp, a->example_sq, T, a->d_wide, b.d_ffn_out, la->gelu, BT, false)))
+        return st;
+    if ((st = o->gelu_bwd(be, b.d_ffn_in, la->fc1, a->d_wide, BT * I))) return st;
     /* dh = d_fc1 W_1 + d_ln2_in (the residual), accumulated in place */
-    if ((st = linear_bwd(be, &w->ffn_in, a->lowp, a->example_sq, T, d_ln2_in, a->d_wide2, la->h, BT, true))) return st;
-    float *d_ln1_in = dx_out; /* free again: reuse it */
-    st = norm_bwd(be, a, &w->ln1, d_ln1_in, d_ln2_in, la->ln1_in, la->ln1_mean, la->ln1_rstd, B, T, C);
+    if ((st = linear_bwd(be, &w->ffn_in, a->lowp, a->example_sq, T, b.d_ln1, b.d_ffn_in, la->h, BT, true))) return st;
+    st = norm_bwd(be, a, &w->ln1, b.d_in, b.d_ln1, la->ln1_in, la->ln1_mean, la->ln1_rstd, B, T, C);
     if (st) return st;
     /* Attention block: ln1_in = x + dropout(dense(attention(qkv(x)))) */
     dr = dropout_at(dropout, SITE_ATTN_OUT, l);
-    if ((st = o->dropout_bwd(be, a->d_a, d_ln1_in, BT * C, &dr))) return st;
-    if ((st = linear_bwd(be, &w->attn_out, a->lowp, a->example_sq, T, a->d_b, a->d_a, la->atty, BT, false))) return st;
+    if ((st = o->dropout_bwd(be, b.d_attn_out, b.d_in, BT * C, &dr))) return st;
+    if ((st = linear_bwd(be, &w->attn_out, a->lowp, a->example_sq, T, a->d_b, b.d_attn_out, la->atty, BT, false)))
+        return st;
     /* as the forward pass: its scores saw bfloat16 q and k in mixed precision */
     dmb_attention att = {.B = B, .T = T, .H = d->H, .D = d->D, .key_mask = a->key_mask,
                          .dropout = dropout_at(dropout, SITE_ATTENTION, l), .bf16 = a->lowp != NULL};
-    st = o->attention_bwd(be, a->d_wide, a->d_att, a->d_b, la->qkv, la->atty, la->att_state, &att);
-    if (!st) st = linear_bwd(be, &w->qkv, a->lowp, a->example_sq, T, dx_in ? d_ln1_in : NULL, a->d_wide, la->x_in, BT, true);
+    st = o->attention_bwd(be, b.d_qkv, a->d_att, a->d_b, la->qkv, la->atty, la->att_state, &att);
+    if (!st) st = linear_bwd(be, &w->qkv, a->lowp, a->example_sq, T, dx_in ? b.d_in : NULL, b.d_qkv, la->x_in, BT, true);
     if (st) return st;
-    if (dx_in) *dx_in = d_ln1_in;
+    if (dx_in) *dx_in = b.d_in;
     return DM_OK;
 }
 
+/* The head's backward pass; D_TOP gets the gradient of the encoder's output. */
 static dm_status head_backward(dmb_backend *be, const dmi_bert_dims *d, const dmi_bert *net, dmi_bert_acts *a,
-                               size_t B, size_t T, const dmi_bert_dropout *dropout)
+                               size_t B, size_t T, const dmi_bert_dropout *dropout, float *d_top)
 {
     const struct dmb_ops *o = be->ops;
     size_t C = d->C;
@@ -587,8 +611,8 @@ static dm_status head_backward(dmb_backend *be, const dmi_bert_dims *d, const dm
     if ((st = o->dropout_bwd(be, a->d_pool, a->d_pool, B * C, &dr))) return st;
     if ((st = o->tanh_bwd(be, a->d_pool, a->pooled, a->d_pool, B * C))) return st;
     if ((st = linear_bwd(be, &net->pooler, NULL, a->example_sq, 1, a->d_cls, a->d_pool, a->cls, B, false))) return st;
-    if ((st = o->zero(be, a->d_res, B * T * C * sizeof(float)))) return st;
-    return o->pool_bwd(be, a->d_res, a->d_cls, a->key_mask, B, T, C, DMB_POOL_FIRST);
+    if ((st = o->zero(be, d_top, B * T * C * sizeof(float)))) return st;
+    return o->pool_bwd(be, d_top, a->d_cls, a->key_mask, B, T, C, DMB_POOL_FIRST);
 }
 
 static bool linear_trainable(const dmi_linear *l) { return l->dw || l->db; }
@@ -605,24 +629,33 @@ static bool embeddings_trainable(const dmi_bert *net)
     return net->dwte || net->dwpe || net->dwtt || norm_trainable(&net->emb_ln);
 }
 
+/* The lowest layer the backward pass reaches: below the lowest trainable
+ * layer nothing needs a gradient (frozen bottom layers cost no backward work
+ * at all); 0 when the embeddings train (*EMBEDDINGS), num_layers when only
+ * the head does. */
+static size_t lowest_trained(const dmi_bert_dims *d, const dmi_bert *net, bool *embeddings)
+{
+    *embeddings = embeddings_trainable(net);
+    if (*embeddings) return 0;
+    for (size_t l = 0; l < d->layers; l++)
+        if (layer_trainable(&net->layers[l])) return l;
+    return d->layers;
+}
+
 dm_status dmi_bert_backward(dmb_backend *be, const dmi_bert_dims *d, const dmi_bert *net, dmi_bert_acts *a, size_t B,
                             size_t T, const dmi_bert_dropout *dropout)
 {
     if (!a->training) return dmi_fail(DM_ERR_INTERNAL, "backward pass without training activations");
     const struct dmb_ops *o = be->ops;
     size_t BT = B * T, C = d->C;
-    /* Below the lowest trainable layer nothing needs a gradient: the pass
-     * stops there (frozen bottom layers cost no backward work at all). */
-    bool embeddings = embeddings_trainable(net);
-    size_t lowest = 0;
-    if (!embeddings) {
-        lowest = d->layers;
-        for (size_t l = 0; l < d->layers && lowest == d->layers; l++)
-            if (layer_trainable(&net->layers[l])) lowest = l;
-    }
-    dm_status st = head_backward(be, d, net, a, B, T, dropout);
+    bool embeddings;
+    size_t lowest = lowest_trained(d, net, &embeddings);
+    dmi_bert_bk *bk = a->example_sq ? a->bk : NULL;
+    if (bk && !dmi_bert_bk_fits(bk, d, net, B, T))
+        return dmi_fail(DM_ERR_INTERNAL, "book-keeping buffers do not fit a batch of %zu x %zu", B, T);
+    float *dx = bk && lowest < d->layers ? bk->layers[d->layers - 1].d_out : a->d_res;
+    dm_status st = head_backward(be, d, net, a, B, T, dropout, dx);
     if (st) return st;
-    float *dx = a->d_res;
     for (size_t l = d->layers; l-- > lowest;) {
         float *dx_in = NULL;
         bool need_input = embeddings || l > lowest;
@@ -634,11 +667,123 @@ dm_status dmi_bert_backward(dmb_backend *be, const dmi_bert_dims *d, const dmi_b
     /* Embeddings: x0 = dropout(LayerNorm(word + position + type)) */
     dmb_dropout dr = dropout_at(dropout, SITE_EMBED, 0);
     if ((st = o->dropout_bwd(be, dx, dx, BT * C, &dr))) return st;
-    float *d_sum = dx == a->d_res ? a->d_res2 : a->d_res;
+    float *d_sum = bk ? bk->d_emb : dx == a->d_res ? a->d_res2 : a->d_res;
     st = norm_bwd(be, a, &net->emb_ln, d_sum, dx, a->emb_sum, a->emb_mean, a->emb_rstd, B, T, C);
     if (st) return st;
     if (a->example_sq)
         return o->example_sqnorm_embed(be, a->example_sq, d_sum, a->ids, a->types, B, T, C, net->dwte != NULL,
                                        net->dwpe != NULL, net->dwtt != NULL);
     return o->embed_bwd(be, net->dwte, net->dwpe, net->dwtt, d_sum, a->ids, a->types, B, T, C);
+}
+
+/* ------------------------------------------------------------------ DP-SGD book-keeping */
+
+static void bk_layout(carver *c, const dmi_bert_dims *d, size_t B, size_t T, dmi_bert_bk *bk)
+{
+    size_t BT = B * T, C = d->C;
+    for (size_t l = bk->lowest; l < d->layers; l++) {
+        dmi_bert_bk_layer *L = &bk->layers[l];
+        L->d_out = carve(c, BT * C);
+        L->d_ln1 = carve(c, BT * C);
+        L->d_ffn_out = carve(c, BT * C);
+        L->d_attn_out = carve(c, BT * C);
+        L->d_ffn_in = carve(c, BT * d->I);
+        L->d_qkv = carve(c, BT * 3 * C);
+    }
+    if (bk->embeddings) {
+        bk->d_emb_ln = carve(c, BT * C);
+        bk->d_emb = carve(c, BT * C);
+    }
+    bk->scale = carve(c, B);
+}
+
+dm_status dmi_bert_bk_alloc(dmb_backend *be, const dmi_bert_dims *d, const dmi_bert *net, size_t max_B,
+                            size_t max_T, dmi_bert_bk *bk)
+{
+    memset(bk, 0, sizeof *bk);
+    bk->lowest = lowest_trained(d, net, &bk->embeddings);
+    bk->layers = dmi_calloc(d->layers ? d->layers : 1, sizeof *bk->layers);
+    if (!bk->layers) return DM_ERR_NO_MEMORY;
+    carver count = {.counting = true};
+    bk_layout(&count, d, max_B, max_T, bk);
+    bk->block = be->ops->alloc(be, count.used * sizeof(float));
+    if (!bk->block) {
+        dmi_bert_bk_free(be, bk);
+        return dmi_fail(DM_ERR_NO_MEMORY, "DP-SGD book-keeping: %zu MiB for a batch of %zu x %zu tokens",
+                        count.used * sizeof(float) >> 20, max_B, max_T);
+    }
+    carver real = {.at = bk->block};
+    bk_layout(&real, d, max_B, max_T, bk);
+    bk->max_B = max_B;
+    bk->max_T = max_T;
+    return DM_OK;
+}
+
+bool dmi_bert_bk_fits(const dmi_bert_bk *bk, const dmi_bert_dims *d, const dmi_bert *net, size_t B, size_t T)
+{
+    bool embeddings;
+    size_t lowest = lowest_trained(d, net, &embeddings);
+    return bk->block && B <= bk->max_B && T <= bk->max_T && lowest == bk->lowest && embeddings == bk->embeddings;
+}
+
+void dmi_bert_bk_free(dmb_backend *be, dmi_bert_bk *bk)
+{
+    if (bk->block) be->ops->free(be, bk->block);
+    free(bk->layers);
+    memset(bk, 0, sizeof *bk);
+}
+
+/* A linear site's clipped gradients: its kept DOUT [B*T, n_out] scaled per
+ * example in place, then dW += dout^T inp and db += its column sums. */
+static dm_status linear_bk(dmb_backend *be, const dmi_linear *l, float *dout, const float *inp, const float *scale,
+                           size_t B, size_t T)
+{
+    if (!linear_trainable(l)) return DM_OK;
+    size_t rows = B * T;
+    dm_status st = be->ops->scale_examples(be, dout, scale, B, T * l->n_out);
+    if (!st && l->dw) {
+        dmb_gemm gw = {.trans_a = 1, .m = l->n_out, .n = l->n_in, .k = rows, .a = dout, .lda = l->n_out, .b = inp,
+                       .ldb = l->n_in, .c = l->dw, .ldc = l->n_in, .batch = 1, .alpha = 1.0f, .beta = 1.0f};
+        st = be->ops->gemm(be, &gw);
+    }
+    if (!st && l->db) st = be->ops->bias_bwd(be, l->db, dout, rows, l->n_out);
+    return st;
+}
+
+/* A LayerNorm's: the backward op adds dw and db (its dinp goes to SCRATCH). */
+static dm_status norm_bk(dmb_backend *be, const dmi_norm *n, float *dout, const float *inp, const float *mean,
+                         const float *rstd, const float *scale, size_t B, size_t T, size_t C, float *scratch)
+{
+    if (!norm_trainable(n)) return DM_OK;
+    dm_status st = be->ops->scale_examples(be, dout, scale, B, T * C);
+    return st ? st : be->ops->layernorm_bwd(be, scratch, n->dw, n->db, dout, inp, n->w, mean, rstd, B * T, C);
+}
+
+dm_status dmi_bert_bk_grads(dmb_backend *be, const dmi_bert_dims *d, const dmi_bert *net, dmi_bert_acts *a, size_t B,
+                            size_t T)
+{
+    dmi_bert_bk *bk = a->bk;
+    if (!bk || !dmi_bert_bk_fits(bk, d, net, B, T))
+        return dmi_fail(DM_ERR_INTERNAL, "book-keeping gradients without buffers for a batch of %zu x %zu", B, T);
+    size_t C = d->C;
+    const float *s = bk->scale;
+    float *scratch = a->d_res; /* LayerNorms' dinp, not needed */
+    dm_status st = linear_bk(be, &net->classifier, a->dlogits, a->pooled_drop, s, B, 1);
+    if (!st) st = linear_bk(be, &net->pooler, a->d_pool, a->cls, s, B, 1);
+    for (size_t l = bk->lowest; !st && l < d->layers; l++) {
+        const dmi_bert_layer *w = &net->layers[l];
+        const dmi_bert_layer_acts *la = &a->layers[l];
+        const dmi_bert_bk_layer *L = &bk->layers[l];
+        st = norm_bk(be, &w->ln2, L->d_out, la->ln2_in, la->ln2_mean, la->ln2_rstd, s, B, T, C, scratch);
+        if (!st) st = linear_bk(be, &w->ffn_out, L->d_ffn_out, la->gelu, s, B, T);
+        if (!st) st = linear_bk(be, &w->ffn_in, L->d_ffn_in, la->h, s, B, T);
+        if (!st) st = norm_bk(be, &w->ln1, L->d_ln1, la->ln1_in, la->ln1_mean, la->ln1_rstd, s, B, T, C, scratch);
+        if (!st) st = linear_bk(be, &w->attn_out, L->d_attn_out, la->atty, s, B, T);
+        if (!st) st = linear_bk(be, &w->qkv, L->d_qkv, la->x_in, s, B, T);
+    }
+    if (st || !bk->embeddings) return st;
+    st = norm_bk(be, &net->emb_ln, bk->d_emb_ln, a->emb_sum, a->emb_mean, a->emb_rstd, s, B, T, C, scratch);
+    if (st || !(net->dwte || net->dwpe || net->dwtt)) return st;
+    st = be->ops->scale_examples(be, bk->d_emb, s, B, T * C);
+    return st ? st : be->ops->embed_bwd(be, net->dwte, net->dwpe, net->dwtt, bk->d_emb, a->ids, a->types, B, T, C);
 }

@@ -112,6 +112,37 @@ typedef struct dmi_bert_lowp {
     uint16_t *scratch2;       /* training: as many; NULL in inference */
 } dmi_bert_lowp;
 
+/* DP-SGD's book-keeping (Bu et al. 2022): the norm pass keeps the output
+ * gradient of every trained site of a layer here, instead of in the shared
+ * scratch, so that once the clip factors are known the clipped weight
+ * gradients are products of these, each example's rows scaled by its factor
+ * (scale_examples), with no second backward pass. [BT, width] each. */
+typedef struct dmi_bert_bk_layer {
+    float *d_out;      /* the layer's output gradient: ln2's dout [BT, C] */
+    float *d_ln1;      /* ln1's dout [BT, C] */
+    float *d_ffn_out;  /* [BT, C] */
+    float *d_attn_out; /* [BT, C] */
+    float *d_ffn_in;   /* [BT, I] */
+    float *d_qkv;      /* [BT, 3C] */
+} dmi_bert_bk_layer;
+
+typedef struct dmi_bert_bk {
+    size_t max_B, max_T;
+    size_t lowest;             /* the lowest layer with buffers: those below are not trained */
+    bool embeddings;           /* d_emb_ln and d_emb exist: the embeddings are trained */
+    float *block;              /* one allocation for everything below */
+    dmi_bert_bk_layer *layers; /* num_layers entries (all NULL below LOWEST) */
+    float *d_emb_ln, *d_emb;   /* the embedding LayerNorm's dout and the tables' [BT, C] */
+    float *scale;              /* [max_B] each example's clip factor times the gradient scale */
+} dmi_bert_bk;
+
+/* Buffers for the trained sites of NET (as its gradients are mapped now). */
+dm_status dmi_bert_bk_alloc(dmb_backend *be, const dmi_bert_dims *d, const dmi_bert *net, size_t max_B,
+                            size_t max_T, dmi_bert_bk *bk);
+/* Whether BK (allocated or not) serves NET's trained sites at B x T. */
+bool dmi_bert_bk_fits(const dmi_bert_bk *bk, const dmi_bert_dims *d, const dmi_bert *net, size_t B, size_t T);
+void dmi_bert_bk_free(dmb_backend *be, dmi_bert_bk *bk);
+
 typedef struct dmi_bert_acts {
     size_t max_B, max_T;
     bool training;            /* every layer's activations kept; else one set reused */
@@ -137,6 +168,9 @@ typedef struct dmi_bert_acts {
      * pass adds each example's squared gradient norm over the trainable
      * tensors here and computes no weight gradient. */
     float *example_sq;
+    /* With example_sq, book-keeping: the norm pass leaves the output
+     * gradients here for dmi_bert_bk_grads (else: NULL). */
+    dmi_bert_bk *bk;
 } dmi_bert_acts;
 
 dm_status dmi_bert_acts_alloc(dmb_backend *be, const dmi_bert_dims *d, size_t max_B, size_t max_T,
@@ -173,5 +207,12 @@ dm_status dmi_bert_forward(dmb_backend *be, const dmi_bert_dims *d, const dmi_be
  * into NET's gradient views (frozen tensors have none). */
 dm_status dmi_bert_backward(dmb_backend *be, const dmi_bert_dims *d, const dmi_bert *net, dmi_bert_acts *a, size_t B,
                             size_t T, const dmi_bert_dropout *dropout);
+
+/* After a book-keeping norm pass (A->bk set with A->example_sq) and with
+ * bk->scale[b] uploaded: adds sum_b scale[b] * (example b's gradient) to
+ * NET's gradient views, from the kept output gradients (scaled in place)
+ * and the forward pass's activations. */
+dm_status dmi_bert_bk_grads(dmb_backend *be, const dmi_bert_dims *d, const dmi_bert *net, dmi_bert_acts *a, size_t B,
+                            size_t T);
 
 #endif

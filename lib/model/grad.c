@@ -38,6 +38,7 @@ void dmi_model_free_grads(dm_model *m)
     if (m->example_sq) m->be->ops->free(m->be, m->example_sq);
     m->example_sq = NULL;
     m->example_sq_n = 0;
+    dmi_bert_bk_free(m->be, &m->bk);
 }
 
 size_t dmi_model_trainable_floats(const dm_model *m)

@@ -53,6 +53,7 @@ struct dm_model {
     double *fb_stats;      /* backend memory: dm_model_forward_backward's loss readback */
     float *example_sq;     /* backend memory, example_sq_n floats: DP-SGD's per-example norms */
     size_t example_sq_n;
+    dmi_bert_bk bk;        /* DP-SGD's book-keeping buffers, when allocated (train.bk points here) */
     char *privacy_json;    /* privacy.json of the folder (a DP-SGD run's accounting), or NULL */
     int n_optimizers;      /* optimizers of this model alive: the trainable set is fixed */
     /* Concurrency: every call holds LOCK (recursive: public calls nest, e.g.

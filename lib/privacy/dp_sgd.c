@@ -183,6 +183,18 @@ dm_status dmi_dp_norms(dm_model *m, size_t B, size_t T, const dmi_bert_dropout *
     return s ? s : norm_pass(m, B, T, d, norms);
 }
 
+/* Book-keeping's buffers for the model's trained sites at the activations'
+ * largest batch: false (and the two-pass way) when they do not fit in the
+ * backend's memory, which book-keeping needs about 70% more of. */
+static bool book_keeping(dm_dp *dp, dm_model *m)
+{
+    if (dp->two_pass) return false;
+    dmi_bert_acts *a = &m->train;
+    if (dmi_bert_bk_fits(&m->bk, &m->dims, &m->net, a->max_B, a->max_T)) return true;
+    dmi_bert_bk_free(m->be, &m->bk);
+    return dmi_bert_bk_alloc(m->be, &m->dims, &m->net, a->max_B, a->max_T, &m->bk) == DM_OK;
+}
+
 dm_status dmi_dp_backward(dm_dp *dp, dm_model *m, size_t B, size_t T, const dmi_bert_dropout *d, float grad_scale,
                           double *loss, int accumulate, float *norms)
 {
@@ -190,17 +202,30 @@ dm_status dmi_dp_backward(dm_dp *dp, dm_model *m, size_t B, size_t T, const dmi_
     dmi_bert_acts *a = &m->train;
     dm_status s = dmi_bert_forward(be, &m->dims, &m->net, a, B, T, d, a->weights, 1.0f);
     if (!s && loss) s = be->ops->reduce(be, loss, a->losses, B, DMB_SUM, accumulate);
+    a->bk = book_keeping(dp, m) ? &m->bk : NULL;
     if (!s) s = norm_pass(m, B, T, d, norms);
-    if (s) return s;
-    /* Each loss weighted by its clip factor: one ordinary backward pass then
-     * adds sum_i clip_i grad(w_i loss_i), scaled. */
+    if (s) {
+        a->bk = NULL;
+        return s;
+    }
+    /* Each example's gradient times its clip factor: either (book-keeping)
+     * the norm pass's kept output gradients scaled per example, then the
+     * weight-gradient products alone; or each loss weighted by its factor
+     * and one ordinary backward pass, which adds sum_i clip_i grad(w_i
+     * loss_i), scaled. */
     dmi_bert_inputs in = dmi_bert_inputs_host(a);
     for (size_t b = 0; b < B; b++) {
         if (in.labels[b] < 0) continue;
         float c = dmi_dp_clip_factor(dp->o.max_grad_norm, norms[b]);
         dp->clipped += c < 1.0f;
         dp->examples++;
-        in.weights[b] *= c;
+        in.weights[b] = a->bk ? c * grad_scale : in.weights[b] * c;
+    }
+    if (a->bk) {
+        s = be->ops->upload(be, m->bk.scale, in.weights, B * sizeof(float));
+        if (!s) s = dmi_bert_bk_grads(be, &m->dims, &m->net, a, B, T);
+        a->bk = NULL;
+        return s;
     }
     s = be->ops->upload(be, a->weights, in.weights, B * sizeof(float));
     if (!s) s = be->ops->xent_fwd_bwd(be, a->losses, a->dlogits, a->logits, a->labels, a->weights, B, m->dims.L,

@@ -13,6 +13,7 @@ struct dm_dp {
     unsigned char key[32];  /* the noise stream's key (never saved anywhere) */
     uint64_t steps, clipped, examples;
     float *noise_host;      /* one chunk of noise on its way to the backend */
+    bool two_pass;          /* tests: clip with a second backward pass, not book-keeping */
     uint64_t eps_steps;     /* the steps EPS was computed for (UINT64_MAX: none): the */
     double eps;             /* accountant is costly at large sample rates, asked often */
 };

@@ -44,6 +44,7 @@ typedef enum tol_id {
     T_BIAS_BWD,
     T_TO_BF16,
     T_ADD,
+    T_SCALE_EXAMPLES,
     T_LN_FWD,
     T_LN_STATS,
     T_LN_BWD_DINP,
@@ -106,6 +107,7 @@ static const tolerance tol[N_TOL] = {
     [T_BIAS_BWD] = {"bias_bwd", 2e-6, 1e-6, SQRT_LEN, "float32 column sums in row order vs double: as gemm"},
     [T_TO_BF16] = {"to_bf16", 0, 0, FIXED, "bit patterns: round to nearest even is defined exactly"},
     [T_ADD] = {"add", 0, 0, FIXED, "one correctly rounded float addition: exact"},
+    [T_SCALE_EXAMPLES] = {"scale_examples", 0, 0, FIXED, "one correctly rounded float product: exact"},
     [T_LN_FWD] = {"layernorm_fwd", 1e-6, 1e-6, SQRT_LEN,
                   "float32 mean and variance of C values (offset 3, so the mean's rounding shows) vs double"},
     [T_LN_STATS] = {"layernorm_fwd mean/rstd", 1e-7, 2e-6, SQRT_LEN, "as layernorm_fwd, on the statistics"},
@@ -594,6 +596,33 @@ static void test_add(void)
             check_and_free(run_add, &c, &t, &c.n);
             free(x), free(y);
         }
+}
+
+/* x [rows = B examples, n each] times y[b] per example. */
+static void run_scale_examples(dmb_backend *be, const void *cv, result *r)
+{
+    const rows_case *c = cv;
+    float *x = dput(be, c->x, c->rows * c->n * sizeof(float)), *scale = dput(be, c->y, c->rows * sizeof(float));
+    ok(be, be->ops->scale_examples(be, x, scale, c->rows, c->n), "scale_examples");
+    dget(be, result_slot(r, 0, "x", c->rows * c->n), x, c->rows * c->n * sizeof(float));
+    be->ops->free(be, x);
+    be->ops->free(be, scale);
+}
+
+/* Shapes of DP-SGD's book-keeping: an example's T x width rows (over the
+ * CPU backend's 16384-float chunks too), the head's one row, B = 1. */
+static void test_scale_examples(void)
+{
+    static const size_t shapes[][2] = {{1, 1}, {3, 17}, {32, 2}, {5, 16385}, {1, 100003}, {7, 64 * 384}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        rows_case c = {.rows = shapes[s][0], .n = shapes[s][1]};
+        float *x = rand_floats(c.rows * c.n, -3, 3), *y = rand_floats(c.rows, 0, 1);
+        c.x = x, c.y = y;
+        snprintf(S.shape, sizeof S.shape, "B=%zu n=%zu", c.rows, c.n);
+        tol_id t = T_SCALE_EXAMPLES;
+        check_and_free(run_scale_examples, &c, &t, &c.n);
+        free(x), free(y);
+    }
 }
 
 static void run_to_bf16(dmb_backend *be, const void *cv, result *r)
@@ -1356,7 +1385,8 @@ static void test_sqnorm(void)
     X(to_bf16) X(add) X(layernorm_fwd) X(layernorm_bwd) X(gelu_fwd) X(gelu_bwd) X(tanh_fwd) X(tanh_bwd)     \
     X(dropout_fwd) X(dropout_bwd) X(embed_fwd) X(embed_bwd) X(attention_state_bytes)                       \
     X(attention_scratch_bytes) X(attention_fwd) X(attention_bwd) X(pool_fwd) X(pool_bwd) X(xent_fwd_bwd)   \
-    X(reduce) X(adamw) X(example_sqnorm_linear) X(example_sqnorm_layernorm) X(example_sqnorm_embed)
+    X(reduce) X(adamw) X(example_sqnorm_linear) X(example_sqnorm_layernorm) X(example_sqnorm_embed) \
+    X(scale_examples)
 #define COUNT_OP(op) +1
 _Static_assert(offsetof(struct dmb_ops, destroy) + (0 DMB_EVERY_OP(COUNT_OP)) * sizeof(void (*)(void)) ==
                    sizeof(struct dmb_ops),
@@ -1791,7 +1821,7 @@ static void run_every_op(void)
         const char *name;
         void (*run)(void);
     } groups[] = {{"gemm", test_gemm},       {"bias_bwd", test_bias_bwd},   {"to_bf16", test_to_bf16},
-                  {"add", test_add},         {"layernorm", test_layernorm}, {"gelu/tanh", test_activations},
+                  {"add", test_add}, {"scale_examples", test_scale_examples},         {"layernorm", test_layernorm}, {"gelu/tanh", test_activations},
                   {"dropout", test_dropout}, {"embed", test_embed},         {"attention", test_attention},
                   {"pool", test_pool},       {"xent", test_xent},           {"reduce", test_reduce},
                   {"adamw", test_adamw},     {"example_sqnorm", test_sqnorm}};
