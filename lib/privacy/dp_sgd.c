@@ -266,21 +266,38 @@ dm_status dmi_dp_noise(dm_dp *dp, dm_model *m, double grad_scale)
     dmb_backend *be = m->be;
     double std = grad_scale * dp->sigma * dp->o.max_grad_norm;
     if (!isfinite(std)) return dmi_fail(DM_ERR_INVALID_ARGUMENT, "DP-SGD: the noise's scale is not finite");
-    if (!dp->noise_host && !(dp->noise_host = dmi_malloc(NOISE_CHUNK * sizeof(float)))) return DM_ERR_NO_MEMORY;
-    float *dev = be->ops->alloc(be, NOISE_CHUNK * sizeof(float));
+    /* Chunks are keyed apart, so the CPU's threads draw a round of them at
+     * once (the same values as one at a time): the noise is ~10% of a DP
+     * step on one thread. */
+    size_t par = be->threads > 1 ? (size_t)be->threads : 1, round = par * NOISE_CHUNK;
+    if (dp->noise_host_floats < round) {
+        free(dp->noise_host);
+        dp->noise_host_floats = 0;
+        if (!(dp->noise_host = dmi_malloc(round * sizeof(float)))) return DM_ERR_NO_MEMORY;
+        dp->noise_host_floats = round;
+    }
+    float *dev = be->ops->alloc(be, round * sizeof(float));
     if (!dev) return DM_ERR_NO_MEMORY;
     dm_status s = DM_OK;
-    unsigned char key[32];
-    for (size_t at = 0, chunk = 0; !s && at < m->n_grads; at += NOISE_CHUNK, chunk++) {
-        size_t n = m->n_grads - at < NOISE_CHUNK ? m->n_grads - at : NOISE_CHUNK;
-        chunk_key(dp, chunk, key);
-        gaussian_chunk(dp->noise_host, n, key, std);
+    for (size_t at = 0, first = 0; !s && at < m->n_grads; at += round, first += par) {
+        size_t n = m->n_grads - at < round ? m->n_grads - at : round;
+        size_t chunks = (n + NOISE_CHUNK - 1) / NOISE_CHUNK;
+#pragma omp parallel for num_threads((int)par) schedule(static, 1)
+        for (size_t i = 0; i < chunks; i++) {
+            unsigned char key[32];
+            size_t len = n - i * NOISE_CHUNK < NOISE_CHUNK ? n - i * NOISE_CHUNK : NOISE_CHUNK;
+            chunk_key(dp, first + i, key);
+            gaussian_chunk(dp->noise_host + i * NOISE_CHUNK, len, key, std);
+            sodium_memzero(key, sizeof key);
+        }
         s = be->ops->upload(be, dev, dp->noise_host, n * sizeof(float));
         if (!s) s = be->ops->add(be, m->grads + at, m->grads + at, dev, n);
+        /* the upload may still read the host round on a queueing backend */
+        if (!s) s = be->ops->synchronize(be);
     }
-    /* the upload may still read the host chunk on a queueing backend */
-    if (!s) s = be->ops->synchronize(be);
-    sodium_memzero(key, sizeof key);
+    /* Whoever learns the noise can subtract it: none is left in memory. */
+    sodium_memzero(dp->noise_host, dp->noise_host_floats * sizeof(float));
+    if (!s) s = be->ops->zero(be, dev, round * sizeof(float));
     be->ops->free(be, dev);
     if (!s) dp->steps++;
     return s;

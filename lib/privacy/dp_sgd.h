@@ -12,7 +12,8 @@ struct dm_dp {
     double sigma;           /* the noise multiplier in use */
     unsigned char key[32];  /* the noise stream's key (never saved anywhere) */
     uint64_t steps, clipped, examples;
-    float *noise_host;      /* one chunk of noise on its way to the backend */
+    float *noise_host;      /* a round of noise chunks on its way to the backend */
+    size_t noise_host_floats;
     bool two_pass;          /* tests: clip with a second backward pass, not book-keeping */
     uint64_t eps_steps;     /* the steps EPS was computed for (UINT64_MAX: none): the */
     double eps;             /* accountant is costly at large sample rates, asked often */

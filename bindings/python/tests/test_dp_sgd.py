@@ -206,9 +206,15 @@ def test_forward_backward_adds_the_clipped_sum(model):
     assert info["examples"] == 5 and info["steps"] == 0
     assert info["clipped"] == sum(1 for n in norms if C / (n + 1e-6) < 1)
     got = grads(model)
+    # Relative to each tensor's largest entry, plus float32 rounding of the
+    # largest gradient anywhere: the key biases' gradients are zero in exact
+    # arithmetic (softmax ignores a shift of all scores), so theirs are
+    # rounding noise of the gradients they came from, which the two ways
+    # (book-keeping, the weighted backward pass) round differently.
+    biggest = max(max(abs(v) for v in g) for g in ref.values())
     for name, g in ref.items():
-        scale = max(max(abs(v) for v in g), 1e-12)
-        assert max(abs(a - b) for a, b in zip(got[name], g)) <= 1e-5 * scale + 1e-9, name
+        scale = max(abs(v) for v in g)
+        assert max(abs(a - b) for a, b in zip(got[name], g)) <= 1e-5 * scale + 1e-6 * biggest, name
     assert math.isfinite(loss_sum) and loss_sum > 0 and math.isfinite(ref_loss)
 
 
