@@ -1082,6 +1082,10 @@ typedef struct dm_model_options {
     dm_precision precision;    /* of inference; default DM_PRECISION_FP32 */
     int new_head;              /* default 0: keep the folder's trained head when it has
                                   the labels asked; 1: always a new head */
+    const uint8_t *key;        /* NULL: plain weights; else 32 bytes: the weights are
+                                  dm-encrypted (model.safetensors.enc, or a
+                                  model.safetensors written by dm_encrypt_file) and
+                                  are decrypted in memory, never on disk */
 } dm_model_options;
 
 DM_API void dm_model_options_default(dm_model_options *opts);
@@ -1109,7 +1113,18 @@ DM_API void dm_model_options_default(dm_model_options *opts);
  * tensor of the wrong shape: expected and found), DM_ERR_UNSUPPORTED
  * (another model_type, activation, position embedding type or dtype),
  * DM_ERR_NUMERIC (a NaN or infinite weight: the tensor, the count and the
- * first one named). */
+ * first one named).
+ * Encrypted weights (data at rest; docs/privacy.md): a folder holding
+ * model.safetensors.enc instead of model.safetensors, or a model.safetensors
+ * that starts with the "DMENC1" magic, is read with opts->key: the file is
+ * decrypted in memory (as dm_decrypt_to_memory: DM_ERR_AUTH for a wrong key,
+ * a tampered or a cut file) and the plaintext wiped once the tensors are
+ * read. config.json and the tokenizer files are always plain. Encrypted
+ * weights without a key are DM_ERR_INVALID_ARGUMENT saying that they need
+ * it; a key with plain weights is DM_ERR_AUTH (a key promises an
+ * authenticated file); both model.safetensors and model.safetensors.enc in
+ * the folder is DM_ERR_INVALID_ARGUMENT (which one is meant is unclear).
+ * dm_model_save writes plain weights (and removes a model.safetensors.enc). */
 DM_API dm_status dm_model_load(const char *dir, const dm_model_options *opts, dm_model **out);
 
 /* Saves to DIR (created if needed) as a BertForSequenceClassification folder

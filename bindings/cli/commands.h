@@ -60,12 +60,15 @@ extern const char help_dp_norms[];
 /* dm_crypt.c: encrypt, decrypt, keygen; and the --key FILE option of the
  * commands that load datasets: key_option reads the key file into O->key
  * (OPT_NOT_MINE, 0, or an exit code with its message); read_key_option
- * reads PATH into the tool's one key and points *KEY at it. */
+ * reads PATH into the tool's one data key and points *KEY at it. */
 int cmd_encrypt(int argc, char **argv);
 int cmd_decrypt(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 extern const char help_encrypt[], help_decrypt[], help_keygen[];
 int key_option(args_t *a, const char *arg, dm_dataset_options *o);
 int read_key_option(const char *path, const uint8_t **key);
+/* --model-key FILE, the key of a model folder's encrypted weights, into
+ * O->key (a key of its own: a run may take --key too). */
+int model_key_option(args_t *a, const char *arg, dm_model_options *o);
 
 #endif /* DM_CLI_COMMANDS_H */

@@ -9,7 +9,9 @@
  *
  * Key files are read with dm_read_key_file (the format of dm redact
  * --key-file). key_option, the --key FILE option of the commands that load
- * datasets (train, eval, the data commands), is here too (commands.h).
+ * datasets (train, eval, the data commands), and model_key_option, the
+ * --model-key FILE of the commands that load a model folder (its encrypted
+ * model.safetensors.enc), are here too (commands.h).
  */
 #include "commands.h"
 
@@ -31,7 +33,9 @@ const char help_encrypt[] =
     "(the format: docs/privacy.md, \"Encrypted files\"). OUT may be IN; it is written to a hidden\n"
     "file beside it and renamed into place when complete. Name encrypted datasets DATA.csv.enc,\n"
     "DATA.jsonl.enc, ...: train, eval and the data commands read them with --key FILE and take\n"
-    "the format from the extension before .enc, decrypting in memory only.\n"
+    "the format from the extension before .enc, decrypting in memory only. Encrypt a model's\n"
+    "weights as DIR/model.safetensors.enc (then remove DIR/model.safetensors): the commands that\n"
+    "take --model DIR read it with --model-key FILE.\n"
     "\n"
     "  --key FILE                the key file (required)\n"
     "  --check                   instead: print \"FILE: encrypted\" or \"FILE: not encrypted\" for\n"
@@ -78,6 +82,19 @@ int key_option(args_t *a, const char *arg, dm_dataset_options *o)
     const char *v;
     NEED_VALUE_P(v, arg);
     return read_key_option(v, &o->key);
+}
+
+/* The key of --model-key, apart from --key's. */
+static uint8_t cli_model_key[32];
+
+int model_key_option(args_t *a, const char *arg, dm_model_options *o)
+{
+    if (!is_opt(arg, NULL, "--model-key")) return OPT_NOT_MINE;
+    const char *v;
+    NEED_VALUE_P(v, arg);
+    if (dm_read_key_file(v, cli_model_key)) return fail_lib(v);
+    o->key = cli_model_key;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ encrypt, decrypt */

@@ -20,6 +20,7 @@ const char help_dp_norms[] =
     "as quantiles. A clipping norm near the median is a common start.\n"
     "\n"
     "  -m, --model DIR           the model folder (its head must know the data's labels)\n"
+    HELP_MODEL_KEY
     "  -d, --data FILE           labelled CSV, TSV or JSONL\n"
     "      --batch-size B        examples per pass (default 32)\n"
     "      --max-length L        truncate texts to L tokens (default 128)\n"

@@ -25,6 +25,7 @@ const char help_eval[] =
     "matrix, then accuracy, macro F1 and the mean cross-entropy loss.\n"
     "\n"
     "  -m, --model DIR           the model folder (required)\n"
+    HELP_MODEL_KEY
     "  -d, --data FILE           labelled data (required)\n"
     "      --json                one JSON object instead: accuracy, macro_f1, per_class,\n"
     "                            confusion_matrix, loss, ...\n"
@@ -46,6 +47,7 @@ const char help_predict[] =
     "  json: {\"label\": ..., \"probs\": {LABEL: p, ...}, \"logits\": [...]}\n"
     "\n"
     "  -m, --model DIR           the model folder (required)\n"
+    HELP_MODEL_KEY
     "  -f, --format F            text (default) or json\n"
     "      --pair                each line is TEXT<TAB>PAIR: classify the pair (the line is checked\n"
     "                            for UTF-8 as a whole: offsets count from the line's start)\n"
@@ -68,6 +70,7 @@ const char help_embed[] =
     "(else CLS pooling, not normalised, the model's maximum length).\n"
     "\n"
     "  -m, --model DIR           the model folder (required)\n"
+    HELP_MODEL_KEY
     "      --pooling P           cls or mean (over the real tokens)\n"
     "      --normalize / --no-normalize   unit length, or not\n"
     "  -f, --format F            text (default) or json\n"
@@ -97,6 +100,7 @@ const char help_forward[] =
     "attention mask 0, which leaves each line's results as they are alone (up to float rounding).\n"
     "\n"
     "  -m, --model DIR           the model folder (required)\n"
+    HELP_MODEL_KEY
     "  -f, --format F            text (default) or json\n"
     "      --pooled              also the pooler output (hidden size numbers)\n"
     "      --hidden              also the last hidden state of every token of the line\n"

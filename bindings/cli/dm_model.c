@@ -36,9 +36,12 @@ int data_option(args_t *a, const char *arg, dm_dataset_options *o)
     return 0;
 }
 
-/* --device and --threads, into the model options. */
+/* --device, --threads, --precision; --model-key FILE (encrypted weights:
+ * dm_crypt.c), into the model options. */
 int device_option(args_t *a, const char *arg, dm_model_options *mo)
 {
+    int krc = model_key_option(a, arg, mo);
+    if (krc != OPT_NOT_MINE) return krc;
     const char *v;
     if (is_opt(arg, NULL, "--device")) {
         NEED_VALUE_P(v, arg);
@@ -123,9 +126,22 @@ const char *device_name(dm_device d)
     return d == DM_DEVICE_CUDA ? "cuda" : d == DM_DEVICE_CPU ? "cpu" : "auto";
 }
 
+/* fail_lib for a model folder, with the library's name of the key option
+ * given as this tool's (--model-key FILE). */
+static int fail_model(const char *dir)
+{
+    const char *msg = dm_last_error(), *keyopt = "(dm_model_options.key, read with dm_read_key_file)";
+    const char *at = strstr(msg, keyopt);
+    if (!at) return fail_lib(dir);
+    bool named = strstr(msg, dir) != NULL;
+    fprintf(stderr, "dm: %s%s%.*s(--model-key FILE)%s\n", named ? "" : dir, named ? "" : ": ", (int)(at - msg), msg,
+            at + strlen(keyopt));
+    return 1;
+}
+
 int load_model(const char *dir, const dm_model_options *mo, dm_model **m, dm_model_info *info)
 {
-    if (dm_model_load(dir, mo, m)) return fail_lib(dir);
+    if (dm_model_load(dir, mo, m)) return fail_model(dir);
     memset(info, 0, sizeof *info);
     info->struct_size = sizeof *info;
     if (dm_model_get_info(*m, info)) {
@@ -263,11 +279,13 @@ int write_report_json(outbuf *o, const dm_eval_report *r)
 /* ------------------------------------------------------------------ model info */
 
 const char help_model[] =
-    "usage: dm model info DIR [--device D] [--threads N]\n"
+    "usage: dm model info DIR [--device D] [--threads N] [--model-key FILE]\n"
     "\n"
     "Loads a model folder and prints, one per line (NAME<TAB>VALUE): its path, backend and\n"
     "device, labels (label<TAB>ID<TAB>NAME), whether the classification head is new (not in\n"
-    "the folder's weights), the sizes of the encoder and the number of parameters.\n";
+    "the folder's weights), the sizes of the encoder and the number of parameters.\n"
+    "\n"
+    HELP_MODEL_KEY;
 
 
 static int cmd_model_info(int argc, char **argv)

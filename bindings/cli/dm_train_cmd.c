@@ -27,6 +27,8 @@ const char help_init[] =
     "is killed or fails leaves the old folder as it was (other files in it are kept).\n"
     "\n"
     "  -m, --model DIR           the pretrained folder (required)\n"
+    HELP_MODEL_KEY
+    "                            (the folder written to --out is plain)\n"
     "  -n, --num-labels N        number of labels (default: the number of --labels)\n"
     "      --labels a,b,...      label names in id order (default: LABEL_0, LABEL_1, ...)\n"
     "      --new-head            a new head even when the folder has one for these labels\n"
@@ -45,6 +47,8 @@ const char help_train[] =
     "(exit 130); checkpoints already written stay intact and --resume continues from one.\n"
     "\n"
     "  -m, --model DIR           the model folder to start from (required unless --resume)\n"
+    HELP_MODEL_KEY
+    "                            (the model and checkpoints written to --out are plain)\n"
     "      --train FILE          training data (required)\n"
     "      --val FILE            validation data\n"
     "  -o, --out DIR             where to write the final model and checkpoints (required)\n"

@@ -19,6 +19,11 @@
     "      --key FILE            the data file is encrypted (dm encrypt): its key file; it is\n"      \
     "                            decrypted in memory (DATA.csv.enc is read as CSV)\n"
 
+#define HELP_MODEL_KEY                                                                                  \
+    "      --model-key FILE      the key file of the folder's encrypted weights\n"                   \
+    "                            (model.safetensors.enc, dm encrypt), decrypted in memory\n"         \
+    "                            only (--key is the data files')\n"
+
 #define HELP_DEVICE                                                                                     \
     "      --device D            cpu, cuda or auto (default: auto = CUDA when available)\n"            \
     "  -j, --threads N           CPU threads (default: all cores)\n"                                   \
@@ -31,7 +36,8 @@
 /* --text-column, --pair-column, --label-column, --id-column into O. Each of
  * these option parsers returns OPT_NOT_MINE, 0, or an exit code. */
 int data_option(args_t *a, const char *arg, dm_dataset_options *o);
-/* --device, --threads and --precision into the model options. */
+/* --device, --threads, --precision and --model-key (dm_crypt.c) into the
+ * model options. */
 int device_option(args_t *a, const char *arg, dm_model_options *mo);
 /* --batch-size and --max-length into the inference options. */
 int infer_option(args_t *a, const char *arg, dm_infer_options *io);

@@ -8,6 +8,7 @@
 #include "safetensors.h"
 #include "../core/rng.h"
 #include "../core/staging.h"
+#include "../privacy/encrypt.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -478,6 +479,15 @@ dm_status dmi_model_set_params(dm_model *m, const float *host)
 
 dm_status dmi_model_load_params(dm_model *m, const char *path)
 {
+    /* Checkpoints (resume, best.safetensors) are read plain only: no key
+     * reaches them. An encrypted one is refused by name, not misread. */
+    char enc[4096];
+    bool enc_only = !dmi_is_file(path) && snprintf(enc, sizeof enc, "%s.enc", path) < (int)sizeof enc &&
+                    dmi_is_file(enc);
+    if (enc_only || dmi_is_encrypted_path(path))
+        return dmi_fail(DM_ERR_UNSUPPORTED, "%s%s: the weights are encrypted (dm encrypt), and training "
+                        "checkpoints are read plain only: resume from a checkpoint whose weights are not "
+                        "encrypted", path, enc_only ? ".enc" : "");
     dmi_safetensors *st;
     dm_status s = dmi_st_open(path, &st);
     if (s) return s;
@@ -505,6 +515,50 @@ static bool has_file(const char *dir, const char *name)
     return !dmi_path_join(path, sizeof path, dir, name) && dmi_is_file(path);
 }
 
+/* Opens the weights of DIR into *ST, their file's name into PATH (CAP bytes):
+ * model.safetensors, or, encrypted (data at rest), model.safetensors.enc or a
+ * model.safetensors starting with the "DMENC1" magic, decrypted in memory
+ * with KEY. The handle borrows the plaintext (dmi_st_open_memory does not
+ * copy): *PLAIN (NULL for a plain file) and *PLAIN_LEN are released with
+ * dmi_free_plaintext, which wipes them, after dmi_st_close. */
+static dm_status open_weights(const char *dir, const uint8_t *key, char *path, size_t cap, dmi_safetensors **st,
+                              uint8_t **plain, size_t *plain_len)
+{
+    char enc[4096];
+    *plain = NULL, *plain_len = 0;
+    dm_status s = dmi_path_join(path, cap, dir, "model.safetensors");
+    if (!s) s = dmi_path_join(enc, sizeof enc, dir, "model.safetensors.enc");
+    if (s) return s;
+    bool has_enc = dmi_is_file(enc);
+    if (has_enc && dmi_is_file(path))
+        return dmi_fail(DM_ERR_INVALID_ARGUMENT, "%s: both model.safetensors and model.safetensors.enc are in the "
+                        "folder: remove one (after dm encrypt, remove the plain model.safetensors)", dir);
+    if (has_enc) snprintf(path, cap, "%s", enc);
+    bool encrypted = has_enc || dmi_is_encrypted_path(path);
+    if (!key) {
+        if (encrypted)
+            return dmi_fail(DM_ERR_INVALID_ARGUMENT, "%s is encrypted (dm encrypt): it needs its key "
+                            "(dm_model_options.key, read with dm_read_key_file)", path);
+        return dmi_st_open(path, st);
+    }
+    if (!encrypted)
+        return dmi_fail(DM_ERR_AUTH, "%s: a key was given but the weights are not encrypted (they do not start "
+                        "with \"DMENC1\"): a key promises an authenticated file; load it without a key, or "
+                        "encrypt it with dm encrypt", path);
+    char *data = NULL;
+    size_t len = 0;
+    bool mapped = false;
+    if ((s = dmi_map_file(path, true, &data, &len, &mapped))) return s;
+    s = dmi_decrypt_data("dm_model_load", path, data, len, key, plain, plain_len);
+    dmi_unmap_file(data, len, mapped);
+    if (s) return s;
+    if ((s = dmi_st_open_memory(*plain, *plain_len, path, st))) {
+        dmi_free_plaintext(*plain, *plain_len);
+        *plain = NULL, *plain_len = 0;
+    }
+    return s;
+}
+
 /* Every file a model folder needs, all missing ones named at once; a
  * training checkpoint (it has trainer_state.json) is called one, so that a
  * checkpoint cut short is not reported as, say, a tokenizer problem. */
@@ -514,7 +568,7 @@ static dm_status check_complete(const char *dir)
     const char *missing[4];
     size_t n = 0;
     if (!has_file(dir, "config.json")) missing[n++] = "config.json";
-    if (!has_file(dir, "model.safetensors"))
+    if (!has_file(dir, "model.safetensors") && !has_file(dir, "model.safetensors.enc"))
         missing[n++] = has_file(dir, "pytorch_model.bin") ? "model.safetensors (pytorch_model.bin is not read: "
                                                             "convert it with the safetensors package)"
                                                           : "model.safetensors";
@@ -553,9 +607,10 @@ static dm_status load_into(dm_model *m, const char *dir, const dm_model_options 
         return dmi_fail(DM_ERR_RANGE, "%s: the tokenizer has %zu ids but config.json's vocab_size is %zu",
                         model_dir, dm_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
 
-    if ((s = dmi_path_join(path, sizeof path, model_dir, "model.safetensors"))) return s;
     dmi_safetensors *st;
-    if ((s = dmi_st_open(path, &st))) return s;
+    uint8_t *plain; /* the decrypted weights of an encrypted file, which ST borrows */
+    size_t plain_len;
+    if ((s = open_weights(model_dir, o->key, path, sizeof path, &st, &plain, &plain_len))) return s;
     m->dims = dmi_bert_dims_from_config(&m->cfg, 0);
     s = check_label_stamp(m, st, path);
     if (!s) s = choose_labels(m, o, checkpoint_labels(st, m->cfg.hidden_size), model_dir);
@@ -574,6 +629,7 @@ static dm_status load_into(dm_model *m, const char *dir, const dm_model_options 
     if (!in_place) free(host);
     m->params16_stale = true;
     dmi_st_close(st);
+    if (plain) dmi_free_plaintext(plain, plain_len);
     return s;
 }
 
@@ -723,7 +779,7 @@ static bool model_file(const char *name)
                                         "pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5",
                                         "flax_model.msgpack", "tokenizer.json", "vocab.txt",
                                         "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-                                        "privacy.json"};
+                                        "privacy.json", "model.safetensors.enc"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (strcmp(name, names[i]) == 0) return true;
     size_t n = strlen(name);

@@ -397,6 +397,14 @@ dm_status dmi_st_open(const char *path, dmi_safetensors **out)
     bool mapped = false;
     s = dmi_map_file(path, false, &map, &len, &mapped);
     if (s) return s;
+    /* A dm-encrypted file (lib/privacy/encrypt.h) is named as such, not
+     * reported as a huge header length. */
+    if (len >= 6 && memcmp(map, "DMENC1", 6) == 0) {
+        dmi_unmap_file(map, len, mapped);
+        return dmi_fail(DM_ERR_UNSUPPORTED, "%s: the file is encrypted (dm encrypt; it starts with \"DMENC1\"), "
+                        "not plain safetensors: only a model folder's weights are read encrypted "
+                        "(dm_model_options.key)", path);
+    }
     s = dmi_st_open_memory(map, len, path, out);
     if (s) {
         dmi_unmap_file(map, len, mapped);

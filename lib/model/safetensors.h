@@ -45,7 +45,9 @@ size_t dmi_dtype_size(dmi_dtype t);
  * the file and, where it applies, the tensor and what was expected),
  * DM_ERR_UNSUPPORTED (an unknown dtype string, named; more than
  * DMI_ST_MAX_DIMS dimensions; a big-endian host), DM_ERR_RANGE (a header
- * over 100 MB, a shape whose element or byte count overflows size_t).
+ * over 100 MB, a shape whose element or byte count overflows size_t;
+ * DM_ERR_UNSUPPORTED also for a dm-encrypted file, named as such: model.c
+ * decrypts those into memory and uses dmi_st_open_memory).
  * Gaps between tensors' byte ranges and bytes after the last one are
  * accepted (the Rust reader refuses them); overlaps are not. Zero-size
  * tensors may share any offset. */

@@ -1,5 +1,6 @@
-"""`dm encrypt`, `dm decrypt`, `dm keygen` and the --key option of the commands that load
-datasets (train, eval, the data commands): round trips (empty, one byte, one chunk, several
+"""`dm encrypt`, `dm decrypt`, `dm keygen`, the --key option of the commands that load
+datasets (train, eval, the data commands) and --model-key of those that load a model folder
+(encrypted weights, model.safetensors.enc): round trips (empty, one byte, one chunk, several
 chunks, to standard output), refusal of tampered, cut, extended, plain and wrongly keyed files
 (exit 1, nothing written), key files, and every usage error.
 Run: python3 -m pytest bindings/cli/tests/test_dm_encrypt.py   (DM_BUILD names the build folder)"""
@@ -190,3 +191,52 @@ def test_encrypt_train_and_eval_with_key(tmp_path, key):
     err = fails(1, "train", "--model", TINY, "--train", enc, "--out", tmp_path / "m2", "--no-progress")
     assert "the file is encrypted" in err
     assert b"--key FILE" in dm("train", "--help").stdout and b"--key FILE" in dm("eval", "--help").stdout
+
+
+def test_encrypt_model_key(tmp_path, key):
+    """--model-key FILE: a model folder whose weights are model.safetensors.enc, decrypted in
+    memory; --key stays the data's (both at once, under different keys)."""
+    import shutil
+    enc_model = tmp_path / "private"
+    shutil.copytree(TINY, enc_model)
+    dm("encrypt", "--key", key, enc_model / "model.safetensors", enc_model / "model.safetensors.enc")
+    os.remove(enc_model / "model.safetensors")
+    texts = tmp_path / "texts.txt"
+    texts.write_text("".join(t + "\n" for t, _ in ROWS))
+    plain = dm("predict", "--model", TINY, "--format", "json", "-j", "1", texts).stdout
+    got = dm("predict", "--model", enc_model, "--model-key", key, "--format", "json", "-j", "1", texts).stdout
+    assert got == plain and len(got.splitlines()) == len(ROWS)
+    assert "model.safetensors" not in os.listdir(enc_model)
+    # dm eval with encrypted data (--key) and an encrypted model (--model-key), two keys.
+    data_key = tmp_path / "data.hex"
+    dm("keygen", data_key)
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_text("text,label\n" + "".join(f"{t},{l}\n" for t, l in ROWS))
+    dm("encrypt", "--key", data_key, csv_path, tmp_path / "d.csv.enc")
+    want = json.loads(dm("eval", "--model", TINY, "--data", csv_path, "--json").stdout)
+    ev = json.loads(dm("eval", "--model", enc_model, "--model-key", key, "--data", tmp_path / "d.csv.enc",
+                       "--key", data_key, "--json").stdout)
+    assert ev == want
+    info = dm("model", "info", enc_model, "--model-key", key).stdout.decode()
+    assert "num_labels\t3" in info
+    # dm train starts from the encrypted folder; what it writes is plain.
+    out = tmp_path / "trained"
+    dm("train", "--model", enc_model, "--model-key", key, "--train", csv_path, "--out", out, "--max-steps", "1",
+       "--batch-size", "4", "--no-progress")
+    assert (out / "model.safetensors").read_bytes()[:6] != b"DMENC1" and not (out / "model.safetensors.enc").exists()
+    # Refusals: no key, a wrong key (the data's), a key for plain weights, a cut file, bad key files.
+    err = fails(1, "eval", "--model", enc_model, "--data", csv_path)
+    assert "model.safetensors.enc is encrypted (dm encrypt): it needs its key (--model-key FILE)" in err
+    assert "does not authenticate" in fails(1, "predict", "--model", enc_model, "--model-key", data_key, texts)
+    assert "not encrypted" in fails(1, "predict", "--model", TINY, "--model-key", key, texts)
+    cut = tmp_path / "cut"
+    shutil.copytree(enc_model, cut)
+    raw = (cut / "model.safetensors.enc").read_bytes()
+    (cut / "model.safetensors.enc").write_bytes(raw[:32 + CHUNK + 17])
+    assert "truncated" in fails(1, "predict", "--model", cut, "--model-key", key, texts)
+    assert "--model-key needs a value" in fails(2, "predict", "--model", enc_model, "--model-key")
+    assert "No such file" in fails(1, "eval", "--model", enc_model, "--model-key", tmp_path / "none", "--data",
+                                   csv_path)
+    for cmd in ("train", "eval", "predict", "embed", "forward", "init"):
+        assert b"--model-key FILE" in dm(cmd, "--help").stdout, cmd
+    assert b"--model-key FILE" in dm("model", "--help").stdout

@@ -4,7 +4,8 @@ package datamodel
 // one-chunk and multi-chunk files through a file and through memory;
 // refusal (StatusAuth) of changed bytes, files cut at and inside a chunk,
 // appended bytes, wrong keys and plain files; key files; IsEncryptedFile;
-// and LoadDataset of encrypted CSV and JSONL with and without DatasetOptions.Key.
+// LoadDataset of encrypted CSV and JSONL with and without DatasetOptions.Key;
+// and LoadModel of a folder with encrypted weights (ModelOptions.Key).
 
 import (
 	"bytes"
@@ -179,4 +180,61 @@ func TestEncryptedDatasetLoad(t *testing.T) {
 	wantCryptError(t, err, StatusAuth, "not a dm-encrypted file")
 	_, err = LoadDataset(csvPath+".enc", &DatasetOptions{Key: []byte("short")})
 	wantCryptError(t, err, StatusInvalidArgument, "DatasetOptions.Key: the key is 5 bytes")
+}
+
+// A model folder whose weights are model.safetensors.enc (ModelOptions.Key):
+// the plain folder's logits exactly; without the key, with a wrong one.
+func TestEncryptedModelLoad(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "private")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(tinyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(tinyDir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	weights := filepath.Join(dir, "model.safetensors")
+	if err := EncryptFile(weights, weights+".enc", testKey); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(weights)
+	texts := []string{"the boat was boring", "we enjoyed the garden"}
+	logits := func(dir string, key []byte) [][]float32 {
+		t.Helper()
+		m, err := LoadModel(dir, &ModelOptions{Device: DeviceCPU, Threads: 1, Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		p, err := m.Predict(texts, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Logits
+	}
+	plain, got := logits(tinyDir, nil), logits(dir, testKey)
+	for i := range plain {
+		for j := range plain[i] {
+			if plain[i][j] != got[i][j] {
+				t.Fatalf("logits[%d][%d]: %v decrypted, %v plain", i, j, got[i][j], plain[i][j])
+			}
+		}
+	}
+	_, err = LoadModel(dir, nil)
+	wantCryptError(t, err, StatusInvalidArgument, "model.safetensors.enc is encrypted (dm encrypt): it needs its key")
+	_, err = LoadModel(dir, &ModelOptions{Key: otherKey})
+	wantCryptError(t, err, StatusAuth, "model.safetensors.enc")
+	_, err = LoadModel(tinyDir, &ModelOptions{Key: testKey})
+	wantCryptError(t, err, StatusAuth, "not encrypted")
+	_, err = LoadModel(dir, &ModelOptions{Key: testKey[:5]})
+	wantCryptError(t, err, StatusInvalidArgument, "ModelOptions.Key: the key is 5 bytes")
 }

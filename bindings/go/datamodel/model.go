@@ -128,6 +128,14 @@ type ModelOptions struct {
 	// a config.json that does not belong to the weights fails
 	// (dm_model_load).
 	NewHead bool
+	// Key: nil for plain weights; else KeySize bytes (ReadKeyFile): the
+	// folder's weights are dm-encrypted (model.safetensors.enc, or an
+	// encrypted model.safetensors; EncryptFile) and LoadModel decrypts them
+	// in memory, never on disk (config.json and the tokenizer files stay
+	// plain). Encrypted weights loaded without a key are
+	// StatusInvalidArgument saying they need one; a wrong key, a tampered
+	// or cut file, or a key given for plain weights StatusAuth.
+	Key []byte
 }
 
 // modelHandle owns the C model. It is freed by Model.Close, or, once a
@@ -206,6 +214,14 @@ func LoadModel(dir string, opts *ModelOptions) (*Model, error) {
 		c.precision = C.dm_precision(opts.Precision)
 		if opts.NewHead {
 			c.new_head = 1
+		}
+		if opts.Key != nil {
+			k, err := cKey("ModelOptions.Key", opts.Key)
+			if err != nil {
+				return nil, err
+			}
+			defer freeKey(k)
+			c.key = k
 		}
 	}
 	cdir, err := cPath("model folder", dir)

@@ -24,7 +24,8 @@ except ImportError:  # pragma: no cover - depends on the machine
 class _ModelOptions(ctypes.Structure):
     _fields_ = [("struct_size", _c_size), ("num_labels", _c_size), ("labels", ctypes.POINTER(ctypes.c_char_p)),
                 ("n_labels", _c_size), ("seed", ctypes.c_uint64), ("device", ctypes.c_int),
-                ("threads", ctypes.c_int), ("precision", ctypes.c_int), ("new_head", ctypes.c_int)]
+                ("threads", ctypes.c_int), ("precision", ctypes.c_int), ("new_head", ctypes.c_int),
+                ("key", ctypes.POINTER(ctypes.c_uint8))]
 
 
 class _ModelInfo(ctypes.Structure):
@@ -455,7 +456,7 @@ class Model:
 
     @classmethod
     def load(cls, path, num_labels=_MD.num_labels, labels=None, seed=_MD.seed, device="auto",
-             threads=_MD.threads, precision="fp32", new_head=False):
+             threads=_MD.threads, precision="fp32", new_head=False, key=None):
         """Loads a Hugging Face model folder (dm_model_load): config.json,
         model.safetensors and the tokenizer files. num_labels: 0 takes it
         from config.json or LABELS; else a head of another size is replaced.
@@ -468,7 +469,13 @@ class Model:
         folder's trained labels in another order reorder the head; other
         names over a trained head raise unless new_head=True; a config.json
         that does not belong to the weights raises (see dm_model_load).
-        Calls on one model from several threads are serialised; while it
+        key: None for plain weights; else 32 bytes (datamodel.read_key_file):
+        the folder's weights are dm-encrypted (model.safetensors.enc, or an
+        encrypted model.safetensors) and are decrypted in memory, never on
+        disk; config.json and the tokenizer files stay plain. Encrypted
+        weights without a key raise Error DM_ERR_INVALID_ARGUMENT saying they
+        need one; a wrong key, a tampered or cut file, or a key given for
+        plain weights DM_ERR_AUTH. Calls on one model from several threads are serialised; while it
         trains on another thread they raise DM_ERR_BUSY."""
         o = _ModelOptions()
         _lib.dm_model_options_default(ctypes.byref(o))
@@ -486,8 +493,17 @@ class Model:
         o.threads = _cint(threads, "threads")
         o.precision = _choice(_PRECISION, precision, "precision")
         o.new_head = 1 if new_head else 0
+        k = None
+        if key is not None:
+            from ._crypt import _key
+            k = _key(key)
+            o.key = ctypes.cast(k, ctypes.POINTER(ctypes.c_uint8))
         h = _Mdl()
-        _check(_lib.dm_model_load(os.fsencode(path), ctypes.byref(o), ctypes.byref(h)))
+        try:
+            _check(_lib.dm_model_load(os.fsencode(path), ctypes.byref(o), ctypes.byref(h)))
+        finally:
+            if k is not None:
+                ctypes.memset(k, 0, 32)
         del keep
         return cls(_ModelHandle(h))
 

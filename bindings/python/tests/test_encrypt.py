@@ -1,6 +1,6 @@
 """Tests of the Python binding of encrypted files (datamodel.h, "Privacy: encrypted files"):
 datamodel.encrypt_file, decrypt_file, decrypt_to_memory, read_key_file, is_encrypted_file and
-Dataset.load(..., key=...): round trips (empty, one byte, one chunk, several chunks), tampered,
+Dataset.load(..., key=...) and Model.load(..., key=...): round trips (empty, one byte, one chunk, several chunks), tampered,
 cut, extended, plain and wrongly keyed files (Error DM_ERR_AUTH), key files and bad arguments.
 Run from the repo root:
     DATAMODEL_LIB=$PWD/build/lib/libdatamodel.so python3 -m pytest bindings/python/tests/test_encrypt.py"""
@@ -112,3 +112,28 @@ def test_encrypt_dataset_load_with_key(tmp_path):
     auth_error(lambda: datamodel.Dataset.load(csv_path, key=KEY), "not a dm-encrypted file")
     with pytest.raises(ValueError, match="32 bytes"):
         datamodel.Dataset.load(tmp_path / "d.csv.enc", key=b"short")
+
+
+TINY = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "test", "model", "fixtures", "tiny"))
+
+
+def test_encrypt_model_load_with_key(tmp_path):
+    import shutil
+    texts = ["the boat was boring", "we enjoyed the garden"]
+    with datamodel.Model.load(TINY, threads=1) as m:
+        plain = m.predict(texts).logits
+    enc = tmp_path / "enc"
+    shutil.copytree(TINY, enc)
+    datamodel.encrypt_file(enc / "model.safetensors", enc / "model.safetensors.enc", KEY)
+    os.remove(enc / "model.safetensors")
+    with datamodel.Model.load(enc, threads=1, key=KEY) as m:
+        assert m.predict(texts).logits == plain
+    assert sorted(os.listdir(enc)) == sorted([n for n in os.listdir(TINY) if n != "model.safetensors"] +
+                                             ["model.safetensors.enc"])  # nothing decrypted onto the disk
+    with pytest.raises(datamodel.Error) as e:
+        datamodel.Model.load(enc)
+    assert e.value.status_name == "DM_ERR_INVALID_ARGUMENT" and "needs its key" in e.value.message
+    auth_error(lambda: datamodel.Model.load(enc, key=OTHER), "model.safetensors.enc")
+    auth_error(lambda: datamodel.Model.load(TINY, key=KEY), "not encrypted")
+    with pytest.raises(TypeError, match="not str"):
+        datamodel.Model.load(enc, key=KEY.hex())
