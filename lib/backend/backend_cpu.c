@@ -1186,13 +1186,31 @@ static dm_status cpu_example_sqnorm_linear(dmb_backend *be, float *sq, const flo
     double ghost_cost = (double)T * (double)(T + 1) / 2.0 * (double)(n_in + n_out);
     double direct_cost = (double)T * (double)n_in * (double)n_out + (double)n_in * (double)n_out;
     int ghost = ghost_cost <= direct_cost;
-    size_t per = !weight ? 0 : ghost ? T : (n_out + SQN_ROWS - 1) / SQN_ROWS;
+    /* With T > 1 the ghost norm's Gram matrices come from two batched
+     * float32 products (as every product of training), and each example's
+     * sum of their element-wise products is taken in double. */
+    int gram = weight && ghost && T > 1;
+    size_t per = !weight ? 0 : gram ? 1 : ghost ? T : (n_out + SQN_ROWS - 1) / SQN_ROWS;
     size_t threads = (size_t)be->threads, row_len = n_in > n_out ? n_in : n_out;
-    /* doubles: the partials, the bias parts, a row per thread */
-    size_t doubles = B * per + B + threads * (row_len ? row_len : 1);
-    double *part = (double *)workspace(c, 2 * doubles);
-    if (!part) return DM_ERR_NO_MEMORY;
+    /* doubles: the partials, the bias parts, a row per thread; then the
+     * Gram matrices' floats */
+    size_t doubles = B * per + B + threads * (row_len ? row_len : 1), TT = gram ? T * T : 0;
+    float *ws = workspace(c, 2 * doubles + 2 * B * TT);
+    if (!ws) return DM_ERR_NO_MEMORY;
+    double *part = (double *)ws;
     double *bpart = part + B * per, *rows = bpart + B;
+    float *g_in = ws + 2 * doubles, *g_out = g_in + B * TT;
+    if (gram) {
+        dmb_gemm gx = {.trans_b = 1, .m = T, .n = T, .k = n_in, .a = inp, .lda = n_in, .stride_a = T * n_in,
+                       .b = inp, .ldb = n_in, .stride_b = T * n_in, .c = g_in, .ldc = T, .stride_c = TT,
+                       .batch = B, .alpha = 1.0f};
+        dmb_gemm gg = gx;
+        gg.k = n_out, gg.a = gg.b = dout, gg.lda = gg.ldb = n_out, gg.stride_a = gg.stride_b = T * n_out;
+        gg.c = g_out;
+        dm_status s = cpu_gemm(be, &gx);
+        if (!s) s = cpu_gemm(be, &gg);
+        if (s) return s;
+    }
     size_t tasks = B * per + (bias ? B : 0);
 #pragma omp parallel for num_threads(be->threads) schedule(dynamic, 1)
     for (size_t k = 0; k < tasks; k++) {
@@ -1203,7 +1221,8 @@ static dm_status cpu_example_sqnorm_linear(dmb_backend *be, float *sq, const flo
             continue;
         }
         size_t b = k / per, p = k % per;
-        if (ghost) part[k] = ghost_row(dout, inp, b, p, T, n_in, n_out);
+        if (gram) part[k] = dot_double(g_in + b * TT, g_out + b * TT, TT);
+        else if (ghost) part[k] = ghost_row(dout, inp, b, p, T, n_in, n_out);
         else {
             size_t o0 = p * SQN_ROWS, o1 = o0 + SQN_ROWS < n_out ? o0 + SQN_ROWS : n_out;
             part[k] = direct_rows(row, dout, inp, b, o0, o1, T, n_in, n_out);

@@ -1357,11 +1357,12 @@ static void test_sqnorm(void)
 {
     /* linear: T = 1 (head, pooler), T not a multiple of 32, channels with
      * ragged tails; {2, 40, 8, 12} and {3, 70, 20, 9} are narrow and long,
-     * where cpu-onednn takes the direct gradient instead of the ghost norm;
-     * T = 0 adds nothing */
+     * where cpu-onednn takes the direct gradient instead of the ghost norm
+     * (its Gram matrices float32 products when T > 1); {2, 64, 384, 1536}
+     * is MiniLM's FFN at 64 tokens; T = 0 adds nothing */
     static const size_t lin[][4] = {{1, 1, 1, 1},    {3, 1, 7, 5},    {5, 1, 384, 2}, {2, 5, 33, 17},
                                     {4, 37, 48, 40}, {2, 3, 130, 70}, {2, 40, 8, 12}, {3, 70, 20, 9},
-                                    {2, 0, 5, 3}};
+                                    {2, 0, 5, 3},    {2, 64, 384, 1536}, {3, 128, 384, 384}};
     for (size_t i = 0; i < sizeof lin / sizeof *lin; i++)
         sqn_case_run(SQN_LINEAR, lin[i][0], lin[i][1], lin[i][2], lin[i][3], 0, 0, 0);
     static const size_t ln[][3] = {{1, 1, 1}, {3, 1, 7}, {2, 37, 48}, {4, 5, 300}, {2, 33, 384}};
