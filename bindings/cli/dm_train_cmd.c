@@ -62,6 +62,10 @@ const char help_train[] =
     "      --warmup-ratio R      warmup as a fraction of the steps, 0 to 1 (default 0)\n"
     "      --warmup-steps N      warmup steps (overrides --warmup-ratio)\n"
     "      --weight-decay W      AdamW weight decay, not on biases and LayerNorm (default 0.01)\n"
+    "      --adam-beta1 B, --adam-beta2 B   AdamW's moment decays (default 0.9, 0.999)\n"
+    "      --adam-epsilon E      AdamW's epsilon (default 1e-8). With DP-SGD's noise, one well\n"
+    "                            above the noise's scale (sigma x C / batch) makes the update\n"
+    "                            SGD with momentum (lr / E): docs/privacy.md\n"
     "      --max-grad-norm X     clip gradients to this global norm, 0 = off (default 1.0)\n"
     "      --dropout P           every dropout rate, in [0, 1) (default: config.json's)\n"
     "      --class-weights W     balanced, or w1,w2,... in the order of the model's labels\n"
@@ -369,6 +373,17 @@ static int train_option(args_t *a, const char *arg, train_args *t)
         if (!parse_double(v, &x)) return usage_error("--weight-decay: '%s' is not a number", v);
         if (x < 0) return usage_error("--weight-decay: '%s' must be >= 0", v);
         to->weight_decay = x;
+    } else if (is_opt(arg, NULL, "--adam-beta1") || is_opt(arg, NULL, "--adam-beta2")) {
+        bool first = is_opt(arg, NULL, "--adam-beta1");
+        NEED_VALUE_P(v, arg);
+        if (!parse_double(v, &x)) return usage_error("%s: '%s' is not a number", first ? "--adam-beta1" : "--adam-beta2", v);
+        if (!(x >= 0 && x < 1)) return usage_error("%s: '%s' must be in [0, 1)", first ? "--adam-beta1" : "--adam-beta2", v);
+        *(first ? &to->adam_beta1 : &to->adam_beta2) = x;
+    } else if (is_opt(arg, NULL, "--adam-epsilon")) {
+        NEED_VALUE_P(v, arg);
+        if (!parse_double(v, &x)) return usage_error("--adam-epsilon: '%s' is not a number", v);
+        if (!(x > 0) || !isfinite(x)) return usage_error("--adam-epsilon: '%s' must be positive", v);
+        to->adam_epsilon = x;
     } else if (is_opt(arg, NULL, "--warmup-ratio")) {
         NEED_VALUE_P(v, arg);
         if (!parse_double(v, &x)) return usage_error("--warmup-ratio: '%s' is not a number", v);

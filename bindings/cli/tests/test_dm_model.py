@@ -268,9 +268,13 @@ def test_train_options_and_columns(tmp_path):
            "--epochs", "2", "--batch-size", "4", "--grad-accum", "2", "--schedule", "cosine", "--warmup-steps", "2",
            "--max-grad-norm", "0.5", "--class-weights", "balanced", "--eval-steps", "2", "--early-stopping", "1",
            "--no-group-by-length", "--no-shuffle", "--dropout", "0", "--weight-decay", "0", "--max-length", "16",
+           "--adam-beta1", "0.8", "--adam-beta2", "0.99", "--adam-epsilon", "1e-6", "--checkpoint-steps", "2",
            "--threads", "1", "--device", "cpu", "--log-json", log, "--no-progress")
     steps = [r for r in read_log(log) if "loss" in r]
     assert steps and steps[0]["learning_rate"] == 0.0  # warmup starts from 0
+    with open(tmp_path / "o" / "checkpoint-2" / "optimizer.safetensors", "rb") as f:  # AdamW's options reached it
+        meta = json.loads(f.read(int.from_bytes(f.read(8), "little")))["__metadata__"]
+    assert [float(meta[k]) for k in ("adam_beta1", "adam_beta2", "adam_epsilon")] == [0.8, 0.99, 1e-6]
     assert b"validation report" in p.stdout
     dm("train", "--model", TINY, "--train", path, "--out", tmp_path / "o2", *cols, "--max-steps", "2",
        "--class-weights", "1,2,0.5", "--schedule", "constant", "--warmup-ratio", "0.5", "--no-progress")
@@ -556,6 +560,10 @@ def test_bad_option_values(data, tmp_path):
                           (["--max-length", "1"], "--max-length"), (["--grad-accum", "-2"], "--grad-accum"),
                           (["--schedule", "step"], "unknown schedule 'step'"),
                           (["--grouping", "longest"], "unknown grouping 'longest' (buckets, sorted, mixed)"),
+                          (["--adam-beta1", "1"], "--adam-beta1: '1' must be in [0, 1)"),
+                          (["--adam-beta2", "-0.1"], "--adam-beta2: '-0.1' must be in [0, 1)"),
+                          (["--adam-epsilon", "0"], "--adam-epsilon: '0' must be positive"),
+                          (["--adam-epsilon", "e"], "--adam-epsilon: 'e' is not a number"),
                           (["--device", "tpu"], "unknown device 'tpu'"),
                           (["--class-weights", "1,x,2"], "--class-weights: 'x'"),
                           (["--class-weights", "1,2"], "2 weights, the model has 3 labels"),
