@@ -378,6 +378,23 @@ static dm_status linear_fwd(dmb_backend *be, const dmi_linear *l, const dmi_bert
     return be->ops->gemm(be, &g);
 }
 
+/* The site's parameter gradients from its output gradient: dW += dout^T
+ * inp (DOUT_X and INP_X: float32, or with BF16 their bfloat16 copies), db
+ * += column sums of DOUT (float32); each skipped when frozen. */
+static dm_status linear_wgrad(dmb_backend *be, const dmi_linear *l, const float *dout, const void *dout_x,
+                              const void *inp_x, size_t rows, int bf16)
+{
+    dm_status st = DM_OK;
+    if (l->dw) {
+        dmb_gemm gw = {.trans_a = 1, .m = l->n_out, .n = l->n_in, .k = rows, .a = dout_x, .lda = l->n_out,
+                       .b = inp_x, .ldb = l->n_in, .c = l->dw, .ldc = l->n_in, .batch = 1, .alpha = 1.0f,
+                       .beta = 1.0f, .bf16 = bf16};
+        st = be->ops->gemm(be, &gw);
+    }
+    if (!st && l->db) st = be->ops->bias_bwd(be, l->db, dout, rows, l->n_out);
+    return st;
+}
+
 /* dW += dout^T inp; db += column sums of dout (each skipped when the site
  * is frozen: no weight-gradient product; with SQ, DP-SGD's norm pass, each
  * example's squared gradient norm is added to SQ instead, an example being T
@@ -408,13 +425,7 @@ static dm_status linear_bwd(dmb_backend *be, const dmi_linear *l, const dmi_bert
         if (st) return st;
         dout_x = lowp->scratch2, inp_x = lowp->scratch, w_x = l->w16;
     }
-    if (l->dw) {
-        dmb_gemm gw = {.trans_a = 1, .m = l->n_out, .n = l->n_in, .k = rows, .a = dout_x, .lda = l->n_out,
-                       .b = inp_x, .ldb = l->n_in, .c = l->dw, .ldc = l->n_in, .batch = 1, .alpha = 1.0f,
-                       .beta = 1.0f, .bf16 = low};
-        st = be->ops->gemm(be, &gw);
-    }
-    if (!st && l->db) st = be->ops->bias_bwd(be, l->db, dout, rows, l->n_out);
+    st = linear_wgrad(be, l, dout, dout_x, inp_x, rows, low);
     if (st || !dinp) return st;
     dmb_gemm gx = {.m = rows, .n = l->n_in, .k = l->n_out, .a = dout_x, .lda = l->n_out, .b = w_x, .ldb = l->n_in,
                    .c = dinp, .ldc = l->n_in, .batch = 1, .alpha = 1.0f, .beta = accumulate ? 1.0f : 0.0f,
@@ -739,15 +750,8 @@ static dm_status linear_bk(dmb_backend *be, const dmi_linear *l, float *dout, co
                            size_t B, size_t T)
 {
     if (!linear_trainable(l)) return DM_OK;
-    size_t rows = B * T;
     dm_status st = be->ops->scale_examples(be, dout, scale, B, T * l->n_out);
-    if (!st && l->dw) {
-        dmb_gemm gw = {.trans_a = 1, .m = l->n_out, .n = l->n_in, .k = rows, .a = dout, .lda = l->n_out, .b = inp,
-                       .ldb = l->n_in, .c = l->dw, .ldc = l->n_in, .batch = 1, .alpha = 1.0f, .beta = 1.0f};
-        st = be->ops->gemm(be, &gw);
-    }
-    if (!st && l->db) st = be->ops->bias_bwd(be, l->db, dout, rows, l->n_out);
-    return st;
+    return st ? st : linear_wgrad(be, l, dout, dout, inp, B * T, 0);
 }
 
 /* A LayerNorm's: the backward op adds dw and db (its dinp goes to SCRATCH). */
